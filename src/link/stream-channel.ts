@@ -1,0 +1,153 @@
+/**
+ * A FrameChannel over a byte stream (Unix or TCP socket) where each frame is preceded by a
+ * length prefix. QEMU's `-netdev stream` (and the older `-netdev socket`) uses a 4-byte
+ * big-endian length; VPNKit/hyperkit's vmnet protocol uses a 2-byte little-endian length
+ * after its handshake. Both are this class with a different `LengthPrefix`.
+ *
+ * Receive: frames that lie whole inside one chunk are delivered as views into that chunk
+ * (no copy); a frame split across chunks is assembled in one reusable buffer. A length of 0
+ * or above the channel's largest frame means the framing is lost: the channel closes with an
+ * error (there is no way to resynchronise a length-prefixed stream) and counts an rxDrop.
+ *
+ * Send: the prefix and a copy of the frame go out in one `write` (the socket keeps the buffer
+ * until it is flushed, so the caller's bytes are never retained). `send` returns false above
+ * `highWaterBytes` of unflushed data; above `limitBytes` frames are dropped and counted.
+ */
+
+import type { Socket } from "node:net";
+import { BaseFrameChannel, maxFrameLen } from "./channel.js";
+
+export interface LengthPrefix {
+  /** Bytes in the prefix: 2 or 4. */
+  size: 2 | 4;
+  littleEndian: boolean;
+}
+
+export const QEMU_PREFIX: LengthPrefix = { size: 4, littleEndian: false };
+export const VMNET_PREFIX: LengthPrefix = { size: 2, littleEndian: true };
+
+export interface StreamChannelOptions {
+  mtu?: number;
+  highWaterBytes?: number;
+  limitBytes?: number;
+}
+
+export class StreamFrameChannel extends BaseFrameChannel {
+  private readonly maxFrame: number;
+  private readonly highWater: number;
+  private readonly limit: number;
+  /** Reassembly of a frame (or prefix) split across chunks. */
+  private partial: Uint8Array;
+  private partialLen = 0;
+  private needDrain = false;
+
+  constructor(
+    name: string,
+    private readonly socket: Socket,
+    private readonly prefix: LengthPrefix,
+    opts: StreamChannelOptions = {},
+  ) {
+    super(name, opts.mtu ?? 1500);
+    this.maxFrame = maxFrameLen(this.mtu);
+    this.highWater = opts.highWaterBytes ?? 1 << 20;
+    this.limit = opts.limitBytes ?? 8 << 20;
+    this.partial = new Uint8Array(this.maxFrame + prefix.size);
+    socket.setNoDelay?.(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => {
+      if (this.needDrain) {
+        this.needDrain = false;
+        this.emit("drain");
+      }
+    });
+    socket.on("error", (err) => this.finish(err));
+    socket.on("close", () => this.finish());
+  }
+
+  private readLength(b: Uint8Array, o: number): number {
+    if (this.prefix.size === 4) {
+      return this.prefix.littleEndian
+        ? (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0
+        : ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+    }
+    return this.prefix.littleEndian ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1];
+  }
+
+  private writeLength(b: Uint8Array, len: number): void {
+    const n = this.prefix.size;
+    for (let i = 0; i < n; i++) {
+      const shift = this.prefix.littleEndian ? 8 * i : 8 * (n - 1 - i);
+      b[i] = (len >>> shift) & 0xff;
+    }
+  }
+
+  private framingLost(len: number): void {
+    this.stats.rxDrops++;
+    this.socket.destroy();
+    this.finish(new Error(`${this.name}: frame length ${len} outside 1..${this.maxFrame}; framing lost`));
+  }
+
+  private onData(chunk: Uint8Array): void {
+    const p = this.prefix.size;
+    let o = 0;
+    // Finish a frame (or prefix) left over from the previous chunk.
+    if (this.partialLen > 0) {
+      if (this.partialLen < p) {
+        const take = Math.min(p - this.partialLen, chunk.length);
+        this.partial.set(chunk.subarray(0, take), this.partialLen);
+        this.partialLen += take;
+        o = take;
+        if (this.partialLen < p) return;
+      }
+      const len = this.readLength(this.partial, 0);
+      if (len === 0 || len > this.maxFrame) return this.framingLost(len);
+      const need = p + len - this.partialLen;
+      const take = Math.min(need, chunk.length - o);
+      this.partial.set(chunk.subarray(o, o + take), this.partialLen);
+      this.partialLen += take;
+      o += take;
+      if (take < need) return;
+      this.partialLen = 0;
+      this.deliver(this.partial.subarray(p, p + len));
+      if (this.closed) return;
+    }
+    // Whole frames inside this chunk: delivered as views, no copy.
+    while (chunk.length - o >= p) {
+      const len = this.readLength(chunk, o);
+      if (len === 0 || len > this.maxFrame) return this.framingLost(len);
+      if (chunk.length - o - p < len) break;
+      this.deliver(chunk.subarray(o + p, o + p + len));
+      if (this.closed) return;
+      o += p + len;
+    }
+    if (o < chunk.length) {
+      this.partial.set(chunk.subarray(o), 0);
+      this.partialLen = chunk.length - o;
+    }
+  }
+
+  protected transmit(frame: Uint8Array): boolean {
+    const s = this.socket;
+    if (s.writableLength > this.limit || s.destroyed) {
+      this.stats.txDrops++;
+      this.needDrain = true;
+      return false;
+    }
+    const out = Buffer.allocUnsafe(this.prefix.size + frame.length);
+    this.writeLength(out, frame.length);
+    out.set(frame, this.prefix.size);
+    this.stats.txFrames++;
+    this.stats.txBytes += frame.length;
+    const ok = s.write(out);
+    if (!ok || s.writableLength > this.highWater) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  protected shutdown(): void {
+    this.socket.end();
+    this.socket.destroySoon?.();
+  }
+}
