@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything skiff's build, tests and CLI need on a fresh Debian (bookworm) machine,
+# as root: Debian packages (apt-get), then npm packages and the build (`npm ci` runs `prepare`:
+# the TAP addon with node-gyp, then tsup). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What each package is for:
+#   iproute2            ip netns / ip link for namespaces and TAP setup (skiff run, tests)
+#   iputils-ping        ping, the kernel peer in end-to-end tests and the quick start
+#   iputils-arping      arping in end-to-end tests
+#   tshark              oracle for pcap tests (brings capinfos, editcap)
+#   tcpdump ethtool busybox-static udhcpc dnsmasq-base bind9-dnsutils curl
+#                       fixtures/pcaps/record.sh (re-recording the fixtures) and end-to-end tests
+#   python3 make g++    node-gyp build of the TAP addon (native/)
+PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
+  dnsmasq-base bind9-dnsutils curl python3 make g++)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node's headers for the addon build: Debian's nodejs ships them in /usr/include/node; the
+# official tarball layout has them next to the binary. node-gyp is told where via nodedir.
+nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [[ -f "$nodedir/include/node/node_api.h" ]]; then
+  export npm_config_nodedir="$nodedir"
+fi
+
+npm ci --no-audit --no-fund

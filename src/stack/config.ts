@@ -1,0 +1,89 @@
+/**
+ * Configuration of the gateway host (DESIGN.md "Addressing plan", VPNKit-compatible):
+ *
+ *   192.168.65.0/24   guest network
+ *   192.168.65.1      gateway: ARP, DHCP, DNS, ICMP echo
+ *   192.168.65.2      host alias (connections go to the host's 127.0.0.1); off when hostAlias is null
+ *   192.168.65.3 …    guests
+ *
+ * Addresses are uint32 numbers and MACs 48-bit numbers inside the stack; `resolveConfig`
+ * accepts strings at the edge and rejects bad values with an Error that names the field.
+ */
+
+import { parseIpv4, parseMac, formatIpv4 } from "../common/addr.js";
+
+export interface StackConfig {
+  /** Network address of the guest subnet. */
+  network: number;
+  prefixLength: number;
+  gatewayIp: number;
+  /** The host alias address, or null when host loopback is disabled. */
+  hostAliasIp: number | null;
+  /** MAC address the gateway (and host alias) answer with. */
+  gatewayMac: number;
+  /** IP MTU toward guests. */
+  mtu: number;
+  /** Neighbour (ARP) table bound: entries beyond it evict the least recently refreshed. */
+  maxNeighbors: number;
+  /** TTL of packets the stack originates (RFC 1122 §3.2.1.7 recommends 64). */
+  ttl: number;
+}
+
+export interface StackConfigInput {
+  subnet?: string; // "192.168.65.0/24"
+  gatewayIp?: string;
+  hostAliasIp?: string | null; // null or "0.0.0.0" disables
+  gatewayMac?: string;
+  mtu?: number;
+  maxNeighbors?: number;
+  ttl?: number;
+}
+
+export const DEFAULT_SUBNET = "192.168.65.0/24";
+/** Locally administered, unicast (02:…): never collides with a real NIC's vendor prefix. */
+export const DEFAULT_GATEWAY_MAC = "02:50:00:00:00:01";
+
+export function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffff_ffff << (32 - prefixLength)) >>> 0;
+}
+
+export function inSubnet(cfg: Pick<StackConfig, "network" | "prefixLength">, ip: number): boolean {
+  return ((ip & prefixMask(cfg.prefixLength)) >>> 0) === cfg.network;
+}
+
+export function broadcastAddress(cfg: Pick<StackConfig, "network" | "prefixLength">): number {
+  return (cfg.network | ~prefixMask(cfg.prefixLength)) >>> 0;
+}
+
+function need<T>(v: T | undefined, what: string, raw: unknown): T {
+  if (v === undefined) throw new Error(`invalid ${what}: ${JSON.stringify(raw)}`);
+  return v;
+}
+
+export function resolveConfig(input: StackConfigInput = {}): StackConfig {
+  const subnet = input.subnet ?? DEFAULT_SUBNET;
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(subnet);
+  if (!m) throw new Error(`invalid subnet: ${JSON.stringify(subnet)} (expected A.B.C.D/N)`);
+  const base = need(parseIpv4(m[1]), "subnet", subnet);
+  const prefixLength = Number(m[2]);
+  if (prefixLength < 8 || prefixLength > 30) throw new Error(`invalid subnet prefix /${prefixLength}: use /8 to /30`);
+  const network = (base & prefixMask(prefixLength)) >>> 0;
+  const cfgNet = { network, prefixLength };
+  const gatewayIp = need(parseIpv4(input.gatewayIp ?? formatIpv4(network + 1)), "gateway address", input.gatewayIp);
+  const aliasIn = input.hostAliasIp === undefined ? formatIpv4(network + 2) : input.hostAliasIp;
+  const hostAliasIp = aliasIn === null || aliasIn === "0.0.0.0" ? null : need(parseIpv4(aliasIn), "host alias address", aliasIn);
+  for (const [what, ip] of [["gateway address", gatewayIp], ["host alias address", hostAliasIp]] as const) {
+    if (ip !== null && (!inSubnet(cfgNet, ip) || ip === network || ip === broadcastAddress(cfgNet))) {
+      throw new Error(`${what} ${formatIpv4(ip)} is not a host address in ${subnet}`);
+    }
+  }
+  if (hostAliasIp === gatewayIp) throw new Error("host alias address equals the gateway address");
+  const gatewayMac = need(parseMac(input.gatewayMac ?? DEFAULT_GATEWAY_MAC), "gateway MAC", input.gatewayMac);
+  const mtu = input.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521) throw new Error(`invalid MTU ${mtu}: use 576..65521`);
+  const maxNeighbors = input.maxNeighbors ?? 4096;
+  if (!Number.isInteger(maxNeighbors) || maxNeighbors < 1) throw new Error(`invalid maxNeighbors ${maxNeighbors}`);
+  const ttl = input.ttl ?? 64;
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new Error(`invalid ttl ${ttl}`);
+  return { network, prefixLength, gatewayIp, hostAliasIp, gatewayMac, mtu, maxNeighbors, ttl };
+}

@@ -1,0 +1,47 @@
+/**
+ * Stack counters: frames and bytes per protocol, and drops by reason. Drop reasons are
+ * fixed strings (no string building per packet); `snapshot()` gives a plain object for the
+ * control API and tests.
+ */
+
+export type DropReason =
+  | "eth-malformed"
+  | "eth-not-for-us"
+  | "eth-unknown-type"
+  | "arp-malformed"
+  | "arp-not-for-us"
+  | "ipv4-malformed"
+  | "ipv4-bad-checksum"
+  | "ipv4-not-for-us"
+  | "ipv4-fragment"
+  | "ipv4-no-handler"
+  | "icmp-malformed"
+  | "icmp-unhandled"
+  | "udp-malformed"
+  | "udp-no-service"
+  | "tcp-malformed"
+  | "tcp-no-service"
+  | "tx-too-big";
+
+export class StackCounters {
+  rxFrames = 0;
+  rxBytes = 0;
+  txFrames = 0;
+  txBytes = 0;
+  arpRequests = 0;
+  arpReplies = 0;
+  icmpEchoReplies = 0;
+  drops: Partial<Record<DropReason, number>> = {};
+
+  drop(reason: DropReason): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+
+  dropped(reason: DropReason): number {
+    return this.drops[reason] ?? 0;
+  }
+
+  snapshot(): Record<string, unknown> {
+    return { ...this, drops: { ...this.drops } } as unknown as Record<string, unknown>;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * NetworkStack: the gateway host that guests talk to.
+ *
+ * It attaches to any number of FrameChannels ("ports"), validates every frame, learns
+ * neighbours, answers ARP for the addresses it owns (gateway, host alias), and hands IPv4
+ * packets addressed beyond the link layer to per-protocol handlers (ICMP here; UDP and TCP
+ * services and socket translation register themselves). Everything malformed or not for us
+ * is counted by reason and dropped; nothing a guest sends can throw out of `receive`.
+ *
+ * Output is allocation-free: `beginIpv4` writes the Ethernet and IPv4 headers into the one
+ * transmit buffer and returns where the transport header goes; the caller emits it there and
+ * calls `finishIpv4`. The buffer is reused by the next packet (channels copy what they queue).
+ *
+ * Read first: RFC 826 (ARP), RFC 791 and RFC 1122 §3.2.1 (IPv4 receive checks), RFC 792 and
+ * RFC 1122 §3.2.2 (ICMP).
+ */
+
+import { isMulticastMac, MAC_BROADCAST } from "../common/addr.js";
+import { isWireError } from "../common/wire-error.js";
+import { EthernetFrame, EtherType, emitEthernet, ETH_HEADER_LEN } from "../ethernet/ethernet.js";
+import { ArpOp, ARP_LEN, emitArp, parseArp } from "../ethernet/arp.js";
+import { emitIpv4, IPV4_MIN_HEADER_LEN, isFragment, parseIpv4, type Ipv4Repr } from "../ipv4/ipv4.js";
+import { Ipv4Packet } from "../ipv4/ipv4.js";
+import type { FrameChannel } from "../link/channel.js";
+import { maxFrameLen } from "../link/channel.js";
+import { resolveConfig, inSubnet, type StackConfig, type StackConfigInput } from "./config.js";
+import { StackCounters } from "./counters.js";
+import { NeighborTable } from "./neighbors.js";
+import { handleIcmp } from "./icmp.js";
+
+/** One attached channel. */
+export class Port {
+  constructor(
+    readonly id: number,
+    readonly channel: FrameChannel,
+  ) {}
+}
+
+/**
+ * Handler of one IP protocol. `packet` is the validated IPv4 packet (borrowed; its payload is
+ * the transport segment), `srcMac` the guest's MAC, `port` where it came from.
+ */
+export type Ipv4Handler = (stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet) => void;
+
+export interface StackOptions extends StackConfigInput {
+  /** Milliseconds clock; injected so tests control time. Defaults to performance.now(). */
+  now?: () => number;
+}
+
+export class NetworkStack {
+  readonly config: StackConfig;
+  readonly counters = new StackCounters();
+  readonly neighbors: NeighborTable<Port>;
+  readonly now: () => number;
+  private readonly ports = new Set<Port>();
+  private nextPortId = 1;
+  private readonly handlers: Array<Ipv4Handler | undefined> = new Array(256).fill(undefined);
+  private readonly tx: Uint8Array;
+  private txPort: Port | undefined;
+  private txL4Off = 0;
+  private ipId = 1;
+
+  constructor(opts: StackOptions = {}) {
+    this.config = resolveConfig(opts);
+    this.now = opts.now ?? (() => performance.now());
+    this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
+    this.tx = new Uint8Array(maxFrameLen(this.config.mtu));
+    this.handlers[1] = handleIcmp;
+  }
+
+  /** Attach a channel: its frames are served by this stack until it closes or is detached. */
+  attach(channel: FrameChannel): Port {
+    const port = new Port(this.nextPortId++, channel);
+    this.ports.add(port);
+    channel.setReceiver((frame) => this.receive(port, frame));
+    channel.once("closed", () => this.detach(port));
+    return port;
+  }
+
+  detach(port: Port): void {
+    if (!this.ports.delete(port)) return;
+    this.neighbors.forgetPort(port);
+  }
+
+  get attached(): readonly Port[] {
+    return [...this.ports];
+  }
+
+  /** Register the handler of an IP protocol number (replaces the previous one). */
+  setProtocolHandler(protocol: number, handler: Ipv4Handler | undefined): void {
+    this.handlers[protocol] = handler;
+  }
+
+  /** True for an address the stack itself answers for (gateway or host alias). */
+  isLocalAddress(ip: number): boolean {
+    return ip === this.config.gatewayIp || (this.config.hostAliasIp !== null && ip === this.config.hostAliasIp);
+  }
+
+  // ---- receive path ------------------------------------------------------------------
+
+  /** Process one frame from `port`. Never throws on any bytes. */
+  receive(port: Port, frame: Uint8Array): void {
+    const c = this.counters;
+    c.rxFrames++;
+    c.rxBytes += frame.length;
+    const eth = new EthernetFrame(frame);
+    if (!eth.check()) return c.drop("eth-malformed");
+    const dst = eth.dst;
+    // RFC 1122 §2.4: accept frames to our MAC or broadcast; other unicast is not ours.
+    if (dst !== this.config.gatewayMac && dst !== MAC_BROADCAST) {
+      return c.drop(isMulticastMac(dst) ? "eth-unknown-type" : "eth-not-for-us");
+    }
+    const type = eth.ethertype;
+    if (type === EtherType.ARP) return this.receiveArp(port, eth.src, eth.payload);
+    if (type === EtherType.IPv4) return this.receiveIpv4(port, eth.src, dst, eth.payload);
+    c.drop("eth-unknown-type");
+  }
+
+  /** RFC 826 "Packet Reception", answering for the gateway and the host alias. */
+  private receiveArp(port: Port, srcMac: number, payload: Uint8Array): void {
+    const c = this.counters;
+    const arp = parseArp(payload);
+    if (isWireError(arp)) return c.drop("arp-malformed");
+    // Learn the sender (merge or add), but only for addresses of the guest network.
+    if (arp.senderIp !== 0 && inSubnet(this.config, arp.senderIp) && !this.isLocalAddress(arp.senderIp)) {
+      this.neighbors.learn(arp.senderIp, arp.senderMac, port);
+    }
+    if (arp.op !== ArpOp.Request || !this.isLocalAddress(arp.targetIp)) return c.drop("arp-not-for-us");
+    c.arpRequests++;
+    const t = this.tx;
+    let o = emitEthernet({ dst: srcMac, src: this.config.gatewayMac, ethertype: EtherType.ARP }, t, 0);
+    o += emitArp(
+      { op: ArpOp.Reply, senderMac: this.config.gatewayMac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp },
+      t,
+      o,
+    );
+    // Pad to the Ethernet minimum (60 bytes without FCS), as a NIC would.
+    const len = Math.max(60, o);
+    t.fill(0, o, len);
+    c.arpReplies++;
+    this.transmit(port, len);
+  }
+
+  /** RFC 1122 §3.2.1: validate, learn, then dispatch by protocol. */
+  private receiveIpv4(port: Port, srcMac: number, dstMac: number, payload: Uint8Array): void {
+    const c = this.counters;
+    const packet = new Ipv4Packet(payload);
+    if (!packet.check()) return c.drop("ipv4-malformed");
+    if (!packet.checksumOk()) return c.drop("ipv4-bad-checksum");
+    const ip = parseIpv4(payload, { verifyChecksum: false });
+    if (isWireError(ip)) return c.drop("ipv4-malformed");
+    if (inSubnet(this.config, ip.src) && !this.isLocalAddress(ip.src)) this.neighbors.learn(ip.src, srcMac, port);
+    // A broadcast frame carrying unicast IP to someone else is not ours (RFC 1122 §3.3.6).
+    if (dstMac === MAC_BROADCAST && ip.dst !== 0xffff_ffff && !this.isLocalAddress(ip.dst) && ip.dst !== this.broadcast) {
+      return c.drop("ipv4-not-for-us");
+    }
+    if (isFragment(ip)) return c.drop("ipv4-fragment");
+    const h = this.handlers[ip.protocol];
+    if (h === undefined) return c.drop("ipv4-no-handler");
+    h(this, port, srcMac, ip, packet);
+  }
+
+  private get broadcast(): number {
+    return (this.config.network | ~(0xffff_ffff << (32 - this.config.prefixLength))) >>> 0;
+  }
+
+  // ---- transmit path -----------------------------------------------------------------
+
+  /**
+   * Start an IPv4 packet to `dstMac` on `port`: writes Ethernet and IPv4 headers (DF set,
+   * TTL from config) into the transmit buffer. Returns the buffer and the offset where the
+   * `l4Len`-byte transport message goes, or -1 if it would not fit the MTU (counted).
+   */
+  beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number): number {
+    if (IPV4_MIN_HEADER_LEN + l4Len > this.config.mtu) {
+      this.counters.drop("tx-too-big");
+      return -1;
+    }
+    const t = this.tx;
+    const o = emitEthernet({ dst: dstMac, src: this.config.gatewayMac, ethertype: EtherType.IPv4 }, t, 0);
+    const id = this.ipId;
+    this.ipId = (id + 1) & 0xffff;
+    const ipRepr = TX_IP;
+    ipRepr.src = src;
+    ipRepr.dst = dst;
+    ipRepr.protocol = protocol;
+    ipRepr.ttl = this.config.ttl;
+    ipRepr.id = id;
+    ipRepr.payloadLength = l4Len;
+    const h = emitIpv4(ipRepr, t, o);
+    this.txPort = port;
+    this.txL4Off = o + h;
+    return o + h;
+  }
+
+  /** The transmit buffer `beginIpv4` wrote into. */
+  get txBuffer(): Uint8Array {
+    return this.tx;
+  }
+
+  /** Send the packet started by `beginIpv4` once its `l4Len` bytes are in place. */
+  finishIpv4(l4Len: number): boolean {
+    const port = this.txPort;
+    if (port === undefined) return false;
+    this.txPort = undefined;
+    return this.transmit(port, this.txL4Off + l4Len);
+  }
+
+  private transmit(port: Port, len: number): boolean {
+    this.counters.txFrames++;
+    this.counters.txBytes += len;
+    return port.channel.send(this.tx.subarray(0, len));
+  }
+}
+
+/** Reused IPv4 representation for the transmit path (fields overwritten per packet). */
+const TX_IP: Ipv4Repr = {
+  src: 0,
+  dst: 0,
+  protocol: 0,
+  ttl: 64,
+  id: 0,
+  tos: 0,
+  df: true,
+  mf: false,
+  fragmentOffset: 0,
+  payloadLength: 0,
+  options: new Uint8Array(0),
+};
+
+export { ETH_HEADER_LEN, ARP_LEN };

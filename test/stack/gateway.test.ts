@@ -1,0 +1,207 @@
+/**
+ * The gateway's first answers, frame by frame: ARP for the gateway and host alias, ICMP echo
+ * from the gateway, and counted drops for everything not for us or malformed. The stack is
+ * driven directly through `receive` with a recording channel (no I/O, no timers).
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import { NetworkStack, type Port } from "../../src/stack/stack.js";
+import { BaseFrameChannel } from "../../src/link/channel.js";
+import { emitEthernet, parseEthernet, EtherType } from "../../src/ethernet/ethernet.js";
+import { ArpOp, emitArp, parseArp, ARP_LEN } from "../../src/ethernet/arp.js";
+import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/ipv4.js";
+import { emitIcmp, icmpLen, parseIcmp, type IcmpRepr } from "../../src/ipv4/icmp.js";
+import { parseIpv4 as parseIp } from "../../src/ipv4/ipv4.js";
+import { isWireError } from "../../src/common/wire-error.js";
+import { parseIpv4 as ip4, parseMac } from "../../src/common/addr.js";
+
+const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
+const GW_MAC = parseMac("02:50:00:00:00:01")!;
+const GUEST_IP = ip4("192.168.65.3")!;
+const GW_IP = ip4("192.168.65.1")!;
+const HOST_IP = ip4("192.168.65.2")!;
+
+/** A channel that records what the stack sends. */
+class Recorder extends BaseFrameChannel {
+  sent: Uint8Array[] = [];
+  constructor() {
+    super("recorder", 1500);
+  }
+  protected transmit(frame: Uint8Array): boolean {
+    this.sent.push(Uint8Array.from(frame));
+    return true;
+  }
+  protected shutdown(): void {}
+}
+
+function setup(opts: ConstructorParameters<typeof NetworkStack>[0] = {}): { stack: NetworkStack; ch: Recorder; port: Port } {
+  const stack = new NetworkStack(opts);
+  const ch = new Recorder();
+  const port = stack.attach(ch);
+  return { stack, ch, port };
+}
+
+function arpRequest(targetIp: number, dst = 0xffff_ffff_ffff): Uint8Array {
+  const f = new Uint8Array(60);
+  const o = emitEthernet({ dst, src: GUEST_MAC, ethertype: EtherType.ARP }, f);
+  emitArp({ op: ArpOp.Request, senderMac: GUEST_MAC, senderIp: GUEST_IP, targetMac: 0, targetIp }, f, o);
+  return f;
+}
+
+function ipFrame(ip: Partial<Ipv4Repr> & { dst: number; protocol: number }, l4: Uint8Array, dstMac = GW_MAC): Uint8Array {
+  const repr: Ipv4Repr = {
+    src: GUEST_IP, ttl: 64, id: 7, tos: 0, df: true, mf: false, fragmentOffset: 0,
+    payloadLength: l4.length, options: new Uint8Array(0), ...ip,
+  };
+  const f = new Uint8Array(14 + 20 + l4.length);
+  const o = emitEthernet({ dst: dstMac, src: GUEST_MAC, ethertype: EtherType.IPv4 }, f);
+  const h = emitIpv4(repr, f, o);
+  f.set(l4, o + h);
+  return f;
+}
+
+function echoRequest(dst: number, data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8])): Uint8Array {
+  const icmp: IcmpRepr = { kind: "echo-request", id: 0x1234, seq: 9, data };
+  const b = new Uint8Array(icmpLen(icmp));
+  emitIcmp(icmp, b, 0);
+  return ipFrame({ dst, protocol: IpProtocol.ICMP }, b);
+}
+
+describe("stack/gateway: ARP (RFC 826)", () => {
+  for (const [name, target] of [["gateway", GW_IP], ["host alias", HOST_IP]] as const) {
+    it(`answers a who-has for the ${name} with the gateway MAC`, () => {
+      const { stack, ch, port } = setup();
+      stack.receive(port, arpRequest(target));
+      expect(ch.sent.length).to.equal(1);
+      const eth = parseEthernet(ch.sent[0]);
+      if (isWireError(eth)) throw new Error(eth.reason);
+      expect(eth).to.deep.equal({ dst: GUEST_MAC, src: GW_MAC, ethertype: EtherType.ARP });
+      expect(ch.sent[0].length).to.equal(60); // padded to the Ethernet minimum
+      expect(parseArp(ch.sent[0].subarray(14, 14 + ARP_LEN))).to.deep.equal({
+        op: ArpOp.Reply, senderMac: GW_MAC, senderIp: target, targetMac: GUEST_MAC, targetIp: GUEST_IP,
+      });
+      expect(stack.neighbors.lookup(GUEST_IP)).to.deep.include({ mac: GUEST_MAC });
+    });
+  }
+
+  it("does not answer for the host alias when host loopback is disabled", () => {
+    const { stack, ch, port } = setup({ hostAliasIp: null });
+    stack.receive(port, arpRequest(HOST_IP));
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("arp-not-for-us")).to.equal(1);
+  });
+
+  it("ignores requests for other addresses and replies from guests, counting them", () => {
+    const { stack, ch, port } = setup();
+    stack.receive(port, arpRequest(ip4("192.168.65.9")!));
+    const reply = arpRequest(GW_IP);
+    reply[14 + 7] = ArpOp.Reply;
+    stack.receive(port, reply);
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("arp-not-for-us")).to.equal(2);
+  });
+
+  it("answers the same request byte for byte every time", () => {
+    const { stack, ch, port } = setup();
+    stack.receive(port, arpRequest(GW_IP));
+    stack.receive(port, arpRequest(GW_IP));
+    expect(ch.sent[0]).to.deep.equal(ch.sent[1]);
+  });
+});
+
+describe("stack/gateway: ICMP echo (RFC 792, RFC 1122 §3.2.2.6)", () => {
+  it("replies to an echo request to the gateway with the same id, seq and data", () => {
+    const { stack, ch, port } = setup();
+    const data = Uint8Array.from({ length: 56 }, (_, i) => i);
+    stack.receive(port, echoRequest(GW_IP, data));
+    expect(ch.sent).to.have.length(1);
+    const f = ch.sent[0];
+    const eth = parseEthernet(f);
+    if (isWireError(eth)) throw new Error(eth.reason);
+    expect(eth.dst).to.equal(GUEST_MAC);
+    const ip = parseIp(f.subarray(14));
+    if (isWireError(ip)) throw new Error(ip.reason);
+    expect(ip).to.deep.include({ src: GW_IP, dst: GUEST_IP, protocol: IpProtocol.ICMP, ttl: 64 });
+    const icmp = parseIcmp(f.subarray(34));
+    if (isWireError(icmp)) throw new Error(icmp.reason);
+    expect(icmp.kind).to.equal("echo-reply");
+    if (icmp.kind !== "echo-reply") return;
+    expect([icmp.id, icmp.seq]).to.deep.equal([0x1234, 9]);
+    expect(Uint8Array.from(icmp.data)).to.deep.equal(data);
+    expect(stack.counters.icmpEchoReplies).to.equal(1);
+  });
+
+  it("replies from the host alias address when pinged there", () => {
+    const { stack, ch, port } = setup();
+    stack.receive(port, echoRequest(HOST_IP));
+    const ip = parseIp(ch.sent[0].subarray(14));
+    if (isWireError(ip)) throw new Error(ip.reason);
+    expect(ip.src).to.equal(HOST_IP);
+  });
+
+  it("drops echo requests with a bad ICMP checksum", () => {
+    const { stack, ch, port } = setup();
+    const f = echoRequest(GW_IP);
+    f[34 + 8] ^= 0xff; // data byte: the ICMP checksum no longer matches
+    stack.receive(port, f);
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("icmp-malformed")).to.equal(1);
+  });
+
+  it("drops IPv4 with a bad header checksum", () => {
+    const { stack, ch, port } = setup();
+    const f = echoRequest(GW_IP);
+    f[14 + 8] = 1; // TTL changed, checksum not
+    stack.receive(port, f);
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("ipv4-bad-checksum")).to.equal(1);
+  });
+
+  it("counts fragments as dropped (reassembly arrives with UDP translation)", () => {
+    const { stack, ch, port } = setup();
+    stack.receive(port, ipFrame({ dst: GW_IP, protocol: IpProtocol.ICMP, mf: true, df: false }, new Uint8Array(16)));
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("ipv4-fragment")).to.equal(1);
+  });
+});
+
+describe("stack/gateway: frames not for us", () => {
+  it("drops unicast frames to another MAC", () => {
+    const { stack, ch, port } = setup();
+    const f = echoRequest(GW_IP);
+    f[0] = 0x52; // destination MAC is no longer the gateway's
+    stack.receive(port, f);
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("eth-not-for-us")).to.equal(1);
+  });
+
+  it("drops IPv6 and unknown EtherTypes", () => {
+    const { stack, ch, port } = setup();
+    const f = new Uint8Array(60);
+    emitEthernet({ dst: GW_MAC, src: GUEST_MAC, ethertype: EtherType.IPv6 }, f);
+    stack.receive(port, f);
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("eth-unknown-type")).to.equal(1);
+  });
+
+  it("drops runts and garbage without throwing", () => {
+    const { stack, ch, port } = setup();
+    stack.receive(port, new Uint8Array(3));
+    expect(stack.counters.dropped("eth-malformed")).to.equal(1);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, aimed) => {
+        const f = Uint8Array.from(bytes);
+        if (aimed && f.length >= 14) {
+          // Aim the garbage at the gateway so it reaches the deeper parsers.
+          f.set([0x02, 0x50, 0, 0, 0, 1], 0);
+          f[12] = 0x08;
+          f[13] = f[13] & 1 ? 0x06 : 0x00;
+        }
+        stack.receive(port, f);
+      }),
+      { numRuns: 2000 },
+    );
+    // Nothing valid was asked, so nothing but ARP replies to accidental valid requests went out.
+    for (const s of ch.sent) expect(parseEthernet(s)).to.not.be.instanceOf(Error);
+  });
+});
