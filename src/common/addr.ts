@@ -34,7 +34,7 @@ export function formatIpv4(ip: number): string {
 }
 
 /** Parse a dotted-quad IPv4 address; undefined if malformed. */
-export function parseIpv4(s: string): number | undefined {
+export function parseIpv4Address(s: string): number | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
   if (!m) return undefined;
   let v = 0;

@@ -10,7 +10,7 @@
  * accepts strings at the edge and rejects bad values with an Error that names the field.
  */
 
-import { parseIpv4, parseMac, formatIpv4 } from "../common/addr.js";
+import { parseIpv4Address, parseMac, formatIpv4 } from "../common/addr.js";
 
 export interface StackConfig {
   /** Network address of the guest subnet. */
@@ -64,14 +64,14 @@ export function resolveConfig(input: StackConfigInput = {}): StackConfig {
   const subnet = input.subnet ?? DEFAULT_SUBNET;
   const m = /^([^/]+)\/(\d{1,2})$/.exec(subnet);
   if (!m) throw new Error(`invalid subnet: ${JSON.stringify(subnet)} (expected A.B.C.D/N)`);
-  const base = need(parseIpv4(m[1]), "subnet", subnet);
+  const base = need(parseIpv4Address(m[1]), "subnet", subnet);
   const prefixLength = Number(m[2]);
   if (prefixLength < 8 || prefixLength > 30) throw new Error(`invalid subnet prefix /${prefixLength}: use /8 to /30`);
   const network = (base & prefixMask(prefixLength)) >>> 0;
   const cfgNet = { network, prefixLength };
-  const gatewayIp = need(parseIpv4(input.gatewayIp ?? formatIpv4(network + 1)), "gateway address", input.gatewayIp);
+  const gatewayIp = need(parseIpv4Address(input.gatewayIp ?? formatIpv4(network + 1)), "gateway address", input.gatewayIp);
   const aliasIn = input.hostAliasIp === undefined ? formatIpv4(network + 2) : input.hostAliasIp;
-  const hostAliasIp = aliasIn === null || aliasIn === "0.0.0.0" ? null : need(parseIpv4(aliasIn), "host alias address", aliasIn);
+  const hostAliasIp = aliasIn === null || aliasIn === "0.0.0.0" ? null : need(parseIpv4Address(aliasIn), "host alias address", aliasIn);
   for (const [what, ip] of [["gateway address", gatewayIp], ["host alias address", hostAliasIp]] as const) {
     if (ip !== null && (!inSubnet(cfgNet, ip) || ip === network || ip === broadcastAddress(cfgNet))) {
       throw new Error(`${what} ${formatIpv4(ip)} is not a host address in ${subnet}`);

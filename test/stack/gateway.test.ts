@@ -13,7 +13,7 @@ import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/i
 import { emitIcmp, icmpLen, parseIcmp, type IcmpRepr } from "../../src/ipv4/icmp.js";
 import { parseIpv4 as parseIp } from "../../src/ipv4/ipv4.js";
 import { isWireError } from "../../src/common/wire-error.js";
-import { parseIpv4 as ip4, parseMac } from "../../src/common/addr.js";
+import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";
 
 const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
 const GW_MAC = parseMac("02:50:00:00:00:01")!;
