@@ -20,7 +20,8 @@ export function handleIcmp(stack: NetworkStack, port: Port, srcMac: number, ip: 
   // address the request was sent to.
   const reply: IcmpRepr = { kind: "echo-reply", id: msg.id, seq: msg.seq, data: msg.data };
   const len = icmpLen(reply);
-  const off = stack.beginIpv4(port, srcMac, ip.dst, ip.src, IpProtocol.ICMP, len);
+  // Like Linux, ICMP messages go without DF: they may be fragmented on a narrower path.
+  const off = stack.beginIpv4(port, srcMac, ip.dst, ip.src, IpProtocol.ICMP, len, false);
   if (off < 0) return;
   emitIcmp(reply, stack.txBuffer, off);
   c.icmpEchoReplies++;

@@ -167,11 +167,11 @@ export class NetworkStack {
   // ---- transmit path -----------------------------------------------------------------
 
   /**
-   * Start an IPv4 packet to `dstMac` on `port`: writes Ethernet and IPv4 headers (DF set,
-   * TTL from config) into the transmit buffer. Returns the buffer and the offset where the
+   * Start an IPv4 packet to `dstMac` on `port`: writes Ethernet and IPv4 headers (DF set
+   * unless `df` is false, TTL from config) into the transmit buffer. Returns the buffer and the offset where the
    * `l4Len`-byte transport message goes, or -1 if it would not fit the MTU (counted).
    */
-  beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number): number {
+  beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number, df = true): number {
     if (IPV4_MIN_HEADER_LEN + l4Len > this.config.mtu) {
       this.counters.drop("tx-too-big");
       return -1;
@@ -187,6 +187,7 @@ export class NetworkStack {
     ipRepr.ttl = this.config.ttl;
     ipRepr.id = id;
     ipRepr.payloadLength = l4Len;
+    ipRepr.df = df;
     const h = emitIpv4(ipRepr, t, o);
     this.txPort = port;
     this.txL4Off = o + h;
