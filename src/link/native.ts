@@ -1,0 +1,56 @@
+/**
+ * Locating and loading the compiled TAP addon (`native/tap.c`, built by `npm run build:native`
+ * into `native/build/Release/skiff_tap.node`). The file is found by walking up from this
+ * module's directory to the package root, so the same code works from `src/link/` (tsx) and
+ * from the bundled `dist/` file.
+ */
+
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The addon's functions (see the comments in native/tap.c). */
+export interface TapAddon {
+  /** Create/attach TAP `name` (inside the netns at `netnsPath`, if given); throws on failure. */
+  openTap(name: string, netnsPath: string | null, flags?: { vnetHdr?: boolean }): { fd: number; name: string };
+  /**
+   * Poll `fd`; per wakeup read up to min(64, slots) frames, frame i into `ring` at
+   * `i * slotSize` with its length in `lengths[i]`, then call `callback(count)` once.
+   * `callback(-errno)` reports a read error, after which polling has stopped.
+   */
+  startRead(fd: number, ring: ArrayBuffer, slotSize: number, lengths: Uint32Array, callback: (count: number) => void): void;
+  stopRead(fd: number): void;
+  /** Bytes written, or -errno (-EAGAIN when the device cannot take it now). Never throws for I/O. */
+  write(fd: number, frame: Uint8Array): number;
+  /** Stop polling and close; 0 or -errno. */
+  close(fd: number): number;
+}
+
+const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
+
+let cached: TapAddon | undefined;
+
+/** Find `native/build/Release/skiff_tap.node` from `startDir` up to the package root. */
+export function findTapAddon(startDir: string): string | undefined {
+  for (let dir = startDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, ADDON_PATH);
+    if (existsSync(candidate)) return candidate;
+    if (existsSync(join(dir, "package.json")) || dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Load the addon once; throws a clear Error when it has not been built. */
+export function loadTapAddon(): TapAddon {
+  if (cached !== undefined) return cached;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const path = findTapAddon(here);
+  if (path === undefined) {
+    throw new Error(
+      `skiff: the TAP addon (${ADDON_PATH}) was not found above ${here}. ` +
+        "Build it with `npm run build:native` (needs python3, make and a C compiler such as g++/gcc).",
+    );
+  }
+  cached = createRequire(import.meta.url)(path) as TapAddon;
+  return cached;
+}

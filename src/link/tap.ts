@@ -1,0 +1,177 @@
+/**
+ * A FrameChannel on a Linux TAP device (IFF_TAP | IFF_NO_PI: whole Ethernet frames, no
+ * packet-info header), through the small N-API addon in `native/tap.c`. The device can be
+ * created inside another network namespace (`netns: "/run/netns/NAME"` or
+ * `"/proc/PID/ns/net"`); only the device lives there, the process stays where it is.
+ *
+ * Receive: the addon polls the non-blocking fd on the event loop (uv_poll, no thread-pool
+ * read) and reads up to 64 frames per wakeup into fixed slots of one reused ring, then calls
+ * us once per batch; each frame is delivered as a view of its slot (borrowed, no copy). A
+ * frame longer than `mtu + 18` is counted in `rxDrops`. A read error closes the channel with
+ * that error.
+ *
+ * Send: a synchronous `write()` on the non-blocking fd, so an accepted frame is already in the
+ * kernel when `send` returns. A TAP write only fails with EAGAIN when the device's socket send
+ * buffer is exhausted (sk_sndbuf, INT_MAX unless TUNSETSNDBUF lowers it), which is rare, so
+ * instead of a second (writable) poll the channel copies the frame into a bounded queue and
+ * retries the queue from a 1 ms timer until it is empty: simple, in order, and correct.
+ * `send` returns false once `highWaterFrames` are queued and `drain` fires when the queue
+ * empties; above `limitFrames` frames are dropped and counted in `txDrops`. Other write
+ * errors (EINVAL for a runt, EIO, …) drop that one frame and count it.
+ */
+
+import { constants } from "node:os";
+import { BaseFrameChannel, maxFrameLen } from "./channel.js";
+import { loadTapAddon, type TapAddon } from "./native.js";
+
+const EAGAIN = constants.errno.EAGAIN;
+/** Frames the addon reads per wakeup (its own cap is also 64). */
+const BATCH = 64;
+const RETRY_MS = 1;
+
+export interface TapChannelOptions {
+  /** IP MTU of the link (default 1500); should match the interface's MTU. */
+  mtu?: number;
+  /** Queued frames (after EAGAIN) at which `send` returns false. Default 64. */
+  highWaterFrames?: number;
+  /** Queued frames beyond which frames are dropped. Default 256. */
+  limitFrames?: number;
+}
+
+export interface TapOpenOptions extends TapChannelOptions {
+  /** Interface name (at most 15 bytes); a pattern such as "tap%d" lets the kernel choose. */
+  name: string;
+  /** Network namespace to create the device in: "/run/netns/NAME" or "/proc/PID/ns/net". */
+  netns?: string;
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+export class TapChannel extends BaseFrameChannel {
+  /** Open (creating if needed) a TAP device and wrap it. Throws on a bad name or namespace. */
+  static open(opts: TapOpenOptions): TapChannel {
+    const addon = loadTapAddon();
+    const { fd, name } = addon.openTap(opts.name, opts.netns ?? null);
+    try {
+      return new TapChannel(addon, fd, name, opts);
+    } catch (err) {
+      addon.close(fd);
+      throw err;
+    }
+  }
+
+  private readonly slot: number;
+  private readonly maxFrame: number;
+  private readonly ring: Uint8Array;
+  private readonly lengths = new Uint32Array(BATCH);
+  private readonly highWater: number;
+  private readonly limit: number;
+  /** Frames waiting after EAGAIN (owned copies), oldest at `queueHead`. */
+  private queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private needDrain = false;
+
+  /** Wrap an open TAP fd (the channel owns it from now on). `addon` is injectable for tests. */
+  constructor(
+    private readonly addon: TapAddon,
+    private readonly fd: number,
+    /** The interface name the kernel gave the device. */
+    readonly ifname: string,
+    opts: TapChannelOptions = {},
+  ) {
+    super(`tap:${ifname}`, opts.mtu ?? 1500);
+    this.maxFrame = maxFrameLen(this.mtu);
+    // One byte more than the largest frame we accept, so a truncated read is never mistaken
+    // for a frame that fits (the kernel reports the untruncated length anyway).
+    this.slot = this.maxFrame + 1;
+    this.ring = new Uint8Array(this.slot * BATCH);
+    this.highWater = opts.highWaterFrames ?? 64;
+    this.limit = opts.limitFrames ?? 256;
+    addon.startRead(fd, this.ring.buffer as ArrayBuffer, this.slot, this.lengths, (count) => this.onBatch(count));
+  }
+
+  /** Frames waiting in the EAGAIN queue. */
+  get queuedFrames(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  private onBatch(count: number): void {
+    if (count < 0) {
+      this.finish(new Error(`${this.name}: read failed: ${errnoName(-count)}`));
+      return;
+    }
+    const ring = this.ring;
+    const slot = this.slot;
+    for (let i = 0; i < count; i++) {
+      const len = this.lengths[i];
+      if (len > this.maxFrame) this.stats.rxDrops++;
+      else this.deliver(ring.subarray(i * slot, i * slot + len));
+    }
+  }
+
+  /** Count the result of one write: bytes written or -errno. */
+  private account(result: number, len: number): void {
+    if (result < 0) {
+      this.stats.txDrops++;
+    } else {
+      this.stats.txFrames++;
+      this.stats.txBytes += len;
+    }
+  }
+
+  protected transmit(frame: Uint8Array): boolean {
+    if (this.queuedFrames === 0) {
+      const n = this.addon.write(this.fd, frame);
+      if (n !== -EAGAIN) {
+        this.account(n, frame.length);
+        return true;
+      }
+    }
+    if (this.queuedFrames >= this.limit) {
+      this.stats.txDrops++;
+      this.needDrain = true;
+      return false;
+    }
+    this.queue.push(Uint8Array.from(frame));
+    this.retryTimer ??= setTimeout(() => this.flush(), RETRY_MS);
+    if (this.queuedFrames >= this.highWater) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Retry the EAGAIN queue in order; re-arm the timer if the device is still full. */
+  private flush(): void {
+    this.retryTimer = undefined;
+    while (this.queueHead < this.queue.length) {
+      const frame = this.queue[this.queueHead];
+      const n = this.addon.write(this.fd, frame);
+      if (n === -EAGAIN) {
+        this.retryTimer = setTimeout(() => this.flush(), RETRY_MS);
+        return;
+      }
+      this.account(n, frame.length);
+      this.queueHead++;
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    if (this.needDrain) {
+      this.needDrain = false;
+      this.emit("drain");
+    }
+  }
+
+  protected shutdown(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.stats.txDrops += this.queuedFrames;
+    this.queue = [];
+    this.queueHead = 0;
+    this.addon.close(this.fd);
+  }
+}
