@@ -1,0 +1,62 @@
+/**
+ * The `skiff` command line. `main(argv)` returns the exit status; errors a user can fix are
+ * printed as one line (`skiff: …`), never as a stack trace.
+ */
+
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { pino } from "pino";
+import { run } from "./run.js";
+import { inspectCommand } from "./pcap-inspect.js";
+
+function intArg(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
+    return n;
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const log = pino({ level: process.env.SKIFF_LOG ?? "warn", base: undefined }, pino.destination(2));
+  let status = 0;
+  const program = new Command("skiff")
+    .description("A userspace network stack for virtual machines and network namespaces")
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command("run")
+    .description("run a command in a private network namespace whose only network is skiff")
+    .option("--mtu <n>", "MTU of the guest interface", intArg(576, 65520), 65520)
+    .option("--pcap <file>", "capture the guest's traffic to a pcap file")
+    .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
+    .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
+    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
+    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "warn")
+    .option("--tap <name>", "name of the TAP device inside the namespace", "tap0")
+    .argument("<command...>", "command to run (after --)")
+    .action(async (command: string[], o) => {
+      log.level = o.logLevel;
+      const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, command, log });
+    });
+
+  const pcap = program.command("pcap").description("work with packet captures");
+  pcap
+    .command("inspect")
+    .description("decode every frame of a classic pcap file, one line (or JSON object) per frame")
+    .argument("<file>", "pcap file (link type Ethernet)")
+    .option("--json", "one JSON object per line")
+    .action((file: string, o) => {
+      status = inspectCommand(file, { json: !!o.json });
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`skiff: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return status;
+}

@@ -1,0 +1,57 @@
+/**
+ * Network namespaces for `skiff run` (root path): create a named namespace with `ip netns`,
+ * configure its interfaces, run a command inside it, and remove it afterwards.
+ *
+ * This is the privileged way in; the rootless way (a user namespace made by skiff, like
+ * slirp4netns/pasta) is not implemented yet (see README).
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+
+export class CommandError extends Error {}
+
+/** Run a short administrative command; throws CommandError with its stderr on failure. */
+export function sh(argv: string[]): string {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+  if (r.error) throw new CommandError(`${argv[0]}: ${r.error.message}`);
+  if (r.status !== 0) throw new CommandError(`${argv.join(" ")} failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export function requireRootWithIp(): void {
+  if (process.getuid?.() !== 0) {
+    throw new CommandError("skiff run needs root for now (it creates a network namespace with `ip netns`); rootless mode is not implemented yet");
+  }
+  const r = spawnSync("ip", ["-V"], { encoding: "utf8" });
+  if (r.error) throw new CommandError("`ip` (Debian package iproute2) is not installed: apt-get install -y iproute2");
+}
+
+export class Netns {
+  private removed = false;
+  private constructor(readonly name: string) {}
+
+  get path(): string {
+    return `/run/netns/${this.name}`;
+  }
+
+  static create(prefix = "skiff"): Netns {
+    const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+    sh(["ip", "netns", "add", name]);
+    return new Netns(name);
+  }
+
+  exec(argv: string[]): string {
+    return sh(["ip", "netns", "exec", this.name, ...argv]);
+  }
+
+  /** Spawn a long-running command inside the namespace with the terminal attached. */
+  spawn(argv: string[]) {
+    return spawn("ip", ["netns", "exec", this.name, ...argv], { stdio: "inherit" });
+  }
+
+  remove(): void {
+    if (this.removed) return;
+    this.removed = true;
+    spawnSync("ip", ["netns", "delete", this.name]);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * `skiff run [options] -- CMD [ARGS...]`: give a command a private network namespace whose only
+ * network is skiff (like slirp4netns or pasta).
+ *
+ * Today: root only. skiff creates a namespace, opens a TAP device inside it, serves it with
+ * its own stack, configures the guest side statically (192.168.65.3/24, default route via the
+ * gateway 192.168.65.1) — DHCP, DNS and forwarding of flows to host sockets come with the
+ * socket-translation work — runs CMD inside, and exits with CMD's status after cleaning up.
+ */
+
+import { formatIpv4 } from "../common/addr.js";
+import { NetworkStack } from "../stack/stack.js";
+import { TapChannel } from "../link/tap.js";
+import { CaptureChannel } from "../link/capture.js";
+import type { FrameChannel } from "../link/channel.js";
+import { Netns, requireRootWithIp } from "./netns.js";
+import type { Logger } from "pino";
+import type { ChildProcess } from "node:child_process";
+import { constants as osConstants } from "node:os";
+
+export interface RunOptions {
+  mtu: number;
+  pcap?: string;
+  subnet?: string;
+  hostIp?: string;
+  tap: string;
+  command: string[];
+  log: Logger;
+}
+
+export async function run(opts: RunOptions): Promise<number> {
+  requireRootWithIp();
+  const stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
+  const cfg = stack.config;
+  const guestIp = formatIpv4(cfg.network + 3);
+  // Signals are handled from the start, so a stop during set-up still cleans up.
+  let stopSignal: NodeJS.Signals | undefined;
+  let child: ChildProcess | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopSignal ??= sig;
+    child?.kill(sig);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const ns = Netns.create();
+  let channel: FrameChannel | undefined;
+  try {
+    const tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu });
+    channel = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : tap;
+    stack.attach(channel);
+    ns.exec(["ip", "link", "set", "lo", "up"]);
+    ns.exec(["ip", "link", "set", opts.tap, "mtu", String(opts.mtu), "up"]);
+    ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
+    ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
+    opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
+    if (stopSignal) return signalStatus(stopSignal);
+    const proc = ns.spawn(opts.command);
+    child = proc;
+    const code = await new Promise<number>((resolve) => {
+      proc.on("error", (e) => {
+        opts.log.error(`cannot run ${opts.command[0]}: ${e.message}`);
+        resolve(127);
+      });
+      proc.on("exit", (c, sig) => resolve(c ?? signalStatus(sig ?? "SIGKILL")));
+    });
+    opts.log.debug({ counters: stack.counters.snapshot() }, "stack counters");
+    return code;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    channel?.close();
+    ns.remove();
+  }
+}
+
+/** Shell convention: 128 + signal number. */
+function signalStatus(sig: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[sig] ?? 9);
+}

@@ -1,0 +1,87 @@
+/**
+ * End to end through the built command (`bin/skiff.js`, as `npx skiff` runs it): `skiff run`
+ * gives a command a private namespace served by skiff, passes its exit status through, and
+ * leaves no namespace behind.
+ */
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { netnsUnavailable } from "../support/netns.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bin = join(root, "bin", "skiff.js");
+
+function skiff(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("exit", (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function skiffNamespaces(): string[] {
+  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.startsWith("skiff-"));
+}
+
+describe("e2e: skiff run (built CLI)", function () {
+  this.timeout(40_000);
+  before(function () {
+    const reason = netnsUnavailable(["/dev/net/tun"]);
+    if (reason) {
+      console.log(`    skipped: skiff run e2e: ${reason}`);
+      this.skip();
+    }
+    expect(existsSync(join(root, "dist", "cli.js")), "dist/cli.js is built by `npm ci` (prepare) or `npm run build`").to.equal(true);
+  });
+
+  it("runs ping against the gateway and exits 0", async () => {
+    const r = await skiff(["run", "--", "ping", "-c", "2", "-i", "0.2", "-W", "2", "192.168.65.1"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/2 received/);
+  });
+
+  it("passes the command's exit status through", async () => {
+    const r = await skiff(["run", "--", "sh", "-c", "exit 7"]);
+    expect(r.code).to.equal(7);
+  });
+
+  it("configures the guest interface with the MTU asked for", async () => {
+    const r = await skiff(["run", "--mtu", "9000", "--", "ip", "-o", "addr", "show", "tap0"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/192\.168\.65\.3\/24/);
+    const link = await skiff(["run", "--mtu", "9000", "--", "cat", "/sys/class/net/tap0/mtu"]);
+    expect(link.stdout.trim()).to.equal("9000");
+  });
+
+  it("cleans up its namespace when stopped with SIGTERM", async () => {
+    const before = skiffNamespaces().length;
+    const p = spawn(process.execPath, [bin, "run", "--", "sleep", "30"], { stdio: "ignore" });
+    // Wait for its namespace to appear, then stop it.
+    const t0 = Date.now();
+    while (skiffNamespaces().length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(skiffNamespaces().length).to.equal(before + 1);
+    p.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
+    expect(code).to.equal(143);
+    expect(skiffNamespaces().length).to.equal(before);
+  });
+
+  it("rejects a bad option value with a one-line message and exit 2", async () => {
+    const r = await skiff(["run", "--mtu", "10", "--", "true"]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/--mtu/);
+    expect(r.stderr).to.not.match(/\n\s+at /); // no stack trace
+  });
+});
