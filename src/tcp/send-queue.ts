@@ -1,0 +1,188 @@
+/**
+ * Byte queues with lazy memory for a TCP connection: `ChunkedBytes` (the shared storage) and
+ * `SendQueue` (the sender's buffer, RFC 9293 §3.3.1 "Send Sequence Space": bytes from SND.UNA
+ * on, acknowledged ones dropped from the head). The receive side is `RecvQueue` in
+ * `recv-queue.ts`, on the same storage.
+ *
+ * Read first: RFC 9293 §3.3.1 (send sequence space), §3.8.6 (windows and buffers).
+ *
+ * An idle connection must cost about nothing (DESIGN.md "Nothing a guest sends can ... grow
+ * memory without bound"; thousands of idle guest flows): there is no preallocated ring. Bytes
+ * live in chunks allocated when data is written (at least `CHUNK_SIZE` bytes of capacity, or
+ * the write's size when larger) and released as soon as they are consumed; an empty queue
+ * holds no chunk and no scratch buffer.
+ *
+ * The queues count bytes only; they know nothing of sequence numbers (the engine maps
+ * `offset 0` to SND.UNA, or to RCV.NXT minus what is unread).
+ */
+
+/** Capacity of a chunk allocated for small writes (16 KiB). */
+export const CHUNK_SIZE = 16 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A FIFO of bytes stored in a list of chunks. Data is copied in (`append`), read from any
+ * offset (`copyOut`, `locate`) and dropped from the head (`drop`). Memory follows the content:
+ * chunks are allocated on write and released once every byte in them is dropped.
+ */
+export class ChunkedBytes {
+  /** Chunk buffers, oldest first; the live bytes are [head, ...) of chunks[0] and [0, tailEnd) of the last. */
+  private chunks: Uint8Array[] = [];
+  /** Offset of the first live byte in chunks[0]. */
+  private head = 0;
+  /** Bytes written into the last chunk. */
+  private tailEnd = 0;
+  private len = 0;
+
+  /** Bytes held. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Chunks currently allocated (0 when empty): for tests and memory accounting. */
+  get chunkCount(): number {
+    return this.chunks.length;
+  }
+
+  /** Bytes of chunk capacity currently allocated. */
+  get capacity(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.length;
+    return n;
+  }
+
+  /** Copy `data` to the tail: into the tail chunk's free room, then one new chunk for the rest. */
+  protected append(data: Uint8Array): void {
+    let n = data.length;
+    if (n === 0) return;
+    let src = 0;
+    const last = this.chunks.length - 1;
+    if (last >= 0) {
+      const tail = this.chunks[last];
+      const room = tail.length - this.tailEnd;
+      if (room > 0) {
+        const k = room < n ? room : n;
+        tail.set(k === n ? data : data.subarray(0, k), this.tailEnd);
+        this.tailEnd += k;
+        src = k;
+        n -= k;
+      }
+    }
+    if (n > 0) {
+      const chunk = new Uint8Array(n > CHUNK_SIZE ? n : CHUNK_SIZE);
+      chunk.set(src === 0 ? data : data.subarray(src), 0);
+      this.chunks.push(chunk);
+      this.tailEnd = n;
+      if (this.chunks.length === 1) this.head = 0;
+    }
+    this.len += data.length;
+  }
+
+  /** End (exclusive) of the live bytes in chunk `i`. */
+  private endOf(i: number): number {
+    return i === this.chunks.length - 1 ? this.tailEnd : this.chunks[i].length;
+  }
+
+  /**
+   * The live bytes of the chunk holding byte `offset`, as a subarray starting at that byte
+   * (borrowed: valid until the queue is next changed). `offset` must be below `length`.
+   */
+  protected locate(offset: number): Uint8Array {
+    let at = this.head + offset; // position counted from the start of chunks[i]
+    for (let i = 0; ; i++) {
+      const end = this.endOf(i);
+      if (at < end) return this.chunks[i].subarray(at, end);
+      at -= end;
+    }
+  }
+
+  /** Copy bytes [offset, offset + dst.length) into `dst`. The range must be held. */
+  protected copyOut(offset: number, dst: Uint8Array): void {
+    let at = this.head + offset;
+    let w = 0;
+    for (let i = 0; w < dst.length; i++) {
+      const end = this.endOf(i);
+      if (at < end) {
+        const k = Math.min(end - at, dst.length - w);
+        dst.set(this.chunks[i].subarray(at, at + k), w);
+        w += k;
+        at = end;
+      }
+      at -= end;
+    }
+  }
+
+  /** Drop `n` bytes from the head (n <= length), releasing chunks that empty. */
+  protected drop(n: number): void {
+    this.len -= n;
+    if (this.len === 0) {
+      this.release();
+      return;
+    }
+    let at = this.head + n;
+    while (at >= this.endOf(0)) {
+      at -= this.endOf(0);
+      this.chunks.shift();
+    }
+    this.head = at;
+  }
+
+  /** Drop everything and release all memory. */
+  protected release(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.tailEnd = 0;
+    this.len = 0;
+  }
+}
+
+/**
+ * The send buffer: bytes written by the application and not yet acknowledged (both the
+ * unacknowledged bytes in flight and the unsent ones), offset 0 being SND.UNA.
+ */
+export class SendQueue extends ChunkedBytes {
+  /** Reused buffer for slices that cross a chunk boundary; released when the queue empties. */
+  private scratch: Uint8Array | undefined;
+
+  /** Copy `data` (borrowed) onto the tail. */
+  push(data: Uint8Array): void {
+    this.append(data);
+  }
+
+  /**
+   * Bytes [offset, offset + len) counted from the head. A subarray of a chunk when the range is
+   * inside one chunk (no copy), otherwise a copy in a reused scratch buffer. Either way the
+   * result is borrowed: valid until the next `slice`, `consume`, `push` or `clear`.
+   * Throws RangeError (a programmer error) when the range is not held.
+   */
+  slice(offset: number, len: number): Uint8Array {
+    if (!(offset >= 0 && len >= 0 && offset + len <= this.length)) {
+      throw new RangeError(`SendQueue.slice(${offset}, ${len}) outside 0..${this.length}`);
+    }
+    if (len === 0) return EMPTY;
+    const first = this.locate(offset);
+    if (first.length >= len) return first.subarray(0, len);
+    let s = this.scratch;
+    if (s === undefined || s.length < len) {
+      s = new Uint8Array(Math.max(len, s === undefined ? 0 : s.length * 2));
+      this.scratch = s;
+    }
+    const out = s.subarray(0, len);
+    this.copyOut(offset, out);
+    return out;
+  }
+
+  /** Drop `n` acknowledged bytes from the head (RFC 9293 §3.10.7.4: SND.UNA advanced). */
+  consume(n: number): void {
+    if (!(n >= 0 && n <= this.length)) throw new RangeError(`SendQueue.consume(${n}) with ${this.length} held`);
+    this.drop(n);
+    if (this.length === 0) this.scratch = undefined;
+  }
+
+  /** Drop everything (reset or abort) and release memory. */
+  clear(): void {
+    this.release();
+    this.scratch = undefined;
+  }
+}

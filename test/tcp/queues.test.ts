@@ -1,0 +1,228 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { CHUNK_SIZE, SendQueue } from "../../src/tcp/send-queue.js";
+import { RecvQueue } from "../../src/tcp/recv-queue.js";
+
+/** Deterministic bytes: byte i of write number w. */
+function bytesOf(len: number, w: number): Uint8Array {
+  const b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) b[i] = (i * 7 + w * 13) & 0xff;
+  return b;
+}
+
+/** Reference model: a plain growable array of bytes. */
+class Model {
+  bytes: number[] = [];
+  push(b: Uint8Array): void {
+    for (const x of b) this.bytes.push(x);
+  }
+}
+
+/** Write sizes that hit the interesting cases: tiny, around the chunk size, larger than a chunk. */
+const writeLen = () =>
+  fc.oneof(
+    fc.integer({ min: 0, max: 100 }),
+    fc.integer({ min: 1400, max: 1500 }),
+    fc.integer({ min: CHUNK_SIZE - 3, max: CHUNK_SIZE + 3 }),
+    fc.integer({ min: 0, max: 3 * CHUNK_SIZE }),
+  );
+
+type SendOp = { op: "push"; len: number } | { op: "slice"; a: number; b: number } | { op: "consume"; a: number };
+const sendOps = fc.array(
+  fc.oneof(
+    fc.record({ op: fc.constant("push" as const), len: writeLen() }),
+    fc.record({ op: fc.constant("slice" as const), a: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) }),
+    fc.record({ op: fc.constant("consume" as const), a: fc.double({ min: 0, max: 1, noNaN: true }) }),
+  ) as fc.Arbitrary<SendOp>,
+  { maxLength: 40 },
+);
+
+type RecvOp = { op: "push"; len: number } | { op: "read"; max: number | undefined } | { op: "readInto"; n: number };
+const recvOps = fc.array(
+  fc.oneof(
+    fc.record({ op: fc.constant("push" as const), len: writeLen() }),
+    fc.record({ op: fc.constant("read" as const), max: fc.option(fc.integer({ min: 0, max: 3 * CHUNK_SIZE }), { nil: undefined }) }),
+    fc.record({ op: fc.constant("readInto" as const), n: fc.integer({ min: 0, max: 3 * CHUNK_SIZE }) }),
+  ) as fc.Arbitrary<RecvOp>,
+  { maxLength: 40 },
+);
+
+describe("tcp/send-queue", () => {
+  it("starts and ends empty with no memory held", () => {
+    const q = new SendQueue();
+    expect(q.length).to.equal(0);
+    expect(q.chunkCount).to.equal(0);
+    q.push(bytesOf(100, 1));
+    expect(q.chunkCount).to.equal(1);
+    expect(q.capacity).to.equal(CHUNK_SIZE);
+    q.consume(40);
+    expect(q.length).to.equal(60);
+    q.consume(60);
+    expect(q.length).to.equal(0);
+    expect(q.chunkCount).to.equal(0);
+    expect(q.capacity).to.equal(0);
+  });
+
+  it("appends small writes into the tail chunk and allocates a write-sized chunk for a big one", () => {
+    const q = new SendQueue();
+    for (let i = 0; i < 10; i++) q.push(bytesOf(1000, i));
+    expect(q.chunkCount).to.equal(1);
+    q.push(bytesOf(7000, 99)); // 6384 fill the first chunk, 616 start a second
+    expect(q.chunkCount).to.equal(2);
+    expect(q.capacity).to.equal(2 * CHUNK_SIZE);
+    const big = new SendQueue();
+    big.push(bytesOf(100_000, 3));
+    expect(big.chunkCount).to.equal(1);
+    expect(big.capacity).to.equal(100_000);
+  });
+
+  it("copies pushed data (the caller's buffer is borrowed)", () => {
+    const q = new SendQueue();
+    const src = bytesOf(10, 0);
+    q.push(src);
+    src.fill(0xee);
+    expect(Array.from(q.slice(0, 10))).to.deep.equal(Array.from(bytesOf(10, 0)));
+  });
+
+  it("returns a subarray inside one chunk and a reused scratch copy across chunks", () => {
+    const q = new SendQueue();
+    q.push(bytesOf(CHUNK_SIZE, 1));
+    q.push(bytesOf(CHUNK_SIZE, 2));
+    const a = q.slice(10, 100);
+    const b = q.slice(200, 100);
+    expect(a.buffer).to.equal(b.buffer); // both views of the first chunk, not copies
+    const x = q.slice(CHUNK_SIZE - 50, 100);
+    expect(Array.from(x.subarray(0, 50))).to.deep.equal(Array.from(bytesOf(CHUNK_SIZE, 1).subarray(CHUNK_SIZE - 50)));
+    expect(Array.from(x.subarray(50))).to.deep.equal(Array.from(bytesOf(50, 2)));
+    const y = q.slice(CHUNK_SIZE - 10, 20);
+    expect(y.buffer).to.equal(x.buffer); // the scratch buffer is reused
+    expect(q.slice(5, 0).length).to.equal(0);
+  });
+
+  it("rejects out-of-range slices and consumes as programmer errors", () => {
+    const q = new SendQueue();
+    q.push(bytesOf(10, 0));
+    expect(() => q.slice(5, 6)).to.throw(RangeError);
+    expect(() => q.slice(-1, 1)).to.throw(RangeError);
+    expect(() => q.consume(11)).to.throw(RangeError);
+    expect(q.length).to.equal(10);
+  });
+
+  it("clear releases everything", () => {
+    const q = new SendQueue();
+    q.push(bytesOf(50_000, 1));
+    q.slice(CHUNK_SIZE - 5, 10);
+    q.clear();
+    expect(q.length).to.equal(0);
+    expect(q.chunkCount).to.equal(0);
+    q.push(bytesOf(3, 2));
+    expect(Array.from(q.slice(0, 3))).to.deep.equal(Array.from(bytesOf(3, 2)));
+  });
+
+  it("random push/slice/consume sequences agree with a reference array", () => {
+    fc.assert(
+      fc.property(sendOps, (ops) => {
+        const q = new SendQueue();
+        const m = new Model();
+        let w = 0;
+        for (const o of ops) {
+          if (o.op === "push") {
+            const b = bytesOf(o.len, w++);
+            q.push(b);
+            m.push(b);
+          } else if (o.op === "slice") {
+            const off = Math.floor(o.a * m.bytes.length);
+            const len = Math.floor(o.b * (m.bytes.length - off));
+            const got = q.slice(off, len);
+            expect(got.length).to.equal(len);
+            for (let i = 0; i < len; i++) if (got[i] !== m.bytes[off + i]) expect.fail(`byte ${off + i} differs`);
+          } else {
+            const n = Math.floor(o.a * m.bytes.length);
+            q.consume(n);
+            m.bytes.splice(0, n);
+          }
+          expect(q.length).to.equal(m.bytes.length);
+          if (m.bytes.length === 0) expect(q.chunkCount).to.equal(0);
+          // Memory follows content: at most the tail chunk's room plus the consumed part of the head chunk.
+          expect(q.capacity - q.length).to.be.below(CHUNK_SIZE + 3 * CHUNK_SIZE + 1);
+        }
+        // Drain: everything consumed leaves no memory behind.
+        q.consume(q.length);
+        expect(q.chunkCount).to.equal(0);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe("tcp/recv-queue", () => {
+  it("reads what was pushed, in order, and releases memory when drained", () => {
+    const q = new RecvQueue();
+    expect(q.read().length).to.equal(0);
+    const src = bytesOf(3000, 4);
+    q.push(src);
+    src.fill(0); // borrowed: the queue kept a copy
+    q.push(bytesOf(20_000, 5));
+    expect(q.length).to.equal(23_000);
+    const a = q.read(2000);
+    expect(Array.from(a)).to.deep.equal(Array.from(bytesOf(3000, 4).subarray(0, 2000)));
+    const dst = new Uint8Array(1500);
+    expect(q.readInto(dst)).to.equal(1500);
+    expect(Array.from(dst.subarray(0, 1000))).to.deep.equal(Array.from(bytesOf(3000, 4).subarray(2000)));
+    expect(Array.from(dst.subarray(1000))).to.deep.equal(Array.from(bytesOf(500, 5)));
+    const rest = q.read();
+    expect(rest.length).to.equal(19_500);
+    expect(q.length).to.equal(0);
+    expect(q.chunkCount).to.equal(0);
+    expect(q.readInto(dst)).to.equal(0);
+  });
+
+  it("read returns a new buffer the caller owns", () => {
+    const q = new RecvQueue();
+    q.push(bytesOf(10, 1));
+    const a = q.read(5);
+    q.push(bytesOf(10, 2));
+    a.fill(0xaa);
+    expect(Array.from(q.read(5))).to.deep.equal(Array.from(bytesOf(10, 1).subarray(5)));
+    expect(q.read(0).length).to.equal(0);
+  });
+
+  it("clear releases everything", () => {
+    const q = new RecvQueue();
+    q.push(bytesOf(40_000, 1));
+    q.clear();
+    expect(q.length).to.equal(0);
+    expect(q.chunkCount).to.equal(0);
+  });
+
+  it("random push/read/readInto sequences agree with a reference array", () => {
+    fc.assert(
+      fc.property(recvOps, (ops) => {
+        const q = new RecvQueue();
+        const m = new Model();
+        let w = 0;
+        for (const o of ops) {
+          if (o.op === "push") {
+            const b = bytesOf(o.len, w++);
+            q.push(b);
+            m.push(b);
+          } else if (o.op === "read") {
+            const got = q.read(o.max);
+            const want = m.bytes.splice(0, o.max ?? m.bytes.length);
+            expect(got.length).to.equal(want.length);
+            for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) expect.fail(`byte ${i} differs`);
+          } else {
+            const dst = new Uint8Array(o.n);
+            const n = q.readInto(dst);
+            const want = m.bytes.splice(0, o.n);
+            expect(n).to.equal(want.length);
+            for (let i = 0; i < n; i++) if (dst[i] !== want[i]) expect.fail(`byte ${i} differs`);
+          }
+          expect(q.length).to.equal(m.bytes.length);
+          if (m.bytes.length === 0) expect(q.chunkCount).to.equal(0);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
