@@ -1,0 +1,717 @@
+/**
+ * `pcap inspect`: decode one captured Ethernet frame into named layers, and format the result
+ * as one text line or one JSON object.
+ *
+ * Layers, in decode order: eth (IEEE 802.3 with EtherType, one 802.1Q tag), arp (RFC 826),
+ * ipv4 (RFC 791 §3.1), then icmp (RFC 792), udp (RFC 768) or tcp (RFC 9293 §3.1), then on top
+ * of UDP ports 67/68 dhcp (RFC 2131 §2, RFC 2132) and on UDP or TCP port 53 dns (RFC 1035 §4.1,
+ * decoded by `dns-packet`; over TCP the message follows a 2-byte length, RFC 1035 §4.2.2).
+ * Every codec is called with checksum verification off; checksums are reported as fields
+ * instead (`headerChecksumOk`, `checksumOk`).
+ *
+ * Rules:
+ *  - A layer that fails to decode becomes `error: {layer, reason}` after the layers that did;
+ *    decoding stops there. Nothing here throws, whatever the bytes.
+ *  - An EtherType or IP protocol that is not decoded ends the frame cleanly: the number is in
+ *    the last layer (`eth.type`, `ipv4.protocol`).
+ *  - Checksums are judged only on complete, unfragmented datagrams. When the IPv4 datagram is
+ *    cut short (capture snapshot length, or Total Length beyond the frame) or is a first
+ *    fragment, the transport header is decoded from the bytes present with `checksumOk: null`
+ *    and nothing above it is decoded; a later fragment (offset > 0) has no transport header,
+ *    so decoding ends after ipv4 (RFC 791 §3.2).
+ *
+ * Not a hot path: one object and a few strings per frame are fine here.
+ */
+
+import dnsPacket from "dns-packet";
+import { formatIpv4, formatMac } from "../common/addr.js";
+import { getU16, getU32 } from "../common/bytes.js";
+import { WireError } from "../common/wire-error.js";
+import { decodeDomainSearch, DhcpMessageType, DhcpOption, messageType, parseDhcp, readIpList } from "../dhcp/wire.js";
+import { ArpOp, parseArp } from "../ethernet/arp.js";
+import { EtherType, parseEthernet } from "../ethernet/ethernet.js";
+import { IcmpPacket, IcmpType, parseIcmp } from "../ipv4/icmp.js";
+import { IpProtocol, Ipv4Packet, isFragment, parseIpv4 } from "../ipv4/ipv4.js";
+import { UDP_HEADER_LEN, UdpPacket, parseUdp } from "../ipv4/udp.js";
+import { describeTcpOptions, parseTcp, TcpFlag, TcpSegment, type TcpOptions } from "../tcp/wire.js";
+import { packetTimeNs, type PcapPacket } from "./reader.js";
+
+export interface EthLayer {
+  src: string;
+  dst: string;
+  /** EtherType of the payload (after any 802.1Q tag) as "0x0800". */
+  type: string;
+  vlan?: { id: number; pcp: number; dei: boolean };
+}
+
+export interface ArpLayer {
+  /** ar$op: 1 request, 2 reply (RFC 826). */
+  op: number;
+  senderMac: string;
+  senderIp: string;
+  targetMac: string;
+  targetIp: string;
+}
+
+export interface Ipv4Layer {
+  src: string;
+  dst: string;
+  protocol: number;
+  ttl: number;
+  id: number;
+  tos: number;
+  df: boolean;
+  mf: boolean;
+  /** In bytes. */
+  fragmentOffset: number;
+  totalLength: number;
+  headerLength: number;
+  headerChecksumOk: boolean;
+  /** Present (true) when the frame ends before Total Length. */
+  truncated?: true;
+}
+
+export interface IcmpLayer {
+  type: number;
+  code: number;
+  /** Echo identifier and sequence number (types 0 and 8). */
+  id?: number;
+  seq?: number;
+  /** Next-hop MTU of "fragmentation needed" (RFC 1191 §4). */
+  nextHopMtu?: number;
+  /** The quoted datagram of an error message (RFC 792), when its header is readable. */
+  original?: { src: string; dst: string; protocol: number };
+  checksumOk: boolean | null;
+}
+
+export interface UdpLayer {
+  srcPort: number;
+  dstPort: number;
+  /** The Length field (header and data). */
+  length: number;
+  /** null: no checksum sent (field 0), or the datagram is incomplete or a fragment. */
+  checksumOk: boolean | null;
+}
+
+export interface TcpLayer {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  /** Control bits by name, low bit first, e.g. "SYN,ACK"; "" when none is set. */
+  flags: string;
+  flagsValue: number;
+  window: number;
+  /** Header length in bytes. */
+  dataOffset: number;
+  urgentPointer: number;
+  options: TcpOptions;
+  /** null when the datagram is incomplete or a fragment. */
+  checksumOk: boolean | null;
+  /** Payload bytes the IPv4 datagram says the segment carries. */
+  payloadLength: number;
+}
+
+export type DhcpOptionValue = string | number | string[] | number[];
+
+export interface DhcpOptionField {
+  code: number;
+  name?: string;
+  /** Decoded for known options (addresses, numbers, strings, domain list); hex otherwise. */
+  value: DhcpOptionValue;
+}
+
+export interface DhcpLayer {
+  /** 1 BOOTREQUEST, 2 BOOTREPLY. */
+  op: number;
+  xid: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  chaddr: string;
+  /** Option 53 by name ("DISCOVER", ...), null for plain BOOTP. */
+  messageType: string | null;
+  options: DhcpOptionField[];
+}
+
+export interface DnsRecordField {
+  name: string;
+  type: string;
+  class?: string;
+  ttl?: number;
+  /** Record data with byte strings as hex; for OPT the EDNS fields. */
+  data?: unknown;
+}
+
+export interface DnsLayer {
+  id: number;
+  /** True for a response. */
+  qr: boolean;
+  opcode: string;
+  rcode: string;
+  flags: { aa: boolean; tc: boolean; rd: boolean; ra: boolean; ad: boolean; cd: boolean };
+  questions: Array<{ name: string; type: string; class?: string }>;
+  answers: DnsRecordField[];
+  authorities: DnsRecordField[];
+  additionals: DnsRecordField[];
+}
+
+export interface FrameLayers {
+  eth?: EthLayer;
+  arp?: ArpLayer;
+  ipv4?: Ipv4Layer;
+  icmp?: IcmpLayer;
+  udp?: UdpLayer;
+  tcp?: TcpLayer;
+  dhcp?: DhcpLayer;
+  dns?: DnsLayer;
+}
+
+export interface LayerError {
+  layer: string;
+  reason: string;
+}
+
+/** What one frame decodes to: the layers in decode order, then the failure if any. */
+export interface DecodedFrame {
+  layers: FrameLayers;
+  error?: LayerError;
+}
+
+/** One frame of a capture as `pcap inspect --json` prints it. */
+export interface InspectedFrame {
+  /** 1-based position in the file. */
+  frame: number;
+  /** Epoch seconds with 9 decimals (ns files) or 6 (µs files). */
+  time: string;
+  /** Length on the wire. */
+  length: number;
+  capturedLength: number;
+  layers: FrameLayers;
+  error?: LayerError;
+}
+
+const hex = (n: number, width: number) => `0x${n.toString(16).padStart(width, "0")}`;
+
+function bytesHex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+  return s;
+}
+
+function fail(d: DecodedFrame, e: WireError | LayerError): DecodedFrame {
+  d.error = { layer: e.layer, reason: e.reason };
+  return d;
+}
+
+/** Decode one Ethernet frame (the captured bytes, without FCS). Never throws. */
+export function decodeFrame(frame: Uint8Array): DecodedFrame {
+  const d: DecodedFrame = { layers: {} };
+  const eth = parseEthernet(frame);
+  if (eth instanceof WireError) return fail(d, eth);
+  const ethLayer: EthLayer = { src: formatMac(eth.src), dst: formatMac(eth.dst), type: hex(eth.ethertype, 4) };
+  if (eth.vlan) ethLayer.vlan = { id: eth.vlan.id, pcp: eth.vlan.pcp, dei: eth.vlan.dei };
+  d.layers.eth = ethLayer;
+  const payload = frame.subarray(eth.vlan ? 18 : 14);
+  switch (eth.ethertype) {
+    case EtherType.ARP:
+      return decodeArp(payload, d);
+    case EtherType.IPv4:
+      return decodeIpv4(payload, d);
+    default:
+      return d;
+  }
+}
+
+function decodeArp(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+  const arp = parseArp(bytes);
+  if (arp instanceof WireError) return fail(d, arp);
+  d.layers.arp = {
+    op: arp.op,
+    senderMac: formatMac(arp.senderMac),
+    senderIp: formatIpv4(arp.senderIp),
+    targetMac: formatMac(arp.targetMac),
+    targetIp: formatIpv4(arp.targetIp),
+  };
+  return d;
+}
+
+function decodeIpv4(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+  // RFC 791 §3.1. allowTruncated: a frame cut before Total Length still has a readable header.
+  const ip = parseIpv4(bytes, { verifyChecksum: false, allowTruncated: true });
+  if (ip instanceof WireError) return fail(d, ip);
+  const view = new Ipv4Packet(bytes);
+  const hl = view.headerLen;
+  const tl = view.totalLength;
+  const layer: Ipv4Layer = {
+    src: formatIpv4(ip.src),
+    dst: formatIpv4(ip.dst),
+    protocol: ip.protocol,
+    ttl: ip.ttl,
+    id: ip.id,
+    tos: ip.tos,
+    df: ip.df,
+    mf: ip.mf,
+    fragmentOffset: ip.fragmentOffset,
+    totalLength: tl,
+    headerLength: hl,
+    headerChecksumOk: view.checksumOk(),
+  };
+  const present = tl <= bytes.length;
+  if (!present) layer.truncated = true;
+  d.layers.ipv4 = layer;
+  // RFC 791 §3.2: only the first fragment (offset 0) carries the transport header.
+  if (ip.fragmentOffset !== 0) return d;
+  const whole = present && !isFragment(ip);
+  const l4 = bytes.subarray(hl, Math.min(tl, bytes.length));
+  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: ip.payloadLength };
+  switch (ip.protocol) {
+    case IpProtocol.ICMP:
+      return decodeIcmp(l4, ctx, d);
+    case IpProtocol.UDP:
+      return decodeUdp(l4, ctx, d);
+    case IpProtocol.TCP:
+      return decodeTcp(l4, ctx, d);
+    default:
+      return d;
+  }
+}
+
+interface L4Context {
+  src: number;
+  dst: number;
+  /** The whole unfragmented datagram is present: checksums can be judged, upper layers decoded. */
+  whole: boolean;
+  /** Total Length minus the IPv4 header length. */
+  payloadLength: number;
+}
+
+function decodeIcmp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedFrame {
+  const icmp = parseIcmp(bytes, { verifyChecksum: false });
+  if (icmp instanceof WireError) return fail(d, icmp);
+  const view = new IcmpPacket(bytes);
+  const layer: IcmpLayer = { type: view.type, code: view.code, checksumOk: null };
+  switch (icmp.kind) {
+    case "echo-request":
+    case "echo-reply":
+      layer.id = icmp.id;
+      layer.seq = icmp.seq;
+      break;
+    case "dest-unreachable":
+    case "time-exceeded": {
+      if (icmp.kind === "dest-unreachable" && icmp.code === 4) layer.nextHopMtu = icmp.nextHopMtu;
+      const orig = parseIpv4(icmp.original, { verifyChecksum: false, allowTruncated: true });
+      if (!(orig instanceof WireError)) {
+        layer.original = { src: formatIpv4(orig.src), dst: formatIpv4(orig.dst), protocol: orig.protocol };
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  layer.checksumOk = ctx.whole ? view.checksumOk() : null;
+  d.layers.icmp = layer;
+  return d;
+}
+
+/** DHCP server and client ports (RFC 2131 §4.1). */
+const DHCP_PORTS = new Set([67, 68]);
+/** DNS port (RFC 1035 §4.2). */
+const DNS_PORT = 53;
+
+function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedFrame {
+  let payload: Uint8Array | null = null;
+  if (ctx.whole) {
+    const udp = parseUdp(bytes, ctx.src, ctx.dst, { verifyChecksum: false });
+    if (udp instanceof WireError) return fail(d, udp);
+    payload = udp.payload;
+  } else {
+    // Part of the datagram only: the header, if present, is all that can be read.
+    if (bytes.length < UDP_HEADER_LEN) return fail(d, new WireError("udp", "truncated"));
+    if (getU16(bytes, 4) < UDP_HEADER_LEN) return fail(d, new WireError("udp", "bad length"));
+  }
+  const view = new UdpPacket(bytes);
+  d.layers.udp = {
+    srcPort: view.srcPort,
+    dstPort: view.dstPort,
+    length: view.length,
+    checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
+  };
+  if (payload === null || payload.length === 0) return d;
+  if (DHCP_PORTS.has(view.srcPort) || DHCP_PORTS.has(view.dstPort)) return decodeDhcp(payload, d);
+  if (view.srcPort === DNS_PORT || view.dstPort === DNS_PORT) return decodeDns(payload, d);
+  return d;
+}
+
+/** Flag names, low bit first (RFC 9293 §3.1; ECE and CWR from RFC 3168 §23.2). */
+const TCP_FLAG_NAMES: Array<[number, string]> = [
+  [TcpFlag.FIN, "FIN"],
+  [TcpFlag.SYN, "SYN"],
+  [TcpFlag.RST, "RST"],
+  [TcpFlag.PSH, "PSH"],
+  [TcpFlag.ACK, "ACK"],
+  [TcpFlag.URG, "URG"],
+  [TcpFlag.ECE, "ECE"],
+  [TcpFlag.CWR, "CWR"],
+];
+
+export function tcpFlagNames(flags: number): string {
+  const names: string[] = [];
+  for (const [bit, name] of TCP_FLAG_NAMES) if (flags & bit) names.push(name);
+  return names.join(",");
+}
+
+function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedFrame {
+  // On a partial datagram parseTcp sees only the bytes present: the header must be there.
+  const tcp = parseTcp(bytes, ctx.src, ctx.dst, { verifyChecksum: false });
+  if (tcp instanceof WireError) return fail(d, tcp);
+  const view = new TcpSegment(bytes);
+  const hl = view.dataOffset;
+  d.layers.tcp = {
+    srcPort: tcp.srcPort,
+    dstPort: tcp.dstPort,
+    seq: tcp.seq,
+    ack: tcp.ack,
+    flags: tcpFlagNames(tcp.flags),
+    flagsValue: tcp.flags,
+    window: tcp.window,
+    dataOffset: hl,
+    urgentPointer: tcp.urgentPointer,
+    options: { ...tcp.options },
+    checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
+    payloadLength: Math.max(0, ctx.payloadLength - hl),
+  };
+  if (!ctx.whole || (tcp.srcPort !== DNS_PORT && tcp.dstPort !== DNS_PORT)) return d;
+  // RFC 1035 §4.2.2: a 2-byte length, then the message; decoded only when it is all here.
+  const p = tcp.payload;
+  if (p.length < 2) return d;
+  const len = getU16(p, 0);
+  if (2 + len > p.length) return d;
+  return decodeDns(p.subarray(2, 2 + len), d);
+}
+
+// ---- DHCP (RFC 2131, RFC 2132) ----
+
+const DHCP_MESSAGE_TYPE_NAMES: Record<number, string> = {
+  [DhcpMessageType.Discover]: "DISCOVER",
+  [DhcpMessageType.Offer]: "OFFER",
+  [DhcpMessageType.Request]: "REQUEST",
+  [DhcpMessageType.Decline]: "DECLINE",
+  [DhcpMessageType.Ack]: "ACK",
+  [DhcpMessageType.Nak]: "NAK",
+  [DhcpMessageType.Release]: "RELEASE",
+  [DhcpMessageType.Inform]: "INFORM",
+  9: "FORCERENEW", // RFC 3203
+  10: "LEASEQUERY", // RFC 4388 §6.1
+  11: "LEASEUNASSIGNED",
+  12: "LEASEUNKNOWN",
+  13: "LEASEACTIVE",
+};
+
+export function dhcpMessageTypeName(t: number): string {
+  return DHCP_MESSAGE_TYPE_NAMES[t] ?? `TYPE${t}`;
+}
+
+/** How an option's value is shown. */
+type OptionKind = "ip" | "ips" | "u32" | "i32" | "u16" | "u8" | "text" | "codes" | "messageType" | "domains" | "hex";
+
+/** Known options: name and value kind (RFC 2132 sections noted; RFC 3397 for 119). */
+const DHCP_OPTIONS: Record<number, [string, OptionKind]> = {
+  [DhcpOption.SubnetMask]: ["subnetMask", "ip"], // §3.3
+  2: ["timeOffset", "i32"], // §3.4
+  [DhcpOption.Router]: ["router", "ips"], // §3.5
+  4: ["timeServers", "ips"], // §3.6
+  [DhcpOption.DnsServers]: ["dnsServers", "ips"], // §3.8
+  [DhcpOption.HostName]: ["hostName", "text"], // §3.14
+  [DhcpOption.DomainName]: ["domainName", "text"], // §3.17
+  23: ["defaultTtl", "u8"], // §4.5
+  [DhcpOption.InterfaceMtu]: ["interfaceMtu", "u16"], // §5.1
+  [DhcpOption.BroadcastAddress]: ["broadcastAddress", "ip"], // §5.3
+  42: ["ntpServers", "ips"], // §8.3
+  [DhcpOption.RequestedIp]: ["requestedIp", "ip"], // §9.1
+  [DhcpOption.LeaseTime]: ["leaseTime", "u32"], // §9.2
+  [DhcpOption.Overload]: ["overload", "u8"], // §9.3
+  [DhcpOption.MessageType]: ["messageType", "messageType"], // §9.6
+  [DhcpOption.ServerId]: ["serverId", "ip"], // §9.7
+  [DhcpOption.ParameterList]: ["parameterList", "codes"], // §9.8
+  [DhcpOption.Message]: ["message", "text"], // §9.9
+  [DhcpOption.MaxMessageSize]: ["maxMessageSize", "u16"], // §9.10
+  [DhcpOption.RenewalTime]: ["renewalTime", "u32"], // §9.11
+  [DhcpOption.RebindingTime]: ["rebindingTime", "u32"], // §9.12
+  60: ["vendorClass", "text"], // §9.13
+  [DhcpOption.ClientId]: ["clientId", "hex"], // §9.14
+  66: ["tftpServer", "text"], // §9.4
+  67: ["bootFile", "text"], // §9.5
+  81: ["clientFqdn", "hex"], // RFC 4702
+  [DhcpOption.DomainSearch]: ["domainSearch", "domains"], // RFC 3397
+  121: ["classlessRoutes", "hex"], // RFC 3442
+};
+
+function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+/** The value of one option, decoded by kind; hex when its length does not fit the kind. */
+function dhcpOptionValue(kind: OptionKind, data: Uint8Array): DhcpOptionValue {
+  const n = data.length;
+  switch (kind) {
+    case "ip":
+      if (n === 4) return formatIpv4(getU32(data, 0));
+      break;
+    case "ips":
+      if (n > 0 && n % 4 === 0) return readIpList(data).map(formatIpv4);
+      break;
+    case "u32":
+      if (n === 4) return getU32(data, 0);
+      break;
+    case "i32":
+      if (n === 4) return getU32(data, 0) | 0;
+      break;
+    case "u16":
+      if (n === 2) return getU16(data, 0);
+      break;
+    case "u8":
+      if (n === 1) return data[0];
+      break;
+    case "text":
+      return latin1(data);
+    case "codes":
+      return Array.from(data);
+    case "messageType":
+      if (n === 1) return dhcpMessageTypeName(data[0]);
+      break;
+    case "domains": {
+      const names = decodeDomainSearch(data);
+      if (!(names instanceof WireError)) return names;
+      break;
+    }
+    case "hex":
+      break;
+  }
+  return bytesHex(data);
+}
+
+function decodeDhcp(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+  const m = parseDhcp(bytes);
+  if (m instanceof WireError) return fail(d, m);
+  const mt = messageType(m);
+  d.layers.dhcp = {
+    op: m.op,
+    xid: m.xid,
+    ciaddr: formatIpv4(m.ciaddr),
+    yiaddr: formatIpv4(m.yiaddr),
+    siaddr: formatIpv4(m.siaddr),
+    giaddr: formatIpv4(m.giaddr),
+    chaddr: formatMac(m.chaddr),
+    messageType: mt === undefined ? null : dhcpMessageTypeName(mt),
+    options: m.options.map(({ code, data }) => {
+      const known = DHCP_OPTIONS[code];
+      if (!known) return { code, value: bytesHex(data) };
+      return { code, name: known[0], value: dhcpOptionValue(known[1], data) };
+    }),
+  };
+  return d;
+}
+
+// ---- DNS (RFC 1035 §4.1, through dns-packet) ----
+
+/** dns-packet's values as plain JSON: byte strings become hex. */
+function plain(v: unknown, depth = 0): unknown {
+  if (v instanceof Uint8Array) return bytesHex(v);
+  if (depth > 8 || v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = plain(x, depth + 1);
+  return out;
+}
+
+function dnsRecord(r: dnsPacket.Answer): DnsRecordField {
+  if (r.type === "OPT") {
+    // RFC 6891 §6.1.2: the OPT pseudo-record's class and TTL carry EDNS fields.
+    return {
+      name: r.name,
+      type: r.type,
+      data: plain({ udpPayloadSize: r.udpPayloadSize, extendedRcode: r.extendedRcode, ednsVersion: r.ednsVersion, flags: r.flags, options: r.options }),
+    };
+  }
+  const out: DnsRecordField = { name: r.name, type: r.type };
+  if (r.class !== undefined) out.class = r.class;
+  if (r.ttl !== undefined) out.ttl = r.ttl;
+  if ("data" in r && r.data !== undefined) out.data = plain(r.data);
+  return out;
+}
+
+function decodeDns(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+  let p: dnsPacket.DecodedPacket & { opcode?: string; rcode?: string };
+  try {
+    p = dnsPacket.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+  } catch (e) {
+    return fail(d, { layer: "dns", reason: e instanceof Error ? e.message : String(e) });
+  }
+  d.layers.dns = {
+    id: p.id ?? 0,
+    qr: p.flag_qr,
+    opcode: p.opcode ?? "",
+    rcode: p.rcode ?? "",
+    flags: { aa: p.flag_aa, tc: p.flag_tc, rd: p.flag_rd, ra: p.flag_ra, ad: p.flag_ad, cd: p.flag_cd },
+    questions: (p.questions ?? []).map((q) => (q.class === undefined ? { name: q.name, type: q.type } : { name: q.name, type: q.type, class: q.class })),
+    answers: (p.answers ?? []).map(dnsRecord),
+    authorities: (p.authorities ?? []).map(dnsRecord),
+    additionals: (p.additionals ?? []).map(dnsRecord),
+  };
+  return d;
+}
+
+// ---- frames of a capture ----
+
+/** Epoch time of a packet: 9 decimals for nanosecond files, 6 for microsecond files. */
+export function formatPacketTime(p: PcapPacket, nanosecond: boolean): string {
+  return formatNs(packetTimeNs(p), nanosecond);
+}
+
+/** Seconds (possibly negative) from a nanosecond count, with 9 or 6 decimals. */
+function formatNs(ns: bigint, nanosecond: boolean): string {
+  const sign = ns < 0n ? "-" : "";
+  const a = ns < 0n ? -ns : ns;
+  const frac = a % 1_000_000_000n;
+  const fracText = nanosecond ? frac.toString().padStart(9, "0") : (frac / 1000n).toString().padStart(6, "0");
+  return `${sign}${a / 1_000_000_000n}.${fracText}`;
+}
+
+/**
+ * Decode one packet record. `fcsLen` bytes of frame check sequence at the end of the frame
+ * (pcap header P bit) are left out of the decode.
+ */
+export function inspectPacket(p: PcapPacket, frame: number, nanosecond: boolean, fcsLen = 0): InspectedFrame {
+  const bytes = fcsLen > 0 && p.originalLength === p.capturedLength ? p.data.subarray(0, Math.max(0, p.data.length - fcsLen)) : p.data;
+  const d = decodeFrame(bytes);
+  const out: InspectedFrame = {
+    frame,
+    time: formatPacketTime(p, nanosecond),
+    length: p.originalLength,
+    capturedLength: p.capturedLength,
+    layers: d.layers,
+  };
+  if (d.error) out.error = d.error;
+  return out;
+}
+
+/** One JSON object (one line, no trailing newline). */
+export function formatFrameJson(f: InspectedFrame): string {
+  return JSON.stringify(f);
+}
+
+/** Strings from the wire in a text line: control characters, quotes and backslashes escaped. */
+function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x20\x7f-\x9f"\\]/.test(s) || s === "" ? JSON.stringify(s) : s;
+}
+
+function ethText(e: EthLayer): string {
+  const vlan = e.vlan ? ` vlan ${e.vlan.id}${e.vlan.pcp ? ` pcp ${e.vlan.pcp}` : ""}` : "";
+  return `eth ${e.src}→${e.dst}${vlan} ${e.type}`;
+}
+
+function arpText(a: ArpLayer): string {
+  if (a.op === ArpOp.Request) return `arp request who-has ${a.targetIp} tell ${a.senderIp}`;
+  if (a.op === ArpOp.Reply) return `arp reply ${a.senderIp} is-at ${a.senderMac}`;
+  return `arp op ${a.op} sender ${a.senderIp} (${a.senderMac}) target ${a.targetIp} (${a.targetMac})`;
+}
+
+function ipv4Text(ip: Ipv4Layer): string {
+  let s = `ipv4 ${ip.src}→${ip.dst} ttl ${ip.ttl} id ${hex(ip.id, 4)} len ${ip.totalLength}`;
+  if (ip.df) s += " DF";
+  if (ip.mf || ip.fragmentOffset) s += ` frag ${ip.fragmentOffset}${ip.mf ? "+" : ""}`;
+  if (!ip.headerChecksumOk) s += " bad-checksum";
+  if (ip.truncated) s += " truncated";
+  if (ip.protocol !== IpProtocol.ICMP && ip.protocol !== IpProtocol.UDP && ip.protocol !== IpProtocol.TCP) s += ` proto ${ip.protocol}`;
+  return s;
+}
+
+function checksumText(ok: boolean | null | undefined): string {
+  return ok === false ? " bad-checksum" : "";
+}
+
+function icmpText(c: IcmpLayer): string {
+  let s: string;
+  if (c.type === IcmpType.EchoRequest && c.id !== undefined) s = `icmp echo-request id ${hex(c.id, 4)} seq ${c.seq}`;
+  else if (c.type === IcmpType.EchoReply && c.id !== undefined) s = `icmp echo-reply id ${hex(c.id, 4)} seq ${c.seq}`;
+  else if (c.type === IcmpType.DestUnreachable) s = `icmp unreachable code ${c.code}`;
+  else if (c.type === IcmpType.TimeExceeded) s = `icmp time-exceeded code ${c.code}`;
+  else s = `icmp type ${c.type} code ${c.code}`;
+  if (c.nextHopMtu !== undefined) s += ` mtu ${c.nextHopMtu}`;
+  if (c.original) s += ` for ${c.original.src}→${c.original.dst} proto ${c.original.protocol}`;
+  return s + checksumText(c.checksumOk);
+}
+
+function udpText(u: UdpLayer): string {
+  return `udp ${u.srcPort}→${u.dstPort} len ${u.length}${checksumText(u.checksumOk)}`;
+}
+
+function tcpText(t: TcpLayer): string {
+  const opts = describeTcpOptions(t.options);
+  return (
+    `tcp ${t.srcPort}→${t.dstPort} [${t.flags}] seq ${t.seq} ack ${t.ack} win ${t.window} len ${t.payloadLength}` +
+    (opts ? ` ${opts}` : "") +
+    checksumText(t.checksumOk)
+  );
+}
+
+function dhcpValueText(v: DhcpOptionValue): string {
+  if (Array.isArray(v)) return v.map((x) => (typeof x === "string" ? printable(x) : String(x))).join(",");
+  return typeof v === "string" ? printable(v) : String(v);
+}
+
+function dhcpText(m: DhcpLayer): string {
+  let s = `dhcp ${m.messageType ?? (m.op === 1 ? "BOOTREQUEST" : m.op === 2 ? "BOOTREPLY" : `op ${m.op}`)} xid ${hex(m.xid, 8)} chaddr ${m.chaddr}`;
+  if (m.ciaddr !== "0.0.0.0") s += ` ciaddr ${m.ciaddr}`;
+  if (m.yiaddr !== "0.0.0.0") s += ` yiaddr ${m.yiaddr}`;
+  if (m.siaddr !== "0.0.0.0") s += ` siaddr ${m.siaddr}`;
+  if (m.giaddr !== "0.0.0.0") s += ` giaddr ${m.giaddr}`;
+  for (const o of m.options) {
+    if (o.code === DhcpOption.MessageType) continue;
+    s += ` ${o.name ?? `opt${o.code}`}=${dhcpValueText(o.value)}`;
+  }
+  return s;
+}
+
+function dnsRecordText(r: DnsRecordField): string {
+  if (r.type === "OPT") return "OPT";
+  const data = typeof r.data === "string" ? ` ${printable(r.data)}` : "";
+  return `${r.type} ${printable(r.name)}${data}`;
+}
+
+function dnsText(m: DnsLayer): string {
+  let s = `dns ${m.qr ? "response" : "query"} ${hex(m.id, 4)}`;
+  if (m.opcode !== "QUERY") s += ` ${m.opcode}`;
+  if (m.qr) s += ` ${m.rcode}`;
+  for (const q of m.questions) s += ` ${q.type} ${printable(q.name)}`;
+  if (m.answers.length > 0) s += ` → ${m.answers.map(dnsRecordText).join(", ")}`;
+  if (m.authorities.length > 0) s += ` auth ${m.authorities.map(dnsRecordText).join(", ")}`;
+  if (m.additionals.length > 0) s += ` add ${m.additionals.map(dnsRecordText).join(", ")}`;
+  return s;
+}
+
+/**
+ * One text line (no trailing newline): frame number, `relativeNs` (time since the first
+ * frame) in seconds, then every layer, " | " between them, and `error layer: reason` last.
+ */
+export function formatFrameText(f: InspectedFrame, relativeNs: bigint, nanosecond: boolean): string {
+  const parts: string[] = [];
+  const l = f.layers;
+  if (l.eth) parts.push(ethText(l.eth));
+  if (l.arp) parts.push(arpText(l.arp));
+  if (l.ipv4) parts.push(ipv4Text(l.ipv4));
+  if (l.icmp) parts.push(icmpText(l.icmp));
+  if (l.udp) parts.push(udpText(l.udp));
+  if (l.tcp) parts.push(tcpText(l.tcp));
+  if (l.dhcp) parts.push(dhcpText(l.dhcp));
+  if (l.dns) parts.push(dnsText(l.dns));
+  // Reasons are plain text; only control characters are escaped (JSON escapes, unquoted).
+  if (f.error) parts.push(`error ${f.error.layer}: ${JSON.stringify(f.error.reason).slice(1, -1)}`);
+  const cut = f.capturedLength < f.length ? ` (${f.capturedLength} of ${f.length} bytes)` : "";
+  return `${f.frame} ${formatNs(relativeNs, nanosecond)}${cut} ${parts.join(" | ")}`;
+}
