@@ -47,6 +47,34 @@ const recvOps = fc.array(
   { maxLength: 40 },
 );
 
+/** Bytes equal, with a short failure message (no 50 KB array diff). */
+function expectBytes(got: Uint8Array, want: number[]): void {
+  expect(got.length).to.equal(want.length);
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) expect.fail(`byte ${i} differs`);
+}
+
+/**
+ * Run `ops` against queue `q` and the reference model: pushes here, other operations in `step`;
+ * after each, the lengths agree and an empty queue holds no chunk.
+ */
+function runOps<O extends { op: string }>(
+  q: { push(b: Uint8Array): void; readonly length: number; readonly chunkCount: number },
+  ops: O[],
+  step: (o: O, m: Model) => void,
+): void {
+  const m = new Model();
+  let w = 0;
+  for (const o of ops) {
+    if (o.op === "push") {
+      const b = bytesOf((o as unknown as { len: number }).len, w++);
+      q.push(b);
+      m.push(b);
+    } else step(o, m);
+    expect(q.length).to.equal(m.bytes.length);
+    if (m.bytes.length === 0) expect(q.chunkCount).to.equal(0);
+  }
+}
+
 describe("tcp/send-queue", () => {
   it("starts and ends empty with no memory held", () => {
     const q = new SendQueue();
@@ -123,29 +151,19 @@ describe("tcp/send-queue", () => {
     fc.assert(
       fc.property(sendOps, (ops) => {
         const q = new SendQueue();
-        const m = new Model();
-        let w = 0;
-        for (const o of ops) {
-          if (o.op === "push") {
-            const b = bytesOf(o.len, w++);
-            q.push(b);
-            m.push(b);
-          } else if (o.op === "slice") {
+        runOps(q, ops, (o, m) => {
+          if (o.op === "slice") {
             const off = Math.floor(o.a * m.bytes.length);
             const len = Math.floor(o.b * (m.bytes.length - off));
-            const got = q.slice(off, len);
-            expect(got.length).to.equal(len);
-            for (let i = 0; i < len; i++) if (got[i] !== m.bytes[off + i]) expect.fail(`byte ${off + i} differs`);
-          } else {
+            expectBytes(q.slice(off, len), m.bytes.slice(off, off + len));
+          } else if (o.op === "consume") {
             const n = Math.floor(o.a * m.bytes.length);
             q.consume(n);
             m.bytes.splice(0, n);
           }
-          expect(q.length).to.equal(m.bytes.length);
-          if (m.bytes.length === 0) expect(q.chunkCount).to.equal(0);
           // Memory follows content: at most the tail chunk's room plus the consumed part of the head chunk.
           expect(q.capacity - q.length).to.be.below(CHUNK_SIZE + 3 * CHUNK_SIZE + 1);
-        }
+        });
         // Drain: everything consumed leaves no memory behind.
         q.consume(q.length);
         expect(q.chunkCount).to.equal(0);
@@ -199,28 +217,15 @@ describe("tcp/recv-queue", () => {
     fc.assert(
       fc.property(recvOps, (ops) => {
         const q = new RecvQueue();
-        const m = new Model();
-        let w = 0;
-        for (const o of ops) {
-          if (o.op === "push") {
-            const b = bytesOf(o.len, w++);
-            q.push(b);
-            m.push(b);
-          } else if (o.op === "read") {
-            const got = q.read(o.max);
-            const want = m.bytes.splice(0, o.max ?? m.bytes.length);
-            expect(got.length).to.equal(want.length);
-            for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) expect.fail(`byte ${i} differs`);
-          } else {
+        runOps(q, ops, (o, m) => {
+          if (o.op === "read") {
+            expectBytes(q.read(o.max), m.bytes.splice(0, o.max ?? m.bytes.length));
+          } else if (o.op === "readInto") {
             const dst = new Uint8Array(o.n);
             const n = q.readInto(dst);
-            const want = m.bytes.splice(0, o.n);
-            expect(n).to.equal(want.length);
-            for (let i = 0; i < n; i++) if (dst[i] !== want[i]) expect.fail(`byte ${i} differs`);
+            expectBytes(dst.subarray(0, n), m.bytes.splice(0, o.n));
           }
-          expect(q.length).to.equal(m.bytes.length);
-          if (m.bytes.length === 0) expect(q.chunkCount).to.equal(0);
-        }
+        });
       }),
       { numRuns: 150 },
     );
