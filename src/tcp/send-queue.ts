@@ -153,7 +153,8 @@ export class SendQueue extends ChunkedBytes {
   /**
    * Bytes [offset, offset + len) counted from the head. A subarray of a chunk when the range is
    * inside one chunk (no copy), otherwise a copy in a reused scratch buffer. Either way the
-   * result is borrowed: valid until the next `slice`, `consume`, `push` or `clear`.
+   * result is borrowed: valid until the next `slice` call (chunks are never rewritten in place:
+   * `push` only writes past the held bytes, `consume` and `clear` only let go of chunks).
    * Throws RangeError (a programmer error) when the range is not held.
    */
   slice(offset: number, len: number): Uint8Array {
