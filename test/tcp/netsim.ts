@@ -8,7 +8,7 @@
  * everything it is sent. `runTransfer` reports what arrived, when each side finished, and
  * whether both connections closed cleanly.
  */
-import { TcpConnection } from "../../src/tcp/connection.js";
+import { TcpConnection, resetForUnknown } from "../../src/tcp/connection.js";
 import { TcpEvent } from "../../src/tcp/state.js";
 import { TcpFlag, type TcpRepr } from "../../src/tcp/wire.js";
 import type { TcpConfig } from "../../src/tcp/config.js";
@@ -136,7 +136,9 @@ class Reader {
 export function runTransfer(p: SimParams): SimResult {
   const rnd = seededRandom(p.seed);
   const link = p.link;
-  const cfg = p.config ?? {};
+  // A full-length TIME-WAIT (Linux's 60 s) unless the test says otherwise: the engine's short
+  // default suits a gateway, but here a peer's late FIN retransmission must find it.
+  const cfg: Partial<TcpConfig> = { timeWaitMs: 60_000, ...p.config };
   const chunk = p.writeSize ?? 16 * 1024;
   const limit = p.limitMs ?? 600_000;
   const a = TcpConnection.connect(cfg, { localPort: 40000, remotePort: 80 }, Math.floor(rnd() * 2 ** 32), 0, 1000);
@@ -190,6 +192,13 @@ export function runTransfer(p: SimParams): SimResult {
     if (rst) enqueue(rst, toB);
   };
 
+  /** A closed endpoint answers like a host with no such connection (RFC 9293 §3.10.7.1). */
+  const deliverTo = (c: TcpConnection, seg: TcpRepr, replyToB: boolean) => {
+    if (c.state !== 0) return c.onSegment(seg, now);
+    const rst = resetForUnknown(seg);
+    if (rst) enqueue(rst, replyToB);
+  };
+
   const app = (c: TcpConnection, w: Writer, r: Reader) => {
     c.takeEvents();
     w.pump(c);
@@ -210,8 +219,8 @@ export function runTransfer(p: SimParams): SimResult {
             b = TcpConnection.fromSyn(cfg, ev.seg, Math.floor(rnd() * 2 ** 32), now, 7777);
             b.accept(now);
           }
-        } else b.onSegment(ev.seg, now);
-      } else a.onSegment(ev.seg, now);
+        } else deliverTo(b, ev.seg, false);
+      } else deliverTo(a, ev.seg, true);
     }
     app(a, wA, rA);
     if (b) app(b, wB, rB);
