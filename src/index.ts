@@ -29,3 +29,4 @@ export * from "./stack/config.js";
 export * from "./stack/counters.js";
 export * from "./stack/neighbors.js";
 export * from "./stack/stack.js";
+export * from "./stack/udp.js";

@@ -27,6 +27,7 @@ import { resolveConfig, inSubnet, type StackConfig, type StackConfigInput } from
 import { StackCounters } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
 import { handleIcmp } from "./icmp.js";
+import { handleUdp, type UdpHandler } from "./udp.js";
 
 /** One attached channel. */
 export class Port {
@@ -59,6 +60,9 @@ export class NetworkStack {
   private txPort: Port | undefined;
   private txL4Off = 0;
   private ipId = 1;
+  private readonly udpServices = new Map<number, UdpHandler>();
+  /** Handler of UDP datagrams to destinations beyond the gateway (socket translation). */
+  udpForwarder: UdpHandler | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
@@ -66,6 +70,7 @@ export class NetworkStack {
     this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
     this.tx = new Uint8Array(maxFrameLen(this.config.mtu));
     this.handlers[1] = handleIcmp;
+    this.handlers[17] = handleUdp;
   }
 
   /** Attach a channel: its frames are served by this stack until it closes or is detached. */
@@ -89,6 +94,20 @@ export class NetworkStack {
   /** Register the handler of an IP protocol number (replaces the previous one). */
   setProtocolHandler(protocol: number, handler: Ipv4Handler | undefined): void {
     this.handlers[protocol] = handler;
+  }
+
+  /** Serve UDP port `localPort` of the gateway (also reached by broadcast); one handler per port. */
+  bindUdp(localPort: number, handler: UdpHandler): void {
+    if (this.udpServices.has(localPort)) throw new Error(`UDP port ${localPort} of the gateway is already bound`);
+    this.udpServices.set(localPort, handler);
+  }
+
+  unbindUdp(localPort: number): void {
+    this.udpServices.delete(localPort);
+  }
+
+  udpService(localPort: number): UdpHandler | undefined {
+    return this.udpServices.get(localPort);
   }
 
   /** True for an address the stack itself answers for (gateway or host alias). */
@@ -158,6 +177,11 @@ export class NetworkStack {
     const h = this.handlers[ip.protocol];
     if (h === undefined) return c.drop("ipv4-no-handler");
     h(this, port, srcMac, ip, packet);
+  }
+
+  /** Directed broadcast address of the guest network. */
+  get broadcastAddress(): number {
+    return this.broadcast;
   }
 
   private get broadcast(): number {

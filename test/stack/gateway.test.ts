@@ -12,6 +12,8 @@ import { ArpOp, emitArp, parseArp, ARP_LEN } from "../../src/ethernet/arp.js";
 import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/ipv4.js";
 import { emitIcmp, icmpLen, parseIcmp, type IcmpRepr } from "../../src/ipv4/icmp.js";
 import { parseIpv4 as parseIp } from "../../src/ipv4/ipv4.js";
+import { emitUdp, parseUdp } from "../../src/ipv4/udp.js";
+import { sendUdp } from "../../src/stack/udp.js";
 import { isWireError } from "../../src/common/wire-error.js";
 import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";
 
@@ -203,5 +205,61 @@ describe("stack/gateway: frames not for us", () => {
     );
     // Nothing valid was asked, so nothing but ARP replies to accidental valid requests went out.
     for (const s of ch.sent) expect(parseEthernet(s)).to.not.be.instanceOf(Error);
+  });
+});
+
+describe("stack/gateway: UDP services (RFC 768, RFC 1122 §4.1.3)", () => {
+  function udpFrame(dst: number, dstPort: number, payload: Uint8Array, dstMac = GW_MAC, src = GUEST_IP): Uint8Array {
+    const u = new Uint8Array(8 + payload.length);
+    emitUdp({ srcPort: 5000, dstPort, payload }, u, 0, src, dst);
+    return ipFrame({ dst, src, protocol: IpProtocol.UDP }, u, dstMac);
+  }
+
+  it("answers a datagram to an unbound gateway port with ICMP port unreachable quoting it", () => {
+    const { stack, ch, port } = setup();
+    const f = udpFrame(GW_IP, 9999, Uint8Array.from([1, 2, 3]));
+    stack.receive(port, f);
+    expect(ch.sent).to.have.length(1);
+    const ip = parseIp(ch.sent[0].subarray(14));
+    if (isWireError(ip)) throw new Error(ip.reason);
+    expect(ip).to.deep.include({ src: GW_IP, dst: GUEST_IP, protocol: IpProtocol.ICMP });
+    const icmp = parseIcmp(ch.sent[0].subarray(34));
+    if (isWireError(icmp) || icmp.kind !== "dest-unreachable") throw new Error("expected dest-unreachable");
+    expect(icmp.code).to.equal(3);
+    // The quote: the offending IP header and the first 8 bytes of its data.
+    expect(Uint8Array.from(icmp.original)).to.deep.equal(f.subarray(14, 14 + 20 + 8));
+    expect(stack.counters.dropped("udp-no-service")).to.equal(1);
+  });
+
+  it("delivers to a bound service, including limited broadcasts from 0.0.0.0 (DHCP)", () => {
+    const { stack, port } = setup();
+    const got: Array<{ srcIp: number; srcPort: number; dstIp: number; text: string }> = [];
+    stack.bindUdp(67, (_s, d) => got.push({ srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, text: new TextDecoder().decode(d.payload) }));
+    stack.receive(port, udpFrame(0xffff_ffff, 67, new TextEncoder().encode("discover"), 0xffff_ffff_ffff, 0));
+    stack.receive(port, udpFrame(GW_IP, 67, new TextEncoder().encode("renew")));
+    expect(got).to.deep.equal([
+      { srcIp: 0, srcPort: 5000, dstIp: 0xffff_ffff, text: "discover" },
+      { srcIp: GUEST_IP, srcPort: 5000, dstIp: GW_IP, text: "renew" },
+    ]);
+    expect(() => stack.bindUdp(67, () => {})).to.throw(/already bound/);
+  });
+
+  it("sends a datagram with a valid checksum", () => {
+    const { stack, ch, port } = setup();
+    expect(sendUdp(stack, port, GUEST_MAC, GW_IP, 53, GUEST_IP, 40000, Uint8Array.from([9, 8, 7]))).to.equal(true);
+    const u = parseUdp(ch.sent[0].subarray(34), GW_IP, GUEST_IP);
+    if (isWireError(u)) throw new Error(u.reason);
+    expect([u.srcPort, u.dstPort, [...u.payload]]).to.deep.equal([53, 40000, [9, 8, 7]]);
+  });
+
+  it("drops UDP with a bad checksum and datagrams for others without a forwarder", () => {
+    const { stack, ch, port } = setup();
+    const f = udpFrame(GW_IP, 9999, Uint8Array.from([1, 2, 3]));
+    f[f.length - 1] ^= 0xff;
+    stack.receive(port, f);
+    stack.receive(port, udpFrame(ip4("10.9.9.9")!, 53, Uint8Array.from([1])));
+    expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("udp-malformed")).to.equal(1);
+    expect(stack.counters.dropped("udp-no-service")).to.equal(1);
   });
 });

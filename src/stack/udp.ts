@@ -1,0 +1,93 @@
+/**
+ * UDP at the gateway (RFC 768; RFC 1122 §4.1.3): services bound to ports of the gateway
+ * (DHCP on 67, DNS on 53, …), a forwarding hook for datagrams to other destinations (socket
+ * translation), and ICMP port unreachable (RFC 1122 §4.1.3.1, §3.2.2.1) for datagrams to the
+ * gateway's unbound ports.
+ *
+ * A received datagram's payload is borrowed for the duration of the handler's call.
+ */
+
+import { isWireError } from "../common/wire-error.js";
+import { parseUdp, emitUdp, udpLen, UDP_HEADER_LEN, type UdpRepr } from "../ipv4/udp.js";
+import { emitIcmp, icmpLen, IcmpUnreachCode, type IcmpRepr } from "../ipv4/icmp.js";
+import { IpProtocol, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
+import type { NetworkStack, Port } from "./stack.js";
+
+/** One received datagram (payload borrowed). */
+export interface UdpDatagram {
+  port: Port;
+  srcMac: number;
+  srcIp: number;
+  srcPort: number;
+  dstIp: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+export type UdpHandler = (stack: NetworkStack, d: UdpDatagram) => void;
+
+const LIMITED_BROADCAST = 0xffff_ffff;
+
+/** The stack's UDP protocol handler (registered for IP protocol 17). */
+export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+  const c = stack.counters;
+  const u = parseUdp(packet.payload, ip.src, ip.dst);
+  if (isWireError(u)) return c.drop("udp-malformed");
+  const d: UdpDatagram = { port, srcMac, srcIp: ip.src, srcPort: u.srcPort, dstIp: ip.dst, dstPort: u.dstPort, payload: u.payload };
+  const toGateway = stack.isLocalAddress(ip.dst) || ip.dst === LIMITED_BROADCAST || ip.dst === stack.broadcastAddress;
+  if (toGateway) {
+    const service = stack.udpService(u.dstPort);
+    if (service !== undefined) return service(stack, d);
+    if (ip.dst !== stack.config.gatewayIp && ip.dst !== stack.config.hostAliasIp) return c.drop("udp-no-service");
+    // The host alias is served by socket translation when it is installed.
+    if (ip.dst === stack.config.hostAliasIp && stack.udpForwarder !== undefined) return stack.udpForwarder(stack, d);
+    c.drop("udp-no-service");
+    return sendPortUnreachable(stack, port, srcMac, ip, packet);
+  }
+  if (stack.udpForwarder !== undefined) return stack.udpForwarder(stack, d);
+  c.drop("udp-no-service");
+}
+
+/**
+ * RFC 792 / RFC 1122 §3.2.2.1: destination unreachable (port), quoting the offending IP
+ * header and the first 8 bytes of its data (RFC 1812 §4.3.2.3 allows more; 8 is the minimum).
+ */
+export function sendPortUnreachable(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+  const quoted = packet.bytes.subarray(0, Math.min(packet.bytes.length, packet.headerLen + 8));
+  const msg: IcmpRepr = { kind: "dest-unreachable", code: IcmpUnreachCode.Port, nextHopMtu: 0, original: quoted };
+  const len = icmpLen(msg);
+  const off = stack.beginIpv4(port, srcMac, ip.dst, ip.src, IpProtocol.ICMP, len, false);
+  if (off < 0) return;
+  emitIcmp(msg, stack.txBuffer, off);
+  stack.finishIpv4(len);
+}
+
+const TX_UDP: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
+
+/**
+ * Send one datagram to a guest on `port` at `dstMac` (a broadcast MAC is allowed). Returns
+ * false when it could not be sent (too big for the MTU, or the channel refused it).
+ */
+export function sendUdp(
+  stack: NetworkStack,
+  port: Port,
+  dstMac: number,
+  srcIp: number,
+  srcPort: number,
+  dstIp: number,
+  dstPort: number,
+  payload: Uint8Array,
+): boolean {
+  TX_UDP.srcPort = srcPort;
+  TX_UDP.dstPort = dstPort;
+  TX_UDP.payload = payload;
+  const len = udpLen(TX_UDP);
+  const off = stack.beginIpv4(port, dstMac, srcIp, dstIp, IpProtocol.UDP, len);
+  if (off >= 0) emitUdp(TX_UDP, stack.txBuffer, off, srcIp, dstIp);
+  TX_UDP.payload = EMPTY; // keep no reference to the caller's bytes
+  return off >= 0 && stack.finishIpv4(len);
+}
+
+const EMPTY = new Uint8Array(0);
+
+export { UDP_HEADER_LEN };
