@@ -10,6 +10,9 @@
 
 import { formatIpv4 } from "../common/addr.js";
 import { NetworkStack } from "../stack/stack.js";
+import { TcpLayer } from "../stack/tcp.js";
+import { TcpTranslator } from "../socket-translate/tcp.js";
+import { AddressPolicy } from "../socket-translate/policy.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
 import type { FrameChannel } from "../link/channel.js";
@@ -32,6 +35,8 @@ export async function run(opts: RunOptions): Promise<number> {
   requireRootWithIp();
   const stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
   const cfg = stack.config;
+  const tcp = new TcpLayer(stack);
+  new TcpTranslator(tcp, new AddressPolicy({ hostAliasIp: cfg.hostAliasIp }), { log: opts.log });
   const guestIp = formatIpv4(cfg.network + 3);
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
@@ -68,6 +73,7 @@ export async function run(opts: RunOptions): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    tcp.close();
     channel?.close();
     ns.remove();
   }

@@ -1,0 +1,337 @@
+/**
+ * The stack's TCP layer: demultiplexes guests' segments to connections (`TcpFlow`, one
+ * `TcpConnection` engine each), holds new SYNs until an owner decides (the gVisor "forwarder"
+ * pattern: skiff dials the host first, then completes or refuses the guest's handshake),
+ * turns engine output into frames, and drives every connection's timers from the stack's one
+ * timer.
+ *
+ * Read first: RFC 9293 §3.10.7.1 (segments that reach no connection get a RST), §3.10.7.2
+ * (a SYN to a listener), RFC 6528 (initial sequence numbers), RFC 6191 (reusing a 4-tuple
+ * in TIME-WAIT).
+ *
+ * Bounds (configurable): flows in total and half-open flows (SYN held or SYN-ACK sent); a SYN
+ * beyond either bound is refused with RST and counted.
+ */
+
+import { randomBytes } from "node:crypto";
+import { isWireError } from "../common/wire-error.js";
+import { IpProtocol, emitIpv4, NO_IPV4_OPTIONS, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
+import { setU16, setU32 } from "../common/bytes.js";
+import { emitIcmp, icmpLen, type IcmpRepr } from "../ipv4/icmp.js";
+import { parseTcp, emitTcp, tcpLen, TcpFlag, type TcpRepr } from "../tcp/wire.js";
+import { TcpConnection, resetForUnknown } from "../tcp/connection.js";
+import { TcpState } from "../tcp/state.js";
+import type { TcpConfig } from "../tcp/config.js";
+import { IsnGenerator } from "../tcp/isn.js";
+import type { NetworkStack, Port } from "./stack.js";
+import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
+
+/** Decides what to do with a held SYN: call `flow.accept()`, `flow.refuse()` or `flow.unreachable(code)`. */
+export type TcpListener = (flow: TcpFlow) => void;
+/** Receives the engine's `TcpEvent` bits for a flow (may call the flow's methods). */
+export type TcpFlowHandler = (flow: TcpFlow, events: number) => void;
+
+export interface TcpLayerOptions {
+  /** Engine configuration; the MSS defaults to the stack's MTU - 40. */
+  tcp?: Partial<TcpConfig>;
+  /** All flows, any state. */
+  maxFlows?: number;
+  /** Flows in SYN-RECEIVED (held or answered). */
+  maxHalfOpen?: number;
+  timers?: TimerHost;
+}
+
+export class TcpLayerCounters {
+  segmentsIn = 0;
+  segmentsOut = 0;
+  flowsOpened = 0;
+  flowsClosed = 0;
+  resetsSent = 0;
+  refusedTooMany = 0;
+  badSegments = 0;
+}
+
+export class TcpFlow implements TimerTarget {
+  timerAt = Infinity;
+  timerSeq = 0;
+  /** Owner's event handler. */
+  onEvents: TcpFlowHandler | undefined;
+  /** Owner's private state (e.g. the host socket). */
+  owner: unknown;
+  servicing = false;
+  again = false;
+  removed = false;
+
+  constructor(
+    private readonly layer: TcpLayer,
+    readonly conn: TcpConnection,
+    readonly port: Port,
+    public guestMac: number,
+    readonly guestIp: number,
+    readonly guestPort: number,
+    readonly remoteIp: number,
+    readonly remotePort: number,
+  ) {}
+
+  /** Complete the guest's handshake (SYN-ACK). */
+  accept(): void {
+    this.conn.accept(this.layer.stack.now());
+    this.layer.service(this);
+  }
+
+  /** Refuse the guest's SYN with RST (RFC 9293 §3.10.7.1: the port is closed). */
+  refuse(): void {
+    const rst = this.conn.refuse();
+    this.layer.sendSegment(this, rst);
+    this.layer.service(this);
+  }
+
+  /** Refuse with ICMP destination unreachable (RFC 1122 §3.2.2.1), code given. */
+  unreachable(code: number): void {
+    this.layer.sendUnreachable(this, code);
+    this.conn.abort();
+    this.layer.service(this);
+  }
+
+  write(data: Uint8Array): number {
+    const n = this.conn.write(data);
+    if (n > 0) this.layer.service(this);
+    return n;
+  }
+
+  read(max?: number): Uint8Array {
+    const d = this.conn.read(max);
+    if (d.length > 0) this.layer.service(this);
+    return d;
+  }
+
+  get readable(): number {
+    return this.conn.readable;
+  }
+
+  get writable(): number {
+    return this.conn.writable;
+  }
+
+  shutdownWrite(): void {
+    this.conn.shutdownWrite();
+    this.layer.service(this);
+  }
+
+  abort(): void {
+    this.conn.abort();
+    this.layer.service(this);
+  }
+}
+
+/** Key of a (address, port) pair without building strings: 48 bits in a double. */
+function endpointKey(ip: number, port: number): number {
+  return ip * 65536 + port;
+}
+
+export class TcpLayer {
+  readonly counters = new TcpLayerCounters();
+  /** Flows by guest endpoint, then by remote endpoint. */
+  private readonly flows = new Map<number, Map<number, TcpFlow>>();
+  private flowCount = 0;
+  private halfOpen = 0;
+  private readonly timers: TimerDriver<TcpFlow>;
+  private readonly isn = new IsnGenerator();
+  private readonly cfg: Partial<TcpConfig>;
+  private readonly maxFlows: number;
+  private readonly maxHalfOpen: number;
+  /** Listener for SYNs to the gateway's own ports (e.g. DNS over TCP). */
+  private readonly local = new Map<number, TcpListener>();
+  /** Listener for SYNs to every other destination (socket translation). */
+  forwarder: TcpListener | undefined;
+
+  constructor(
+    readonly stack: NetworkStack,
+    opts: TcpLayerOptions = {},
+  ) {
+    this.cfg = { mss: stack.config.mtu - 40, ...opts.tcp };
+    this.maxFlows = opts.maxFlows ?? 65536;
+    this.maxHalfOpen = opts.maxHalfOpen ?? 1024;
+    this.timers = new TimerDriver<TcpFlow>(opts.timers ?? { ...realTimerHost, now: () => stack.now() }, (flow) => this.service(flow));
+    stack.setProtocolHandler(IpProtocol.TCP, (s, port, srcMac, ip, packet) => this.receive(port, srcMac, ip, packet));
+  }
+
+  /** Serve TCP port `localPort` of the gateway. */
+  bindLocal(localPort: number, listener: TcpListener): void {
+    if (this.local.has(localPort)) throw new Error(`TCP port ${localPort} of the gateway is already bound`);
+    this.local.set(localPort, listener);
+  }
+
+  get size(): number {
+    return this.flowCount;
+  }
+
+  get halfOpenCount(): number {
+    return this.halfOpen;
+  }
+
+  /** Every flow (for stats and tests). */
+  *all(): IterableIterator<TcpFlow> {
+    for (const m of this.flows.values()) yield* m.values();
+  }
+
+  private lookup(guestIp: number, guestPort: number, remoteIp: number, remotePort: number): TcpFlow | undefined {
+    return this.flows.get(endpointKey(guestIp, guestPort))?.get(endpointKey(remoteIp, remotePort));
+  }
+
+  private receive(port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+    const seg = parseTcp(packet.payload, ip.src, ip.dst);
+    if (isWireError(seg)) {
+      this.counters.badSegments++;
+      return this.stack.counters.drop("tcp-malformed");
+    }
+    this.counters.segmentsIn++;
+    let flow = this.lookup(ip.src, seg.srcPort, ip.dst, seg.dstPort);
+    const syn = (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN;
+    if (flow !== undefined && syn && flow.conn.acceptsNewSyn(seg)) {
+      // RFC 6191: a new incarnation of a connection in TIME-WAIT.
+      this.remove(flow);
+      flow = undefined;
+    }
+    if (flow !== undefined) {
+      flow.guestMac = srcMac;
+      flow.conn.onSegment(seg, this.stack.now());
+      this.service(flow);
+      return;
+    }
+    if (!syn) {
+      // RFC 9293 §3.10.7.1: no connection — answer with RST (unless it is one).
+      const rst = resetForUnknown(seg);
+      if (rst) this.sendRaw(port, srcMac, ip.dst, ip.src, rst);
+      return this.stack.counters.drop("tcp-no-service");
+    }
+    const toGateway = ip.dst === this.stack.config.gatewayIp;
+    const listener = toGateway ? this.local.get(seg.dstPort) : this.forwarder;
+    if (listener === undefined || this.flowCount >= this.maxFlows || this.halfOpen >= this.maxHalfOpen) {
+      if (listener !== undefined) this.counters.refusedTooMany++;
+      const rst = resetForUnknown(seg);
+      if (rst) this.sendRaw(port, srcMac, ip.dst, ip.src, rst);
+      return this.stack.counters.drop("tcp-no-service");
+    }
+    const now = this.stack.now();
+    const iss = this.isn.next(ip.dst, seg.dstPort, ip.src, seg.srcPort, now);
+    const tsOffset = randomBytes(4).readUInt32BE(0);
+    const conn = TcpConnection.fromSyn(this.cfg, seg, iss, now, tsOffset);
+    flow = new TcpFlow(this, conn, port, srcMac, ip.src, seg.srcPort, ip.dst, seg.dstPort);
+    this.add(flow);
+    listener(flow);
+    if (!flow.removed) this.service(flow);
+  }
+
+  private add(flow: TcpFlow): void {
+    const k = endpointKey(flow.guestIp, flow.guestPort);
+    let m = this.flows.get(k);
+    if (m === undefined) {
+      m = new Map();
+      this.flows.set(k, m);
+    }
+    m.set(endpointKey(flow.remoteIp, flow.remotePort), flow);
+    this.flowCount++;
+    this.halfOpen++;
+    this.counters.flowsOpened++;
+    (flow as { wasHalfOpen?: boolean }).wasHalfOpen = true;
+  }
+
+  private remove(flow: TcpFlow): void {
+    if (flow.removed) return;
+    flow.removed = true;
+    const k = endpointKey(flow.guestIp, flow.guestPort);
+    const m = this.flows.get(k);
+    m?.delete(endpointKey(flow.remoteIp, flow.remotePort));
+    if (m !== undefined && m.size === 0) this.flows.delete(k);
+    this.flowCount--;
+    this.countHalfOpen(flow, false);
+    this.counters.flowsClosed++;
+    this.timers.cancel(flow);
+  }
+
+  private countHalfOpen(flow: TcpFlow, still: boolean): void {
+    const f = flow as { wasHalfOpen?: boolean };
+    if (f.wasHalfOpen && !still) {
+      f.wasHalfOpen = false;
+      this.halfOpen--;
+    }
+  }
+
+  /** Flush a flow's output, deliver its events, reschedule its timer; remove it when closed. */
+  service(flow: TcpFlow): void {
+    if (flow.removed) return;
+    if (flow.servicing) {
+      flow.again = true;
+      return;
+    }
+    flow.servicing = true;
+    const conn = flow.conn;
+    try {
+      let rounds = 0;
+      do {
+        flow.again = false;
+        const now = this.stack.now();
+        for (let seg = conn.output(now); seg !== undefined; seg = conn.output(now)) this.sendSegment(flow, seg);
+        const extra = conn.takeReset();
+        if (extra !== undefined) this.sendSegment(flow, extra);
+        const ev = conn.takeEvents();
+        if (ev !== 0) {
+          flow.again = true;
+          flow.onEvents?.(flow, ev);
+        }
+      } while (flow.again && ++rounds < 64);
+    } finally {
+      flow.servicing = false;
+    }
+    if (conn.state !== TcpState.SynReceived) this.countHalfOpen(flow, false);
+    if (conn.state === TcpState.Closed) {
+      this.remove(flow);
+      return;
+    }
+    const at = conn.pollAt();
+    this.timers.schedule(flow, at === -Infinity ? this.stack.now() : at);
+  }
+
+  /** Emit one segment of `flow` toward its guest. */
+  sendSegment(flow: TcpFlow, seg: TcpRepr): void {
+    this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg);
+  }
+
+  private sendRaw(port: Port, dstMac: number, src: number, dst: number, seg: TcpRepr): void {
+    const len = tcpLen(seg);
+    const off = this.stack.beginIpv4(port, dstMac, src, dst, IpProtocol.TCP, len);
+    if (off < 0) return;
+    emitTcp(seg, this.stack.txBuffer, off, src, dst);
+    this.counters.segmentsOut++;
+    if (seg.flags & TcpFlag.RST) this.counters.resetsSent++;
+    this.stack.finishIpv4(len);
+  }
+
+  /** ICMP destination unreachable quoting the guest's SYN (RFC 792; RFC 1122 §3.2.2.1). */
+  sendUnreachable(flow: TcpFlow, code: number): void {
+    // Quote a reconstruction of the guest's SYN: its IP header and the first 8 bytes of TCP
+    // (ports and sequence number), which is what the guest needs to match the error.
+    const quote = new Uint8Array(28);
+    emitIpv4(
+      { src: flow.guestIp, dst: flow.remoteIp, protocol: IpProtocol.TCP, ttl: 64, id: 0, tos: 0, df: true, mf: false, fragmentOffset: 0, payloadLength: 20, options: NO_IPV4_OPTIONS },
+      quote,
+      0,
+    );
+    setU16(quote, 20, flow.guestPort);
+    setU16(quote, 22, flow.remotePort);
+    setU32(quote, 24, flow.conn.irs);
+    const msg: IcmpRepr = { kind: "dest-unreachable", code, nextHopMtu: 0, original: quote };
+    const len = icmpLen(msg);
+    const off = this.stack.beginIpv4(flow.port, flow.guestMac, this.stack.config.gatewayIp, flow.guestIp, IpProtocol.ICMP, len, false);
+    if (off < 0) return;
+    emitIcmp(msg, this.stack.txBuffer, off);
+    this.stack.finishIpv4(len);
+  }
+
+  /** Stop the timer (the stack is shutting down). */
+  close(): void {
+    for (const f of [...this.all()]) f.conn.abort();
+    this.timers.stop();
+  }
+}

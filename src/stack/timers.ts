@@ -1,0 +1,133 @@
+/**
+ * The stack's one timer: a binary min-heap of deadlines and a single `setTimeout` set to the
+ * earliest (DESIGN.md: "One driver in src/stack/ owns a single timer set to the earliest
+ * deadline"). Sans-I/O engines report when they next want to be polled; their owners
+ * `schedule(item, at)` here and get `fire(item)` back at or after that time.
+ *
+ * Rescheduling an item replaces its deadline (stale heap entries are skipped lazily), so a
+ * connection that changes its deadline on every segment costs one heap push, no search.
+ */
+
+export interface TimerTarget {
+  /** Set and read by the driver only. */
+  timerAt: number;
+  timerSeq: number;
+}
+
+interface Entry<T> {
+  at: number;
+  seq: number;
+  item: T;
+}
+
+/** Scheduling primitives; tests inject a manual clock. */
+export interface TimerHost {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realTimerHost: TimerHost = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export class TimerDriver<T extends TimerTarget> {
+  private heap: Entry<T>[] = [];
+  private handle: unknown;
+  private armedAt = Infinity;
+  private seq = 0;
+
+  constructor(
+    private readonly host: TimerHost,
+    private readonly fire: (item: T, now: number) => void,
+  ) {}
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Call `fire(item)` at `at` (ms on the host clock); Infinity cancels. */
+  schedule(item: T, at: number): void {
+    if (item.timerAt === at) return;
+    item.timerAt = at;
+    item.timerSeq = ++this.seq;
+    if (at === Infinity) return;
+    this.push({ at, seq: item.timerSeq, item });
+    if (at < this.armedAt) this.arm();
+  }
+
+  cancel(item: T): void {
+    item.timerAt = Infinity;
+    item.timerSeq = ++this.seq;
+  }
+
+  /** Fire everything due; called by the timer (and usable directly by tests). */
+  run(): void {
+    const now = this.host.now();
+    this.armedAt = Infinity;
+    this.handle = undefined;
+    let guard = 0;
+    while (this.heap.length > 0 && this.heap[0].at <= now && guard++ < 1_000_000) {
+      const e = this.pop()!;
+      if (e.seq !== e.item.timerSeq) continue; // rescheduled or cancelled since
+      e.item.timerAt = Infinity;
+      this.fire(e.item, now);
+    }
+    // Drop stale entries at the top so the next arm is for a live deadline.
+    while (this.heap.length > 0 && this.heap[0].seq !== this.heap[0].item.timerSeq) this.pop();
+    if (this.heap.length > 0) this.arm();
+  }
+
+  stop(): void {
+    if (this.handle !== undefined) this.host.clearTimeout(this.handle);
+    this.handle = undefined;
+    this.armedAt = Infinity;
+    this.heap = [];
+  }
+
+  private arm(): void {
+    const at = this.heap[0].at;
+    if (this.handle !== undefined) this.host.clearTimeout(this.handle);
+    this.armedAt = at;
+    const delay = Math.max(0, at - this.host.now());
+    this.handle = this.host.setTimeout(() => this.run(), Math.ceil(delay));
+  }
+
+  private push(e: Entry<T>): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p].at <= e.at) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = e;
+  }
+
+  private pop(): Entry<T> | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && h[r].at < h[l].at ? r : l;
+      if (h[c].at >= last.at) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}
