@@ -1,0 +1,61 @@
+/**
+ * A Linux network namespace guest served by an in-process skiff stack through a TAP device:
+ * the harness of the end-to-end tests. The namespace gets 192.168.65.3/24 with the gateway
+ * as default route (statically; DHCP has its own tests), IPv6 off so the link carries only
+ * what the test does.
+ */
+import { expect } from "chai";
+import { createNetns, type Netns } from "./netns.js";
+import { TapChannel } from "../../src/link/tap.js";
+import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
+import { TcpLayer, type TcpLayerOptions } from "../../src/stack/tcp.js";
+import { TcpTranslator, type TcpTranslateOptions } from "../../src/socket-translate/tcp.js";
+import { AddressPolicy, type PolicyOptions } from "../../src/socket-translate/policy.js";
+
+export interface Guest {
+  ns: Netns;
+  stack: NetworkStack;
+  tap: TapChannel;
+  tcp: TcpLayer;
+  translator: TcpTranslator;
+  close(): Promise<void>;
+}
+
+export interface GuestOptions {
+  mtu?: number;
+  stack?: StackOptions;
+  tcp?: TcpLayerOptions;
+  translate?: TcpTranslateOptions;
+  policy?: Partial<PolicyOptions>;
+}
+
+export async function startGuest(prefix: string, opts: GuestOptions = {}): Promise<Guest> {
+  const mtu = opts.mtu ?? 1500;
+  const ns = await createNetns(prefix);
+  const stack = new NetworkStack({ mtu, ...opts.stack });
+  const tap = TapChannel.open({ name: "sk0", netns: ns.path, mtu });
+  stack.attach(tap);
+  const tcp = new TcpLayer(stack, opts.tcp);
+  const translator = new TcpTranslator(tcp, new AddressPolicy({ hostAliasIp: stack.config.hostAliasIp, ...opts.policy }), opts.translate);
+  for (const cmd of [
+    ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+    ["ip", "link", "set", "sk0", "address", "52:54:00:12:34:56", "mtu", String(mtu), "up"],
+    ["ip", "addr", "add", "192.168.65.3/24", "dev", "sk0"],
+    ["ip", "route", "add", "default", "via", "192.168.65.1"],
+  ]) {
+    const r = await ns.exec(cmd);
+    expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).to.equal(0);
+  }
+  return {
+    ns,
+    stack,
+    tap,
+    tcp,
+    translator,
+    close: async () => {
+      tcp.close();
+      tap.close();
+      await ns.destroy();
+    },
+  };
+}
