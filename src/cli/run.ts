@@ -13,6 +13,7 @@ import { NetworkStack } from "../stack/stack.js";
 import { TcpLayer } from "../stack/tcp.js";
 import { TcpTranslator } from "../socket-translate/tcp.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
+import { UdpTranslator } from "../socket-translate/udp.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
 import type { FrameChannel } from "../link/channel.js";
@@ -36,7 +37,9 @@ export async function run(opts: RunOptions): Promise<number> {
   const stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
   const cfg = stack.config;
   const tcp = new TcpLayer(stack);
-  new TcpTranslator(tcp, new AddressPolicy({ hostAliasIp: cfg.hostAliasIp }), { log: opts.log });
+  const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp });
+  new TcpTranslator(tcp, policy, { log: opts.log });
+  const udp = new UdpTranslator(stack, policy, { log: opts.log });
   const guestIp = formatIpv4(cfg.network + 3);
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
@@ -74,6 +77,7 @@ export async function run(opts: RunOptions): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     tcp.close();
+    udp.closeAll();
     channel?.close();
     ns.remove();
   }

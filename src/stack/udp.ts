@@ -34,18 +34,21 @@ export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: I
   const u = parseUdp(packet.payload, ip.src, ip.dst);
   if (isWireError(u)) return c.drop("udp-malformed");
   const d: UdpDatagram = { port, srcMac, srcIp: ip.src, srcPort: u.srcPort, dstIp: ip.dst, dstPort: u.dstPort, payload: u.payload };
-  const toGateway = stack.isLocalAddress(ip.dst) || ip.dst === LIMITED_BROADCAST || ip.dst === stack.broadcastAddress;
-  if (toGateway) {
+  const dst = ip.dst;
+  const gateway = stack.config.gatewayIp;
+  // The gateway's own services answer on its address and on broadcasts (DHCP); broadcasts are
+  // never forwarded off the link.
+  if (dst === gateway || dst === LIMITED_BROADCAST || dst === stack.broadcastAddress) {
     const service = stack.udpService(u.dstPort);
     if (service !== undefined) return service(stack, d);
-    if (ip.dst !== stack.config.gatewayIp && ip.dst !== stack.config.hostAliasIp) return c.drop("udp-no-service");
-    // The host alias is served by socket translation when it is installed.
-    if (ip.dst === stack.config.hostAliasIp && stack.udpForwarder !== undefined) return stack.udpForwarder(stack, d);
     c.drop("udp-no-service");
-    return sendPortUnreachable(stack, port, srcMac, ip, packet);
+    if (dst === gateway) sendPortUnreachable(stack, port, srcMac, ip, packet);
+    return;
   }
+  // Everything else, the host alias included, is socket translation's.
   if (stack.udpForwarder !== undefined) return stack.udpForwarder(stack, d);
   c.drop("udp-no-service");
+  if (dst === stack.config.hostAliasIp) sendPortUnreachable(stack, port, srcMac, ip, packet);
 }
 
 /**

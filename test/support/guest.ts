@@ -11,6 +11,7 @@ import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
 import { TcpLayer, type TcpLayerOptions } from "../../src/stack/tcp.js";
 import { TcpTranslator, type TcpTranslateOptions } from "../../src/socket-translate/tcp.js";
 import { AddressPolicy, type PolicyOptions } from "../../src/socket-translate/policy.js";
+import { UdpTranslator, type UdpTranslateOptions } from "../../src/socket-translate/udp.js";
 
 export interface Guest {
   ns: Netns;
@@ -18,6 +19,7 @@ export interface Guest {
   tap: TapChannel;
   tcp: TcpLayer;
   translator: TcpTranslator;
+  udp: UdpTranslator;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export interface GuestOptions {
   tcp?: TcpLayerOptions;
   translate?: TcpTranslateOptions;
   policy?: Partial<PolicyOptions>;
+  udp?: UdpTranslateOptions;
 }
 
 export async function startGuest(prefix: string, opts: GuestOptions = {}): Promise<Guest> {
@@ -36,7 +39,9 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
   const tap = TapChannel.open({ name: "sk0", netns: ns.path, mtu });
   stack.attach(tap);
   const tcp = new TcpLayer(stack, opts.tcp);
-  const translator = new TcpTranslator(tcp, new AddressPolicy({ hostAliasIp: stack.config.hostAliasIp, ...opts.policy }), opts.translate);
+  const policy = new AddressPolicy({ hostAliasIp: stack.config.hostAliasIp, ...opts.policy });
+  const translator = new TcpTranslator(tcp, policy, opts.translate);
+  const udp = new UdpTranslator(stack, policy, opts.udp);
   for (const cmd of [
     ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
     ["ip", "link", "set", "sk0", "address", "52:54:00:12:34:56", "mtu", String(mtu), "up"],
@@ -52,8 +57,10 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
     tap,
     tcp,
     translator,
+    udp,
     close: async () => {
       tcp.close();
+      udp.closeAll();
       tap.close();
       await ns.destroy();
     },
