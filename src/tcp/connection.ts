@@ -97,12 +97,15 @@ export class TcpConnection {
   private rcvScale = 0;
   /** Shift we offer in our SYN. */
   private readonly rcvScaleOffer: number;
+  /** The peer's SYN carried a window scale option (RFC 7323 §2.2: only then may a SYN-ACK carry ours). */
+  private peerOfferedWs = false;
 
   // ---- options negotiated ----
   private tsOn = false;
   private sackOn = false;
   private tsRecent = 0;
-  private tsRecentAge = 0;
+  /** When TS.Recent was recorded (-Infinity: never; `now` may legitimately be 0). */
+  private tsRecentAge = -Infinity;
   private lastAckSent = 0;
   /** Random per-connection offset of our timestamp clock (RFC 7323 §5.4). */
   private readonly tsOffset: number;
@@ -284,6 +287,7 @@ export class TcpConnection {
     const peerMss = o.mss ?? DEFAULT_PEER_MSS;
     this.tsOn = weOffer && this.cfg.timestamps && o.timestamp !== undefined;
     this.sackOn = weOffer && this.cfg.sack && o.sackPermitted === true;
+    this.peerOfferedWs = o.windowScale !== undefined;
     if (this.cfg.windowScaling && o.windowScale !== undefined) {
       // RFC 7323 §2.3: a shift above 14 is treated as 14.
       this.sndScale = Math.min(o.windowScale, 14);
@@ -394,7 +398,9 @@ export class TcpConnection {
   abort(): void {
     if (this.state === TcpState.Closed) return;
     const synchronized = this.state !== TcpState.SynSent && !(this.state === TcpState.SynReceived && this.held);
-    if (synchronized && this.state !== TcpState.TimeWait) this.rstPending = true;
+    // RFC 9293 §3.10.5: in CLOSING, LAST-ACK and TIME-WAIT, ABORT just deletes the TCB.
+    const s = this.state;
+    if (synchronized && s !== TcpState.TimeWait && s !== TcpState.LastAck && s !== TcpState.Closing) this.rstPending = true;
     this.toClosed("aborted", false);
     this.dirty = true;
   }
@@ -528,7 +534,7 @@ export class TcpConnection {
     const ts = this.tsOn ? seg.options.timestamp : undefined;
 
     // RFC 7323 §5.3 R1: PAWS — a segment with an older timestamp is a duplicate.
-    if (ts !== undefined && !(f & TcpFlag.RST) && this.tsRecentAge > 0 && now - this.tsRecentAge < PAWS_IDLE_MS) {
+    if (ts !== undefined && !(f & TcpFlag.RST) && now - this.tsRecentAge < PAWS_IDLE_MS) {
       if (seqLt(ts.tsVal >>> 0, this.tsRecent)) {
         this.counters.pawsDrops++;
         this.ackNow = true;
@@ -547,9 +553,17 @@ export class TcpConnection {
     } else {
       acceptable = seqInRange(seq, rn, seqAdd(rn, wnd)) || seqInRange(seqAdd(seq, segLen - 1), rn, seqAdd(rn, wnd));
     }
-    // A retransmitted SYN in SYN-RECEIVED: answer with the SYN-ACK again.
     if (syn && this.state === TcpState.SynReceived && seq === this.irs) {
-      this.synPending = true;
+      const ack = seg.ack >>> 0;
+      if (!(f & TcpFlag.ACK) || !(seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax))) {
+        // A retransmitted SYN in SYN-RECEIVED: answer with the SYN-ACK again.
+        this.synPending = true;
+        return;
+      }
+      // Simultaneous open (RFC 9293 §3.5, figure 7 line 6): the peer's SYN,ACK acknowledges our
+      // SYN. Its SYN was already counted: process it as an ACK, then acknowledge.
+      this.ackNow = true;
+      this.onSegmentSynchronized({ ...seg, seq: seqAdd(seq, 1), flags: f & ~TcpFlag.SYN }, now);
       return;
     }
     if (!acceptable) {
@@ -561,6 +575,8 @@ export class TcpConnection {
         this.counters.outOfWindow++;
         if (segLen > 0 && seqLt(seq, rn)) this.counters.duplicateBytes += payload.length;
         if (!(f & TcpFlag.RST)) this.ackNow = true;
+        // RFC 9293 §3.10.7.4 TIME-WAIT: a retransmission of the peer's FIN restarts the 2 MSL timeout.
+        if (this.state === TcpState.TimeWait && fin && seqAdd(seq, segLen) === rn) this.timeWaitAt = now + this.cfg.timeWaitMs;
         return;
       }
     }
@@ -805,6 +821,8 @@ export class TcpConnection {
     }
     if (fin && (receiving || s === TcpState.CloseWait || s === TcpState.Closing || s === TcpState.LastAck || s === TcpState.TimeWait)) {
       this.peerFinSeq = seqAdd(seq, payload.length);
+      // RFC 5681 §4.2: an out-of-order segment (a FIN ahead of missing data too) is ACKed at once.
+      if (this.peerFinSeq !== this.rcvNxt) this.ackNow = true;
     }
     this.maybeFinArrived(now);
   }
@@ -1121,7 +1139,7 @@ export class TcpConnection {
     const active = this.state === TcpState.SynSent;
     const o: TcpOptions = { mss: this.cfg.mss };
     // Offer each option in a SYN; in a SYN-ACK only those the peer offered (RFC 7323 §1.3, RFC 2018 §2).
-    if (this.cfg.windowScaling && (active || this.rcvScale === this.rcvScaleOffer && this.sndScaleOffered())) o.windowScale = this.rcvScaleOffer;
+    if (this.cfg.windowScaling && (active || this.peerOfferedWs)) o.windowScale = this.rcvScaleOffer;
     if (this.cfg.sack && (active || this.sackOn)) o.sackPermitted = true;
     if (this.cfg.timestamps && (active || this.tsOn)) o.timestamp = { tsVal: this.tsNow(now), tsEcr: active ? 0 : this.tsRecent };
     const flags = active ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK;
@@ -1142,11 +1160,6 @@ export class TcpConnection {
     if (!active) this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     return seg;
-  }
-
-  /** True when the peer's SYN carried a window scale option (so we may answer with ours). */
-  private sndScaleOffered(): boolean {
-    return this.rcvScale !== 0 || this.sndScale !== 0 || this.rcvScaleOffer === 0;
   }
 
   /** NewReno fast retransmit / partial-ACK retransmit: the segment at SND.UNA. */
