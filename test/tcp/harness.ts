@@ -199,3 +199,71 @@ export function closing(cfg: Partial<TcpConfig> = {}): TcpConnection {
   c.takeEvents();
   return c;
 }
+
+// ---- helpers for options/data/timers/recovery tests (one block; appended) -----------
+
+/** Deterministic payload of `n` bytes: byte i is (seed + i) & 0xff. */
+export function pattern(n: number, seed = 0): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (seed + i) & 0xff;
+  return b;
+}
+
+/** Sequence number of our data byte `n` (0 = the first byte after our SYN). */
+export function ourSeq(n: number): number {
+  return s(LOCAL_SEQ, 1 + n);
+}
+
+/** Sequence number of the peer's data byte `n` (0 = the first byte after its SYN). */
+export function peerSeq(n: number): number {
+  return s(REMOTE_SEQ, 1 + n);
+}
+
+/**
+ * Our data segment carrying `data[from, to)` at our byte offset `from`, acknowledging the
+ * peer's SYN only and offering 65535 (override any field with `over`).
+ */
+export function ourData(data: Uint8Array, from: number, to: number, flags: number = ACK, over: Partial<Seg> = {}): Seg {
+  return { ...RECV, seq: ourSeq(from), ack: peerSeq(0), flags, window: 65535, payload: data.subarray(from, to), ...over };
+}
+
+/** The peer's pure ACK of our byte offset `n` (its sequence number at its first data byte). */
+export function peerAck(n: number, window = 65535, over: Partial<Seg> = {}): Seg {
+  return { ...SEND, seq: peerSeq(0), ack: ourSeq(n), window, ...over };
+}
+
+/** A timestamps option value (RFC 7323 §3.2). */
+export function tsOpt(tsVal: number, tsEcr: number): TcpOptions {
+  return { timestamp: { tsVal, tsEcr } };
+}
+
+export interface OpenOptions {
+  /** Our timestamp clock offset (RFC 7323 §5.4); 0 by default. */
+  tsOffset?: number;
+  /** Window field of the peer's SYN (never scaled); 65535 by default. */
+  synWindow?: number;
+  /** When the peer's SYN arrives and our SYN-ACK goes out (ms); 0 by default. */
+  synAt?: number;
+  /** When the peer's ACK of our SYN-ACK arrives (ms); `synAt` by default. */
+  ackAt?: number;
+  /** Fields of the peer's third segment (ACK of our SYN-ACK): window, options. */
+  third?: Partial<Seg>;
+}
+
+/**
+ * ESTABLISHED after a passive open, like `established`, with explicit times, our timestamp
+ * offset, the peer's SYN window and the peer's completing ACK (e.g. with its timestamp or a
+ * scaled window). Events are cleared and nothing is pending.
+ */
+export function openPassive(cfg: Partial<TcpConfig> = {}, synOptions: TcpOptions = { mss: 1460 }, o: OpenOptions = {}): TcpConnection {
+  const t0 = o.synAt ?? 0;
+  const t1 = o.ackAt ?? t0;
+  const syn: Seg = { ...SEND, seq: REMOTE_SEQ, flags: SYN, options: synOptions, window: o.synWindow ?? 65535 };
+  const c = TcpConnection.fromSyn(testConfig(cfg), syn, LOCAL_SEQ, t0, o.tsOffset ?? 0);
+  c.accept(t0);
+  drain(c, t0);
+  send(c, t1, { ...SEND, seq: s(REMOTE_SEQ, 1), ack: s(LOCAL_SEQ, 1), ...o.third });
+  drain(c, t1);
+  c.takeEvents();
+  return c;
+}
