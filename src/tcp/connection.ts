@@ -145,6 +145,12 @@ export class TcpConnection {
   private rtoAt = Infinity;
   private persistAt = Infinity;
   private persistBackoff = 0;
+  /** Zero-window probes sent since the peer last answered (RFC 9293 §3.8.6.1 MUST-36: keep probing while it answers). */
+  private probesUnanswered = 0;
+  /** The override timer (RFC 1122 §4.2.3.4) fired: send a sub-MSS segment the window allows. */
+  private overridePending = false;
+  /** RFC 6298 (5.7): the SYN (or SYN-ACK) timed out, so data starts with a 3 s RTO until a sample. */
+  private synTimedOut = false;
   private delayedAckAt = Infinity;
   private timeWaitAt = Infinity;
   private finWait2At = Infinity;
@@ -426,7 +432,7 @@ export class TcpConnection {
       rcvWnd: this.rcvWindow(),
       cwnd: this.cc.cwnd,
       ssthresh: this.cc.ssthresh,
-      rto: this.rtt.timeout(),
+      rto: this.rtoTimeout(),
       srtt: this.rtt.srtt,
       inRecovery: this.inRecovery,
       sendQueued: this.sendQ.length,
@@ -569,6 +575,8 @@ export class TcpConnection {
     if (!acceptable) {
       // "special allowance should be made to accept valid ACKs, URGs, and RSTs" when RCV.WND is 0.
       if (wnd === 0 && seq === rn && !syn) {
+        // Process the ACK, drop the data (a zero-window probe), and say so with an ACK (§3.10.7.4).
+        if (payload.length > 0 || fin) this.ackNow = true;
         payload = EMPTY;
         fin = false;
       } else {
@@ -660,6 +668,7 @@ export class TcpConnection {
       return false;
     }
 
+    this.probesUnanswered = 0;
     // SACK information (RFC 2018 §3, RFC 6675 §5 "update the scoreboard").
     let newlySacked = 0;
     if (this.sackOn && seg.options.sack && seg.options.sack.length > 0) {
@@ -728,7 +737,7 @@ export class TcpConnection {
     }
 
     // RFC 6298 (5.2)/(5.3): stop the timer when everything is acknowledged, else restart it.
-    this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.timeout();
+    this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtoTimeout();
 
     // Our FIN acknowledged?
     if (this.finSeq !== undefined && seqGt(ack, this.finSeq)) {
@@ -978,12 +987,17 @@ export class TcpConnection {
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
       if (this.sndWnd === 0 && this.unsentBytes() > 0) {
-        this.probePending = true;
-        this.persistBackoff++;
-        if (this.persistBackoff > this.cfg.maxRetransmits + 3) {
+        if (this.probesUnanswered > this.cfg.maxRetransmits) {
           this.abortWith("timeout");
           return;
         }
+        this.probePending = true;
+        this.probesUnanswered++;
+        this.persistBackoff++;
+      } else if (this.unsentBytes() > 0) {
+        // RFC 1122 §4.2.3.4 / RFC 9293 §3.8.6.2.1: the override timeout — send what the window allows.
+        this.overridePending = true;
+        this.dirty = true;
       }
     }
     if (this.keepaliveAt <= now) {
@@ -1017,6 +1031,7 @@ export class TcpConnection {
     if (isSyn) {
       this.synPending = true;
       // RFC 6298 (5.7): after the SYN's retransmission, the RTO for data is 3 s if no sample.
+      this.synTimedOut = true;
       return;
     }
     const flight = seqSub(this.sndMax, this.sndUna);
@@ -1130,6 +1145,16 @@ export class TcpConnection {
     return undefined;
   }
 
+  /**
+   * The retransmission timeout now: the estimator's, or — RFC 6298 (5.7) — at least 3 s (with
+   * backoff) for data after a SYN timed out, until the first RTT sample.
+   */
+  private rtoTimeout(): number {
+    const t = this.rtt.timeout();
+    if (!this.synTimedOut || this.rtt.srtt !== undefined || this.state <= TcpState.SynReceived) return t;
+    return Math.min(this.cfg.maxRtoMs, Math.max(t, 3000 * 2 ** this.rtt.backoffs));
+  }
+
   private persistTimeout(): number {
     return Math.min(this.cfg.maxRtoMs, this.rtt.rto * 2 ** Math.min(this.persistBackoff, 16));
   }
@@ -1149,7 +1174,7 @@ export class TcpConnection {
     if (!active) this.rcvAdvEdge = seqAdd(this.rcvNxt, seg.window);
     if (seqLt(this.sndMax, seqAdd(this.iss, 1))) this.sndMax = seqAdd(this.iss, 1);
     this.sndNxt = seqAdd(this.iss, 1);
-    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.timeout();
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtoTimeout();
     if (this.retransmits === 0 && this.rttSeq === undefined) {
       this.rttSeq = seqAdd(this.iss, 1);
       this.rttTime = now;
@@ -1184,7 +1209,7 @@ export class TcpConnection {
     this.counters.retransmittedSegments++;
     // Re-arm the timer when the head is retransmitted (as Linux does): its ACK needs a whole
     // round trip, and the timer last started when the segment before it was acknowledged.
-    if (this.rtoAt === Infinity || seq === this.sndUna) this.rtoAt = now + this.rtt.timeout();
+    if (this.rtoAt === Infinity || seq === this.sndUna) this.rtoAt = now + this.rtoTimeout();
     const segEnd = seqAdd(seq, len + (flags & TcpFlag.FIN ? 1 : 0));
     if (seqGt(segEnd, this.highRxt)) this.highRxt = segEnd;
     return this.fill(seq, this.rcvNxt, flags | (len > 0 ? TcpFlag.PSH : 0), payload, now, true);
@@ -1249,7 +1274,10 @@ export class TcpConnection {
 
     const inFlight = this.sackOn && this.inRecovery ? this.pipe() : seqSub(this.sndNxt, this.sndUna);
     const wndRoom = seqSub(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
-    const cwndRoom = this.cc.cwnd - inFlight;
+    // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment out.
+    // (Only for previously unsent data: not for the go-back-N resends after a timeout.)
+    const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
+    const cwndRoom = this.cc.cwnd + limited - inFlight;
     const room = Math.min(wndRoom, cwndRoom);
     const len = Math.max(0, Math.min(unsent, room, this.sndMss));
 
@@ -1261,10 +1289,11 @@ export class TcpConnection {
       if (len < unsent && len < this.sndMss) {
         // RFC 9293 §3.8.6.2.1: send only if a full segment fits, or all remaining data does,
         // or at least half the peer's largest window does. Otherwise wait (persist timer).
-        if (!(this.maxSndWnd > 0 && len >= this.maxSndWnd / 2)) {
+        if (!(this.maxSndWnd > 0 && len >= this.maxSndWnd / 2) && !this.overridePending) {
           if (wndRoom < this.sndMss && inFlight === 0) this.armPersist(now);
           return undefined;
         }
+        this.overridePending = false;
       }
       // Nagle (RFC 9293 §3.7.4), when enabled: hold a small segment while data is unacknowledged.
       if (this.cfg.nagle && len < this.sndMss && len === unsent && inFlight > 0) return undefined;
@@ -1287,7 +1316,7 @@ export class TcpConnection {
     }
     this.sndNxt = end;
     if (seqGt(end, this.sndMax)) this.sndMax = end;
-    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.timeout();
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtoTimeout();
     this.persistAt = Infinity;
     return this.fill(seq, this.rcvNxt, flags, payload, now, true);
   }
