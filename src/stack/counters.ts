@@ -21,7 +21,10 @@ export type DropReason =
   | "udp-no-service"
   | "tcp-malformed"
   | "tcp-no-service"
-  | "tx-too-big";
+  | "tx-too-big"
+  | "ipv4-fragment-invalid"
+  | "ipv4-fragment-too-big"
+  | "ipv4-fragment-overlap";
 
 export class StackCounters {
   rxFrames = 0;

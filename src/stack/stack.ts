@@ -21,10 +21,11 @@ import { EthernetFrame, EtherType, emitEthernet, ETH_HEADER_LEN } from "../ether
 import { ArpOp, ARP_LEN, emitArp, parseArp } from "../ethernet/arp.js";
 import { emitIpv4, IPV4_MIN_HEADER_LEN, isFragment, parseIpv4, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { Ipv4Packet } from "../ipv4/ipv4.js";
+import { FragmentReassembler, type FragmentDrop, type FragmentLimits } from "../ipv4/fragments.js";
 import type { FrameChannel } from "../link/channel.js";
 import { maxFrameLen } from "../link/channel.js";
 import { resolveConfig, inSubnet, type StackConfig, type StackConfigInput } from "./config.js";
-import { StackCounters } from "./counters.js";
+import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
 import { handleIcmp } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
@@ -46,6 +47,8 @@ export type Ipv4Handler = (stack: NetworkStack, port: Port, srcMac: number, ip: 
 export interface StackOptions extends StackConfigInput {
   /** Milliseconds clock; injected so tests control time. Defaults to performance.now(). */
   now?: () => number;
+  /** Bounds of IPv4 reassembly (RFC 791 §3.2); defaults in `DEFAULT_FRAGMENT_LIMITS`. */
+  fragments?: Partial<FragmentLimits>;
 }
 
 export class NetworkStack {
@@ -53,6 +56,8 @@ export class NetworkStack {
   readonly counters = new StackCounters();
   readonly neighbors: NeighborTable<Port>;
   readonly now: () => number;
+  /** Reassembly of fragmented datagrams from guests (RFC 791 §3.2). */
+  readonly fragments: FragmentReassembler;
   private readonly ports = new Set<Port>();
   private nextPortId = 1;
   private readonly handlers: Array<Ipv4Handler | undefined> = new Array(256).fill(undefined);
@@ -68,6 +73,7 @@ export class NetworkStack {
     this.config = resolveConfig(opts);
     this.now = opts.now ?? (() => performance.now());
     this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
+    this.fragments = new FragmentReassembler(opts.fragments);
     this.tx = new Uint8Array(maxFrameLen(this.config.mtu));
     this.handlers[1] = handleIcmp;
     this.handlers[17] = handleUdp;
@@ -173,10 +179,31 @@ export class NetworkStack {
     if (dstMac === MAC_BROADCAST && ip.dst !== 0xffff_ffff && !this.isLocalAddress(ip.dst) && ip.dst !== this.broadcast) {
       return c.drop("ipv4-not-for-us");
     }
-    if (isFragment(ip)) return c.drop("ipv4-fragment");
+    if (isFragment(ip)) return this.receiveFragment(port, srcMac, ip, packet);
     const h = this.handlers[ip.protocol];
     if (h === undefined) return c.drop("ipv4-no-handler");
     h(this, port, srcMac, ip, packet);
+  }
+
+  /**
+   * RFC 791 §3.2 reassembly: buffer the fragment (not a drop); when it completes the datagram,
+   * rebuild it as one packet (a 20-byte header with the first fragment's fields, options
+   * dropped) and dispatch it as if it had arrived whole. `add` expires stale datagrams itself.
+   */
+  private receiveFragment(port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+    const f = this.fragments;
+    const data = f.add(ip, packet.payload, this.now());
+    if (data === undefined) {
+      if (f.lastDrop !== undefined) this.counters.drop(FRAGMENT_DROPS[f.lastDrop]);
+      return;
+    }
+    const whole = f.lastHeader!;
+    const h = this.handlers[whole.protocol];
+    if (h === undefined) return this.counters.drop("ipv4-no-handler");
+    const bytes = new Uint8Array(IPV4_MIN_HEADER_LEN + data.length);
+    emitIpv4(whole, bytes, 0);
+    bytes.set(data, IPV4_MIN_HEADER_LEN);
+    h(this, port, srcMac, whole, new Ipv4Packet(bytes));
   }
 
   /** Directed broadcast address of the guest network. */
@@ -237,6 +264,13 @@ export class NetworkStack {
     return port.channel.send(this.tx.subarray(0, len));
   }
 }
+
+/** Stack drop reason for each way the reassembler drops a fragment. */
+const FRAGMENT_DROPS: Record<FragmentDrop, DropReason> = {
+  invalid: "ipv4-fragment-invalid",
+  "too-big": "ipv4-fragment-too-big",
+  overlap: "ipv4-fragment-overlap",
+};
 
 /** Reused IPv4 representation for the transmit path (fields overwritten per packet). */
 const TX_IP: Ipv4Repr = {

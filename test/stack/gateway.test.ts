@@ -159,11 +159,12 @@ describe("stack/gateway: ICMP echo (RFC 792, RFC 1122 §3.2.2.6)", () => {
     expect(stack.counters.dropped("ipv4-bad-checksum")).to.equal(1);
   });
 
-  it("counts fragments as dropped (reassembly arrives with UDP translation)", () => {
+  it("buffers a lone fragment for reassembly: no reply, no drop (whole datagrams: test/ipv4/fragments.test.ts)", () => {
     const { stack, ch, port } = setup();
     stack.receive(port, ipFrame({ dst: GW_IP, protocol: IpProtocol.ICMP, mf: true, df: false }, new Uint8Array(16)));
     expect(ch.sent).to.have.length(0);
-    expect(stack.counters.dropped("ipv4-fragment")).to.equal(1);
+    expect(stack.counters.drops).to.deep.equal({});
+    expect(stack.fragments.counters).to.deep.include({ datagrams: 1, bytes: 16, reassembled: 0 });
   });
 });
 
