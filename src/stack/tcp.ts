@@ -60,6 +60,8 @@ export class TcpFlow implements TimerTarget {
   owner: unknown;
   servicing = false;
   again = false;
+  /** Waiting for the end-of-batch service. */
+  deferred = false;
   removed = false;
 
   constructor(
@@ -196,7 +198,7 @@ export class TcpLayer {
     if (flow !== undefined) {
       flow.guestMac = srcMac;
       flow.conn.onSegment(seg, this.stack.now());
-      this.service(flow);
+      this.defer(flow);
       return;
     }
     if (!syn) {
@@ -257,6 +259,27 @@ export class TcpLayer {
       this.halfOpen--;
     }
   }
+
+  /**
+   * Service `flow` once the current batch of received frames is processed (a microtask): the
+   * segments of one read batch then produce one ACK and one delivery to the owner (one host
+   * socket write) instead of one per segment.
+   */
+  private defer(flow: TcpFlow): void {
+    if (flow.deferred) return;
+    flow.deferred = true;
+    this.deferredFlows.push(flow);
+    if (this.deferredFlows.length === 1) queueMicrotask(this.flushDeferred);
+  }
+
+  private readonly deferredFlows: TcpFlow[] = [];
+  private readonly flushDeferred = (): void => {
+    const list = this.deferredFlows.splice(0);
+    for (const f of list) {
+      f.deferred = false;
+      this.service(f);
+    }
+  };
 
   /** Flush a flow's output, deliver its events, reschedule its timer; remove it when closed. */
   service(flow: TcpFlow): void {
