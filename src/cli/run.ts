@@ -14,6 +14,8 @@ import { TcpLayer } from "../stack/tcp.js";
 import { TcpTranslator } from "../socket-translate/tcp.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp.js";
+import { DhcpService } from "../stack/dhcp-service.js";
+import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
 import type { FrameChannel } from "../link/channel.js";
@@ -40,7 +42,11 @@ export async function run(opts: RunOptions): Promise<number> {
   const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp });
   new TcpTranslator(tcp, policy, { log: opts.log });
   const udp = new UdpTranslator(stack, policy, { log: opts.log });
-  const guestIp = formatIpv4(cfg.network + 3);
+  const guestIpNum = cfg.network + 3;
+  const guestIp = formatIpv4(guestIpNum);
+  // The guest interface is configured statically with the address skiff's DHCP server would
+  // give it (a static lease for its MAC), so a DHCP client inside gets the same answer.
+  const dhcp = new DhcpService(stack, { staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
@@ -57,7 +63,7 @@ export async function run(opts: RunOptions): Promise<number> {
     channel = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : tap;
     stack.attach(channel);
     ns.exec(["ip", "link", "set", "lo", "up"]);
-    ns.exec(["ip", "link", "set", opts.tap, "mtu", String(opts.mtu), "up"]);
+    ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
     ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
     opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
@@ -78,10 +84,14 @@ export async function run(opts: RunOptions): Promise<number> {
     process.off("SIGTERM", onSignal);
     tcp.close();
     udp.closeAll();
+    dhcp.close();
     channel?.close();
     ns.remove();
   }
 }
+
+/** MAC of the guest's interface: QEMU's prefix, then the guest address's last octets. */
+const GUEST_MAC = 0x5254_0065_0003;
 
 /** Shell convention: 128 + signal number. */
 function signalStatus(sig: NodeJS.Signals): number {

@@ -28,3 +28,17 @@ export function parseCidr(text: string): Cidr {
 export function cidrContains(c: Cidr, ip: number): boolean {
   return ((ip & c.mask) >>> 0) === c.network;
 }
+
+/** Network mask of a prefix length (0..32) as a uint32. */
+export function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffff_ffff << (32 - prefixLength)) >>> 0;
+}
+
+export function inSubnet(cfg: { network: number; prefixLength: number }, ip: number): boolean {
+  return ((ip & prefixMask(cfg.prefixLength)) >>> 0) === cfg.network;
+}
+
+export function broadcastAddress(cfg: { network: number; prefixLength: number }): number {
+  return (cfg.network | ~prefixMask(cfg.prefixLength)) >>> 0;
+}
+

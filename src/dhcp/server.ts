@@ -48,7 +48,7 @@
 import { getU16, getU32, setMac } from "../common/bytes.js";
 import { MAC_BROADCAST, formatIpv4, isMulticastMac } from "../common/addr.js";
 import { isWireError } from "../common/wire-error.js";
-import { broadcastAddress, inSubnet, prefixMask } from "../stack/config.js";
+import { broadcastAddress, inSubnet, prefixMask } from "../common/cidr.js";
 import {
   DhcpMessageType,
   DhcpOption,

@@ -43,17 +43,8 @@ export const DEFAULT_SUBNET = "192.168.65.0/24";
 /** Locally administered, unicast (02:…): never collides with a real NIC's vendor prefix. */
 export const DEFAULT_GATEWAY_MAC = "02:50:00:00:00:01";
 
-export function prefixMask(prefixLength: number): number {
-  return prefixLength === 0 ? 0 : (0xffff_ffff << (32 - prefixLength)) >>> 0;
-}
-
-export function inSubnet(cfg: Pick<StackConfig, "network" | "prefixLength">, ip: number): boolean {
-  return ((ip & prefixMask(cfg.prefixLength)) >>> 0) === cfg.network;
-}
-
-export function broadcastAddress(cfg: Pick<StackConfig, "network" | "prefixLength">): number {
-  return (cfg.network | ~prefixMask(cfg.prefixLength)) >>> 0;
-}
+export { prefixMask, inSubnet, broadcastAddress } from "../common/cidr.js";
+import { prefixMask, inSubnet, broadcastAddress } from "../common/cidr.js";
 
 function need<T>(v: T | undefined, what: string, raw: unknown): T {
   if (v === undefined) throw new Error(`invalid ${what}: ${JSON.stringify(raw)}`);

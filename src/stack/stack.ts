@@ -24,10 +24,10 @@ import { Ipv4Packet } from "../ipv4/ipv4.js";
 import { FragmentReassembler, type FragmentDrop, type FragmentLimits } from "../ipv4/fragments.js";
 import type { FrameChannel } from "../link/channel.js";
 import { maxFrameLen } from "../link/channel.js";
-import { resolveConfig, inSubnet, type StackConfig, type StackConfigInput } from "./config.js";
+import { resolveConfig, inSubnet, broadcastAddress, type StackConfig, type StackConfigInput } from "./config.js";
 import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
-import { handleIcmp } from "./icmp.js";
+import { handleIcmp, type IcmpForwarder } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
 
 /** One attached channel. */
@@ -68,6 +68,8 @@ export class NetworkStack {
   private readonly udpServices = new Map<number, UdpHandler>();
   /** Handler of UDP datagrams to destinations beyond the gateway (socket translation). */
   udpForwarder: UdpHandler | undefined;
+  /** Handler of ICMP echo requests to destinations beyond the gateway (socket translation). */
+  icmpForwarder: IcmpForwarder | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
@@ -171,7 +173,7 @@ export class NetworkStack {
     const c = this.counters;
     const packet = new Ipv4Packet(payload);
     if (!packet.check()) return c.drop("ipv4-malformed");
-    if (!packet.checksumOk()) return c.drop("ipv4-bad-checksum");
+    if (!packet.checksumOk() && !isChecksumlessDhcpBroadcast(packet)) return c.drop("ipv4-bad-checksum");
     const ip = parseIpv4(payload, { verifyChecksum: false });
     if (isWireError(ip)) return c.drop("ipv4-malformed");
     if (inSubnet(this.config, ip.src) && !this.isLocalAddress(ip.src)) this.neighbors.learn(ip.src, srcMac, port);
@@ -212,7 +214,7 @@ export class NetworkStack {
   }
 
   private get broadcast(): number {
-    return (this.config.network | ~(0xffff_ffff << (32 - this.config.prefixLength))) >>> 0;
+    return broadcastAddress(this.config);
   }
 
   // ---- transmit path -----------------------------------------------------------------
@@ -271,6 +273,15 @@ const FRAGMENT_DROPS: Record<FragmentDrop, DropReason> = {
   "too-big": "ipv4-fragment-too-big",
   overlap: "ipv4-fragment-overlap",
 };
+
+/**
+ * VPNKit's vmnet DHCP client (RootlessKit's vpnkit mode) sends its DISCOVER with an IPv4 header
+ * checksum of 0 (reference/vpnkit.md §2.2); VPNKit accepts it, and so must we. Exactly that case:
+ * checksum field 0, UDP, to 255.255.255.255.
+ */
+function isChecksumlessDhcpBroadcast(p: Ipv4Packet): boolean {
+  return p.headerChecksum === 0 && p.protocol === 17 && p.dst === 0xffff_ffff;
+}
 
 /** Reused IPv4 representation for the transmit path (fields overwritten per packet). */
 const TX_IP: Ipv4Repr = {

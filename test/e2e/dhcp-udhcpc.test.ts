@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { NetworkStack } from "../../src/stack/stack.js";
-import { DhcpService } from "../../src/dhcp/service.js";
+import { DhcpService } from "../../src/stack/dhcp-service.js";
 import { macHash } from "../../src/dhcp/server.js";
 import { formatIpv4, parseMac } from "../../src/common/addr.js";
 

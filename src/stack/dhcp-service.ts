@@ -16,10 +16,10 @@
  * server logic itself does not.
  */
 
-import type { NetworkStack } from "../stack/stack.js";
-import type { StackConfig } from "../stack/config.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
-import { DhcpServer, type DhcpLease, type DhcpServerConfig } from "./server.js";
+import type { NetworkStack } from "./stack.js";
+import type { StackConfig } from "./config.js";
+import { sendUdp, type UdpDatagram } from "./udp.js";
+import { DhcpServer, type DhcpLease, type DhcpServerConfig } from "../dhcp/server.js";
 
 export const DHCP_SERVER_PORT = 67;
 export const DHCP_CLIENT_PORT = 68;
