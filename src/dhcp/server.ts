@@ -48,6 +48,7 @@
 import { getU16, getU32, setMac } from "../common/bytes.js";
 import { MAC_BROADCAST, formatIpv4, isMulticastMac } from "../common/addr.js";
 import { isWireError } from "../common/wire-error.js";
+import { DropCounters } from "../common/counters.js";
 import { broadcastAddress, inSubnet, prefixMask } from "../common/cidr.js";
 import {
   DhcpMessageType,
@@ -153,7 +154,7 @@ export type DhcpDropReason =
   | "release-ignored" // RELEASE of an address that is not the client's
   | "bad-source-port"; // not from UDP port 68 (counted by the service)
 
-export class DhcpCounters {
+export class DhcpCounters extends DropCounters<DhcpDropReason> {
   discovers = 0;
   requests = 0;
   declines = 0;
@@ -166,20 +167,6 @@ export class DhcpCounters {
   optionsOmitted = 0;
   /** Replies the service could not send (too big for the MTU, or the channel refused). */
   sendFailed = 0;
-  drops: Partial<Record<DhcpDropReason, number>> = {};
-
-  drop(reason: DhcpDropReason): undefined {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
-    return undefined;
-  }
-
-  dropped(reason: DhcpDropReason): number {
-    return this.drops[reason] ?? 0;
-  }
-
-  snapshot(): Record<string, unknown> {
-    return { ...this, drops: { ...this.drops } } as unknown as Record<string, unknown>;
-  }
 }
 
 type RecordState = "offered" | "bound" | "released";

@@ -4,6 +4,8 @@
  * control API and tests.
  */
 
+import { DropCounters } from "../common/counters.js";
+
 export type DropReason =
   | "eth-malformed"
   | "eth-not-for-us"
@@ -26,7 +28,7 @@ export type DropReason =
   | "ipv4-fragment-too-big"
   | "ipv4-fragment-overlap";
 
-export class StackCounters {
+export class StackCounters extends DropCounters<DropReason> {
   rxFrames = 0;
   rxBytes = 0;
   txFrames = 0;
@@ -34,17 +36,4 @@ export class StackCounters {
   arpRequests = 0;
   arpReplies = 0;
   icmpEchoReplies = 0;
-  drops: Partial<Record<DropReason, number>> = {};
-
-  drop(reason: DropReason): void {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
-  }
-
-  dropped(reason: DropReason): number {
-    return this.drops[reason] ?? 0;
-  }
-
-  snapshot(): Record<string, unknown> {
-    return { ...this, drops: { ...this.drops } } as unknown as Record<string, unknown>;
-  }
 }
