@@ -15,7 +15,6 @@ export type DropReason =
   | "ipv4-malformed"
   | "ipv4-bad-checksum"
   | "ipv4-not-for-us"
-  | "ipv4-fragment"
   | "ipv4-no-handler"
   | "icmp-malformed"
   | "icmp-unhandled"
