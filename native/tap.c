@@ -1,11 +1,13 @@
 /*
- * skiff_tap: a small N-API addon (plain C, context-aware) for Linux TAP devices.
+ * skiff_tap: a small N-API addon (plain C, context-aware) for Linux TAP devices and ICMP sockets.
  *
  *   openTap(name, netnsPath|null, {vnetHdr}?) -> {fd, name}   open a TAP, optionally in a netns
  *   startRead(fd, ring, slotSize, lengths, callback)          read frames via uv_poll, in batches
  *   stopRead(fd)                                              stop polling (fd stays open)
  *   write(fd, bytes) -> n | -errno                            one frame, non-blocking
  *   close(fd) -> 0 | -errno                                   stop polling and close the fd
+ *   icmpSocket(raw) -> fd | -errno                            an IPv4 ICMP socket (see below)
+ *   sendTo(fd, bytes, ipv4) -> n | -errno                     one datagram to ipv4 (uint32), port 0
  *
  * Readiness comes from a uv_poll handle on the loop of the calling environment, so reads never
  * occupy a thread-pool thread. Each wakeup reads frames into fixed slots of a caller-owned
@@ -14,18 +16,27 @@
  * batch and no copy beyond the kernel's read. The TAP driver truncates a frame longer than the
  * slot but still returns its full length, so lengths[i] > slotSize means "drop it".
  * A read error other than EAGAIN is reported as callback(-errno) and polling stops.
+ *
+ * ICMP echo forwarding uses the same reader on IPv4 ICMP sockets: icmpSocket(false) makes an
+ * unprivileged "ping" socket (SOCK_DGRAM, allowed when net.ipv4.ping_group_range includes the
+ * caller's group; the kernel sets the echo identifier and checksum and reads return the ICMP
+ * message without the IP header), icmpSocket(true) a raw socket (SOCK_RAW, needs CAP_NET_RAW;
+ * reads return whole IP packets, including other processes' ICMP). Both are non-blocking and
+ * close-on-exec; a datagram socket read returns at most slotSize bytes (the rest is lost).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <node_api.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -262,6 +273,44 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* icmpSocket(raw): socket(AF_INET, SOCK_RAW or SOCK_DGRAM, IPPROTO_ICMP), non-blocking and
+ * close-on-exec; returns the fd or -errno (EACCES: ping_group_range excludes us; EPERM: no
+ * CAP_NET_RAW). */
+static napi_value icmp_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  bool raw = false;
+  int fd;
+  args(env, info, 1, argv);
+  if (napi_get_value_bool(env, argv[0], &raw) != napi_ok)
+    return napi_throw_type_error(env, NULL, "icmpSocket(raw: boolean)"), NULL;
+  fd = socket(AF_INET, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  CHECK(napi_create_int32(env, fd < 0 ? -errno : fd, &out));
+  return out;
+}
+
+/* sendTo(fd, bytes, ipv4): sendto() one datagram to the IPv4 address `ipv4` (a uint32 in host
+ * order), port 0; returns bytes sent or -errno (-EAGAIN included). */
+static napi_value send_to(napi_env env, napi_callback_info info) {
+  napi_value argv[3], out;
+  int32_t fd;
+  uint32_t ip;
+  void *data;
+  size_t len;
+  ssize_t n;
+  struct sockaddr_in sin;
+  args(env, info, 3, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &ip) != napi_ok)
+    return napi_throw_type_error(env, NULL, "sendTo(fd, Uint8Array, ipv4: number)"), NULL;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(ip);
+  do n = sendto(fd, data, len, 0, (struct sockaddr *)&sin, sizeof sin); while (n < 0 && errno == EINTR);
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out));
+  return out;
+}
+
 /* Environment teardown (process or worker exit): stop and close every polled fd (so a
  * terminated worker does not keep its TAP devices), free the state. */
 static void cleanup(void *arg) {
@@ -277,7 +326,7 @@ static void cleanup(void *arg) {
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
       {"openTap", open_tap}, {"startRead", start_read}, {"stopRead", stop_read},
-      {"write", write_frame}, {"close", close_fd}};
+      {"write", write_frame}, {"close", close_fd}, {"icmpSocket", icmp_socket}, {"sendTo", send_to}};
   tap_env *te = calloc(1, sizeof *te);
   napi_value f;
   if (!te) return NULL;

@@ -1,8 +1,8 @@
 /**
- * Locating and loading the compiled TAP addon (`native/tap.c`, built by `npm run build:native`
- * into `native/build/Release/skiff_tap.node`). The file is found by walking up from this
- * module's directory to the package root, so the same code works from `src/link/` (tsx) and
- * from the bundled `dist/` file.
+ * Locating and loading the compiled addon for TAP devices and ICMP sockets (`native/tap.c`,
+ * built by `npm run build:native` into `native/build/Release/skiff_tap.node`). The file is
+ * found by walking up from this module's directory to the package root, so the same code works
+ * from `src/link/` (tsx) and from the bundled `dist/` file.
  */
 
 import { createRequire } from "node:module";
@@ -27,9 +27,28 @@ export interface TapAddon {
   close(fd: number): number;
 }
 
+/**
+ * The addon's ICMP socket functions (same module; kept apart from `TapAddon` so stand-ins for
+ * the TAP functions need not implement them). ICMP sockets are read with `startRead` and
+ * closed with `close` like a TAP fd.
+ */
+export interface IcmpSocketAddon {
+  /**
+   * A non-blocking IPv4 ICMP socket: `raw` false gives an unprivileged ping socket (SOCK_DGRAM;
+   * needs `net.ipv4.ping_group_range` to include our group, else -EACCES), true a raw socket
+   * (SOCK_RAW; needs CAP_NET_RAW, else -EPERM). Returns the fd or -errno; never throws for I/O.
+   */
+  icmpSocket(raw: boolean): number;
+  /** sendto() one datagram to `ipv4` (uint32, port 0); bytes sent or -errno. Never throws for I/O. */
+  sendTo(fd: number, bytes: Uint8Array, ipv4: number): number;
+}
+
 const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
 
-let cached: TapAddon | undefined;
+/** Everything the compiled addon exports. */
+export type SkiffAddon = TapAddon & IcmpSocketAddon;
+
+let cached: SkiffAddon | undefined;
 
 /** Find `native/build/Release/skiff_tap.node` from `startDir` up to the package root. */
 export function findTapAddon(startDir: string): string | undefined {
@@ -41,7 +60,7 @@ export function findTapAddon(startDir: string): string | undefined {
 }
 
 /** Load the addon once; throws a clear Error when it has not been built. */
-export function loadTapAddon(): TapAddon {
+export function loadTapAddon(): SkiffAddon {
   if (cached !== undefined) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
   const path = findTapAddon(here);
@@ -51,6 +70,6 @@ export function loadTapAddon(): TapAddon {
         "Build it with `npm run build:native` (needs python3, make and a C compiler such as g++/gcc).",
     );
   }
-  cached = createRequire(import.meta.url)(path) as TapAddon;
+  cached = createRequire(import.meta.url)(path) as SkiffAddon;
   return cached;
 }

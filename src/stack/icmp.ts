@@ -2,8 +2,10 @@
  * ICMP at the gateway (RFC 792; RFC 1122 §3.2.2.6 Echo Request/Reply).
  *
  * Echo requests to the gateway or the host alias are answered by the stack itself, with the
- * request's identifier, sequence number and data. Other ICMP goes to the forwarding hook when
- * one is installed (socket translation, a later layer); otherwise it is counted and dropped.
+ * request's identifier, sequence number and data. Echo requests to other unicast destinations
+ * go to the forwarding hook `stack.icmpForwarder` when one is installed (socket translation:
+ * src/socket-translate/icmp.ts). Everything else (echo to a broadcast address, which RFC 1122
+ * §3.2.2.6 lets a host ignore, and other ICMP from guests) is counted and dropped.
  */
 
 import { isWireError } from "../common/wire-error.js";
@@ -11,11 +13,27 @@ import { emitIcmp, icmpLen, parseIcmp, IcmpType, type IcmpRepr } from "../ipv4/i
 import { IpProtocol, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
 import type { NetworkStack, Port } from "./stack.js";
 
+/** A parsed echo request or reply (its data borrowed). */
+export type IcmpEcho = Extract<IcmpRepr, { kind: "echo-request" | "echo-reply" }>;
+
+/**
+ * Handler of echo requests to destinations beyond the gateway. `echo.data` and `packet` (the
+ * whole IPv4 packet, for quoting in an ICMP error) are borrowed for the duration of the call.
+ */
+export type IcmpForwarder = (stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, echo: IcmpEcho, packet: Ipv4Packet) => void;
+
+const LIMITED_BROADCAST = 0xffff_ffff;
+
 export function handleIcmp(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
   const c = stack.counters;
   const msg = parseIcmp(packet.payload);
   if (isWireError(msg)) return c.drop("icmp-malformed");
-  if (msg.kind !== "echo-request" || !stack.isLocalAddress(ip.dst)) return c.drop("icmp-unhandled");
+  if (msg.kind !== "echo-request") return c.drop("icmp-unhandled");
+  if (!stack.isLocalAddress(ip.dst)) {
+    const forward = stack.icmpForwarder;
+    if (forward === undefined || ip.dst === LIMITED_BROADCAST || ip.dst === stack.broadcastAddress) return c.drop("icmp-unhandled");
+    return forward(stack, port, srcMac, ip, msg, packet);
+  }
   // RFC 1122 §3.2.2.6: the reply carries the request's data unchanged; its source is the
   // address the request was sent to.
   const reply: IcmpRepr = { kind: "echo-reply", id: msg.id, seq: msg.seq, data: msg.data };
