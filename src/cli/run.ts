@@ -14,6 +14,7 @@ import { TcpLayer } from "../stack/tcp.js";
 import { TcpTranslator } from "../socket-translate/tcp.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp.js";
+import { IcmpTranslator } from "../socket-translate/icmp.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
@@ -42,6 +43,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp });
   new TcpTranslator(tcp, policy, { log: opts.log });
   const udp = new UdpTranslator(stack, policy, { log: opts.log });
+  const icmp = new IcmpTranslator(stack, policy, { log: opts.log });
   const guestIpNum = cfg.network + 3;
   const guestIp = formatIpv4(guestIpNum);
   // The guest interface is configured statically with the address skiff's DHCP server would
@@ -84,6 +86,7 @@ export async function run(opts: RunOptions): Promise<number> {
     process.off("SIGTERM", onSignal);
     tcp.close();
     udp.closeAll();
+    icmp.closeAll();
     dhcp.close();
     channel?.close();
     ns.remove();
