@@ -7,6 +7,7 @@
  */
 
 import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 
 export class CommandError extends Error {}
 
@@ -49,9 +50,20 @@ export class Netns {
     return spawn("ip", ["netns", "exec", this.name, ...argv], { stdio: "inherit" });
   }
 
+  /** Write /etc/netns/NAME/FILE, which `ip netns exec` binds over /etc/FILE for its command. */
+  writeEtc(file: string, content: string): void {
+    mkdirSync(this.etcDir, { recursive: true });
+    writeFileSync(`${this.etcDir}/${file}`, content);
+  }
+
+  private get etcDir(): string {
+    return `/etc/netns/${this.name}`;
+  }
+
   remove(): void {
     if (this.removed) return;
     this.removed = true;
     spawnSync("ip", ["netns", "delete", this.name]);
+    rmSync(this.etcDir, { recursive: true, force: true });
   }
 }

@@ -16,6 +16,7 @@ import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp.js";
 import { IcmpTranslator } from "../socket-translate/icmp.js";
 import { DhcpService } from "../stack/dhcp-service.js";
+import { createDnsServer } from "../stack/dns-service.js";
 import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
@@ -31,6 +32,8 @@ export interface RunOptions {
   subnet?: string;
   hostIp?: string;
   tap: string;
+  /** Extra DNS records, "NAME=IP". */
+  dnsRecords?: string[];
   command: string[];
   log: Logger;
 }
@@ -49,6 +52,16 @@ export async function run(opts: RunOptions): Promise<number> {
   // The guest interface is configured statically with the address skiff's DHCP server would
   // give it (a static lease for its MAC), so a DHCP client inside gets the same answer.
   const dhcp = new DhcpService(stack, { staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
+  const dns = createDnsServer(stack, { tcp, log: opts.log });
+  for (const rec of opts.dnsRecords ?? []) {
+    const i = rec.indexOf("=");
+    if (i <= 0) throw new Error(`--dns-record "${rec}": expected NAME=IP`);
+    try {
+      dns.records.add(rec.slice(0, i), rec.slice(i + 1));
+    } catch (e) {
+      throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
+    }
+  }
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
@@ -68,6 +81,9 @@ export async function run(opts: RunOptions): Promise<number> {
     ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
     ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
+    // `ip netns exec` runs the command in a mount namespace where /etc/netns/NAME/* is bound
+    // over /etc/*: the command sees skiff's DNS server as its resolver.
+    ns.writeEtc("resolv.conf", `# written by skiff run\nnameserver ${formatIpv4(cfg.gatewayIp)}\noptions edns0\n`);
     opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
     if (stopSignal) return signalStatus(stopSignal);
     const proc = ns.spawn(opts.command);
@@ -88,6 +104,7 @@ export async function run(opts: RunOptions): Promise<number> {
     udp.closeAll();
     icmp.closeAll();
     dhcp.close();
+    dns.close();
     channel?.close();
     ns.remove();
   }

@@ -18,7 +18,7 @@ import { emitTcp, parseTcp, tcpLen, TcpFlag, NO_TCP_OPTIONS, type TcpRepr } from
 import { isWireError } from "../../src/common/wire-error.js";
 import { getU16, setU16 } from "../../src/common/bytes.js";
 import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";
-import { createDnsServer, DnsService, type DnsServer } from "../../src/dns/service.js";
+import { createDnsServer, DnsService, type DnsServer } from "../../src/stack/dns-service.js";
 import { DnsResolver } from "../../src/dns/resolver.js";
 import { RecordStore } from "../../src/dns/records.js";
 import { RecordingChannel } from "../support/replay.js";

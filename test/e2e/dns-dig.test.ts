@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireNetns } from "../support/netns.js";
 import { startGuest, type Guest } from "../support/guest.js";
-import { createDnsServer, type DnsServer } from "../../src/dns/service.js";
+import { createDnsServer, type DnsServer } from "../../src/stack/dns-service.js";
 import { FakeUpstream } from "../dns/fake-upstream.js";
 
 const TXT_PARTS = ["x".repeat(250), "y".repeat(250), "z".repeat(250)];

@@ -8,7 +8,8 @@ import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { createServer } from "node:http";
 import { netnsUnavailable } from "../support/netns.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -52,6 +53,19 @@ describe("e2e: skiff run (built CLI)", function () {
     expect(r.stdout).to.match(/2 received/);
   });
 
+  it("curl http://host.internal:PORT/ reaches a host server (DNS, TCP translation, host alias)", async () => {
+    const server = createServer((req, res) => res.end(`hello ${req.url}\n`));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await skiff(["run", "--dns-record", "app.test=192.168.65.2", "--", "sh", "-c", `curl -sS http://host.internal:${port}/a && curl -sS http://app.test:${port}/b`]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.equal("hello /a\nhello /b\n");
+    } finally {
+      server.close();
+    }
+  });
+
   it("passes the command's exit status through", async () => {
     const r = await skiff(["run", "--", "sh", "-c", "exit 7"]);
     expect(r.code).to.equal(7);
@@ -76,6 +90,9 @@ describe("e2e: skiff run (built CLI)", function () {
     const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
     expect(code).to.equal(143);
     expect(skiffNamespaces().length).to.equal(before);
+    // …and the per-namespace /etc files it wrote for `ip netns exec`.
+    const etc = existsSync("/etc/netns") ? readdirSync("/etc/netns").filter((n) => n.startsWith("skiff-")) : [];
+    expect(etc).to.deep.equal([]);
   });
 
   it("rejects a bad option value with a one-line message and exit 2", async () => {

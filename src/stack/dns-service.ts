@@ -21,15 +21,15 @@
  */
 
 import type { Logger } from "pino";
-import type { NetworkStack } from "../stack/stack.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
-import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
+import type { NetworkStack } from "./stack.js";
+import { sendUdp, type UdpDatagram } from "./udp.js";
+import type { TcpFlow, TcpLayer } from "./tcp.js";
 import { TcpEvent } from "../tcp/state.js";
 import { getU16, setU16 } from "../common/bytes.js";
-import { DnsResolver } from "./resolver.js";
-import { RecordStore } from "./records.js";
-import { HostsFile, ResolvConfFile } from "./hosts.js";
-import { UpstreamForwarder, serversFromResolvConf, type UpstreamServer } from "./upstream.js";
+import { DnsResolver } from "../dns/resolver.js";
+import { RecordStore } from "../dns/records.js";
+import { HostsFile, ResolvConfFile } from "../dns/hosts.js";
+import { UpstreamForwarder, serversFromResolvConf, type UpstreamServer } from "../dns/upstream.js";
 
 export const DNS_PORT = 53;
 
