@@ -39,7 +39,7 @@ import { isWireError } from "../common/wire-error.js";
 import { emitIcmp, icmpLen, IcmpPacket, IcmpType, IcmpUnreachCode, parseIcmp, type IcmpRepr } from "../ipv4/icmp.js";
 import { IpProtocol, IPV4_MAX_HEADER_LEN, parseIpv4, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
-import type { IcmpEcho, IcmpForwarder } from "../stack/icmp.js";
+import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
 import type { AddressPolicy } from "./policy.js";
@@ -264,7 +264,11 @@ export class IcmpTranslator {
 
   private fromGuest(port: Port, srcMac: number, ip: Ipv4Repr, echo: IcmpEcho, packet: Ipv4Packet): void {
     const c = this.counters;
-    if (this.currentMode === "disabled") return c.drop("disabled");
+    if (this.currentMode === "disabled") {
+      // No ICMP socket: the host's loopback would answer anyway, so answer for the host alias.
+      if (ip.dst === this.stack.config.hostAliasIp) return replyToEcho(this.stack, port, srcMac, ip, echo);
+      return c.drop("disabled");
+    }
     const target = this.policy.resolve(ip.dst);
     if (!target.ok) {
       c.drop("denied");

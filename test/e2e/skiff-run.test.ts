@@ -66,6 +66,13 @@ describe("e2e: skiff run (built CLI)", function () {
     }
   });
 
+  it("resolves host.internal with getent, and pings the host's loopback through 192.168.65.2", async () => {
+    const r = await skiff(["run", "--", "sh", "-c", "getent hosts host.internal && ping -c 2 -i 0.2 -W 2 192.168.65.2"]);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    expect(r.stdout).to.match(/^192\.168\.65\.2\s+host\.internal/m);
+    expect(r.stdout).to.match(/2 received/);
+  });
+
   it("passes the command's exit status through", async () => {
     const r = await skiff(["run", "--", "sh", "-c", "exit 7"]);
     expect(r.code).to.equal(7);

@@ -32,8 +32,8 @@ for (const mtu of [1500, 65520]) {
     let sink: Server;
     let sinkPort: number;
     let dir: string;
-    const blob = randomBytes(20 * 1024 * 1024);
-    const upload = randomBytes(20 * 1024 * 1024);
+    const blob = randomBytes(100 * 1000 * 1000);
+    const upload = randomBytes(100 * 1000 * 1000);
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "skiff-tcp-e2e-"));
@@ -70,13 +70,13 @@ for (const mtu of [1500, 65520]) {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it("curl downloads 20 MB from the host through 192.168.65.2, SHA-256 equal", async () => {
+    it("curl downloads 100 MB from the host through 192.168.65.2, SHA-256 equal", async () => {
       const r = await guest.ns.exec(["sh", "-c", `curl -sS --max-time 60 http://192.168.65.2:${httpPort}/blob | sha256sum`], 90_000);
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout.split(" ")[0]).to.equal(sha256(blob));
     });
 
-    it("uploads 20 MB to a host socket with half-close, SHA-256 equal at the host", async () => {
+    it("uploads 100 MB to a host socket with half-close, SHA-256 equal at the host", async () => {
       const script = [
         "import socket",
         `s = socket.create_connection(("192.168.65.2", ${sinkPort}))`,

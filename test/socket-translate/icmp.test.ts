@@ -487,16 +487,18 @@ describe("socket-translate/icmp: policy and the stack's hook", () => {
     expect(s.tr.counters.dropped("denied")).to.equal(2);
   });
 
-  it("never forwards echo to a broadcast address, nor to the gateway and host alias", () => {
+  it("never forwards echo to a broadcast address nor to the gateway; the host alias goes to the host's 127.0.0.1", () => {
     const s = setup();
     s.stack.receive(s.port, echoFrame(s.stack.broadcastAddress, 1, 1, DATA));
     s.stack.receive(s.port, echoFrame(0xffff_ffff, 1, 1, DATA));
     expect(s.stack.counters.dropped("icmp-unhandled")).to.equal(2);
     s.stack.receive(s.port, echoFrame(s.stack.config.gatewayIp, 1, 1, DATA));
-    s.stack.receive(s.port, echoFrame(HOST_ALIAS, 1, 1, DATA));
-    expect(s.ch.sent).to.have.length(2); // answered by the stack itself
+    expect(s.ch.sent).to.have.length(1); // answered by the stack itself
     expect(s.sockets).to.have.length(0);
-    expect(s.tr.counters.requestsForwarded).to.equal(0);
+    s.stack.receive(s.port, echoFrame(HOST_ALIAS, 1, 1, DATA));
+    expect(s.sockets).to.have.length(1); // the host alias is the host's loopback: forwarded
+    expect(s.sockets[0].sent[0].address).to.equal("127.0.0.1");
+    expect(s.tr.counters.requestsForwarded).to.equal(1);
   });
 
   it("closeAll closes every flow and uninstalls the hook", () => {
