@@ -33,13 +33,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
     .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
     .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "warn")
+    .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--tap <name>", "name of the TAP device inside the namespace", "tap0")
     .argument("<command...>", "command to run (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
-      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, command, log });
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, command, log });
     });
 
   const pcap = program.command("pcap").description("work with packet captures");

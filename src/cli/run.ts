@@ -32,6 +32,8 @@ export interface RunOptions {
   subnet?: string;
   hostIp?: string;
   tap: string;
+  /** Destination CIDRs to refuse (replaces the default deny list). */
+  deny?: string[];
   /** Extra DNS records, "NAME=IP". */
   dnsRecords?: string[];
   command: string[];
@@ -43,7 +45,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
   const cfg = stack.config;
   const tcp = new TcpLayer(stack);
-  const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp });
+  const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
   new TcpTranslator(tcp, policy, { log: opts.log });
   const udp = new UdpTranslator(stack, policy, { log: opts.log });
   const icmp = new IcmpTranslator(stack, policy, { log: opts.log });

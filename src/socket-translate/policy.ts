@@ -40,12 +40,13 @@ export class AddressPolicy {
 
   /** Where a connection to `ip` goes. */
   resolve(ip: number): Resolution {
+    // The deny list applies to the address the guest used (so denying the host alias works).
+    for (const c of this.deny) if (cidrContains(c, ip)) return { ok: false, reason: "denied" };
     if (this.aliasConfigured !== null && ip === this.aliasConfigured) {
       return this.hostAlias === null ? { ok: false, reason: "host-loopback-disabled" } : { ok: true, host: "127.0.0.1" };
     }
     if (ip === 0xffff_ffff) return { ok: false, reason: "not-unicast" };
     for (const c of NEVER) if (cidrContains(c, ip)) return { ok: false, reason: "not-unicast" };
-    for (const c of this.deny) if (cidrContains(c, ip)) return { ok: false, reason: "denied" };
     return { ok: true, host: formatIpv4(ip) };
   }
 }
