@@ -63,6 +63,15 @@ export class Netns {
   remove(): void {
     if (this.removed) return;
     this.removed = true;
+    // Processes the command left behind in the namespace (a daemon, an orphaned child) go too.
+    const pids = spawnSync("ip", ["netns", "pids", this.name], { encoding: "utf8" }).stdout ?? "";
+    for (const pid of pids.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
     spawnSync("ip", ["netns", "delete", this.name]);
     rmSync(this.etcDir, { recursive: true, force: true });
   }

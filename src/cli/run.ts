@@ -67,9 +67,12 @@ export async function run(opts: RunOptions): Promise<number> {
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     stopSignal ??= sig;
     child?.kill(sig);
+    // A command that ignores the signal is killed after a grace period: nothing is left behind.
+    killTimer ??= setTimeout(() => child?.kill("SIGKILL"), KILL_GRACE_MS);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -100,6 +103,7 @@ export async function run(opts: RunOptions): Promise<number> {
     opts.log.debug({ counters: stack.counters.snapshot() }, "stack counters");
     return code;
   } finally {
+    if (killTimer) clearTimeout(killTimer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     tcp.close();
@@ -111,6 +115,9 @@ export async function run(opts: RunOptions): Promise<number> {
     ns.remove();
   }
 }
+
+/** How long a command may take to exit after SIGINT/SIGTERM before it is killed. */
+const KILL_GRACE_MS = 5000;
 
 /** MAC of the guest's interface: QEMU's prefix, then the guest address's last octets. */
 const GUEST_MAC = 0x5254_0065_0003;

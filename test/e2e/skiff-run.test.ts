@@ -4,7 +4,7 @@
  * leaves no namespace behind.
  */
 import { expect } from "chai";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -100,6 +100,23 @@ describe("e2e: skiff run (built CLI)", function () {
     // …and the per-namespace /etc files it wrote for `ip netns exec`.
     const etc = existsSync("/etc/netns") ? readdirSync("/etc/netns").filter((n) => n.startsWith("skiff-")) : [];
     expect(etc).to.deep.equal([]);
+  });
+
+  it("kills a command that ignores SIGTERM after the grace period, and still cleans up", async () => {
+    const before = skiffNamespaces().length;
+    const p = spawn(process.execPath, [bin, "run", "--", "sh", "-c", "trap '' TERM; sleep 31.5; true"], { stdio: "ignore" });
+    const t0 = Date.now();
+    while (skiffNamespaces().length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300)); // let sh install its trap
+    const sent = Date.now();
+    p.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
+    expect(code).to.equal(137); // 128 + SIGKILL
+    expect(Date.now() - sent).to.be.within(4000, 9000);
+    expect(skiffNamespaces().length).to.equal(before);
+    // No process is left behind in the namespace (sh's child `sleep` included).
+    const left = spawnSync("pgrep", ["-f", "sleep 31.5"], { encoding: "utf8" }).stdout.trim();
+    expect(left).to.equal("");
   });
 
   it("rejects a bad option value with a one-line message and exit 2", async () => {
