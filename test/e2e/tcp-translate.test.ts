@@ -168,6 +168,92 @@ for (const mtu of [1500, 65520]) {
       });
     }
 
+    if (mtu === 1500) {
+      it("backpressure: a host reader that stops closes the guest's window; skiff holds a bounded amount", async () => {
+        // A host server that reads nothing for 1.5 s, then everything.
+        let paused: import("node:net").Socket | undefined;
+        let received = 0;
+        const slow = createServer({ allowHalfOpen: true }, (s) => {
+          paused = s;
+          s.pause();
+          s.on("data", (d) => (received += d.length));
+          s.on("end", () => s.end(String(received)));
+          setTimeout(() => s.resume(), 1500);
+        });
+        const port = await listen(slow);
+        const total = 60 * 1000 * 1000;
+        const script = [
+          "import socket",
+          `s = socket.create_connection(("192.168.65.2", ${port}))`,
+          "b = b'z' * (1 << 20)",
+          `for i in range(${total} // len(b)): s.sendall(b)`,
+          `s.sendall(b'z' * (${total} % len(b)))`,
+          "s.shutdown(socket.SHUT_WR)",
+          "print(s.recv(100).decode())",
+        ].join("\n");
+        const run = guest.ns.exec(["python3", "-c", script], 60_000);
+        // While the host does not read: the engine's receive buffer is full (window closed) and
+        // the host socket's user-space queue stays small.
+        await new Promise((r) => setTimeout(r, 1200));
+        const flows = [...guest.tcp.all()];
+        expect(flows).to.have.length(1);
+        const conn = flows[0].conn;
+        expect(conn.snapshot().rcvWnd, "window offered to the guest").to.be.lessThan(64 * 1024);
+        expect(conn.readable).to.be.at.most(conn.cfg.recvBufferSize);
+        const hostSock = (flows[0].owner as { sock: import("node:net").Socket }).sock;
+        expect(hostSock.writableLength, "bytes queued in skiff for the host").to.be.lessThan(4 * 1024 * 1024);
+        expect(received).to.equal(0);
+        const r = await run;
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout.trim()).to.equal(String(total));
+        paused?.destroy();
+        slow.close();
+      });
+    }
+
+    if (mtu === 1500) {
+      it("backpressure: a guest that stops reading pauses the host socket; skiff holds a bounded amount", async () => {
+        const total = 60 * 1000 * 1000;
+        const chunk = Buffer.alloc(1 << 20, 0x61);
+        const fast = createServer((s) => {
+          let sent = 0;
+          const pump = () => {
+            while (sent < total) {
+              sent += chunk.length;
+              if (!s.write(sent > total ? chunk.subarray(0, chunk.length - (sent - total)) : chunk)) return void s.once("drain", pump);
+            }
+            s.end();
+          };
+          pump();
+        });
+        const port = await listen(fast);
+        const script = [
+          "import socket, time",
+          `s = socket.create_connection(("192.168.65.2", ${port}))`,
+          "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)",
+          "time.sleep(1.5)",
+          "n = 0",
+          "while True:",
+          "    d = s.recv(1 << 20)",
+          "    if not d: break",
+          "    n += len(d)",
+          "print(n)",
+        ].join("\n");
+        const run = guest.ns.exec(["python3", "-c", script], 60_000);
+        await new Promise((r) => setTimeout(r, 1200));
+        const flows = [...guest.tcp.all()];
+        expect(flows).to.have.length(1);
+        const conn = flows[0].conn;
+        expect(conn.unacknowledged, "bytes skiff holds toward the guest").to.be.at.most(conn.cfg.sendBufferSize + 2 * 1024 * 1024);
+        const hostSock = (flows[0].owner as { sock: import("node:net").Socket }).sock;
+        expect(hostSock.isPaused(), "host socket paused").to.equal(true);
+        const r = await run;
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout.trim()).to.equal(String(total));
+        fast.close();
+      });
+    }
+
     const sequential = mtu === 1500 ? 1000 : 100;
     it(`${sequential} sequential and 200 concurrent short connections all complete and leave no flows behind`, async () => {
       const r = await guest.ns.exec(
