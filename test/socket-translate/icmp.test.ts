@@ -7,12 +7,11 @@
 import { expect } from "chai";
 import { constants } from "node:os";
 import { NetworkStack, type Port } from "../../src/stack/stack.js";
-import { BaseFrameChannel } from "../../src/link/channel.js";
 import { emitEthernet, parseEthernet, EtherType } from "../../src/ethernet/ethernet.js";
 import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/ipv4.js";
 import { emitIcmp, icmpLen, parseIcmp, IcmpPacket, type IcmpRepr } from "../../src/ipv4/icmp.js";
 import { isWireError } from "../../src/common/wire-error.js";
-import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";
+import { parseIpv4Address as ip4 } from "../../src/common/addr.js";
 import { AddressPolicy } from "../../src/socket-translate/policy.js";
 import {
   IcmpTranslator,
@@ -25,26 +24,16 @@ import type { TimerHost } from "../../src/stack/timers.js";
 import { findTapAddon, loadTapAddon } from "../../src/link/native.js";
 import { fileURLToPath } from "node:url";
 
+import { GUEST_MAC, GW_MAC, GUEST_IP, HOST_IP, RecordingChannel } from "../support/stack.js";
+
 const { EACCES, EPERM, EAGAIN, EBADF } = constants.errno;
-const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
-const GW_MAC = parseMac("02:50:00:00:00:01")!;
-const GUEST_IP = ip4("192.168.65.3")!;
 const GUEST2_IP = ip4("192.168.65.4")!;
-const HOST_ALIAS = ip4("192.168.65.2")!;
+const HOST_ALIAS = HOST_IP;
 const FAR = ip4("10.200.0.1")!;
 const FAR2 = ip4("10.200.0.2")!;
 
-class Recorder extends BaseFrameChannel {
-  sent: Uint8Array[] = [];
-  constructor() {
-    super("recorder", 1500);
-  }
-  protected transmit(frame: Uint8Array): boolean {
-    this.sent.push(Uint8Array.from(frame));
-    return true;
-  }
-  protected shutdown(): void {}
-}
+const Recorder = RecordingChannel;
+type Recorder = RecordingChannel;
 
 /** A clock and timers that move only when the test says so. */
 class ManualTimers implements TimerHost {

@@ -6,7 +6,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { NetworkStack, type Port } from "../../src/stack/stack.js";
-import { BaseFrameChannel } from "../../src/link/channel.js";
 import { emitEthernet, parseEthernet, EtherType } from "../../src/ethernet/ethernet.js";
 import { ArpOp, emitArp, parseArp, ARP_LEN } from "../../src/ethernet/arp.js";
 import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/ipv4.js";
@@ -15,26 +14,11 @@ import { parseIpv4 as parseIp } from "../../src/ipv4/ipv4.js";
 import { emitUdp, parseUdp } from "../../src/ipv4/udp.js";
 import { sendUdp } from "../../src/stack/udp.js";
 import { isWireError } from "../../src/common/wire-error.js";
-import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";
+import { parseIpv4Address as ip4 } from "../../src/common/addr.js";
+import { GUEST_MAC, GW_MAC, GUEST_IP, GW_IP, HOST_IP, RecordingChannel } from "../support/stack.js";
 
-const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
-const GW_MAC = parseMac("02:50:00:00:00:01")!;
-const GUEST_IP = ip4("192.168.65.3")!;
-const GW_IP = ip4("192.168.65.1")!;
-const HOST_IP = ip4("192.168.65.2")!;
-
-/** A channel that records what the stack sends. */
-class Recorder extends BaseFrameChannel {
-  sent: Uint8Array[] = [];
-  constructor() {
-    super("recorder", 1500);
-  }
-  protected transmit(frame: Uint8Array): boolean {
-    this.sent.push(Uint8Array.from(frame));
-    return true;
-  }
-  protected shutdown(): void {}
-}
+const Recorder = RecordingChannel;
+type Recorder = RecordingChannel;
 
 function setup(opts: ConstructorParameters<typeof NetworkStack>[0] = {}): { stack: NetworkStack; ch: Recorder; port: Port } {
   const stack = new NetworkStack(opts);

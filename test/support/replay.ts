@@ -5,8 +5,10 @@
 import { readPcapFile } from "../../src/pcap/reader.js";
 import { isWireError } from "../../src/common/wire-error.js";
 import { getMac } from "../../src/common/bytes.js";
-import { BaseFrameChannel } from "../../src/link/channel.js";
+import { RecordingChannel } from "./stack.js";
 import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
+
+export { RecordingChannel };
 
 export interface Session {
   /** Frames in capture order, each marked with who sent it. */
@@ -19,20 +21,6 @@ export function loadSession(path: string, gatewayMac: number): Session {
   return {
     frames: c.packets.map((p) => ({ fromGateway: getMac(p.data, 6) === gatewayMac, data: Uint8Array.from(p.data) })),
   };
-}
-
-/** A channel that records what the stack sends. */
-export class RecordingChannel extends BaseFrameChannel {
-  sent: Uint8Array[] = [];
-  constructor(mtu = 1500) {
-    super("recording", mtu);
-  }
-  protected transmit(frame: Uint8Array): boolean {
-    this.sent.push(Uint8Array.from(frame));
-    this.stats.txFrames++;
-    return true;
-  }
-  protected shutdown(): void {}
 }
 
 /** Feed the guest's frames of `session` to a new stack; returns what the stack answered to each. */
