@@ -49,6 +49,13 @@ export class TcpTranslateCounters {
   bytesToGuest = 0;
 }
 
+/** What `bridgeSocket` counts (the translator's and the port forwarder's counters both fit). */
+export interface BridgeCounters {
+  open: number;
+  bytesToHost: number;
+  bytesToGuest: number;
+}
+
 interface Bridge {
   sock: Socket;
   /** Host bytes the guest's send buffer could not take yet (the socket is paused meanwhile). */
@@ -119,7 +126,7 @@ export class TcpTranslator {
       if (!settle()) return;
       c.connected++;
       sock.setNoDelay(true);
-      this.bridge(flow, sock);
+      bridgeSocket(flow, sock, c, this.log);
       flow.accept();
     });
     sock.once("error", (err: NodeJS.ErrnoException) => {
@@ -135,87 +142,92 @@ export class TcpTranslator {
       this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
     });
   }
+}
 
-  private bridge(flow: TcpFlow, sock: Socket): void {
-    const c = this.counters;
-    const b: Bridge = { sock, pending: undefined, hostEnded: false, blocked: false, endSent: false, finished: false };
-    flow.owner = b;
-    c.open++;
+/**
+ * Relay bytes between an established `flow` and a connected host socket `sock`, with
+ * backpressure both ways, FIN ↔ half-close and RST ↔ reset (see the file comment). Takes over
+ * `flow.onEvents` and `flow.owner`. Shared by socket translation (guest → host) and port
+ * forwarding (host → guest).
+ */
+export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log?: Logger): void {
+  const b: Bridge = { sock, pending: undefined, hostEnded: false, blocked: false, endSent: false, finished: false };
+  flow.owner = b;
+  c.open++;
 
-    const pumpToGuest = (chunk: Uint8Array) => {
-      const n = flow.write(chunk);
-      c.bytesToGuest += n;
-      if (n < chunk.length) {
-        b.pending = chunk.subarray(n);
-        sock.pause();
-      }
-    };
-    const pumpToHost = () => {
-      while (!b.blocked) {
-        const d = flow.read();
-        if (d.length === 0) break;
-        c.bytesToHost += d.length;
-        if (!sock.write(d)) b.blocked = true;
-      }
-      if (!b.endSent && flow.conn.peerFinished) {
-        b.endSent = true;
-        sock.end();
-      }
-    };
-    const finish = () => {
-      if (b.finished) return;
-      b.finished = true;
-      c.open--;
-    };
+  const pumpToGuest = (chunk: Uint8Array) => {
+    const n = flow.write(chunk);
+    c.bytesToGuest += n;
+    if (n < chunk.length) {
+      b.pending = chunk.subarray(n);
+      sock.pause();
+    }
+  };
+  const pumpToHost = () => {
+    while (!b.blocked) {
+      const d = flow.read();
+      if (d.length === 0) break;
+      c.bytesToHost += d.length;
+      if (!sock.write(d)) b.blocked = true;
+    }
+    if (!b.endSent && flow.conn.peerFinished) {
+      b.endSent = true;
+      sock.end();
+    }
+  };
+  const finish = () => {
+    if (b.finished) return;
+    b.finished = true;
+    c.open--;
+  };
 
-    sock.on("data", (chunk: Buffer) => {
-      if (b.pending !== undefined) {
-        // Should not happen while paused; keep order anyway.
-        const joined = new Uint8Array(b.pending.length + chunk.length);
-        joined.set(b.pending);
-        joined.set(chunk, b.pending.length);
-        b.pending = undefined;
-        pumpToGuest(joined);
-        return;
+  sock.on("data", (chunk: Buffer) => {
+    if (b.pending !== undefined) {
+      // Should not happen while paused; keep order anyway.
+      const joined = new Uint8Array(b.pending.length + chunk.length);
+      joined.set(b.pending);
+      joined.set(chunk, b.pending.length);
+      b.pending = undefined;
+      pumpToGuest(joined);
+      return;
+    }
+    pumpToGuest(chunk);
+  });
+  sock.on("end", () => {
+    b.hostEnded = true;
+    if (b.pending === undefined) flow.shutdownWrite();
+  });
+  sock.on("drain", () => {
+    b.blocked = false;
+    pumpToHost();
+  });
+  sock.on("error", (err: NodeJS.ErrnoException) => {
+    log?.debug({ code: err.code }, "tcp: host socket error");
+  });
+  sock.on("close", (hadError) => {
+    // The host side went away: a reset (or an error) resets the guest; a clean close after
+    // both FINs needs nothing more.
+    if (hadError || !b.hostEnded) flow.abort();
+    finish();
+  });
+
+  flow.onEvents = (f, ev) => {
+    if (ev & TcpEvent.Writable && b.pending !== undefined) {
+      const p = b.pending;
+      b.pending = undefined;
+      pumpToGuest(p);
+      if (b.pending === undefined) {
+        sock.resume();
+        if (b.hostEnded) flow.shutdownWrite();
       }
-      pumpToGuest(chunk);
-    });
-    sock.on("end", () => {
-      b.hostEnded = true;
-      if (b.pending === undefined) flow.shutdownWrite();
-    });
-    sock.on("drain", () => {
-      b.blocked = false;
-      pumpToHost();
-    });
-    sock.on("error", (err: NodeJS.ErrnoException) => {
-      this.log?.debug({ code: err.code }, "tcp: host socket error");
-    });
-    sock.on("close", (hadError) => {
-      // The host side went away: a reset (or an error) resets the guest; a clean close after
-      // both FINs needs nothing more.
-      if (hadError || !b.hostEnded) flow.abort();
+    }
+    if (ev & (TcpEvent.Readable | TcpEvent.PeerFin)) pumpToHost();
+    if (ev & TcpEvent.Reset) {
+      sock.resetAndDestroy();
       finish();
-    });
-
-    flow.onEvents = (f, ev) => {
-      if (ev & TcpEvent.Writable && b.pending !== undefined) {
-        const p = b.pending;
-        b.pending = undefined;
-        pumpToGuest(p);
-        if (b.pending === undefined) {
-          sock.resume();
-          if (b.hostEnded) flow.shutdownWrite();
-        }
-      }
-      if (ev & (TcpEvent.Readable | TcpEvent.PeerFin)) pumpToHost();
-      if (ev & TcpEvent.Reset) {
-        sock.resetAndDestroy();
-        finish();
-      } else if (ev & TcpEvent.Closed) {
-        if (!sock.destroyed) sock.destroy();
-        finish();
-      }
-    };
-  }
+    } else if (ev & TcpEvent.Closed) {
+      if (!sock.destroyed) sock.destroy();
+      finish();
+    }
+  };
 }

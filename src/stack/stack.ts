@@ -118,6 +118,23 @@ export class NetworkStack {
     return this.udpServices.get(localPort);
   }
 
+  /**
+   * RFC 826: ask who has `ip` (an ARP request from the gateway, broadcast on every attached
+   * port). The answer is learned by the receive path like any ARP packet from a guest; used
+   * when skiff opens a connection to a guest that has not sent anything yet (port forwarding).
+   */
+  requestArp(ip: number): void {
+    const cfg = this.config;
+    for (const port of this.ports) {
+      const t = this.tx;
+      let o = emitEthernet({ dst: MAC_BROADCAST, src: cfg.gatewayMac, ethertype: EtherType.ARP }, t, 0);
+      o += emitArp({ op: ArpOp.Request, senderMac: cfg.gatewayMac, senderIp: cfg.gatewayIp, targetMac: 0, targetIp: ip }, t, o);
+      const len = Math.max(60, o);
+      t.fill(0, o, len);
+      this.transmit(port, len);
+    }
+  }
+
   /** True for an address the stack itself answers for (gateway or host alias). */
   isLocalAddress(ip: number): boolean {
     return ip === this.config.gatewayIp || (this.config.hostAliasIp !== null && ip === this.config.hostAliasIp);

@@ -23,6 +23,7 @@ import { TcpConnection, resetForUnknown } from "../tcp/connection.js";
 import { TcpState } from "../tcp/state.js";
 import type { TcpConfig } from "../tcp/config.js";
 import { IsnGenerator } from "../tcp/isn.js";
+import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
 
@@ -39,6 +40,14 @@ export interface TcpLayerOptions {
   /** Flows in SYN-RECEIVED (held or answered). */
   maxHalfOpen?: number;
   timers?: TimerHost;
+}
+
+export interface TcpConnectOptions {
+  /** Source address the guest sees (default: the host alias if enabled, else the gateway). */
+  srcIp?: number;
+  /** The owner's handler, installed before the SYN goes out. */
+  onEvents?: TcpFlowHandler;
+  owner?: unknown;
 }
 
 export class TcpLayerCounters {
@@ -126,6 +135,10 @@ export class TcpFlow implements TimerTarget {
   }
 }
 
+/** Source ports of connections skiff opens toward guests (RFC 6335 dynamic range). */
+const EPHEMERAL_FIRST = 49152;
+const EPHEMERAL_LAST = 65535;
+
 /** Key of a (address, port) pair without building strings: 48 bits in a double. */
 function endpointKey(ip: number, port: number): number {
   return ip * 65536 + port;
@@ -170,6 +183,49 @@ export class TcpLayer {
 
   get halfOpenCount(): number {
     return this.halfOpen;
+  }
+
+  /**
+   * Active open toward a guest (RFC 9293 §3.10.1): a flow in SYN-SENT from an unused
+   * ephemeral port (RFC 6056 range) of the source address to `guestIp:guestPort`; the SYN goes
+   * out at once, and the owner learns the outcome from its events (Established, or Reset with
+   * `conn.error === "refused"` when the guest answers RST). Used by port forwarding.
+   *
+   * Throws when the guest's MAC is not in the neighbour table (`stack.requestArp` it and
+   * retry), when the flow table is full, or when no source port is free.
+   */
+  connect(guestIp: number, guestPort: number, opts: TcpConnectOptions = {}): TcpFlow {
+    const nb = this.stack.neighbors.lookup(guestIp);
+    if (nb === undefined) throw new Error(`no neighbour entry for ${formatIpv4(guestIp)} (it has not answered ARP)`);
+    if (this.flowCount >= this.maxFlows) {
+      this.counters.refusedTooMany++;
+      throw new Error(`too many TCP flows (limit ${this.maxFlows})`);
+    }
+    const cfg = this.stack.config;
+    const src = opts.srcIp ?? cfg.hostAliasIp ?? cfg.gatewayIp;
+    const srcPort = this.ephemeralPort(guestIp, guestPort, src);
+    const now = this.stack.now();
+    const iss = this.isn.next(src, srcPort, guestIp, guestPort, now);
+    const conn = TcpConnection.connect(this.cfg, { localPort: srcPort, remotePort: guestPort }, iss, now, randomBytes(4).readUInt32BE(0));
+    const flow = new TcpFlow(this, conn, nb.port, nb.mac, guestIp, guestPort, src, srcPort);
+    flow.onEvents = opts.onEvents;
+    flow.owner = opts.owner;
+    this.add(flow);
+    this.service(flow);
+    return flow;
+  }
+
+  private nextEphemeral = EPHEMERAL_FIRST + Math.floor(Math.random() * (EPHEMERAL_LAST - EPHEMERAL_FIRST + 1));
+
+  /** RFC 6056 §3.3.4-like: the next port of the range whose 4-tuple is unused. */
+  private ephemeralPort(guestIp: number, guestPort: number, src: number): number {
+    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+    for (let i = 0; i < span; i++) {
+      const p = this.nextEphemeral;
+      this.nextEphemeral = p === EPHEMERAL_LAST ? EPHEMERAL_FIRST : p + 1;
+      if (this.lookup(guestIp, guestPort, src, p) === undefined) return p;
+    }
+    throw new Error("no free source port");
   }
 
   /** Every flow (for stats and tests). */

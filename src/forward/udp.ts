@@ -1,0 +1,197 @@
+/**
+ * UDP port forwarding, host → guest: a host datagram socket on the forward's host address and
+ * port; each host client (address and port) gets its own mapping to a UDP port of the gateway,
+ * so datagrams from different clients reach the guest from different source ports and the
+ * guest's replies find their way back (the same per-client model as docker's userland proxy).
+ *
+ * The reply path uses the stack's own hook for the gateway's ports (`stack.bindUdp`): the
+ * guest answers to gateway:port, which the stack delivers to the mapping before anything else
+ * sees it; only datagrams from the forward's guest address and port are relayed. Mappings idle
+ * for `idleMs` (default 60 s) are closed; past `maxClients` the least recently used goes.
+ */
+
+import { createSocket, type Socket } from "node:dgram";
+import type { Logger } from "pino";
+import type { NetworkStack } from "../stack/stack.js";
+import { sendUdp, type UdpDatagram } from "../stack/udp.js";
+import type { ForwardSpec } from "./spec.js";
+import type { NeighborResolver } from "./neighbor.js";
+import { listenError } from "./tcp.js";
+
+export class UdpForwardCounters {
+  clientsOpened = 0;
+  clientsExpired = 0;
+  clientsEvicted = 0;
+  open = 0;
+  datagramsToGuest = 0;
+  datagramsToHost = 0;
+  bytesToGuest = 0;
+  bytesToHost = 0;
+  /** Datagrams the guest could not be sent (unknown MAC, too big). */
+  dropped = 0;
+}
+
+export interface UdpForwardOptions {
+  idleMs?: number;
+  maxClients?: number;
+  log?: Logger;
+}
+
+interface Client {
+  addr: string;
+  port: number;
+  gwPort: number;
+  lastActive: number;
+}
+
+/** Gateway ports used for forward mappings (RFC 6335 dynamic range). */
+const FIRST = 49152;
+const LAST = 65535;
+
+export class UdpForward {
+  readonly counters = new UdpForwardCounters();
+  private readonly sock: Socket;
+  /** Clients by host address, then port (no string building per datagram). */
+  private readonly clients = new Map<string, Map<number, Client>>();
+  private readonly lru = new Set<Client>();
+  private readonly idleMs: number;
+  private readonly maxClients: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly log: Logger | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly stack: NetworkStack,
+    private readonly resolver: NeighborResolver,
+    readonly spec: ForwardSpec,
+    private readonly guestIp: number,
+    opts: UdpForwardOptions,
+  ) {
+    this.idleMs = opts.idleMs ?? 60_000;
+    this.maxClients = opts.maxClients ?? 1024;
+    this.log = opts.log;
+    this.sock = createSocket({ type: "udp4" });
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(this.idleMs / 2, 5000)));
+    this.sweeper.unref();
+  }
+
+  static async listen(stack: NetworkStack, resolver: NeighborResolver, spec: ForwardSpec, guestIp: number, opts: UdpForwardOptions = {}): Promise<UdpForward> {
+    const f = new UdpForward(stack, resolver, spec, guestIp, opts);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        f.sock.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, spec)));
+        f.sock.bind({ address: spec.hostAddr, port: spec.hostPort, exclusive: true }, () => resolve());
+      });
+    } catch (e) {
+      f.destroy();
+      throw e;
+    }
+    f.sock.on("error", (e) => f.log?.debug({ err: e.message }, "forward: udp socket error"));
+    f.sock.on("message", (msg, rinfo) => f.fromHost(msg, rinfo.address, rinfo.port));
+    return f;
+  }
+
+  get hostPort(): number {
+    return this.sock.address().port;
+  }
+
+  get clientCount(): number {
+    return this.lru.size;
+  }
+
+  private fromHost(msg: Buffer, addr: string, port: number): void {
+    const c = this.counters;
+    let byPort = this.clients.get(addr);
+    let client = byPort?.get(port);
+    if (client === undefined) {
+      const gwPort = this.freeGatewayPort();
+      if (gwPort < 0) return void c.dropped++;
+      if (this.lru.size >= this.maxClients) {
+        this.drop(this.lru.values().next().value as Client);
+        c.clientsEvicted++;
+      }
+      client = { addr, port, gwPort, lastActive: 0 };
+      const cl = client;
+      this.stack.bindUdp(gwPort, (_s, d) => this.fromGuest(cl, d));
+      if (byPort === undefined) {
+        byPort = new Map();
+        this.clients.set(addr, byPort);
+      }
+      byPort.set(port, client);
+      c.clientsOpened++;
+      c.open++;
+    } else this.lru.delete(client);
+    this.lru.add(client);
+    client.lastActive = Date.now();
+    const nb = this.stack.neighbors.lookup(this.guestIp);
+    if (nb !== undefined) return this.send(client, msg);
+    // The guest has not been heard from yet: ask for its MAC, then send.
+    const cl = client;
+    void this.resolver.resolve(this.guestIp).then((ok) => {
+      if (ok && !this.closed) this.send(cl, msg);
+      else c.dropped++;
+    });
+  }
+
+  private send(client: Client, msg: Uint8Array): void {
+    const c = this.counters;
+    const nb = this.stack.neighbors.lookup(this.guestIp);
+    const cfg = this.stack.config;
+    if (nb !== undefined && sendUdp(this.stack, nb.port, nb.mac, cfg.gatewayIp, client.gwPort, this.guestIp, this.spec.guestPort, msg)) {
+      c.datagramsToGuest++;
+      c.bytesToGuest += msg.length;
+    } else c.dropped++;
+  }
+
+  private fromGuest(client: Client, d: UdpDatagram): void {
+    if (d.srcIp !== this.guestIp || d.srcPort !== this.spec.guestPort || d.dstIp !== this.stack.config.gatewayIp) return;
+    const c = this.counters;
+    client.lastActive = Date.now();
+    c.datagramsToHost++;
+    c.bytesToHost += d.payload.length;
+    // The payload is borrowed: dgram keeps what it is given until sent.
+    this.sock.send(Buffer.from(d.payload), client.port, client.addr);
+  }
+
+  private freeGatewayPort(): number {
+    const span = LAST - FIRST + 1;
+    const start = Math.floor(Math.random() * span);
+    for (let i = 0; i < span; i++) {
+      const p = FIRST + ((start + i) % span);
+      if (this.stack.udpService(p) === undefined) return p;
+    }
+    return -1;
+  }
+
+  private drop(client: Client): void {
+    if (!this.lru.delete(client)) return;
+    this.stack.unbindUdp(client.gwPort);
+    const byPort = this.clients.get(client.addr);
+    byPort?.delete(client.port);
+    if (byPort?.size === 0) this.clients.delete(client.addr);
+    this.counters.open--;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const cl of [...this.lru]) {
+      if (now - cl.lastActive >= this.idleMs) {
+        this.drop(cl);
+        this.counters.clientsExpired++;
+      }
+    }
+  }
+
+  /** Close the socket and every mapping. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const cl of [...this.lru]) this.drop(cl);
+    try {
+      this.sock.close();
+    } catch {
+      /* never bound */
+    }
+  }
+}
