@@ -3,9 +3,10 @@
  * printed as one line (`skiff: …`), never as a stack trace.
  */
 
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { run } from "./run.js";
+import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 
 function intArg(min: number, max: number) {
@@ -42,6 +43,25 @@ export async function main(argv: string[]): Promise<number> {
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
       status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, command, log });
     });
+
+  const vpnkitCmd = program
+    .command("vpnkit")
+    .description("serve VPNKit's vmnet protocol on a Unix socket (a drop-in for `vpnkit`, e.g. rootlesskit --net=vpnkit --vpnkit-binary=…)")
+    .requiredOption("--ethernet <path>", "Unix socket to listen on for vmnet (hyperkit/RootlessKit) connections")
+    .option("--mtu <n>", "MTU of the guest link", intArg(576, 65521), 1500)
+    .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)", "192.168.65.2")
+    .option("--debug", "debug logging (as vpnkit's --debug)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "info");
+  // vpnkit's other flags (reference/vpnkit.md §1.17) are accepted, and ignored with a warning.
+  for (const [flag] of IGNORED_VPNKIT_FLAGS) {
+    vpnkitCmd.addOption(new Option(`${flag} <value>`).hideHelp().argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
+  }
+  vpnkitCmd.action(async (o) => {
+    log.level = o.debug ? "debug" : o.logLevel;
+    const ignored = IGNORED_VPNKIT_FLAGS.map(([f]) => f).filter((f) => o[vpnkitCmd.options.find((x) => x.long === f)!.attributeName()] !== undefined);
+    if (ignored.length > 0) process.stderr.write(`skiff vpnkit: warning: ignoring vpnkit flags skiff does not support: ${ignored.join(" ")}\n`);
+    status = await vpnkit({ ethernet: o.ethernet, mtu: o.mtu, hostIp: o.hostIp, log });
+  });
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap

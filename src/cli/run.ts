@@ -9,14 +9,8 @@
  */
 
 import { formatIpv4 } from "../common/addr.js";
-import { NetworkStack } from "../stack/stack.js";
-import { TcpLayer } from "../stack/tcp.js";
-import { TcpTranslator } from "../socket-translate/tcp.js";
-import { AddressPolicy } from "../socket-translate/policy.js";
-import { UdpTranslator } from "../socket-translate/udp.js";
-import { IcmpTranslator } from "../socket-translate/icmp.js";
-import { DhcpService } from "../stack/dhcp-service.js";
-import { createDnsServer } from "../stack/dns-service.js";
+import { resolveConfig } from "../stack/config.js";
+import { Network } from "./network.js";
 import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
@@ -42,28 +36,13 @@ export interface RunOptions {
 
 export async function run(opts: RunOptions): Promise<number> {
   requireRootWithIp();
-  const stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
-  const cfg = stack.config;
-  const tcp = new TcpLayer(stack);
-  const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
-  new TcpTranslator(tcp, policy, { log: opts.log });
-  const udp = new UdpTranslator(stack, policy, { log: opts.log });
-  const icmp = new IcmpTranslator(stack, policy, { log: opts.log });
-  const guestIpNum = cfg.network + 3;
+  const guestIpNum = resolveConfig({ subnet: opts.subnet }).network + 3;
   const guestIp = formatIpv4(guestIpNum);
   // The guest interface is configured statically with the address skiff's DHCP server would
   // give it (a static lease for its MAC), so a DHCP client inside gets the same answer.
-  const dhcp = new DhcpService(stack, { staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
-  const dns = createDnsServer(stack, { tcp, log: opts.log });
-  for (const rec of opts.dnsRecords ?? []) {
-    const i = rec.indexOf("=");
-    if (i <= 0) throw new Error(`--dns-record "${rec}": expected NAME=IP`);
-    try {
-      dns.records.add(rec.slice(0, i), rec.slice(i + 1));
-    } catch (e) {
-      throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
-    }
-  }
+  const net = new Network({ ...opts, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
+  const { stack } = net;
+  const cfg = stack.config;
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
@@ -106,11 +85,7 @@ export async function run(opts: RunOptions): Promise<number> {
     if (killTimer) clearTimeout(killTimer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    tcp.close();
-    udp.closeAll();
-    icmp.closeAll();
-    dhcp.close();
-    dns.close();
+    net.close();
     channel?.close();
     ns.remove();
   }

@@ -1,0 +1,94 @@
+/**
+ * The full network a skiff command serves: the gateway stack with its TCP layer, socket
+ * translation of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy,
+ * the DHCP server and the DNS server on the gateway. `skiff run` and `skiff vpnkit` build it
+ * the same way from their options; they differ only in how guests attach (a TAP device in a
+ * namespace, or vmnet connections).
+ */
+
+import type { Logger } from "pino";
+import { NetworkStack } from "../stack/stack.js";
+import { TcpLayer } from "../stack/tcp.js";
+import { TcpTranslator } from "../socket-translate/tcp.js";
+import { AddressPolicy } from "../socket-translate/policy.js";
+import { UdpTranslator } from "../socket-translate/udp.js";
+import { IcmpTranslator } from "../socket-translate/icmp.js";
+import { DhcpService } from "../stack/dhcp-service.js";
+import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
+import type { StaticLease } from "../dhcp/server.js";
+
+export interface NetworkOptions {
+  mtu: number;
+  /** Guest network (default 192.168.65.0/24). */
+  subnet?: string;
+  /** Host alias address; "0.0.0.0" disables host loopback. */
+  hostIp?: string;
+  /** Destination CIDRs to refuse (replaces the default deny list). */
+  deny?: string[];
+  /** Extra DNS records, "NAME=IP". */
+  dnsRecords?: string[];
+  /** DHCP static leases known at start (more can be set later with `setStaticLeases`). */
+  staticLeases?: StaticLease[];
+  log: Logger;
+}
+
+export class Network {
+  readonly stack: NetworkStack;
+  readonly tcp: TcpLayer;
+  readonly tcpTranslator: TcpTranslator;
+  readonly udp: UdpTranslator;
+  readonly icmp: IcmpTranslator;
+  readonly dns: DnsServer;
+  private dhcpService: DhcpService;
+  private staticLeases: StaticLease[];
+  private closed = false;
+
+  constructor(opts: NetworkOptions) {
+    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
+    const cfg = this.stack.config;
+    this.tcp = new TcpLayer(this.stack);
+    const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
+    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
+    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
+    this.staticLeases = [...(opts.staticLeases ?? [])];
+    this.dhcpService = new DhcpService(this.stack, { staticLeases: this.staticLeases });
+    this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
+    for (const rec of opts.dnsRecords ?? []) {
+      const i = rec.indexOf("=");
+      if (i <= 0) throw new Error(`--dns-record "${rec}": expected NAME=IP`);
+      try {
+        this.dns.records.add(rec.slice(0, i), rec.slice(i + 1));
+      } catch (e) {
+        throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
+      }
+    }
+  }
+
+  get dhcp(): DhcpService {
+    return this.dhcpService;
+  }
+
+  /**
+   * Replace the DHCP static leases. The DHCP server takes its static leases when it is built,
+   * so the service is rebuilt (synchronously: no request falls between the two); dynamic
+   * leases are forgotten, which only matters to clients without a static lease.
+   */
+  setStaticLeases(leases: StaticLease[]): void {
+    if (this.closed) return;
+    this.dhcpService.close();
+    this.staticLeases = [...leases];
+    this.dhcpService = new DhcpService(this.stack, { staticLeases: this.staticLeases });
+  }
+
+  /** Close every host socket and unbind the services. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.tcp.close();
+    this.udp.closeAll();
+    this.icmp.closeAll();
+    this.dhcpService.close();
+    this.dns.close();
+  }
+}

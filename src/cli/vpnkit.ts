@@ -1,0 +1,127 @@
+/**
+ * `skiff vpnkit --ethernet PATH --mtu N [--host-ip IP]`: a drop-in for the `vpnkit` binary as
+ * RootlessKit (`--net=vpnkit --vpnkit-binary=…`) and hyperkit (`virtio-vpnkit,path=…`) start
+ * it (reference/vpnkit.md §2.2). skiff listens on PATH for vmnet connections (one VIF each,
+ * `src/link/vmnet.ts`) and serves them all with one network: gateway 192.168.65.1 (ARP, DHCP,
+ * DNS on UDP and TCP 53, ICMP echo), the host's 127.0.0.1 as 192.168.65.2 unless
+ * `--host-ip 0.0.0.0`, and every other destination through host sockets.
+ *
+ * A UUID's MAC and address are fixed for the life of the process (and derived from the UUID,
+ * so also across restarts); each VIF's MAC gets a DHCP static lease for its address, so the
+ * DHCP exchange RootlessKit runs on both of its connections gives the same answer.
+ */
+
+import type { Logger } from "pino";
+import { formatIpv4 } from "../common/addr.js";
+import { VmnetIdentities, VmnetListener, describeVif } from "../link/vmnet.js";
+import type { FrameChannel } from "../link/channel.js";
+import { broadcastAddress } from "../stack/config.js";
+import { Network } from "./network.js";
+
+export interface VpnkitOptions {
+  ethernet: string;
+  mtu: number;
+  hostIp?: string;
+  subnet?: string;
+  log: Logger;
+  /** Resolves when the command should stop (tests); SIGINT/SIGTERM always stop it. */
+  stop?: Promise<unknown>;
+  /** Called once the socket listens. */
+  onReady?: () => void;
+}
+
+/**
+ * vpnkit's flags skiff accepts and ignores (reference/vpnkit.md §1.17), as `[flag, takes a
+ * value]`. `--ethernet`, `--mtu`, `--host-ip` and `--debug` are honoured.
+ */
+export const IGNORED_VPNKIT_FLAGS: ReadonlyArray<readonly [string, boolean]> = [
+  ["--port", true],
+  ["--introspection", true],
+  ["--diagnostics", true],
+  ["--pcap", true],
+  ["--pcap-snaplen", true],
+  ["--max-connections", true],
+  ["--vsock-path", true],
+  ["--port-forwards", true],
+  ["--dns", true],
+  ["--http", true],
+  ["--http-api-path", true],
+  ["--hosts", true],
+  ["--host-names", true],
+  ["--gateway-names", true],
+  ["--vm-names", true],
+  ["--listen-backlog", true],
+  ["--port-max-idle-time", true],
+  ["--server-macaddr", true],
+  ["--domain", true],
+  ["--allowed-bind-addresses", true],
+  ["--gateway-ip", true],
+  ["--lowest-ip", true],
+  ["--highest-ip", true],
+  ["--dhcp-path", true],
+  ["--udpv4-forwards", true],
+  ["--tcpv4-forwards", true],
+  ["--gateway-forwards", true],
+  ["--forwards", true],
+  ["--gc-compact-interval", true],
+];
+
+/** Serve until SIGINT/SIGTERM (or `stop`); returns the exit status. */
+export async function vpnkit(opts: VpnkitOptions): Promise<number> {
+  const { log } = opts;
+  const net = new Network({ mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, log });
+  const cfg = net.stack.config;
+  const identities = new VmnetIdentities({
+    poolFirst: (cfg.network + 3) >>> 0,
+    poolLast: (broadcastAddress(cfg) - 1) >>> 0,
+    reserved: cfg.hostAliasIp === null ? [cfg.gatewayIp] : [cfg.gatewayIp, cfg.hostAliasIp],
+    reservedMacs: [cfg.gatewayMac],
+  });
+  let stopSignal: NodeJS.Signals | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((r) => (wake = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopSignal ??= sig;
+    wake();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  void opts.stop?.then(() => wake());
+  const channels = new Set<FrameChannel>();
+  let listener: VmnetListener | undefined;
+  try {
+    listener = await VmnetListener.listen(opts.ethernet, { identities, mtu: opts.mtu });
+    let leases = 0;
+    listener.on("channel", (channel, vif) => {
+      // A new UUID: its MAC gets a static lease before its first frame can arrive.
+      const all = identities.all();
+      if (all.length !== leases) {
+        leases = all.length;
+        net.setStaticLeases(all.map((v) => ({ mac: v.mac, ip: v.ip })));
+      }
+      channels.add(channel);
+      net.stack.attach(channel);
+      log.info({ vif: describeVif(vif), channel: channel.name }, "vmnet: VIF connected");
+      channel.once("closed", (err) => {
+        channels.delete(channel);
+        log.info({ channel: channel.name, stats: channel.stats.snapshot(), error: err?.message }, "vmnet: VIF closed");
+      });
+    });
+    listener.on("rejected", (reason, detail) => log.warn({ reason, detail }, "vmnet: connection refused during handshake"));
+    listener.on("error", (e) => log.error(`vmnet listener: ${e.message}`));
+    log.info(
+      { ethernet: opts.ethernet, mtu: opts.mtu, gateway: formatIpv4(cfg.gatewayIp), hostIp: cfg.hostAliasIp === null ? null : formatIpv4(cfg.hostAliasIp) },
+      "vpnkit: listening",
+    );
+    opts.onReady?.();
+    await stopped;
+    log.info({ signal: stopSignal, handshakes: listener.counters.handshakes, refused: listener.counters.drops }, "vpnkit: stopping");
+    return 0;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await listener?.close();
+    for (const c of channels) c.close();
+    net.close();
+  }
+}
