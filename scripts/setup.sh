@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 #   tcpdump ethtool busybox-static udhcpc dnsmasq-base bind9-dnsutils curl
 #                       fixtures/pcaps/record.sh (re-recording the fixtures) and end-to-end tests
 #   python3 make g++    node-gyp build of the TAP addon (native/)
+#   rootlesskit         e2e: skiff vpnkit as RootlessKit's --vpnkit-binary (Debian's build has
+#                       its vpnkit driver compiled out; the test then skips and says so)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
