@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { run } from "./run.js";
 import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
+import { forwardCommand } from "./forward.js";
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -37,11 +38,13 @@ export async function main(argv: string[]): Promise<number> {
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--tap <name>", "name of the TAP device inside the namespace", "tap0")
+    .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host into the namespace (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .argument("<command...>", "command to run (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
-      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, command, log });
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, command, log });
     });
 
   const vpnkitCmd = program
@@ -62,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
     if (ignored.length > 0) process.stderr.write(`skiff vpnkit: warning: ignoring vpnkit flags skiff does not support: ${ignored.join(" ")}\n`);
     status = await vpnkit({ ethernet: o.ethernet, mtu: o.mtu, hostIp: o.hostIp, log });
   });
+
+  forwardCommand(program, (s) => (status = s));
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap

@@ -11,6 +11,7 @@
 import { formatIpv4 } from "../common/addr.js";
 import { resolveConfig } from "../stack/config.js";
 import { Network } from "./network.js";
+import { startControl, type Control } from "./forward.js";
 import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
@@ -30,6 +31,10 @@ export interface RunOptions {
   deny?: string[];
   /** Extra DNS records, "NAME=IP". */
   dnsRecords?: string[];
+  /** Port forwards, docker's `-p [hostAddr:]hostPort:guestPort[/udp]`. */
+  publish?: string[];
+  /** Serve the control API on this Unix socket. */
+  apiSocket?: string;
   command: string[];
   log: Logger;
 }
@@ -57,9 +62,12 @@ export async function run(opts: RunOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
   const ns = Netns.create();
   let channel: FrameChannel | undefined;
+  let control: Control | undefined;
   try {
     const tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu });
-    channel = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : tap;
+    // Always behind a capture wrapper (idle unless --pcap or the API's POST /capture).
+    const capture = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : new CaptureChannel(tap);
+    channel = capture;
     stack.attach(channel);
     ns.exec(["ip", "link", "set", "lo", "up"]);
     ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
@@ -69,6 +77,7 @@ export async function run(opts: RunOptions): Promise<number> {
     // over /etc/*: the command sees skiff's DNS server as its resolver.
     ns.writeEtc("resolv.conf", `# written by skiff run\nnameserver ${formatIpv4(cfg.gatewayIp)}\noptions edns0\n`);
     opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
+    control = await startControl(net, { publish: opts.publish, apiSocket: opts.apiSocket, guestIp, capture, log: opts.log });
     if (stopSignal) return signalStatus(stopSignal);
     const proc = ns.spawn(opts.command);
     child = proc;
@@ -85,6 +94,7 @@ export async function run(opts: RunOptions): Promise<number> {
     if (killTimer) clearTimeout(killTimer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await control?.close();
     net.close();
     channel?.close();
     ns.remove();

@@ -5,7 +5,7 @@
  * the guest's kernel.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { connect, createServer, type Socket } from "node:net";
 import { createSocket } from "node:dgram";
 import { createHash, randomBytes } from "node:crypto";
@@ -240,3 +240,79 @@ describe("e2e: port forwarding host → guest", function () {
     expect(msg).to.match(/guestAddr: 10\.0\.0\.1 is not a guest address/);
   });
 });
+
+describe("e2e: skiff run -p and --api-socket (built CLI)", function () {
+  this.timeout(60_000);
+  requireNetns(["/dev/net/tun"]);
+  const bin = join(import.meta.dirname, "..", "..", "bin", "skiff.js");
+
+  /** Start `skiff run ARGS`; resolves once `ready` (a host-side check) succeeds. */
+  function skiffRun(args: string[]): { proc: ChildProcess; exit: Promise<{ code: number | null; stderr: string }> } {
+    const proc = spawn(process.execPath, [bin, "run", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    proc.stderr!.on("data", (d) => (stderr += d));
+    const exit = new Promise<{ code: number | null; stderr: string }>((r) => proc.on("exit", (code) => r({ code, stderr })));
+    return { proc, exit };
+  }
+
+  async function fetchText(url: string, ms = 15_000): Promise<string> {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        const r = await fetch(url);
+        return await r.text();
+      } catch (e) {
+        if (Date.now() - t0 > ms) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  it("-p HOST:GUEST reaches busybox httpd inside from 127.0.0.1:HOST, and the API adds and removes a forward", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-run-p-"));
+    writeFileSync(join(dir, "index.html"), "hello from inside\n");
+    const hostPort = await freePort();
+    const second = await freePort();
+    const sock = join(dir, "api.sock");
+    const { proc, exit } = skiffRun(["-p", `${hostPort}:8080`, "--api-socket", sock, "--", "busybox", "httpd", "-f", "-p", "8080", "-h", dir]);
+    try {
+      expect(await fetchText(`http://127.0.0.1:${hostPort}/index.html`)).to.equal("hello from inside\n");
+      const add = spawnSyncSkiff(bin, ["forward", "add", `${second}:8080`, "--api-socket", sock]);
+      expect(add.status, add.stderr).to.equal(0);
+      expect(add.stdout).to.match(new RegExp(`127\\.0\\.0\\.1:${second}\\s+->\\s+192\\.168\\.65\\.3:8080`));
+      expect(await fetchText(`http://127.0.0.1:${second}/index.html`)).to.equal("hello from inside\n");
+      const ls = spawnSyncSkiff(bin, ["forward", "ls", "--json", "--api-socket", sock]);
+      const list = JSON.parse(ls.stdout) as Array<{ id: string; hostPort: number }>;
+      expect(list.map((f) => f.hostPort)).to.deep.equal([hostPort, second]);
+      const rm = spawnSyncSkiff(bin, ["forward", "rm", list[1].id, "--api-socket", sock]);
+      expect(rm.status, rm.stderr).to.equal(0);
+      const bad = spawnSyncSkiff(bin, ["forward", "add", "99999:1", "--api-socket", sock]);
+      expect(bad.status).to.equal(1);
+      expect(bad.stderr).to.match(/bad host port "99999"/);
+    } finally {
+      proc.kill("SIGTERM");
+      const r = await exit;
+      expect(r.code, r.stderr).to.equal(143);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a -p port already in use fails at start, naming the port", async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const { exit } = skiffRun(["-p", `${port}:80`, "--", "true"]);
+      const r = await exit;
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.match(new RegExp(`port ${port} is already in use`));
+    } finally {
+      busy.close();
+    }
+  });
+});
+
+function spawnSyncSkiff(bin: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 10_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
