@@ -19,8 +19,8 @@ export interface ControlOptions {
   /** `-p` values. */
   publish?: string[];
   apiSocket?: string;
-  /** Where forwards go by default (the guest's address). */
-  guestIp: string;
+  /** Where forwards go by default (the guest's address); without it the API requires guestAddr. */
+  guestIp?: string;
   /** The capture wrapper of the guest link, for `POST /capture`. */
   capture?: CaptureChannel;
   log: Logger;
@@ -43,7 +43,8 @@ export function parsePublishOptions(publish: string[], guestIp: string): Forward
 }
 
 export async function startControl(net: Network, opts: ControlOptions): Promise<Control> {
-  const specs = parsePublishOptions(opts.publish ?? [], opts.guestIp);
+  if ((opts.publish ?? []).length > 0 && opts.guestIp === undefined) throw new Error("-p needs a guest address");
+  const specs = parsePublishOptions(opts.publish ?? [], opts.guestIp ?? "");
   const forwards = new ForwardManager(net.stack, net.tcp, { log: opts.log });
   const opened: ForwardInfo[] = await forwards.add(specs);
   for (const f of opened) opts.log.info(f, "forwarding");

@@ -54,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--mtu <n>", "MTU of the guest link", intArg(576, 65521), 1500)
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)", "192.168.65.2")
     .option("--debug", "debug logging (as vpnkit's --debug)")
+    .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "info");
   // vpnkit's other flags (reference/vpnkit.md §1.17) are accepted, and ignored with a warning.
   for (const [flag] of IGNORED_VPNKIT_FLAGS) {
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     log.level = o.debug ? "debug" : o.logLevel;
     const ignored = IGNORED_VPNKIT_FLAGS.map(([f]) => f).filter((f) => o[vpnkitCmd.options.find((x) => x.long === f)!.attributeName()] !== undefined);
     if (ignored.length > 0) process.stderr.write(`skiff vpnkit: warning: ignoring vpnkit flags skiff does not support: ${ignored.join(" ")}\n`);
-    status = await vpnkit({ ethernet: o.ethernet, mtu: o.mtu, hostIp: o.hostIp, log });
+    status = await vpnkit({ ethernet: o.ethernet, mtu: o.mtu, hostIp: o.hostIp, apiSocket: o.apiSocket, log });
   });
 
   forwardCommand(program, (s) => (status = s));

@@ -12,6 +12,7 @@
  */
 
 import type { Logger } from "pino";
+import { startControl, type Control } from "./forward.js";
 import { formatIpv4 } from "../common/addr.js";
 import { VmnetIdentities, VmnetListener, describeVif } from "../link/vmnet.js";
 import type { FrameChannel } from "../link/channel.js";
@@ -24,6 +25,8 @@ export interface VpnkitOptions {
   hostIp?: string;
   subnet?: string;
   log: Logger;
+  /** Control API socket (forwards need an explicit guestAddr: each VIF has its own address). */
+  apiSocket?: string;
   /** Resolves when the command should stop (tests); SIGINT/SIGTERM always stop it. */
   stop?: Promise<unknown>;
   /** Called once the socket listens. */
@@ -89,8 +92,10 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   void opts.stop?.then(() => wake());
   const channels = new Set<FrameChannel>();
   let listener: VmnetListener | undefined;
+  let control: Control | undefined;
   try {
     listener = await VmnetListener.listen(opts.ethernet, { identities, mtu: opts.mtu });
+    if (opts.apiSocket !== undefined) control = await startControl(net, { apiSocket: opts.apiSocket, log });
     let leases = 0;
     listener.on("channel", (channel, vif) => {
       // A new UUID: its MAC gets a static lease before its first frame can arrive.
@@ -120,6 +125,7 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await control?.close();
     await listener?.close();
     for (const c of channels) c.close();
     net.close();

@@ -34,5 +34,7 @@ export class StackCounters extends DropCounters<DropReason> {
   txBytes = 0;
   arpRequests = 0;
   arpReplies = 0;
+  /** ARP replies received for the gateway's own requests. */
+  arpRepliesIn = 0;
   icmpEchoReplies = 0;
 }

@@ -169,6 +169,11 @@ export class NetworkStack {
     if (arp.senderIp !== 0 && inSubnet(this.config, arp.senderIp) && !this.isLocalAddress(arp.senderIp)) {
       this.neighbors.learn(arp.senderIp, arp.senderMac, port);
     }
+    // A reply to one of our own requests (`requestArp`) has done its job once learned above.
+    if (arp.op === ArpOp.Reply && arp.targetIp === this.config.gatewayIp && arp.targetMac === this.config.gatewayMac) {
+      c.arpRepliesIn++;
+      return;
+    }
     if (arp.op !== ArpOp.Request || !this.isLocalAddress(arp.targetIp)) return c.drop("arp-not-for-us");
     c.arpRequests++;
     const t = this.tx;
