@@ -74,11 +74,10 @@ export class Network {
    * so the service is rebuilt (synchronously: no request falls between the two); dynamic
    * leases are forgotten, which only matters to clients without a static lease.
    */
+  /** Add static DHCP leases while running (dynamic leases are kept). */
   setStaticLeases(leases: StaticLease[]): void {
     if (this.closed) return;
-    this.dhcpService.close();
-    this.staticLeases = [...leases];
-    this.dhcpService = new DhcpService(this.stack, { staticLeases: this.staticLeases });
+    for (const l of leases) this.dhcpService.server.addStaticLease(l.mac, l.ip);
   }
 
   /** Close every host socket and unbind the services. Idempotent. */

@@ -242,12 +242,7 @@ export class DhcpServer {
       throw new Error(`dhcp: poolFirst ${formatIpv4(this.poolFirst)} is after poolLast ${formatIpv4(this.poolLast)}`);
     }
     this.poolSize = Math.max(0, this.poolLast - this.poolFirst + 1);
-    for (const { mac, ip } of config.staticLeases ?? []) {
-      if (!this.isHostAddress(ip) || this.reserved.has(ip)) throw new Error(`dhcp: static lease address ${formatIpv4(ip)} is not usable`);
-      if (this.staticByMac.has(mac) || this.staticByIp.has(ip)) throw new Error(`dhcp: duplicate static lease for ${formatIpv4(ip)}`);
-      this.staticByMac.set(mac, ip);
-      this.staticByIp.set(ip, mac);
-    }
+    for (const { mac, ip } of config.staticLeases ?? []) this.addStaticLease(mac, ip);
     const leaseTime = config.leaseTime ?? 3600;
     if (!Number.isInteger(leaseTime) || leaseTime < 1 || leaseTime > INFINITE_LEASE) throw new Error(`dhcp: invalid lease time ${leaseTime}`);
     this.leaseTime = leaseTime;
@@ -314,6 +309,18 @@ export class DhcpServer {
       default:
         return c.drop("unexpected-type");
     }
+  }
+
+  /**
+   * Add a static lease while running (a new vmnet VIF, say). Adding the same pair again is a
+   * no-op; an address or MAC already bound to something else is an Error naming it.
+   */
+  addStaticLease(mac: number, ip: number): void {
+    if (this.staticByMac.get(mac) === ip) return;
+    if (!this.isHostAddress(ip) || this.reserved.has(ip)) throw new Error(`dhcp: static lease address ${formatIpv4(ip)} is not usable`);
+    if (this.staticByMac.has(mac) || this.staticByIp.has(ip)) throw new Error(`dhcp: duplicate static lease for ${formatIpv4(ip)}`);
+    this.staticByMac.set(mac, ip);
+    this.staticByIp.set(ip, mac);
   }
 
   /** Active bindings (bound and not expired at `now`), in no particular order. */

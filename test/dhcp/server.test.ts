@@ -408,6 +408,16 @@ describe("dhcp/server: static leases", () => {
     expect(r.message.options[0].data[0]).to.equal(T.Nak);
   });
 
+  it("static leases added while running keep the dynamic leases already given", () => {
+    const s = server();
+    const b = bind(s, B, 0);
+    s.addStaticLease(A, ip("192.168.65.20"));
+    s.addStaticLease(A, ip("192.168.65.20")); // the same pair again: nothing changes
+    expect(bind(s, A, 0)).to.equal(ip("192.168.65.20"));
+    expect(s.leases(0).find((l) => l.mac === B)?.ip).to.equal(b);
+    expect(() => s.addStaticLease(B, ip("192.168.65.20"))).to.throw(/duplicate/);
+  });
+
   it("rejects bad configurations with a message naming the value", () => {
     expect(() => server({ staticLeases: [{ mac: A, ip: ip("10.0.0.1") }] })).to.throw(/static lease address 10\.0\.0\.1/);
     expect(() => server({ staticLeases: [{ mac: A, ip: GW }] })).to.throw(/static lease/);
