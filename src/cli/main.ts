@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { run } from "./run.js";
+import { serve } from "./serve.js";
 import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
@@ -66,6 +67,42 @@ export async function main(argv: string[]): Promise<number> {
     if (ignored.length > 0) process.stderr.write(`skiff vpnkit: warning: ignoring vpnkit flags skiff does not support: ${ignored.join(" ")}\n`);
     status = await vpnkit({ ethernet: o.ethernet, mtu: o.mtu, hostIp: o.hostIp, apiSocket: o.apiSocket, log });
   });
+
+  const repeat = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+  program
+    .command("serve")
+    .description("serve one network to guests attached over QEMU stream/dgram, vmnet (hyperkit, RootlessKit) and vfkit sockets")
+    .option("--qemu-stream <addr>", "listen for QEMU -netdev stream: unix:PATH or tcp:HOST:PORT (repeatable)", repeat, [])
+    .option("--qemu-dgram <path>", "QEMU -netdev dgram: skiff binds PATH (repeatable)", repeat, [])
+    .option("--vmnet <path>", "listen for VPNKit vmnet clients on PATH (repeatable)", repeat, [])
+    .option("--vfkit <path>", "vfkit / Apple Virtualization unixgram socket at PATH (repeatable)", repeat, [])
+    .option("--mtu <n>", "MTU of the guest links", intArg(576, 65520), 1500)
+    .option("--pcap <file>", "capture every guest link to a pcap file")
+    .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
+    .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
+    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
+    .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", repeat)
+    .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
+    .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
+    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "info")
+    .action(async (o) => {
+      log.level = o.logLevel;
+      const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
+      status = await serve({
+        qemuStream: o.qemuStream,
+        qemuDgram: o.qemuDgram,
+        vmnet: o.vmnet,
+        vfkit: o.vfkit,
+        mtu: o.mtu,
+        pcap: o.pcap,
+        subnet: o.subnet,
+        hostIp,
+        deny: o.deny,
+        dnsRecords: o.dnsRecord,
+        apiSocket: o.apiSocket,
+        log,
+      });
+    });
 
   forwardCommand(program, (s) => (status = s));
 

@@ -39,8 +39,7 @@ export class Network {
   readonly udp: UdpTranslator;
   readonly icmp: IcmpTranslator;
   readonly dns: DnsServer;
-  private dhcpService: DhcpService;
-  private staticLeases: StaticLease[];
+  private readonly dhcpService: DhcpService;
   private closed = false;
 
   constructor(opts: NetworkOptions) {
@@ -51,8 +50,7 @@ export class Network {
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
     this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
-    this.staticLeases = [...(opts.staticLeases ?? [])];
-    this.dhcpService = new DhcpService(this.stack, { staticLeases: this.staticLeases });
+    this.dhcpService = new DhcpService(this.stack, { staticLeases: [...(opts.staticLeases ?? [])] });
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
     for (const rec of opts.dnsRecords ?? []) {
       const i = rec.indexOf("=");
@@ -69,11 +67,6 @@ export class Network {
     return this.dhcpService;
   }
 
-  /**
-   * Replace the DHCP static leases. The DHCP server takes its static leases when it is built,
-   * so the service is rebuilt (synchronously: no request falls between the two); dynamic
-   * leases are forgotten, which only matters to clients without a static lease.
-   */
   /** Add static DHCP leases while running (dynamic leases are kept). */
   setStaticLeases(leases: StaticLease[]): void {
     if (this.closed) return;

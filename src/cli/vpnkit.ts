@@ -16,6 +16,7 @@ import { startControl, type Control } from "./forward.js";
 import { formatIpv4 } from "../common/addr.js";
 import { VmnetIdentities, VmnetListener, describeVif } from "../link/vmnet.js";
 import type { FrameChannel } from "../link/channel.js";
+import type { StreamFrameChannel } from "../link/stream-channel.js";
 import { broadcastAddress } from "../stack/config.js";
 import { Network } from "./network.js";
 
@@ -74,12 +75,6 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   const { log } = opts;
   const net = new Network({ mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, log });
   const cfg = net.stack.config;
-  const identities = new VmnetIdentities({
-    poolFirst: (cfg.network + 3) >>> 0,
-    poolLast: (broadcastAddress(cfg) - 1) >>> 0,
-    reserved: cfg.hostAliasIp === null ? [cfg.gatewayIp] : [cfg.gatewayIp, cfg.hostAliasIp],
-    reservedMacs: [cfg.gatewayMac],
-  });
   let stopSignal: NodeJS.Signals | undefined;
   let wake: () => void = () => {};
   const stopped = new Promise<void>((r) => (wake = r));
@@ -94,26 +89,12 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   let listener: VmnetListener | undefined;
   let control: Control | undefined;
   try {
-    listener = await VmnetListener.listen(opts.ethernet, { identities, mtu: opts.mtu });
-    if (opts.apiSocket !== undefined) control = await startControl(net, { apiSocket: opts.apiSocket, log });
-    let leases = 0;
-    listener.on("channel", (channel, vif) => {
-      // A new UUID: its MAC gets a static lease before its first frame can arrive.
-      const all = identities.all();
-      if (all.length !== leases) {
-        leases = all.length;
-        net.setStaticLeases(all.map((v) => ({ mac: v.mac, ip: v.ip })));
-      }
+    listener = await listenVmnet(net, opts.ethernet, opts.mtu, (channel) => {
       channels.add(channel);
       net.stack.attach(channel);
-      log.info({ vif: describeVif(vif), channel: channel.name }, "vmnet: VIF connected");
-      channel.once("closed", (err) => {
-        channels.delete(channel);
-        log.info({ channel: channel.name, stats: channel.stats.snapshot(), error: err?.message }, "vmnet: VIF closed");
-      });
-    });
-    listener.on("rejected", (reason, detail) => log.warn({ reason, detail }, "vmnet: connection refused during handshake"));
-    listener.on("error", (e) => log.error(`vmnet listener: ${e.message}`));
+      channel.once("closed", () => channels.delete(channel));
+    }, log);
+    if (opts.apiSocket !== undefined) control = await startControl(net, { apiSocket: opts.apiSocket, log });
     log.info(
       { ethernet: opts.ethernet, mtu: opts.mtu, gateway: formatIpv4(cfg.gatewayIp), hostIp: cfg.hostAliasIp === null ? null : formatIpv4(cfg.hostAliasIp) },
       "vpnkit: listening",
@@ -130,4 +111,41 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
     for (const c of channels) c.close();
     net.close();
   }
+}
+
+/**
+ * Listen for vmnet clients on `path` for `net`: each UUID gets a stable MAC and address (with a
+ * DHCP static lease), and each accepted connection is handed to `attach` (the stack itself, or
+ * a switch port when several kinds of guests share the network).
+ */
+export async function listenVmnet(
+  net: Network,
+  path: string,
+  mtu: number,
+  attach: (channel: StreamFrameChannel) => void,
+  log: Logger,
+): Promise<VmnetListener> {
+  const cfg = net.stack.config;
+  const identities = new VmnetIdentities({
+    poolFirst: (cfg.network + 3) >>> 0,
+    poolLast: (broadcastAddress(cfg) - 1) >>> 0,
+    reserved: cfg.hostAliasIp === null ? [cfg.gatewayIp] : [cfg.gatewayIp, cfg.hostAliasIp],
+    reservedMacs: [cfg.gatewayMac],
+  });
+  const listener = await VmnetListener.listen(path, { identities, mtu });
+  let leases = 0;
+  listener.on("channel", (channel, vif) => {
+    // A new UUID: its MAC gets a static lease before its first frame can arrive.
+    const all = identities.all();
+    if (all.length !== leases) {
+      leases = all.length;
+      net.setStaticLeases(all.map((v) => ({ mac: v.mac, ip: v.ip })));
+    }
+    attach(channel);
+    log.info({ vif: describeVif(vif), channel: channel.name }, "vmnet: VIF connected");
+    channel.once("closed", (err) => log.info({ channel: channel.name, stats: channel.stats.snapshot(), error: err?.message }, "vmnet: VIF closed"));
+  });
+  listener.on("rejected", (reason, detail) => log.warn({ reason, detail }, "vmnet: connection refused during handshake"));
+  listener.on("error", (e) => log.error(`vmnet listener: ${e.message}`));
+  return listener;
 }

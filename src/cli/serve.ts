@@ -1,0 +1,107 @@
+/**
+ * `skiff serve`: one skiff network for any number of guests attached in any of the supported
+ * ways — QEMU `-netdev stream` (Unix or TCP, skiff listening), QEMU `-netdev dgram`, VPNKit's
+ * vmnet protocol (hyperkit, RootlessKit), vfkit — all on one learning switch with the gateway,
+ * so guests reach each other directly and share DHCP, DNS and socket translation. Runs until
+ * SIGINT/SIGTERM, then closes everything and removes the sockets it created.
+ */
+
+import type { Logger } from "pino";
+import { formatIpv4 } from "../common/addr.js";
+import type { FrameChannel } from "../link/channel.js";
+import { QemuStreamListener } from "../link/qemu-stream.js";
+import { UnixDgramChannel } from "../link/unix-dgram.js";
+import { openVfkit } from "../link/vfkit.js";
+import { CaptureChannel } from "../link/capture.js";
+import { PcapWriter } from "../pcap/writer.js";
+import { attachSwitch } from "../stack/switched.js";
+import { Network } from "./network.js";
+import { listenVmnet } from "./vpnkit.js";
+import { startControl, type Control } from "./forward.js";
+
+export interface ServeOptions {
+  qemuStream: string[];
+  qemuDgram: string[];
+  vmnet: string[];
+  vfkit: string[];
+  mtu: number;
+  subnet?: string;
+  hostIp?: string;
+  deny?: string[];
+  dnsRecords?: string[];
+  pcap?: string;
+  apiSocket?: string;
+  log: Logger;
+  /** Resolves when the command should stop (tests); SIGINT/SIGTERM always stop it. */
+  stop?: Promise<unknown>;
+  onReady?: () => void;
+}
+
+export async function serve(opts: ServeOptions): Promise<number> {
+  const { log } = opts;
+  const attachments = opts.qemuStream.length + opts.qemuDgram.length + opts.vmnet.length + opts.vfkit.length;
+  if (attachments === 0) throw new Error("nothing to serve: give at least one of --qemu-stream, --qemu-dgram, --vmnet, --vfkit");
+  const net = new Network({ mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, log });
+  const sw = attachSwitch(net.stack);
+  // One capture for the whole network: every guest's link, both directions. A frame between two
+  // guests appears twice (leaving one, entering the other).
+  const writer = opts.pcap ? PcapWriter.toFile(opts.pcap) : undefined;
+  const channels = new Set<FrameChannel>();
+  const attach = (channel: FrameChannel) => {
+    const ch = writer ? new CaptureChannel(channel, writer) : channel;
+    channels.add(ch);
+    sw.addPort(ch);
+    ch.once("closed", () => channels.delete(ch));
+    log.info({ channel: channel.name }, "guest attached");
+  };
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((r) => (wake = r));
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopSignal ??= sig;
+    wake();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  void opts.stop?.then(() => wake());
+  const closers: Array<() => unknown> = [];
+  let control: Control | undefined;
+  try {
+    for (const addr of opts.qemuStream) {
+      const l = await QemuStreamListener.listen(addr, { mtu: opts.mtu });
+      l.on("channel", attach);
+      closers.push(() => l.close());
+    }
+    for (const path of opts.qemuDgram) {
+      // skiff binds PATH; QEMU's own path is learned from its first datagram
+      // (-netdev dgram,local.path=QEMU_SIDE,remote.path=PATH).
+      const ch = UnixDgramChannel.open(`qemu-dgram:${path}`, { localPath: path }, { mtu: opts.mtu });
+      attach(ch);
+      closers.push(() => ch.close());
+    }
+    for (const path of opts.vfkit) {
+      const ch = openVfkit(path, { mtu: opts.mtu });
+      attach(ch);
+      closers.push(() => ch.close());
+    }
+    for (const path of opts.vmnet) {
+      const l = await listenVmnet(net, path, opts.mtu, attach, log);
+      closers.push(() => l.close());
+    }
+    if (opts.apiSocket !== undefined) control = await startControl(net, { apiSocket: opts.apiSocket, log });
+    const cfg = net.stack.config;
+    log.info({ gateway: formatIpv4(cfg.gatewayIp), attachments }, "serve: ready");
+    opts.onReady?.();
+    await stopped;
+    log.info({ signal: stopSignal }, "serve: stopping");
+    return 0;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await control?.close();
+    for (const c of closers) await c();
+    for (const c of channels) c.close();
+    writer?.close();
+    net.close();
+  }
+}
