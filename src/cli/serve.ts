@@ -16,6 +16,7 @@ import { CaptureChannel } from "../link/capture.js";
 import { PcapWriter } from "../pcap/writer.js";
 import { attachSwitch } from "../stack/switched.js";
 import { Network } from "./network.js";
+import { StopSignal } from "./stop.js";
 import { listenVmnet } from "./vpnkit.js";
 import { startControl, type Control } from "./forward.js";
 
@@ -54,16 +55,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     ch.once("closed", () => channels.delete(ch));
     log.info({ channel: channel.name }, "guest attached");
   };
-  let wake: () => void = () => {};
-  const stopped = new Promise<void>((r) => (wake = r));
-  let stopSignal: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    stopSignal ??= sig;
-    wake();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  void opts.stop?.then(() => wake());
+  const stop = new StopSignal(opts.stop);
   const closers: Array<() => unknown> = [];
   let control: Control | undefined;
   try {
@@ -92,12 +84,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const cfg = net.stack.config;
     log.info({ gateway: formatIpv4(cfg.gatewayIp), attachments }, "serve: ready");
     opts.onReady?.();
-    await stopped;
-    log.info({ signal: stopSignal }, "serve: stopping");
+    await stop.stopped;
+    log.info({ signal: stop.signal }, "serve: stopping");
     return 0;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    stop.dispose();
     await control?.close();
     for (const c of closers) await c();
     for (const c of channels) c.close();

@@ -19,6 +19,7 @@ import type { FrameChannel } from "../link/channel.js";
 import type { StreamFrameChannel } from "../link/stream-channel.js";
 import { broadcastAddress } from "../stack/config.js";
 import { Network } from "./network.js";
+import { StopSignal } from "./stop.js";
 
 export interface VpnkitOptions {
   ethernet: string;
@@ -75,16 +76,7 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   const { log } = opts;
   const net = new Network({ mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, log });
   const cfg = net.stack.config;
-  let stopSignal: NodeJS.Signals | undefined;
-  let wake: () => void = () => {};
-  const stopped = new Promise<void>((r) => (wake = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    stopSignal ??= sig;
-    wake();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  void opts.stop?.then(() => wake());
+  const stop = new StopSignal(opts.stop);
   const channels = new Set<FrameChannel>();
   let listener: VmnetListener | undefined;
   let control: Control | undefined;
@@ -100,12 +92,11 @@ export async function vpnkit(opts: VpnkitOptions): Promise<number> {
       "vpnkit: listening",
     );
     opts.onReady?.();
-    await stopped;
-    log.info({ signal: stopSignal, handshakes: listener.counters.handshakes, refused: listener.counters.drops }, "vpnkit: stopping");
+    await stop.stopped;
+    log.info({ signal: stop.signal, handshakes: listener.counters.handshakes, refused: listener.counters.drops }, "vpnkit: stopping");
     return 0;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    stop.dispose();
     await control?.close();
     await listener?.close();
     for (const c of channels) c.close();
