@@ -71,6 +71,8 @@ export class TcpFlow implements TimerTarget {
   again = false;
   /** Waiting for the end-of-batch service. */
   deferred = false;
+  /** Counted in the layer's half-open flows. */
+  halfOpen = false;
   removed = false;
 
   constructor(
@@ -292,7 +294,7 @@ export class TcpLayer {
     this.flowCount++;
     this.halfOpen++;
     this.counters.flowsOpened++;
-    (flow as { wasHalfOpen?: boolean }).wasHalfOpen = true;
+    flow.halfOpen = true;
   }
 
   private remove(flow: TcpFlow): void {
@@ -303,17 +305,16 @@ export class TcpLayer {
     m?.delete(endpointKey(flow.remoteIp, flow.remotePort));
     if (m !== undefined && m.size === 0) this.flows.delete(k);
     this.flowCount--;
-    this.countHalfOpen(flow, false);
+    this.leaveHalfOpen(flow);
     this.counters.flowsClosed++;
     this.timers.cancel(flow);
   }
 
-  private countHalfOpen(flow: TcpFlow, still: boolean): void {
-    const f = flow as { wasHalfOpen?: boolean };
-    if (f.wasHalfOpen && !still) {
-      f.wasHalfOpen = false;
-      this.halfOpen--;
-    }
+  /** The flow left SYN-RECEIVED (or closed): it no longer counts against `maxHalfOpen`. */
+  private leaveHalfOpen(flow: TcpFlow): void {
+    if (!flow.halfOpen) return;
+    flow.halfOpen = false;
+    this.halfOpen--;
   }
 
   /**
@@ -363,7 +364,7 @@ export class TcpLayer {
     } finally {
       flow.servicing = false;
     }
-    if (conn.state !== TcpState.SynReceived) this.countHalfOpen(flow, false);
+    if (conn.state !== TcpState.SynReceived) this.leaveHalfOpen(flow);
     if (conn.state === TcpState.Closed) {
       this.remove(flow);
       return;
