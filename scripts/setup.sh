@@ -15,8 +15,12 @@ cd "$(dirname "$0")/.."
 #   python3 make g++    node-gyp build of the TAP addon (native/)
 #   rootlesskit         e2e: skiff vpnkit as RootlessKit's --vpnkit-binary (Debian's build has
 #                       its vpnkit driver compiled out; the test then skips and says so)
+#   qemu-system-x86     qemu-system-x86_64 for `skiff vm` and its end-to-end test (the guest
+#                       image itself is built from linux-image-amd64 and busybox-static with
+#                       `apt-get download` by `skiff vm image build`, never installed here)
+#   cpio                oracle for the initramfs writer's unit test (cpio -t)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,192 @@
+/**
+ * `skiff vm image build`: a small guest (kernel + initramfs) built from Debian packages only.
+ *
+ * - the kernel package `linux-image-amd64` depends on (e.g. `linux-image-6.1.0-56-amd64`) gives
+ *   `/boot/vmlinuz-*` and the modules virtio-net and 9p need (Debian builds them as modules;
+ *   the package has no modules.dep, so dependencies are read from each `.ko`'s `depends=`);
+ * - `busybox-static` gives every userland tool the init script uses.
+ *
+ * Packages are fetched with `apt-get download` (the candidate versions of the configured
+ * sources) and unpacked with `dpkg-deb -x`. The image lives in `CACHE/<key>/` where the key
+ * hashes the package versions and the init script: the same inputs give the same bytes.
+ */
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { writeInitramfs, type CpioEntry } from "./initramfs.js";
+import { INIT_SCRIPT, UDHCPC_SCRIPT } from "./init.js";
+
+/** Modules the guest loads (with their dependencies, resolved from the package). */
+export const GUEST_MODULES = ["virtio_pci", "virtio_net", "9pnet_virtio", "9p"];
+const BUILDER_VERSION = "1";
+
+export interface GuestImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  packages: Record<string, string>;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "skiff", "vm");
+}
+
+/** A failure a user fixes by installing or configuring something (printed as one line). */
+export class VmSetupError extends Error {}
+
+function run(cmd: string, args: string[], cwd?: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === "ENOENT") throw new VmSetupError(`${cmd} not found: building the guest image needs a Debian system with apt and dpkg`);
+    throw new VmSetupError(`${cmd} ${args.join(" ")} failed: ${(err.stderr ?? err.message).trim().split("\n").pop()}`);
+  }
+}
+
+function candidate(pkg: string): string | undefined {
+  const m = /Candidate:\s*(\S+)/.exec(run("apt-cache", ["policy", pkg]));
+  return m && m[1] !== "(none)" ? m[1] : undefined;
+}
+
+/** Resolve the kernel package and the versions the image is built from. */
+export function resolvePackages(progress: (s: string) => void = () => {}): Record<string, string> {
+  if (candidate("linux-image-amd64") === undefined || candidate("busybox-static") === undefined) {
+    if (process.getuid?.() !== 0) throw new VmSetupError("apt does not know linux-image-amd64 / busybox-static: run `apt-get update` as root");
+    progress("apt-get update");
+    run("apt-get", ["update", "-qq"]);
+  }
+  const deps = run("apt-cache", ["depends", "linux-image-amd64"]);
+  const m = /Depends:\s*(linux-image-[0-9][^\s]*-amd64)/.exec(deps);
+  if (!m) throw new VmSetupError("cannot find the kernel package linux-image-amd64 depends on");
+  const out: Record<string, string> = {};
+  for (const p of [m[1], "busybox-static"]) {
+    const v = candidate(p);
+    if (!v) throw new VmSetupError(`no installable version of ${p}`);
+    out[p] = v;
+  }
+  return out;
+}
+
+export function imageKey(packages: Record<string, string>): string {
+  const h = createHash("sha256").update(BUILDER_VERSION).update(INIT_SCRIPT).update(UDHCPC_SCRIPT).update(GUEST_MODULES.join(","));
+  for (const [p, v] of Object.entries(packages).sort()) h.update(`${p}=${v}\n`);
+  return h.digest("hex").slice(0, 16);
+}
+
+function imageIn(dir: string): GuestImage | undefined {
+  const manifest = join(dir, "manifest.json");
+  if (!existsSync(manifest)) return undefined;
+  const m = JSON.parse(readFileSync(manifest, "utf8")) as { packages: Record<string, string> };
+  return { dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), packages: m.packages };
+}
+
+/** The most recently built image in `cacheDir`, without touching apt. */
+export function findImage(cacheDir = defaultCacheDir()): GuestImage | undefined {
+  const cur = join(cacheDir, "current");
+  if (!existsSync(cur)) return undefined;
+  return imageIn(join(cacheDir, readFileSync(cur, "utf8").trim()));
+}
+
+/** `.ko` dependencies, from the `depends=` string of its `.modinfo` section. */
+export function moduleDepends(ko: Uint8Array): string[] {
+  const s = Buffer.from(ko).toString("latin1");
+  const i = s.indexOf("\0depends=");
+  if (i < 0) return [];
+  const v = s.slice(i + 9, s.indexOf("\0", i + 9));
+  return v ? v.split(",") : [];
+}
+
+/** Dependency-first load order of `wanted` given a name → deps lookup. */
+export function loadOrder(wanted: string[], depsOf: (m: string) => string[]): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (m: string, path: string[]) => {
+    if (seen.has(m)) return;
+    if (path.includes(m)) throw new Error(`module dependency cycle: ${[...path, m].join(" -> ")}`);
+    for (const d of depsOf(m)) visit(d, [...path, m]);
+    seen.add(m);
+    order.push(m);
+  };
+  for (const m of wanted) visit(m, []);
+  return order;
+}
+
+function walk(dir: string, found: Map<string, string>): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, found);
+    else if (e.name.endsWith(".ko")) found.set(e.name.slice(0, -3).replace(/-/g, "_"), p);
+  }
+}
+
+/** Build (or reuse) the image for the current package versions. */
+export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => void } = {}): GuestImage {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const progress = opts.progress ?? (() => {});
+  progress("resolving package versions");
+  const packages = resolvePackages(progress);
+  const key = imageKey(packages);
+  const dir = join(cacheDir, key);
+  mkdirSync(cacheDir, { recursive: true });
+  const existing = imageIn(dir);
+  if (existing) {
+    writeFileSync(join(cacheDir, "current"), key + "\n");
+    progress(`image ${key} is up to date`);
+    return existing;
+  }
+  const work = mkdtempSync(join(cacheDir, ".build-"));
+  try {
+    for (const [p, v] of Object.entries(packages)) {
+      progress(`downloading ${p} ${v}`);
+      run("apt-get", ["download", "-qq", `${p}=${v}`], work);
+    }
+    const debs = readdirSync(work).filter((f) => f.endsWith(".deb"));
+    const root = join(work, "root");
+    for (const d of debs) {
+      progress(`unpacking ${d}`);
+      run("dpkg-deb", ["-x", join(work, d), root]);
+    }
+    const vmlinuz = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
+    if (!vmlinuz) throw new VmSetupError("the kernel package has no /boot/vmlinuz-*");
+    const kver = vmlinuz.slice("vmlinuz-".length);
+    const kos = new Map<string, string>();
+    walk(join(root, "lib", "modules", kver), kos);
+    const cache = new Map<string, Uint8Array>();
+    const ko = (m: string) => {
+      const p = kos.get(m);
+      if (!p) throw new VmSetupError(`module ${m} is not in ${Object.keys(packages)[0]}`);
+      if (!cache.has(m)) cache.set(m, readFileSync(p));
+      return cache.get(m)!;
+    };
+    const order = loadOrder(GUEST_MODULES, (m) => moduleDepends(ko(m)).map((d) => d.replace(/-/g, "_")));
+    progress(`initramfs: busybox + ${order.length} modules (${order.join(" ")})`);
+    const enc = new TextEncoder();
+    const entries: CpioEntry[] = [
+      ...["bin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "root", "sbin", "usr", "usr/bin", "usr/sbin"].map((name) => ({ kind: "dir" as const, name })),
+      { kind: "chardev", name: "dev/console", major: 5, minor: 1 },
+      { kind: "file", name: "bin/busybox", data: readFileSync(join(root, "bin", "busybox")), mode: 0o755 },
+      { kind: "symlink", name: "bin/sh", target: "busybox" },
+      { kind: "file", name: "init", data: enc.encode(INIT_SCRIPT), mode: 0o755 },
+      { kind: "file", name: "etc/udhcpc.sh", data: enc.encode(UDHCPC_SCRIPT), mode: 0o755 },
+      { kind: "file", name: "lib/modules/skiff.order", data: enc.encode(order.join("\n") + "\n") },
+      ...order.map((m) => ({ kind: "file" as const, name: `lib/modules/${m}.ko`, data: ko(m) })),
+    ];
+    const out = join(work, "out");
+    mkdirSync(out);
+    copyFileSync(join(root, "boot", vmlinuz), join(out, "vmlinuz"));
+    writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, kernel: kver, packages, modules: order }, null, 2) + "\n");
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(out, dir);
+    writeFileSync(join(cacheDir, "current"), key + "\n");
+    progress(`image ${key} built in ${dir}`);
+    return imageIn(dir)!;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

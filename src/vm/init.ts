@@ -1,0 +1,62 @@
+/**
+ * The guest's `/init` (PID 1 in the initramfs) and its udhcpc script, as strings the image
+ * builder writes into the archive.
+ *
+ * Boot: mount proc/sys/dev, install busybox's applets, load the virtio-net modules in
+ * dependency order (`/lib/modules/skiff.order`), bring `eth0` up through skiff's DHCP server
+ * (address, default route, resolver), print `SKIFF-READY <addr>`; then run the command passed
+ * base64-encoded as `skiff.cmd=` on the kernel command line, print `SKIFF-EXIT <status>` and
+ * power off — or, without a command, a shell on the console.
+ */
+
+/** Marker lines the launcher looks for on the serial console. */
+export const READY_MARKER = "SKIFF-READY";
+export const EXIT_MARKER = "SKIFF-EXIT";
+
+export const INIT_SCRIPT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc /bin /sbin /usr/bin /usr/sbin /root
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+for m in $(cat /lib/modules/skiff.order); do
+  insmod /lib/modules/$m.ko || echo "skiff-init: insmod $m failed"
+done
+hostname skiff-vm
+ip link set lo up
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link set eth0 up
+udhcpc -i eth0 -n -q -t 10 -T 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
+addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
+echo "${READY_MARKER} $addr"
+cmd=$(sed -n 's/.*skiff\\.cmd=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$cmd" ]; then
+  echo "$cmd" | base64 -d > /tmp/skiff-cmd.sh
+  cd /root
+  sh /tmp/skiff-cmd.sh </dev/null
+  status=$?
+  echo "${EXIT_MARKER} $status"
+else
+  setsid cttyhack sh -l
+fi
+sync
+poweroff -f
+`;
+
+/** udhcpc's event script: apply the bound lease (busybox sets $ip $mask $router $dns). */
+export const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface"
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    ;;
+esac
+exit 0
+`;

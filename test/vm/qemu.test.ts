@@ -1,0 +1,81 @@
+import { expect } from "chai";
+import { kernelAppend, netdevArg, qemuArgs, shellJoin, type VmConfig } from "../../src/vm/qemu.js";
+import { chooseAccel, type AccelFacts } from "../../src/vm/accel.js";
+
+const base: VmConfig = { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", accel: "tcg", cpus: 2, memoryMiB: 384 };
+const after = (args: string[], flag: string) => {
+  const i = args.indexOf(flag);
+  expect(i, `${flag} present`).to.be.greaterThan(-1);
+  return args[i + 1];
+};
+
+describe("vm/qemu argv builder", () => {
+  it("stream: QEMU connects to skiff's Unix socket, virtio-net with the MAC", () => {
+    const args = qemuArgs({ ...base, net: { kind: "stream", path: "/tmp/s.sock", mac: "52:54:00:00:00:01" } });
+    expect(after(args, "-netdev")).to.equal("stream,id=n0,server=off,addr.type=unix,addr.path=/tmp/s.sock");
+    expect(after(args, "-device")).to.equal("virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,romfile=");
+    expect(after(args, "-machine")).to.equal("q35");
+    expect(after(args, "-accel")).to.equal("tcg");
+    expect(after(args, "-m")).to.equal("384");
+    expect(after(args, "-smp")).to.equal("2");
+    expect(after(args, "-kernel")).to.equal("/k/vmlinuz");
+    expect(after(args, "-initrd")).to.equal("/k/initrd.img");
+    expect(after(args, "-serial")).to.equal("stdio");
+    expect(after(args, "-monitor")).to.equal("none");
+    expect(args).to.include("-no-reboot");
+    expect(args).not.to.include("-cpu");
+  });
+
+  it("dgram: QEMU binds its own path and sends to skiff's", () => {
+    const net = { kind: "dgram" as const, qemuPath: "/tmp/q", skiffPath: "/tmp/s", mac: "52:54:00:00:00:02" };
+    expect(netdevArg(net)).to.equal("dgram,id=n0,local.type=unix,local.path=/tmp/q,remote.type=unix,remote.path=/tmp/s");
+    expect(after(qemuArgs({ ...base, net }), "-netdev")).to.equal(netdevArg(net));
+  });
+
+  it("no network: -nic none; kvm adds -cpu host; interactive multiplexes the monitor", () => {
+    const args = qemuArgs({ ...base, accel: "kvm", interactive: true });
+    expect(after(args, "-nic")).to.equal("none");
+    expect(after(args, "-cpu")).to.equal("host");
+    expect(after(args, "-serial")).to.equal("mon:stdio");
+    expect(args).not.to.include("-monitor");
+  });
+
+  it("the command travels base64-encoded on the kernel command line", () => {
+    const cmd = "echo 'a b' && exit 7";
+    const append = kernelAppend({ command: cmd });
+    expect(append).to.match(/^console=ttyS0 /);
+    const m = /skiff\.cmd=(\S+)/.exec(append)!;
+    expect(Buffer.from(m[1], "base64").toString("utf8")).to.equal(cmd);
+    expect(kernelAppend({})).not.to.include("skiff.cmd");
+    expect(() => kernelAppend({ command: "x".repeat(3000) })).to.throw(/too long/);
+  });
+
+  it("shellJoin quotes what the shell would split or expand", () => {
+    expect(shellJoin(["wget", "-qO-", "http://host.internal:80/"])).to.equal("wget -qO- http://host.internal:80/");
+    expect(shellJoin(["sh", "-c", "echo it's $HOME"])).to.equal(`sh -c 'echo it'\\''s $HOME'`);
+  });
+});
+
+describe("vm/accel auto decision", () => {
+  const linux: AccelFacts = { platform: "linux", kvmUsable: true, nested: false, trustNestedKvm: false };
+  it("an explicit choice is kept", () => {
+    expect(chooseAccel("tcg", linux).accel).to.equal("tcg");
+    expect(chooseAccel("kvm", { ...linux, kvmUsable: false }).accel).to.equal("kvm");
+  });
+  it("auto: KVM on a bare-metal Linux host with /dev/kvm", () => {
+    expect(chooseAccel("auto", linux).accel).to.equal("kvm");
+  });
+  it("auto: TCG when /dev/kvm cannot be opened", () => {
+    expect(chooseAccel("auto", { ...linux, kvmUsable: false }).accel).to.equal("tcg");
+  });
+  it("auto: TCG when nested (KVM opens but may hang), unless trusted", () => {
+    const r = chooseAccel("auto", { ...linux, nested: true });
+    expect(r.accel).to.equal("tcg");
+    expect(r.reason).to.match(/nested/);
+    expect(chooseAccel("auto", { ...linux, nested: true, trustNestedKvm: true }).accel).to.equal("kvm");
+  });
+  it("auto: hvf on macOS, TCG elsewhere", () => {
+    expect(chooseAccel("auto", { ...linux, platform: "darwin" }).accel).to.equal("hvf");
+    expect(chooseAccel("auto", { ...linux, platform: "win32" }).accel).to.equal("tcg");
+  });
+});
