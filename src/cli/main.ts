@@ -10,6 +10,7 @@ import { serve } from "./serve.js";
 import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
+import { vmCommand } from "./vm.js";
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -105,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   forwardCommand(program, (s) => (status = s));
+  vmCommand(program, log, (s) => (status = s));
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap

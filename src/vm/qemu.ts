@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { EXIT_MARKER, READY_MARKER } from "./init.js";
 import type { Accel } from "./accel.js";
+import { qemuDgramNetdev } from "../link/qemu-dgram.js";
 
 export const QEMU_BINARY = "qemu-system-x86_64";
 export const QEMU_PACKAGE = "qemu-system-x86";
@@ -51,7 +52,7 @@ export function kernelAppend(cfg: Pick<VmConfig, "command" | "extraAppend">): st
 export function netdevArg(net: VmNet): string {
   return net.kind === "stream"
     ? `stream,id=n0,server=off,addr.type=unix,addr.path=${net.path}`
-    : `dgram,id=n0,local.type=unix,local.path=${net.qemuPath},remote.type=unix,remote.path=${net.skiffPath}`;
+    : qemuDgramNetdev("n0", net);
 }
 
 /** The qemu-system-x86_64 argv (without the binary). */
@@ -172,8 +173,12 @@ export class Vm {
     return this.consoleText;
   }
 
-  /** SIGTERM (QEMU quits), SIGKILL after `graceMs`. Resolves when QEMU has exited. */
-  stop(graceMs = 3000): Promise<VmResult> {
+  /**
+   * SIGTERM (QEMU quits), SIGKILL after `graceMs`. Resolves when QEMU has exited (with
+   * undefined if it never started).
+   */
+  stop(graceMs = 3000): Promise<VmResult | undefined> {
+    if (this.child.pid === undefined) return this.exited.catch(() => undefined);
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill("SIGTERM");
       this.killTimer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);

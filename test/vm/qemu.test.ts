@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { kernelAppend, netdevArg, qemuArgs, shellJoin, type VmConfig } from "../../src/vm/qemu.js";
+import { QemuMissingError, Vm, kernelAppend, netdevArg, qemuArgs, shellJoin, type VmConfig } from "../../src/vm/qemu.js";
 import { chooseAccel, type AccelFacts } from "../../src/vm/accel.js";
 
 const base: VmConfig = { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", accel: "tcg", cpus: 2, memoryMiB: 384 };
@@ -53,6 +53,19 @@ describe("vm/qemu argv builder", () => {
   it("shellJoin quotes what the shell would split or expand", () => {
     expect(shellJoin(["wget", "-qO-", "http://host.internal:80/"])).to.equal("wget -qO- http://host.internal:80/");
     expect(shellJoin(["sh", "-c", "echo it's $HOME"])).to.equal(`sh -c 'echo it'\\''s $HOME'`);
+  });
+});
+
+describe("vm/qemu launcher without QEMU", () => {
+  it("a missing binary is a QemuMissingError naming the Debian package; stop() still settles", async () => {
+    const vm = Vm.start(base, { binary: "/nonexistent/qemu-system-x86_64" });
+    let err: unknown;
+    await vm.exited.catch((e) => (err = e));
+    expect(err).to.be.instanceOf(QemuMissingError);
+    expect((err as Error).message).to.match(/install the Debian package qemu-system-x86/);
+    await vm.ready.catch((e) => (err = e));
+    expect(err).to.be.instanceOf(QemuMissingError);
+    expect(await vm.stop()).to.equal(undefined);
   });
 });
 
