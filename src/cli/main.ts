@@ -3,7 +3,8 @@
  * printed as one line (`skiff: …`), never as a stack trace.
  */
 
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { intArg } from "./args.js";
+import { Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
 import { run } from "./run.js";
 import { serve } from "./serve.js";
@@ -11,14 +12,6 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
-
-function intArg(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
-    return n;
-  };
-}
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? "warn", base: undefined }, pino.destination(2));

@@ -4,7 +4,8 @@
  * it and exit with its status — or give an interactive console.
  */
 
-import { Command, InvalidArgumentError, Option } from "commander";
+import { intArg } from "./args.js";
+import { Command, Option } from "commander";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,14 +87,6 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
     net.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function intArg(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
-    return n;
-  };
 }
 
 /** Register `skiff vm …` on the program. */
