@@ -41,7 +41,8 @@ import { IpProtocol, IPV4_MAX_HEADER_LEN, parseIpv4, type Ipv4Packet, type Ipv4R
 import { loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
 import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
+import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
+import { IdleTable } from "../stack/idle-table.js";
 import type { AddressPolicy } from "./policy.js";
 
 export type IcmpMode = "dgram" | "raw" | "disabled";
@@ -160,14 +161,11 @@ export class IcmpTranslator {
   readonly counters = new IcmpTranslateCounters();
   private currentMode: IcmpMode;
   private currentReason: string;
-  private readonly flows = new Map<number, IcmpFlow>();
+  private readonly flows: IdleTable<IcmpFlow>;
   /** raw mode: flows by the identifier skiff gave them. */
   private readonly byOurId = new Map<number, IcmpFlow>();
   private nextOurId: number;
-  private readonly idleMs: number;
-  private readonly maxFlows: number;
   private readonly answerDenied: boolean;
-  private readonly timers: TimerDriver<IcmpFlow>;
   private readonly log: Logger | undefined;
   private readonly addon: IcmpAddon | undefined;
   private readonly wrapDgram: IcmpDgramWrapper;
@@ -192,13 +190,17 @@ export class IcmpTranslator {
     private readonly policy: AddressPolicy,
     opts: IcmpTranslateOptions = {},
   ) {
-    this.idleMs = opts.idleMs ?? 30_000;
-    this.maxFlows = Math.min(opts.maxFlows ?? 1024, 0xffff);
     this.answerDenied = opts.answerDenied ?? true;
     this.log = opts.log;
     this.wrapDgram = opts.wrapDgram ?? nodeDgramWrapper;
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
-    this.timers = new TimerDriver<IcmpFlow>(opts.timers ?? { ...realTimerHost, now: () => stack.now() }, (f, now) => this.onTimer(f, now));
+    // At most 65 535 flows: raw mode gives each its own 16-bit identifier.
+    const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
+    this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, Math.min(opts.maxFlows ?? 1024, 0xffff), (f, why) => {
+      if (why === "expired") this.counters.flowsExpired++;
+      else this.counters.flowsEvicted++;
+      this.release(f);
+    });
 
     const { addon, mode, reason } = this.select(opts);
     this.addon = addon;
@@ -282,12 +284,9 @@ export class IcmpTranslator {
       flow = this.open(key, port, srcMac, ip.src, echo.id, now);
       if (flow === undefined) return;
     } else {
-      // Most recently used last (Map order); eviction takes the first.
-      this.flows.delete(key);
-      this.flows.set(key, flow);
+      this.flows.touch(flow, now);
       flow.port = port;
       flow.guestMac = srcMac;
-      flow.lastActive = now;
     }
     if (flow.sock !== undefined) {
       // The kernel overwrites the identifier and checksum; dgram keeps the buffer until sent.
@@ -317,10 +316,7 @@ export class IcmpTranslator {
   }
 
   private open(key: number, port: Port, srcMac: number, guestIp: number, guestId: number, now: number): IcmpFlow | undefined {
-    if (this.flows.size >= this.maxFlows) {
-      this.close(this.flows.values().next().value as IcmpFlow);
-      this.counters.flowsEvicted++;
-    }
+    this.flows.makeRoom();
     const flow = new IcmpFlow(key, port, srcMac, guestIp, guestId, now);
     if (this.currentMode === "dgram") {
       const fd = this.addon!.icmpSocket(false);
@@ -352,9 +348,8 @@ export class IcmpTranslator {
       flow.ourId = id;
       this.byOurId.set(id, flow);
     }
-    this.flows.set(key, flow);
+    this.flows.add(flow, now);
     this.counters.flowsOpened++;
-    this.timers.schedule(flow, now + this.idleMs);
     return flow;
   }
 
@@ -373,7 +368,7 @@ export class IcmpTranslator {
 
   /** dgram mode: one ICMP message (no IP header) on a flow's socket. */
   private fromDgram(flow: IcmpFlow, msg: Uint8Array, address: string): void {
-    if (this.flows.get(flow.key) !== flow) return;
+    if (!this.flows.has(flow)) return;
     // The kernel verified the checksum before queueing it to this socket.
     const icmp = parseIcmp(msg, { verifyChecksum: false });
     const src = parseIpv4Address(address);
@@ -454,17 +449,11 @@ export class IcmpTranslator {
 
   // ---- lifetime ----------------------------------------------------------------------
 
-  private onTimer(flow: IcmpFlow, now: number): void {
-    if (now - flow.lastActive >= this.idleMs) {
-      this.counters.flowsExpired++;
-      this.close(flow);
-    } else this.timers.schedule(flow, flow.lastActive + this.idleMs);
+  private close(flow: IcmpFlow): void {
+    if (this.flows.delete(flow)) this.release(flow);
   }
 
-  private close(flow: IcmpFlow): void {
-    if (this.flows.get(flow.key) !== flow) return;
-    this.flows.delete(flow.key);
-    this.timers.cancel(flow);
+  private release(flow: IcmpFlow): void {
     if (flow.sock !== undefined) flow.sock.close();
     if (flow.ourId >= 0) this.byOurId.delete(flow.ourId);
   }
@@ -486,7 +475,7 @@ export class IcmpTranslator {
 
   private shutdown(): void {
     for (const f of [...this.flows.values()]) this.close(f);
-    this.timers.stop();
+    this.flows.stop();
     this.closeRaw();
   }
 

@@ -16,7 +16,8 @@ import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { sendUdp, type UdpDatagram } from "../stack/udp.js";
-import { TimerDriver, realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
+import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
+import { IdleTable } from "../stack/idle-table.js";
 import type { AddressPolicy } from "./policy.js";
 
 export interface UdpTranslateOptions {
@@ -58,10 +59,7 @@ class UdpFlow implements TimerTarget {
 
 export class UdpTranslator {
   readonly counters = new UdpTranslateCounters();
-  private readonly flows = new Map<number, UdpFlow>();
-  private readonly idleMs: number;
-  private readonly maxFlows: number;
-  private readonly timers: TimerDriver<UdpFlow>;
+  private readonly flows: IdleTable<UdpFlow>;
   private readonly log: Logger | undefined;
 
   constructor(
@@ -69,10 +67,13 @@ export class UdpTranslator {
     private readonly policy: AddressPolicy,
     opts: UdpTranslateOptions = {},
   ) {
-    this.idleMs = opts.idleMs ?? 60_000;
-    this.maxFlows = opts.maxFlows ?? 4096;
     this.log = opts.log;
-    this.timers = new TimerDriver<UdpFlow>(opts.timers ?? { ...realTimerHost, now: () => stack.now() }, (f, now) => this.onTimer(f, now));
+    const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
+    this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, opts.maxFlows ?? 4096, (f, why) => {
+      if (why === "expired") this.counters.flowsExpired++;
+      else this.counters.flowsEvicted++;
+      this.release(f);
+    });
     stack.udpForwarder = (_s, d) => this.fromGuest(d);
   }
 
@@ -92,12 +93,9 @@ export class UdpTranslator {
     let flow = this.flows.get(key);
     if (flow === undefined) flow = this.open(key, d, now);
     else {
-      // Most recently used last: re-insert (Map keeps insertion order; eviction takes the first).
-      this.flows.delete(key);
-      this.flows.set(key, flow);
+      this.flows.touch(flow, now);
       flow.port = d.port;
       flow.guestMac = d.srcMac;
-      flow.lastActive = now;
     }
     c.datagramsToHost++;
     c.bytesToHost += d.payload.length;
@@ -111,14 +109,10 @@ export class UdpTranslator {
   }
 
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
-    if (this.flows.size >= this.maxFlows) {
-      const oldest = this.flows.values().next().value as UdpFlow;
-      this.close(oldest);
-      this.counters.flowsEvicted++;
-    }
+    this.flows.makeRoom();
     const sock = createSocket({ type: "udp4" });
     const flow = new UdpFlow(key, sock, d.port, d.srcMac, d.srcIp, d.srcPort, now);
-    this.flows.set(key, flow);
+    this.flows.add(flow, now);
     this.counters.flowsOpened++;
     sock.on("message", (msg, rinfo) => this.toGuest(flow, msg, rinfo.address, rinfo.port));
     sock.on("error", (err) => {
@@ -127,13 +121,12 @@ export class UdpTranslator {
     });
     sock.bind(0);
     sock.unref();
-    this.timers.schedule(flow, now + this.idleMs);
     return flow;
   }
 
   private toGuest(flow: UdpFlow, msg: Buffer, address: string, port: number): void {
     const c = this.counters;
-    if (!this.flows.has(flow.key)) return;
+    if (!this.flows.has(flow)) return;
     let src = parseIpv4Address(address);
     if (src === undefined) return;
     // Replies from the host's loopback appear to come from the host alias.
@@ -148,18 +141,11 @@ export class UdpTranslator {
     } else c.guestUnreachable++;
   }
 
-  private onTimer(flow: UdpFlow, now: number): void {
-    const idleFor = now - flow.lastActive;
-    if (idleFor >= this.idleMs) {
-      this.counters.flowsExpired++;
-      this.close(flow);
-    } else this.timers.schedule(flow, flow.lastActive + this.idleMs);
+  private close(flow: UdpFlow): void {
+    if (this.flows.delete(flow)) this.release(flow);
   }
 
-  private close(flow: UdpFlow): void {
-    if (this.flows.get(flow.key) !== flow) return;
-    this.flows.delete(flow.key);
-    this.timers.cancel(flow);
+  private release(flow: UdpFlow): void {
     try {
       flow.sock.close();
     } catch {
@@ -170,7 +156,7 @@ export class UdpTranslator {
   /** Close every flow (shutting down). */
   closeAll(): void {
     for (const f of [...this.flows.values()]) this.close(f);
-    this.timers.stop();
+    this.flows.stop();
   }
 
   /** Flow listing for stats and tests. */

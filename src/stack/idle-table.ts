@@ -1,0 +1,88 @@
+/**
+ * A bounded table of flows that expire when idle: the shape UDP and ICMP socket translation
+ * share. Entries are kept in least-recently-used order (a `Map` keeps insertion order;
+ * `touch` re-inserts), so at the cap the oldest is evicted; each entry has one deadline on the
+ * stack's timer heap, pushed back lazily (an entry used since is rescheduled when its timer
+ * fires, not on every packet).
+ */
+import { TimerDriver, type TimerHost, type TimerTarget } from "./timers.js";
+
+export interface IdleEntry extends TimerTarget {
+  readonly key: number;
+  lastActive: number;
+}
+
+export type IdleEnd = "expired" | "evicted";
+
+export class IdleTable<F extends IdleEntry> {
+  private readonly map = new Map<number, F>();
+  private readonly timers: TimerDriver<F>;
+
+  constructor(
+    host: TimerHost,
+    readonly idleMs: number,
+    readonly maxEntries: number,
+    /** Called after an entry left the table on its own (idle, or evicted for room). */
+    private readonly onEnd: (entry: F, why: IdleEnd) => void,
+  ) {
+    this.timers = new TimerDriver<F>(host, (f, now) => this.onTimer(f, now));
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: number): F | undefined {
+    return this.map.get(key);
+  }
+
+  has(entry: F): boolean {
+    return this.map.get(entry.key) === entry;
+  }
+
+  values(): IterableIterator<F> {
+    return this.map.values();
+  }
+
+  /** The entry was used at `now`: it becomes the most recently used. */
+  touch(entry: F, now: number): void {
+    this.map.delete(entry.key);
+    this.map.set(entry.key, entry);
+    entry.lastActive = now;
+  }
+
+  /** Make room for one more entry, evicting the least recently used at the cap. */
+  makeRoom(): void {
+    if (this.map.size < this.maxEntries) return;
+    const oldest = this.map.values().next().value as F;
+    this.delete(oldest);
+    this.onEnd(oldest, "evicted");
+  }
+
+  add(entry: F, now: number): void {
+    this.map.set(entry.key, entry);
+    entry.lastActive = now;
+    this.timers.schedule(entry, now + this.idleMs);
+  }
+
+  /** Remove `entry`; false when it was not (or no longer) in the table. */
+  delete(entry: F): boolean {
+    if (!this.has(entry)) return false;
+    this.map.delete(entry.key);
+    this.timers.cancel(entry);
+    return true;
+  }
+
+  /** Stop the timer (shutting down; remove the entries first). */
+  stop(): void {
+    this.timers.stop();
+  }
+
+  private onTimer(entry: F, now: number): void {
+    if (!this.has(entry)) return;
+    if (now - entry.lastActive >= this.idleMs) {
+      this.delete(entry);
+      this.onEnd(entry, "expired");
+    } else this.timers.schedule(entry, entry.lastActive + this.idleMs);
+  }
+}
