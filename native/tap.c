@@ -1,5 +1,6 @@
 /*
- * skiff_tap: a small N-API addon (plain C, context-aware) for Linux TAP devices and ICMP sockets.
+ * skiff_tap: a small N-API addon (plain C, context-aware) for Linux TAP devices, ICMP sockets and
+ * Unix datagram sockets.
  *
  *   openTap(name, netnsPath|null, {vnetHdr}?) -> {fd, name}   open a TAP, optionally in a netns
  *   startRead(fd, ring, slotSize, lengths, callback)          read frames via uv_poll, in batches
@@ -8,6 +9,12 @@
  *   close(fd) -> 0 | -errno                                   stop polling and close the fd
  *   icmpSocket(raw) -> fd | -errno                            an IPv4 ICMP socket (see below)
  *   sendTo(fd, bytes, ipv4) -> n | -errno                     one datagram to ipv4 (uint32), port 0
+ *   waitWritable(fd, callback)                                one callback(0) once a polled fd is writable
+ *   unixDgramOpen(localPath, sndbuf, rcvbuf) -> fd | -errno   a bound AF_UNIX SOCK_DGRAM socket
+ *   unixDgramConnect(fd, peerPath) -> 0 | -errno              connect it to the peer's path
+ *   unixDgramAwaitPeer(fd, peerPath|null, callback(event))    wait for the peer's first datagram (below)
+ *   tapSetOffload(fd, flags) -> 0 | -errno                    TUNSETOFFLOAD (TUN_F_* bitmask)
+ *   tapSetVnetHdrSize(fd, size) -> 0 | -errno                 TUNSETVNETHDRSZ
  *
  * Readiness comes from a uv_poll handle on the loop of the calling environment, so reads never
  * occupy a thread-pool thread. Each wakeup reads frames into fixed slots of a caller-owned
@@ -23,6 +30,18 @@
  * message without the IP header), icmpSocket(true) a raw socket (SOCK_RAW, needs CAP_NET_RAW;
  * reads return whole IP packets, including other processes' ICMP). Both are non-blocking and
  * close-on-exec; a datagram socket read returns at most slotSize bytes (the rest is lost).
+ *
+ * Unix datagram sockets (QEMU -netdev dgram, vfkit) are connect()ed to their peer: write()
+ * then needs no address, the kernel delivers only the peer's datagrams to us, and poll reports
+ * the socket writable against the peer's receive queue (net.unix.max_dgram_qlen), which an
+ * unconnected sender never sees — a sender that got EAGAIN from sendto() can wait for POLLOUT
+ * forever. So after EAGAIN from write(), waitWritable(fd) adds UV_WRITABLE to the fd's poll
+ * handle until it fires once. Until the peer is known (vfkit sends first) or has bound its path
+ * (QEMU starting after us), unixDgramAwaitPeer polls the unconnected socket and peeks at the
+ * sender of each queued datagram: one from the expected path (or, with no expected path, from
+ * any sender bound to a pathname) makes it connect() there, stop polling and call back with
+ * that path, the datagram still queued for the frame reader; any other datagram is discarded
+ * and reported as callback(0); a read error as callback(-errno), after which polling stops.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,24 +51,30 @@
 #include <netinet/in.h>
 #include <node_api.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
-/* One active reader (one uv_poll handle) per polled fd. */
+/* One active poller (one uv_poll handle) per polled fd: a frame reader (startRead) or a peer
+ * waiter (unixDgramAwaitPeer); either may also be waiting for writability (waitWritable). */
 typedef struct reader {
   uv_poll_t poll; /* first member: the handle's address is the reader's */
   struct reader *next;
   napi_env env;
   int fd, stopped;
   napi_ref ring_ref, lengths_ref, cb_ref; /* keep the JS objects alive while polling */
+  napi_ref wcb_ref;                       /* waitWritable's callback while armed, else NULL */
   napi_async_context actx;
+  int awaiting;                           /* an unixDgramAwaitPeer poller, not a frame reader */
+  char *peer;                             /* its expected sender path (NULL: any named sender) */
   uint8_t *ring;
   uint32_t *lengths;
   size_t slot;
@@ -87,53 +112,134 @@ static reader *find_reader(tap_env *te, int fd) {
   return NULL;
 }
 
-static void free_reader(uv_handle_t *h) { free(h); }
+static void free_reader(uv_handle_t *h) {
+  free(((reader *)h)->peer);
+  free(h);
+}
 
-/* Stop polling: unlink, drop the JS references, and uv_close the handle (freed in its close
- * callback, so a reader stopped from inside its own JS callback stays valid until we return). */
-static void stop_reader(tap_env *te, reader *r) {
+/* Take r off the list and uv_close its handle (which stops polling at once; the memory is freed
+ * in the close callback, so a reader stopped from inside its own JS callback stays valid until
+ * we return). Its JS references stay until drop_refs. */
+static void detach_reader(tap_env *te, reader *r) {
   for (reader **p = &te->head; *p; p = &(*p)->next) if (*p == r) { *p = r->next; break; }
   r->stopped = 1;
-  uv_poll_stop(&r->poll);
-  napi_delete_reference(r->env, r->ring_ref);
-  napi_delete_reference(r->env, r->lengths_ref);
-  napi_delete_reference(r->env, r->cb_ref);
-  napi_async_destroy(r->env, r->actx);
   uv_close((uv_handle_t *)&r->poll, free_reader);
 }
 
-/* Call the JS callback with one number, as a top-level callback (drains microtasks; a throw
- * becomes an uncaught exception). */
-static void call_back(reader *r, int32_t value) {
+static void drop_ref(napi_env env, napi_ref *ref) {
+  if (*ref) napi_delete_reference(env, *ref), *ref = NULL;
+}
+
+/* Release the JS objects a detached reader kept alive. */
+static void drop_refs(reader *r) {
+  drop_ref(r->env, &r->ring_ref);
+  drop_ref(r->env, &r->lengths_ref);
+  drop_ref(r->env, &r->cb_ref);
+  drop_ref(r->env, &r->wcb_ref);
+  napi_async_destroy(r->env, r->actx);
+}
+
+/* Stop polling for good. */
+static void stop_reader(tap_env *te, reader *r) {
+  detach_reader(te, r);
+  drop_refs(r);
+}
+
+/* Call the JS callback `ref` with one number (or, when str is not NULL, that string) as a
+ * top-level callback (drains microtasks; a throw becomes an uncaught exception). */
+static void call_back(reader *r, napi_ref ref, int32_t value, const char *str) {
   napi_handle_scope scope;
   napi_value cb, recv, arg, exc;
   if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
-  if (napi_get_reference_value(r->env, r->cb_ref, &cb) == napi_ok &&
-      napi_get_global(r->env, &recv) == napi_ok && napi_create_int32(r->env, value, &arg) == napi_ok &&
+  if (napi_get_reference_value(r->env, ref, &cb) == napi_ok && napi_get_global(r->env, &recv) == napi_ok &&
+      (str ? napi_create_string_utf8(r->env, str, NAPI_AUTO_LENGTH, &arg) : napi_create_int32(r->env, value, &arg)) == napi_ok &&
       napi_make_callback(r->env, r->actx, recv, cb, 1, &arg, NULL) == napi_pending_exception &&
       napi_get_and_clear_last_exception(r->env, &exc) == napi_ok)
     napi_fatal_exception(r->env, exc);
   napi_close_handle_scope(r->env, scope);
 }
 
-/* uv_poll callback: read a bounded batch of frames, then hand the count to JS once. */
-static void on_readable(uv_poll_t *h, int status, int events) {
-  reader *r = (reader *)h;
-  tap_env *te = h->data;
+/* Report a poll or read error as callback(-err) and stop, unless JS already stopped it. */
+static void fail_reader(reader *r, int err) {
+  call_back(r, r->cb_ref, -err, NULL);
+  if (!r->stopped) stop_reader(r->poll.data, r);
+}
+
+/* (Re)start polling: always readable, writable while waitWritable is armed. */
+static int poll_events(reader *r);
+
+/* A frame reader is readable: read a bounded batch of frames, then hand the count to JS once. */
+static void read_batch(reader *r) {
   uint32_t n = 0, max = r->nslots < MAX_BATCH ? r->nslots : MAX_BATCH;
-  int err = status < 0 ? -status : 0;
-  (void)events;
+  int err = 0;
   while (!err && n < max) {
     ssize_t got = read(r->fd, r->ring + (size_t)n * r->slot, r->slot);
     if (got >= 0) r->lengths[n++] = (uint32_t)got;
     else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     else if (errno != EINTR) err = errno;
   }
-  if (n > 0) call_back(r, (int32_t)n);
-  if (err && !r->stopped) {
-    call_back(r, -err);
-    if (!r->stopped) stop_reader(te, r); /* unless JS already stopped or closed it */
+  if (n > 0) call_back(r, r->cb_ref, (int32_t)n, NULL);
+  if (err && !r->stopped) fail_reader(r, err);
+}
+
+/* The pathname a Unix socket address names, into out (sizeof sun_path + 1 bytes); "" for an
+ * unbound sender or an abstract address. */
+static void sender_path(const struct sockaddr_un *sa, socklen_t len, char *out) {
+  size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+  if (n > sizeof sa->sun_path) n = sizeof sa->sun_path;
+  memcpy(out, sa->sun_path, n);
+  out[n] = 0; /* an abstract address starts with NUL and so reads as "" */
+}
+
+/* An unixDgramAwaitPeer poller is readable: peek at the sender of each queued datagram (at most
+ * MAX_BATCH per wakeup); connect to the first acceptable one and report it, discard the rest. */
+static void await_peer(reader *r) {
+  char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1], byte;
+  for (int i = 0; i < MAX_BATCH && !r->stopped; i++) {
+    struct sockaddr_un sa;
+    socklen_t len = sizeof sa;
+    ssize_t got = recvfrom(r->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT, (struct sockaddr *)&sa, &len);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) fail_reader(r, errno);
+      return;
+    }
+    sender_path(&sa, len, path);
+    if (path[0] && (!r->peer || strcmp(path, r->peer) == 0) && connect(r->fd, (struct sockaddr *)&sa, len) == 0) {
+      /* Stop polling before JS runs (it starts the frame reader on this fd), keep the callback
+       * alive until it has returned. */
+      detach_reader(r->poll.data, r);
+      call_back(r, r->cb_ref, 0, path);
+      drop_refs(r);
+      return;
+    }
+    /* Not the peer, or the peer went away before we could connect: drop the datagram. */
+    while (recv(r->fd, &byte, 1, MSG_DONTWAIT) < 0 && errno == EINTR) {}
+    call_back(r, r->cb_ref, 0, NULL);
   }
+}
+
+/* uv_poll callback: errors end polling; readable goes to the reader, writable (once) to the
+ * waitWritable callback. */
+static void on_ready(uv_poll_t *h, int status, int events) {
+  reader *r = (reader *)h;
+  napi_ref wcb;
+  if (status < 0) return fail_reader(r, -status);
+  if (events & UV_READABLE) {
+    if (r->awaiting) await_peer(r);
+    else read_batch(r);
+  }
+  if ((events & UV_WRITABLE) && !r->stopped && (wcb = r->wcb_ref)) {
+    r->wcb_ref = NULL;
+    int rc = poll_events(r); /* readable only again */
+    call_back(r, wcb, 0, NULL);
+    napi_delete_reference(r->env, wcb);
+    if (rc < 0 && !r->stopped) fail_reader(r, -rc);
+  }
+}
+
+static int poll_events(reader *r) {
+  return uv_poll_start(&r->poll, UV_READABLE | (r->wcb_ref ? UV_WRITABLE : 0), on_ready);
 }
 
 /* openTap(name, netnsPath|null, {vnetHdr}?): open /dev/net/tun and attach (TUNSETIFF) to a TAP
@@ -196,15 +302,52 @@ static napi_value open_tap(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Poll fd on this environment's loop, calling `cb` (the reader is registered but not started;
+ * the caller fills in its kind and calls poll_events). NULL with an exception pending on failure. */
+static reader *add_reader(napi_env env, tap_env *te, int fd, napi_value cb, const char *fn) {
+  napi_value name;
+  uv_loop_t *loop;
+  reader *r;
+  int rc;
+  char step[64];
+  if (find_reader(te, fd)) {
+    snprintf(step, sizeof step, "%s: fd is already being read", fn);
+    return napi_throw_error(env, NULL, step), NULL;
+  }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  snprintf(step, sizeof step, "%s: calloc", fn);
+  if (!(r = calloc(1, sizeof *r))) return throw_errno(env, step, ENOMEM), NULL;
+  r->env = env, r->fd = fd;
+  snprintf(step, sizeof step, "%s: uv_poll_init", fn);
+  if ((rc = uv_poll_init(loop, &r->poll, fd)) < 0) return free(r), throw_errno(env, step, -rc), NULL;
+  r->poll.data = te;
+  napi_create_reference(env, cb, 1, &r->cb_ref);
+  napi_create_string_utf8(env, "skiff_tap.read", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &r->actx);
+  r->next = te->head, te->head = r;
+  return r;
+}
+
+/* Start a registered reader; on failure stop it and throw. */
+static napi_value start_reader(napi_env env, tap_env *te, reader *r, const char *fn) {
+  char step[64];
+  int rc = poll_events(r);
+  if (rc < 0) {
+    stop_reader(te, r);
+    snprintf(step, sizeof step, "%s: uv_poll_start", fn);
+    return throw_errno(env, step, -rc);
+  }
+  return NULL;
+}
+
 /* startRead(fd, ring: ArrayBuffer, slotSize, lengths: Uint32Array, callback(count)). */
 static napi_value start_read(napi_env env, napi_callback_info info) {
-  napi_value argv[5], name;
+  napi_value argv[5];
   tap_env *te = args(env, info, 5, argv);
   int32_t fd, slot;
   void *ring, *lens;
   size_t ring_len, nlens;
   napi_typedarray_type tt;
-  uv_loop_t *loop;
   reader *r;
   if (!te) return NULL;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[2], &slot) != napi_ok ||
@@ -213,25 +356,12 @@ static napi_value start_read(napi_env env, napi_callback_info info) {
     return napi_throw_type_error(env, NULL, "startRead(fd, ArrayBuffer, slotSize, Uint32Array, callback)"), NULL;
   if (ring_len / (size_t)slot < 1 || nlens < 1)
     return napi_throw_range_error(env, NULL, "startRead: ring and lengths need room for one frame"), NULL;
-  if (find_reader(te, fd)) return napi_throw_error(env, NULL, "startRead: fd is already being read"), NULL;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  if (!(r = calloc(1, sizeof *r))) return throw_errno(env, "startRead: calloc", ENOMEM);
-  r->env = env, r->fd = fd, r->ring = ring, r->lengths = lens, r->slot = (size_t)slot;
+  if (!(r = add_reader(env, te, fd, argv[4], "startRead"))) return NULL;
+  r->ring = ring, r->lengths = lens, r->slot = (size_t)slot;
   r->nslots = (uint32_t)(ring_len / (size_t)slot < nlens ? ring_len / (size_t)slot : nlens);
-  int rc = uv_poll_init(loop, &r->poll, fd);
-  if (rc < 0) return free(r), throw_errno(env, "startRead: uv_poll_init", -rc);
-  r->poll.data = te;
   napi_create_reference(env, argv[1], 1, &r->ring_ref);
   napi_create_reference(env, argv[3], 1, &r->lengths_ref);
-  napi_create_reference(env, argv[4], 1, &r->cb_ref);
-  napi_create_string_utf8(env, "skiff_tap.read", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &r->actx);
-  r->next = te->head, te->head = r;
-  if ((rc = uv_poll_start(&r->poll, UV_READABLE, on_readable)) < 0) {
-    stop_reader(te, r);
-    return throw_errno(env, "startRead: uv_poll_start", -rc);
-  }
-  return NULL;
+  return start_reader(env, te, r, "startRead");
 }
 
 /* stopRead(fd): stop polling fd, if it is polled. */
@@ -311,6 +441,143 @@ static napi_value send_to(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* waitWritable(fd, callback): fd must be polled (startRead or unixDgramAwaitPeer); add
+ * UV_WRITABLE to its poll until the fd is writable, then call callback(0) once. While armed,
+ * a second call changes nothing. Throws when fd is not polled. */
+static napi_value wait_writable(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  napi_valuetype t;
+  tap_env *te = args(env, info, 2, argv);
+  int32_t fd;
+  reader *r;
+  int rc;
+  if (!te || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_typeof(env, argv[1], &t) != napi_ok ||
+      t != napi_function)
+    return napi_throw_type_error(env, NULL, "waitWritable(fd, callback)"), NULL;
+  if (!(r = find_reader(te, fd))) return napi_throw_error(env, NULL, "waitWritable: fd is not being polled"), NULL;
+  if (r->wcb_ref) return NULL;
+  CHECK(napi_create_reference(env, argv[1], 1, &r->wcb_ref));
+  if ((rc = poll_events(r)) < 0) {
+    drop_ref(env, &r->wcb_ref);
+    return throw_errno(env, "waitWritable: uv_poll_start", -rc);
+  }
+  return NULL;
+}
+
+/* Read a Unix socket pathname argument into sa (throws unless 1..107 bytes). */
+static bool unix_address(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len, const char *fn) {
+  char msg[96];
+  size_t n;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok || n == 0 || n >= sizeof sa->sun_path) {
+    snprintf(msg, sizeof msg, "%s: the path must be a string of 1 to %zu bytes", fn, sizeof sa->sun_path - 1);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  napi_get_value_string_utf8(env, v, sa->sun_path, sizeof sa->sun_path, &n);
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return true;
+}
+
+/* unixDgramOpen(localPath, sndbuf, rcvbuf): socket(AF_UNIX, SOCK_DGRAM), non-blocking and
+ * close-on-exec, SO_SNDBUF / SO_RCVBUF set when > 0 (the kernel caps them at wmem_max /
+ * rmem_max), bound to localPath; returns the fd or -errno (EADDRINUSE: the path exists).
+ * Throws only for bad arguments. */
+static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
+  napi_value argv[3], out;
+  struct sockaddr_un sa;
+  socklen_t len;
+  int32_t sndbuf, rcvbuf;
+  int fd, err = 0;
+  args(env, info, 3, argv);
+  if (!unix_address(env, argv[0], &sa, &len, "unixDgramOpen")) return NULL;
+  if (napi_get_value_int32(env, argv[1], &sndbuf) != napi_ok || napi_get_value_int32(env, argv[2], &rcvbuf) != napi_ok ||
+      sndbuf < 0 || rcvbuf < 0)
+    return napi_throw_type_error(env, NULL, "unixDgramOpen(localPath, sndbuf >= 0, rcvbuf >= 0)"), NULL;
+  if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) err = errno;
+  else if ((sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0) ||
+           (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) ||
+           bind(fd, (struct sockaddr *)&sa, len) < 0)
+    err = errno, close(fd);
+  CHECK(napi_create_int32(env, err ? -err : fd, &out));
+  return out;
+}
+
+/* unixDgramConnect(fd, peerPath): connect() the datagram socket to peerPath, so that write()
+ * sends there, only the peer's datagrams are received, and poll's writability follows the
+ * peer's receive queue. Returns 0 or -errno (ENOENT / ECONNREFUSED: nobody is bound there).
+ * Throws only for bad arguments. */
+static napi_value unix_dgram_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  struct sockaddr_un sa;
+  socklen_t len;
+  int32_t fd;
+  int rc;
+  args(env, info, 2, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+    return napi_throw_type_error(env, NULL, "unixDgramConnect(fd, peerPath)"), NULL;
+  if (!unix_address(env, argv[1], &sa, &len, "unixDgramConnect")) return NULL;
+  do rc = connect(fd, (struct sockaddr *)&sa, len); while (rc < 0 && errno == EINTR);
+  CHECK(napi_create_int32(env, rc < 0 ? -errno : 0, &out));
+  return out;
+}
+
+/* unixDgramAwaitPeer(fd, peerPath|null, callback(event)): poll the (unconnected) socket until
+ * a datagram from peerPath (null: from any sender bound to a pathname) is queued, connect() to
+ * that sender and call back with its path (a string; polling has stopped, the datagram is still
+ * queued). Every other datagram is discarded and reported as callback(0); a read error as
+ * callback(-errno), after which polling stops. stopRead / close end the wait. */
+static napi_value unix_dgram_await_peer(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  napi_valuetype t1, t2;
+  tap_env *te = args(env, info, 3, argv);
+  struct sockaddr_un sa;
+  socklen_t len;
+  int32_t fd;
+  reader *r;
+  if (!te || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_typeof(env, argv[1], &t1) != napi_ok ||
+      napi_typeof(env, argv[2], &t2) != napi_ok || (t1 != napi_string && t1 != napi_null) || t2 != napi_function)
+    return napi_throw_type_error(env, NULL, "unixDgramAwaitPeer(fd, peerPath | null, callback)"), NULL;
+  if (t1 == napi_string && !unix_address(env, argv[1], &sa, &len, "unixDgramAwaitPeer")) return NULL;
+  if (!(r = add_reader(env, te, fd, argv[2], "unixDgramAwaitPeer"))) return NULL;
+  r->awaiting = 1;
+  if (t1 == napi_string && !(r->peer = strdup(sa.sun_path))) {
+    stop_reader(te, r);
+    return throw_errno(env, "unixDgramAwaitPeer: strdup", ENOMEM);
+  }
+  return start_reader(env, te, r, "unixDgramAwaitPeer");
+}
+
+/* tapSetOffload(fd, flags): ioctl(TUNSETOFFLOAD) with a bitmask of TUN_F_CSUM 0x01, TUN_F_TSO4
+ * 0x02, TUN_F_TSO6 0x04, TUN_F_TSO_ECN 0x08, TUN_F_UFO 0x10: the offloads the reader of the TAP
+ * accepts (frames may then arrive with partial checksums or as super-frames, described by a
+ * virtio-net header: needs a device opened with vnetHdr). Returns 0 or -errno. */
+static napi_value tap_set_offload(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  int32_t fd;
+  uint32_t flags;
+  args(env, info, 2, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_uint32(env, argv[1], &flags) != napi_ok)
+    return napi_throw_type_error(env, NULL, "tapSetOffload(fd, flags)"), NULL;
+  CHECK(napi_create_int32(env, ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0, &out));
+  return out;
+}
+
+/* tapSetVnetHdrSize(fd, size): ioctl(TUNSETVNETHDRSZ): the length of the virtio-net header
+ * before each frame of a vnetHdr TAP (10 by default; 12 with num_buffers). 0 or -errno. */
+static napi_value tap_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  int32_t fd, size;
+  int sz;
+  args(env, info, 2, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok)
+    return napi_throw_type_error(env, NULL, "tapSetVnetHdrSize(fd, size)"), NULL;
+  sz = size;
+  CHECK(napi_create_int32(env, ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 ? -errno : 0, &out));
+  return out;
+}
+
 /* Environment teardown (process or worker exit): stop and close every polled fd (so a
  * terminated worker does not keep its TAP devices), free the state. */
 static void cleanup(void *arg) {
@@ -326,7 +593,10 @@ static void cleanup(void *arg) {
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
       {"openTap", open_tap}, {"startRead", start_read}, {"stopRead", stop_read},
-      {"write", write_frame}, {"close", close_fd}, {"icmpSocket", icmp_socket}, {"sendTo", send_to}};
+      {"write", write_frame}, {"close", close_fd}, {"icmpSocket", icmp_socket}, {"sendTo", send_to},
+      {"waitWritable", wait_writable}, {"unixDgramOpen", unix_dgram_open}, {"unixDgramConnect", unix_dgram_connect},
+      {"unixDgramAwaitPeer", unix_dgram_await_peer}, {"tapSetOffload", tap_set_offload},
+      {"tapSetVnetHdrSize", tap_set_vnet_hdr_size}};
   tap_env *te = calloc(1, sizeof *te);
   napi_value f;
   if (!te) return NULL;

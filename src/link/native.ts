@@ -1,5 +1,6 @@
 /**
- * Locating and loading the compiled addon for TAP devices and ICMP sockets (`native/tap.c`,
+ * Locating and loading the compiled addon for TAP devices, ICMP sockets and Unix datagram
+ * sockets (`native/tap.c`,
  * built by `npm run build:native` into `native/build/Release/skiff_tap.node`). The file is
  * found by walking up from this module's directory to the package root, so the same code works
  * from `src/link/` (tsx) and from the bundled `dist/` file.
@@ -43,10 +44,57 @@ export interface IcmpSocketAddon {
   sendTo(fd: number, bytes: Uint8Array, ipv4: number): number;
 }
 
+/**
+ * The addon's Unix datagram socket functions (QEMU `-netdev dgram`, vfkit). The socket is read
+ * with `startRead`, written with `write` once connected, and closed with `close`.
+ */
+export interface UnixDgramAddon {
+  /**
+   * A non-blocking, close-on-exec AF_UNIX SOCK_DGRAM socket bound to `localPath`, with SO_SNDBUF
+   * / SO_RCVBUF set to the given sizes when > 0. Returns the fd or -errno (EADDRINUSE when the
+   * path exists); throws only for bad arguments (a path of 0 or more than 107 bytes).
+   */
+  unixDgramOpen(localPath: string, sndbuf: number, rcvbuf: number): number;
+  /**
+   * connect() the socket to `peerPath`: `write` then sends there, only that peer's datagrams
+   * are received, and writability follows the peer's receive queue. 0 or -errno (ENOENT,
+   * ECONNREFUSED: nobody is bound there).
+   */
+  unixDgramConnect(fd: number, peerPath: string): number;
+  /**
+   * Poll the unconnected socket until a datagram from `peerPath` (null: from any sender bound to
+   * a pathname) is queued; connect to that sender and call `callback(path)` (polling has then
+   * stopped; the datagram is still queued). Every other datagram is discarded and reported as
+   * `callback(0)`; a read error as `callback(-errno)`, after which polling stops. `stopRead` and
+   * `close` end the wait.
+   */
+  unixDgramAwaitPeer(fd: number, peerPath: string | null, callback: (event: string | number) => void): void;
+  /**
+   * `fd` must be polled (`startRead` / `unixDgramAwaitPeer`): call `callback(0)` once, as soon
+   * as it is writable (while armed, further calls change nothing). Throws when `fd` is not polled.
+   */
+  waitWritable(fd: number, callback: (zero: number) => void): void;
+}
+
+/** TUNSETOFFLOAD flags (linux/if_tun.h): offloads the reader of a vnetHdr TAP accepts. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+
+/** The addon's TAP offload controls (for a device opened with `vnetHdr`). */
+export interface TapOffloadAddon {
+  /** ioctl(TUNSETOFFLOAD, flags) with a bitmask of the `TUN_F_*` constants; 0 or -errno. */
+  tapSetOffload(fd: number, flags: number): number;
+  /** ioctl(TUNSETVNETHDRSZ, size): the virtio-net header length (10 or 12); 0 or -errno. */
+  tapSetVnetHdrSize(fd: number, size: number): number;
+}
+
 const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
 
 /** Everything the compiled addon exports. */
-export type SkiffAddon = TapAddon & IcmpSocketAddon;
+export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon;
 
 let cached: SkiffAddon | undefined;
 
