@@ -1,7 +1,14 @@
 /**
  * `skiff vm image build` and `skiff vm run`: boot a Linux guest under QEMU whose only network
- * is skiff (attached over `-netdev stream` to a Unix socket skiff listens on), run a command in
- * it and exit with its status — or give an interactive console.
+ * is skiff — attached over `-netdev stream` (QEMU connects to a Unix socket skiff listens on)
+ * or `-netdev dgram` (a pair of Unix datagram sockets) — run a command in it and exit with its
+ * status, or give an interactive console.
+ *
+ * The guest's MAC has a static DHCP lease on the first guest address (192.168.65.3 by
+ * default), so `-p` forwards know where to go before the guest boots, as with `skiff run`.
+ * The guest link is always behind a capture wrapper: `--pcap FILE` records it from QEMU's
+ * first frame (the DHCP exchange included), and the control API's `POST /capture` can start
+ * one later.
  */
 
 import { intArg } from "./args.js";
@@ -11,10 +18,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { Network } from "./network.js";
+import { startControl, parsePublishOptions, type Control } from "./forward.js";
+import { formatIpv4, parseMac } from "../common/addr.js";
+import type { FrameChannel } from "../link/channel.js";
+import { CaptureChannel } from "../link/capture.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
+import { openQemuDgram } from "../link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, findImage, VmSetupError, type GuestImage } from "../vm/image.js";
 import { chooseAccel, hostAccelFacts, type AccelRequest } from "../vm/accel.js";
-import { QemuMissingError, Vm, shellJoin } from "../vm/qemu.js";
+import { QemuMissingError, Vm, shellJoin, type VmNet } from "../vm/qemu.js";
+
+export type VmNetKind = "stream" | "dgram";
 
 export interface VmRunOptions {
   cpus: number;
@@ -26,32 +40,82 @@ export interface VmRunOptions {
   command: string[];
   /** Copy the serial console here. */
   consoleLog?: string;
+  /** How QEMU's network attaches to skiff (default stream). */
+  net?: VmNetKind;
+  /** Port forwards to the guest, `skiff run -p` syntax: `[hostAddr:]hostPort:guestPort[/udp]`. */
+  publish?: string[];
+  /** Capture the guest's link to this pcap file. */
+  pcap?: string;
+  /** Serve the control API (HTTP+JSON) on this Unix socket. */
+  apiSocket?: string;
+  /** Where the command's output lines go (default: stdout). */
+  output?: (line: string) => void;
+  /** Called with the guest's address (CIDR) when it reports ready. */
+  onReady?: (addr: string) => void;
   log: Logger;
 }
 
-const GUEST_MAC = "52:54:00:65:00:10";
+/** The guest's MAC; its static lease is the network's first guest address. */
+export const GUEST_MAC = "52:54:00:65:00:10";
 
 /** The image in the cache, built first if missing (progress on stderr). */
 export function ensureImage(cacheDir: string | undefined, progress: (s: string) => void): GuestImage {
   return findImage(cacheDir ?? defaultCacheDir()) ?? buildImage({ cacheDir, progress });
 }
 
+/** The guest's link: QEMU's `-netdev` side and skiff's channel (once QEMU has attached). */
+interface GuestLink {
+  vmNet: VmNet;
+  channel: Promise<FrameChannel>;
+  close(): Promise<void> | void;
+}
+
+async function openGuestLink(kind: VmNetKind, dir: string, mtu: number, log: Logger): Promise<GuestLink> {
+  if (kind === "dgram") {
+    const paths = { skiffPath: join(dir, "skiff.dgram"), qemuPath: join(dir, "qemu.dgram") };
+    const ch = openQemuDgram(paths, { mtu });
+    return { vmNet: { kind, ...paths, mac: GUEST_MAC }, channel: Promise.resolve(ch), close: () => ch.close() };
+  }
+  const path = join(dir, "net.sock");
+  const listener = await QemuStreamListener.listen(`unix:${path}`, { mtu });
+  let first: FrameChannel | undefined;
+  const channel = new Promise<FrameChannel>((resolve) =>
+    listener.on("channel", (ch) => {
+      // Only QEMU's connection is the guest; anything else connecting to the socket is refused.
+      if (first) return ch.close();
+      first = ch;
+      resolve(ch);
+    }),
+  );
+  listener.on("error", (e) => log.warn({ err: e.message }, "guest socket"));
+  return { vmNet: { kind, path, mac: GUEST_MAC }, channel, close: () => listener.close() };
+}
+
 export async function vmRun(opts: VmRunOptions): Promise<number> {
-  const image = ensureImage(opts.cacheDir, (s) => process.stderr.write(`skiff vm: ${s}\n`));
-  const { accel, reason } = chooseAccel(opts.accel, hostAccelFacts());
-  opts.log.info({ accel, reason }, "accelerator");
+  const kind = opts.net ?? "stream";
   const net = new Network({ mtu: opts.mtu, log: opts.log });
-  const dir = mkdtempSync(join(tmpdir(), "skiff-vm-"));
-  const sock = join(dir, "net.sock");
-  const listener = await QemuStreamListener.listen(`unix:${sock}`);
-  listener.on("channel", (ch) => net.stack.attach(ch));
-  const interactive = opts.command.length === 0;
+  const guestIp = formatIpv4((net.stack.config.network + 3) >>> 0);
+  let dir: string | undefined;
+  let link: GuestLink | undefined;
+  let capture: CaptureChannel | undefined;
+  let control: Control | undefined;
   let vm: Vm | undefined;
-  let passThrough = false;
   const onSignal = () => void vm?.stop();
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    // Bad -p values are usage errors: reported before anything is built or booted.
+    parsePublishOptions(opts.publish ?? [], guestIp);
+    const image = ensureImage(opts.cacheDir, (s) => process.stderr.write(`skiff vm: ${s}\n`));
+    const { accel, reason } = chooseAccel(opts.accel, hostAccelFacts());
+    opts.log.info({ accel, reason, net: kind, guest: guestIp }, "starting the guest");
+    net.setStaticLeases([{ mac: parseMac(GUEST_MAC)!, ip: (net.stack.config.network + 3) >>> 0 }]);
+    dir = mkdtempSync(join(tmpdir(), "skiff-vm-"));
+    link = await openGuestLink(kind, dir, opts.mtu, opts.log);
+    const interactive = opts.command.length === 0;
+    if (interactive && process.stdin.isTTY) process.stderr.write("skiff vm: the guest's console follows; Ctrl-A x stops the VM\n");
+    const output = opts.output ?? ((l: string) => process.stdout.write(l + "\n"));
+    let passThrough = false;
     vm = Vm.start(
       {
         kernel: image.kernel,
@@ -59,17 +123,41 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
         accel,
         cpus: opts.cpus,
         memoryMiB: opts.memoryMiB,
-        net: { kind: "stream", path: sock, mac: GUEST_MAC },
+        net: link.vmNet,
         command: interactive ? undefined : shellJoin(opts.command),
         interactive,
       },
-      // The guest's console between the two markers is the command's output: pass it through.
-      { logFile: opts.consoleLog, onLine: (l) => {
-        if (/SKIFF-(READY|EXIT)/.test(l)) passThrough = l.includes("SKIFF-READY");
-        else if (passThrough) process.stdout.write(l + "\n");
-      } },
+      {
+        logFile: opts.consoleLog,
+        terminal: interactive,
+        // The guest's console between the two markers is the command's output: pass it through.
+        onLine: interactive
+          ? undefined
+          : (l) => {
+              if (/SKIFF-(READY|EXIT)/.test(l)) passThrough = l.includes("SKIFF-READY");
+              else if (passThrough) output(l);
+            },
+      },
     );
-    const r = await vm.exited;
+    const exited = vm.exited;
+    // QEMU attaches its network as it starts (before the guest boots): the capture then sees
+    // every frame, and forwards are open long before the guest can answer them.
+    const qemuGone = exited.then((r) => {
+      throw new Error(`QEMU exited before attaching its network (code ${r.qemuCode}): ${r.console.trim().split("\n").pop() ?? ""}`);
+    });
+    qemuGone.catch(() => {});
+    const channel = await Promise.race([link.channel, qemuGone]);
+    capture = opts.pcap ? CaptureChannel.toFile(channel, opts.pcap) : new CaptureChannel(channel);
+    net.stack.attach(capture);
+    control = await startControl(net, { publish: opts.publish, apiSocket: opts.apiSocket, guestIp, capture, log: opts.log });
+    vm.ready.then(
+      (addr) => {
+        if (!addr.startsWith(`${guestIp}/`)) opts.log.warn({ addr, expected: guestIp }, "the guest's address is not its static lease: forwards will not reach it");
+        opts.onReady?.(addr);
+      },
+      () => {},
+    );
+    const r = await exited;
     if (interactive) return r.qemuCode ?? 1;
     if (r.status === undefined) {
       process.stderr.write(`skiff vm: the guest stopped without reporting the command's status (QEMU exit ${r.qemuCode ?? r.qemuSignal})\n`);
@@ -83,9 +171,11 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await vm?.stop();
-    await listener.close();
+    await control?.close();
+    capture?.close();
+    await link?.close();
     net.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -108,12 +198,31 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .option("--memory <MiB>", "guest memory in MiB", intArg(64, 65536), 256)
     .option("--mtu <n>", "MTU of the guest link", intArg(576, 65520), 1500)
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
+    .addOption(new Option("--net <kind>", "how QEMU attaches to skiff: -netdev stream or -netdev dgram").choices(["stream", "dgram"]).default("stream"))
+    .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host to the guest (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--pcap <file>", "capture the guest's link to a pcap file")
+    .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--cache <dir>", "image cache directory", defaultCacheDir())
     .option("--console-log <file>", "copy the guest's serial console to FILE")
     .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "warn")
     .argument("[command...]", "command to run in the guest (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
-      setStatus(await vmRun({ cpus: o.cpus, memoryMiB: o.memory, mtu: o.mtu, accel: o.accel, cacheDir: o.cache, command, consoleLog: o.consoleLog, log }));
+      setStatus(
+        await vmRun({
+          cpus: o.cpus,
+          memoryMiB: o.memory,
+          mtu: o.mtu,
+          accel: o.accel,
+          net: o.net,
+          publish: o.publish,
+          pcap: o.pcap,
+          apiSocket: o.apiSocket,
+          cacheDir: o.cache,
+          command,
+          consoleLog: o.consoleLog,
+          log,
+        }),
+      );
     });
 }

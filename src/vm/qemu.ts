@@ -6,6 +6,11 @@
  * Readiness is the init's `SKIFF-READY <addr>` line; the exit status is parsed from its
  * `SKIFF-EXIT <status>` line. `stop()` asks QEMU to quit (SIGTERM) and kills it after a grace
  * period.
+ *
+ * The console is always piped through skiff (markers parsed, copied to the log file), and can
+ * be written to (`write`). With `terminal: true` it is also the user's terminal: output copied
+ * to stdout, stdin (in raw mode when it is a TTY) copied to the guest, so Ctrl-C reaches the
+ * guest and QEMU's `Ctrl-A x` quits.
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -41,8 +46,12 @@ const EXIT_RE = new RegExp(`${EXIT_MARKER} (\\d+)`);
 /** Kernel command line limit on x86 (COMMAND_LINE_SIZE). */
 const CMDLINE_MAX = 2048;
 
-export function kernelAppend(cfg: Pick<VmConfig, "command" | "extraAppend">): string {
-  const parts = ["console=ttyS0", "quiet", "loglevel=1", "panic=-1", ...(cfg.extraAppend ?? [])];
+/**
+ * The kernel command line: the console (`ttyS0`, the first serial port; `hvc0` for a
+ * virtio-console as under vfkit), quiet boot, no reboot on panic, and the command.
+ */
+export function kernelAppend(cfg: Pick<VmConfig, "command" | "extraAppend">, console = "ttyS0"): string {
+  const parts = [`console=${console}`, "quiet", "loglevel=1", "panic=-1", ...(cfg.extraAppend ?? [])];
   if (cfg.command !== undefined) parts.push(`skiff.cmd=${Buffer.from(cfg.command, "utf8").toString("base64")}`);
   const s = parts.join(" ");
   if (s.length >= CMDLINE_MAX) throw new Error(`command too long for the kernel command line (${s.length} bytes, limit ${CMDLINE_MAX - 1})`);
@@ -104,7 +113,16 @@ export interface VmStartOptions {
   logFile?: string;
   /** Called with each console line (without CR/LF). */
   onLine?: (line: string) => void;
+  /** The console is also this process's terminal (stdout, and stdin in raw mode). */
+  terminal?: boolean;
   binary?: string;
+}
+
+interface Waiter {
+  re: RegExp;
+  from: number;
+  resolve: (m: RegExpExecArray) => void;
+  reject: (e: Error) => void;
 }
 
 /** A running guest. */
@@ -115,12 +133,13 @@ export class Vm {
   private consoleText = "";
   private status: number | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private waiters: Waiter[] = [];
+  private exitError: Error | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
     log: WriteStream | undefined,
     opts: VmStartOptions,
-    interactive: boolean,
   ) {
     let resolveReady!: (a: string) => void;
     let rejectReady!: (e: Error) => void;
@@ -131,6 +150,8 @@ export class Vm {
       const s = b.toString("utf8");
       this.consoleText += s;
       log?.write(b);
+      if (opts.terminal) process.stdout.write(b);
+      if (this.waiters.length > 0) this.checkWaiters();
       partial += s;
       let i: number;
       while ((i = partial.indexOf("\n")) >= 0) {
@@ -144,33 +165,69 @@ export class Vm {
         opts.onLine?.(line);
       }
     };
-    if (!interactive) {
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
-    }
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    // Writes after QEMU has gone fail with EPIPE: nothing to do about them.
+    child.stdin!.on("error", () => {});
+    const detachTerminal = opts.terminal ? attachTerminal(child) : () => {};
     this.exited = new Promise((resolve, reject) => {
       child.once("error", (e: NodeJS.ErrnoException) => {
         const err = e.code === "ENOENT" ? new QemuMissingError() : e;
+        detachTerminal();
+        this.failWaiters(err);
         rejectReady(err);
         reject(err);
       });
       child.once("close", (code, signal) => {
         clearTimeout(this.killTimer);
+        detachTerminal();
         log?.end();
-        rejectReady(new Error(`QEMU exited before the guest was ready (code ${code}${signal ? `, ${signal}` : ""})`));
+        const how = `code ${code}${signal ? `, ${signal}` : ""}`;
+        this.failWaiters(new Error(`QEMU exited (${how})`));
+        rejectReady(new Error(`QEMU exited before the guest was ready (${how})`));
         resolve({ status: this.status, qemuCode: code, qemuSignal: signal, console: this.consoleText });
       });
     });
   }
 
   static start(cfg: VmConfig, opts: VmStartOptions = {}): Vm {
-    const child = spawn(opts.binary ?? QEMU_BINARY, qemuArgs(cfg), { stdio: cfg.interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
+    const child = spawn(opts.binary ?? QEMU_BINARY, qemuArgs(cfg), { stdio: ["pipe", "pipe", "pipe"] });
     const log = opts.logFile ? createWriteStream(opts.logFile) : undefined;
-    return new Vm(child, log, opts, !!cfg.interactive);
+    return new Vm(child, log, opts);
   }
 
   get console(): string {
     return this.consoleText;
+  }
+
+  /** Type into the serial console (as keystrokes: end a command with "\n"). */
+  write(text: string): void {
+    if (this.child.stdin?.writable) this.child.stdin.write(text);
+  }
+
+  /**
+   * Resolves with the first match of `re` in the console text from offset `from` on (now or
+   * later); rejects if QEMU exits first.
+   */
+  waitFor(re: RegExp, from = 0): Promise<RegExpExecArray> {
+    const m = re.exec(this.consoleText.slice(from));
+    if (m) return Promise.resolve(m);
+    if (this.exitError) return Promise.reject(this.exitError);
+    return new Promise((resolve, reject) => this.waiters.push({ re, from, resolve, reject }));
+  }
+
+  private checkWaiters(): void {
+    this.waiters = this.waiters.filter((w) => {
+      const m = w.re.exec(this.consoleText.slice(w.from));
+      if (m) w.resolve(m);
+      return !m;
+    });
+  }
+
+  private failWaiters(e: Error): void {
+    this.exitError = e;
+    for (const w of this.waiters) w.reject(e);
+    this.waiters = [];
   }
 
   /**
@@ -180,9 +237,30 @@ export class Vm {
   stop(graceMs = 3000): Promise<VmResult | undefined> {
     if (this.child.pid === undefined) return this.exited.catch(() => undefined);
     if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.stdin?.end();
       this.child.kill("SIGTERM");
       this.killTimer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     }
     return this.exited;
   }
+}
+
+/**
+ * Make the console this process's terminal: QEMU's output to stdout, stdin to QEMU (raw mode
+ * on a TTY, restored by the returned function).
+ */
+function attachTerminal(child: ChildProcess): () => void {
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  stdin.pipe(child.stdin!, { end: false });
+  stdin.resume();
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    stdin.unpipe(child.stdin!);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
 }

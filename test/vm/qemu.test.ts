@@ -1,4 +1,7 @@
 import { expect } from "chai";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { QemuMissingError, Vm, kernelAppend, netdevArg, qemuArgs, shellJoin, type VmConfig } from "../../src/vm/qemu.js";
 import { chooseAccel, type AccelFacts } from "../../src/vm/accel.js";
 
@@ -66,6 +69,48 @@ describe("vm/qemu launcher without QEMU", () => {
     await vm.ready.catch((e) => (err = e));
     expect(err).to.be.instanceOf(QemuMissingError);
     expect(await vm.stop()).to.equal(undefined);
+  });
+});
+
+describe("vm/qemu launcher console plumbing (a stand-in for QEMU that echoes its stdin)", () => {
+  let dir: string;
+  let fake: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "skiff-vm-unit-"));
+    fake = join(dir, "fake-qemu");
+    // Ignores QEMU's arguments; the "console" is whatever is written to it, line by line.
+    writeFileSync(fake, "#!/bin/sh\nwhile IFS= read -r l; do echo \"$l\"; done\n");
+    chmodSync(fake, 0o755);
+  });
+  // (`after` is this file's argv helper; mocha's hook is `globalThis.after`.)
+  globalThis.after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("write() reaches the console; waitFor matches from an offset; markers give ready and status", async () => {
+    const lines: string[] = [];
+    const vm = Vm.start(base, { binary: fake, onLine: (l) => lines.push(l) });
+    vm.write("prompt-1\n");
+    await vm.waitFor(/prompt-1/);
+    const from = vm.console.length;
+    const later = vm.waitFor(/prompt-(\d)/, from);
+    vm.write("SKIFF-READY 192.168.65.3/24\nprompt-2\nSKIFF-EXIT 5\n");
+    expect((await later)[1], "the match after the offset, not the earlier one").to.equal("2");
+    expect(await vm.ready).to.equal("192.168.65.3/24");
+    await vm.waitFor(/SKIFF-EXIT 5\n/);
+    const r = await vm.stop();
+    expect(r!.status).to.equal(5);
+    expect(lines).to.deep.equal(["prompt-1", "SKIFF-READY 192.168.65.3/24", "prompt-2", "SKIFF-EXIT 5"]);
+  });
+
+  it("waitFor rejects when the VM exits without a match (then and later)", async () => {
+    const vm = Vm.start(base, { binary: fake });
+    const never = vm.waitFor(/never/);
+    await vm.stop();
+    let err: unknown;
+    await never.catch((e) => (err = e));
+    expect((err as Error).message).to.match(/QEMU exited/);
+    err = undefined;
+    await vm.waitFor(/never/).catch((e) => (err = e));
+    expect((err as Error).message).to.match(/QEMU exited/);
   });
 });
 
