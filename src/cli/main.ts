@@ -35,11 +35,12 @@ export async function main(argv: string[]): Promise<number> {
     .option("--tap <name>", "name of the TAP device inside the namespace", "tap0")
     .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host into the namespace (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
+    .option("--no-offload", "no checksum/segmentation offload on the TAP device (every frame MTU-sized, checksums computed)")
     .argument("<command...>", "command to run (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
-      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, command, log });
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, offload: o.offload, command, log });
     });
 
   const vpnkitCmd = program

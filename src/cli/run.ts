@@ -35,6 +35,8 @@ export interface RunOptions {
   publish?: string[];
   /** Serve the control API on this Unix socket. */
   apiSocket?: string;
+  /** Checksum and TCP segmentation offload on the TAP device (virtio-net header); default true. */
+  offload?: boolean;
   command: string[];
   log: Logger;
 }
@@ -64,7 +66,7 @@ export async function run(opts: RunOptions): Promise<number> {
   let channel: FrameChannel | undefined;
   let control: Control | undefined;
   try {
-    const tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu });
+    const tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu, offload: opts.offload ?? true });
     // Always behind a capture wrapper (idle unless --pcap or the API's POST /capture).
     const capture = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : new CaptureChannel(tap);
     channel = capture;

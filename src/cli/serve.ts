@@ -49,7 +49,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const writer = opts.pcap ? PcapWriter.toFile(opts.pcap) : undefined;
   const channels = new Set<FrameChannel>();
   const attach = (channel: FrameChannel) => {
-    const ch = writer ? new CaptureChannel(channel, writer) : channel;
+    const ch: FrameChannel = writer ? new CaptureChannel(channel, writer) : channel;
     channels.add(ch);
     sw.addPort(ch);
     ch.once("closed", () => channels.delete(ch));

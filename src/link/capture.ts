@@ -7,9 +7,13 @@
  *
  * smoltcp's `PcapWriter` device and gvisor-tap-vsock's capture file are the same idea: capture
  * is a decorator of the link, not woven into the stack.
+ *
+ * Offloads of the inner channel are passed through (flags and metadata unchanged), so with a
+ * checksum-offloading TAP the capture shows what tcpdump on such a device shows: TCP/UDP
+ * checksums left partial and super-segments longer than the MTU.
  */
 
-import { BaseFrameChannel, type FrameChannel } from "./channel.js";
+import { BaseFrameChannel, type ChannelOffloads, type FrameChannel } from "./channel.js";
 import { PcapWriter, wallClockNs, type PcapWriterOptions } from "../pcap/writer.js";
 
 export class CaptureChannel extends BaseFrameChannel {
@@ -21,9 +25,9 @@ export class CaptureChannel extends BaseFrameChannel {
   ) {
     super(`capture(${inner.name})`, inner.mtu);
     this.writer = writer;
-    inner.setReceiver((frame) => {
+    inner.setReceiver((frame, rxFlags) => {
       this.writer?.writePacket(frame, wallClockNs());
-      this.deliver(frame);
+      this.deliver(frame, rxFlags);
     });
     inner.on("drain", () => this.emit("drain"));
     inner.once("closed", (err) => this.finish(err));
@@ -32,6 +36,10 @@ export class CaptureChannel extends BaseFrameChannel {
   /** Wrap `inner` and capture to `path` at once. */
   static toFile(inner: FrameChannel, path: string, opts: PcapWriterOptions = {}): CaptureChannel {
     return new CaptureChannel(inner, PcapWriter.toFile(path, opts));
+  }
+
+  get offloads(): ChannelOffloads | undefined {
+    return this.inner.offloads;
   }
 
   /** The writer in use, if a capture is running. */
@@ -52,11 +60,11 @@ export class CaptureChannel extends BaseFrameChannel {
     w?.close();
   }
 
-  protected transmit(frame: Uint8Array): boolean {
+  protected transmit(frame: Uint8Array, txMeta: number): boolean {
     this.writer?.writePacket(frame, wallClockNs());
     this.stats.txFrames++;
     this.stats.txBytes += frame.length;
-    return this.inner.send(frame);
+    return this.inner.send(frame, txMeta);
   }
 
   protected shutdown(): void {

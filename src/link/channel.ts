@@ -15,12 +15,48 @@
  *    the queue's hard limit are dropped and counted in `stats.txDrops`, never buffered without
  *    bound. Sending on a closed channel is a counted drop.
  *  - `close()` is idempotent; `closed` fires once, with the error that closed it, if any.
+ *  - Offloads (virtio-net header semantics, reduced to what the stack uses): a channel that
+ *    advertises `offloads` accepts frames whose L4 checksum holds only the pseudo-header sum
+ *    (`TX_CSUM_PARTIAL`, the link completes it) and, with a GSO size, TCP segments longer than
+ *    the MTU that the link cuts into segments of that payload size (`txGsoMeta`). A receiver
+ *    may be told that a frame's L4 checksum needs no verification (`RX_CSUM_VERIFIED`: the
+ *    link checked it, or the sending kernel left it partial for the link to fill); such frames
+ *    may also be longer than the MTU (a guest's GSO super-segment). Channels that advertise
+ *    nothing see only plain frames and pass rxFlags 0.
  */
 
 import { EventEmitter } from "node:events";
 
-/** Receiver of frames; the frame is borrowed for the duration of the call. */
-export type FrameReceiver = (frame: Uint8Array) => void;
+/**
+ * Receiver of frames; the frame is borrowed for the duration of the call. `rxFlags` is 0 or
+ * `RX_CSUM_VERIFIED`.
+ */
+export type FrameReceiver = (frame: Uint8Array, rxFlags: number) => void;
+
+/** rxFlags bit: the frame's TCP/UDP checksum need not be verified (see the file comment). */
+export const RX_CSUM_VERIFIED = 1;
+/** txMeta bit: the frame's TCP/UDP checksum field holds the pseudo-header sum only (RFC 1071 fold, not complemented). */
+export const TX_CSUM_PARTIAL = 1;
+/** Largest frame with a GSO size a segmentation-offload channel takes: a 64 KiB IP packet plus Ethernet/802.1Q. */
+export const GSO_MAX_FRAME = 0xffff + 14 + 4;
+
+/** txMeta for a TCP super-segment cut into `mss`-byte payloads by the link (implies TX_CSUM_PARTIAL). */
+export function txGsoMeta(mss: number): number {
+  return mss * 0x10000 + TX_CSUM_PARTIAL;
+}
+
+/** GSO payload size carried in `txMeta` (0: none). */
+export function txGsoSize(txMeta: number): number {
+  return Math.floor(txMeta / 0x10000);
+}
+
+/** What a channel's link does for the stack (absent: nothing). */
+export interface ChannelOffloads {
+  /** Accepts `TX_CSUM_PARTIAL` frames. */
+  readonly txChecksum: boolean;
+  /** Accepts TCP frames up to GSO_MAX_FRAME with a GSO size (`txGsoMeta`); requires txChecksum. */
+  readonly tcpSegmentation: boolean;
+}
 
 /** Counters every channel keeps (read them; do not write). */
 export class ChannelStats {
@@ -50,8 +86,11 @@ export interface FrameChannel {
   readonly mtu: number;
   readonly stats: ChannelStats;
   readonly closed: boolean;
+  /** Offloads the link performs; absent or all false for plain channels. */
+  readonly offloads?: ChannelOffloads;
   setReceiver(receiver: FrameReceiver): void;
-  send(frame: Uint8Array): boolean;
+  /** `txMeta` (0 unless `offloads` says otherwise): TX_CSUM_PARTIAL or txGsoMeta(mss). */
+  send(frame: Uint8Array, txMeta?: number): boolean;
   close(): void;
   on<E extends keyof FrameChannelEvents>(event: E, listener: (...args: FrameChannelEvents[E]) => void): this;
   once<E extends keyof FrameChannelEvents>(event: E, listener: (...args: FrameChannelEvents[E]) => void): this;
@@ -88,12 +127,12 @@ export abstract class BaseFrameChannel extends EventEmitter<FrameChannelEvents> 
     this.receiver = receiver;
   }
 
-  send(frame: Uint8Array): boolean {
-    if (this.isClosed || frame.length > maxFrameLen(this.mtu)) {
+  send(frame: Uint8Array, txMeta = 0): boolean {
+    if (this.isClosed || (frame.length > maxFrameLen(this.mtu) && (txMeta < 0x10000 || frame.length > GSO_MAX_FRAME))) {
       this.stats.txDrops++;
       return !this.isClosed;
     }
-    return this.transmit(frame);
+    return this.transmit(frame, txMeta);
   }
 
   close(): void {
@@ -103,13 +142,16 @@ export abstract class BaseFrameChannel extends EventEmitter<FrameChannelEvents> 
     this.emit("closed");
   }
 
-  /** Send one frame (length already checked). Count txFrames/txBytes/txDrops here. */
-  protected abstract transmit(frame: Uint8Array): boolean;
+  /**
+   * Send one frame (length already checked). Count txFrames/txBytes/txDrops here. `txMeta` is
+   * non-zero only for channels that advertise `offloads`.
+   */
+  protected abstract transmit(frame: Uint8Array, txMeta: number): boolean;
   /** Release the transport. Called once, from `close` or `finish`. */
   protected abstract shutdown(): void;
 
   /** Hand a received frame to the receiver (counted). */
-  protected deliver(frame: Uint8Array): void {
+  protected deliver(frame: Uint8Array, rxFlags = 0): void {
     const r = this.receiver;
     if (r === undefined || this.isClosed) {
       this.stats.rxDrops++;
@@ -117,7 +159,7 @@ export abstract class BaseFrameChannel extends EventEmitter<FrameChannelEvents> 
     }
     this.stats.rxFrames++;
     this.stats.rxBytes += frame.length;
-    r(frame);
+    r(frame, rxFlags);
   }
 
   /** The transport ended on its own (peer closed, error): close once, reporting the error. */

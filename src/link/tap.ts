@@ -18,11 +18,20 @@
  * `send` returns false once `highWaterFrames` are queued and `drain` fires when the queue
  * empties; above `limitFrames` frames are dropped and counted in `txDrops`. Other write
  * errors (EINVAL for a runt, EIO, …) drop that one frame and count it.
+ *
+ * Offload mode (`offload: true`): the device is opened with IFF_VNET_HDR and TUNSETOFFLOAD
+ * (TUN_F_CSUM | TUN_F_TSO4), like a virtio-net NIC (see ./vnet.ts). The guest's kernel then
+ * hands us TCP super-segments of up to 64 KiB with partial checksums (delivered with
+ * RX_CSUM_VERIFIED), and we may send it partial checksums and super-segments that its stack
+ * takes whole (GRO-like): far fewer frames, no checksum work on either side. Frames carry the
+ * 10-byte header on the fd; the channel adds and strips it. Without offload the device works
+ * exactly as before.
  */
 
 import { constants } from "node:os";
-import { BaseFrameChannel, maxFrameLen } from "./channel.js";
-import { loadTapAddon, type TapAddon } from "./native.js";
+import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "./channel.js";
+import { loadTapAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "./native.js";
+import { emitVnetHeader, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, vnetFlags, vnetGsoType } from "./vnet.js";
 
 const EAGAIN = constants.errno.EAGAIN;
 /** Frames the addon reads per wakeup (its own cap is also 64). */
@@ -36,6 +45,12 @@ export interface TapChannelOptions {
   highWaterFrames?: number;
   /** Queued frames beyond which frames are dropped. Default 256. */
   limitFrames?: number;
+  /**
+   * The fd was opened with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4) succeeded:
+   * frames carry a virtio-net header and the channel advertises checksum and segmentation
+   * offload. (`TapChannel.open({ offload: true })` sets this up.)
+   */
+  vnetOffload?: boolean;
 }
 
 export interface TapOpenOptions extends TapChannelOptions {
@@ -43,6 +58,8 @@ export interface TapOpenOptions extends TapChannelOptions {
   name: string;
   /** Network namespace to create the device in: "/run/netns/NAME" or "/proc/PID/ns/net". */
   netns?: string;
+  /** Checksum and TCP segmentation offload through a virtio-net header (see the file comment). */
+  offload?: boolean;
 }
 
 function errnoName(errno: number): string {
@@ -54,9 +71,13 @@ export class TapChannel extends BaseFrameChannel {
   /** Open (creating if needed) a TAP device and wrap it. Throws on a bad name or namespace. */
   static open(opts: TapOpenOptions): TapChannel {
     const addon = loadTapAddon();
-    const { fd, name } = addon.openTap(opts.name, opts.netns ?? null);
+    const { fd, name } = addon.openTap(opts.name, opts.netns ?? null, { vnetHdr: opts.offload === true });
     try {
-      return new TapChannel(addon, fd, name, opts);
+      if (opts.offload === true) {
+        const r = addon.tapSetOffload(fd, TUN_F_CSUM | TUN_F_TSO4);
+        if (r < 0) throw new Error(`${name}: TUNSETOFFLOAD failed: ${errnoName(-r)}`);
+      }
+      return new TapChannel(addon, fd, name, { ...opts, vnetOffload: opts.offload === true });
     } catch (err) {
       addon.close(fd);
       throw err;
@@ -74,6 +95,13 @@ export class TapChannel extends BaseFrameChannel {
   private queueHead = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private needDrain = false;
+  /** Bytes of virtio-net header before each frame on the fd (0 or VNET_HDR_LEN). */
+  private readonly hdrLen: number;
+  /** Header + frame for one write in offload mode. */
+  private readonly txBuf: Uint8Array | undefined;
+  readonly offloads: ChannelOffloads | undefined;
+  /** Received super-segments (GSO frames) and partial-checksum frames, in offload mode. */
+  readonly offloadStats = { rxSuperSegments: 0, rxPartialChecksum: 0, txSuperSegments: 0, txPartialChecksum: 0, rxBadHeader: 0 };
 
   /** Wrap an open TAP fd (the channel owns it from now on). `addon` is injectable for tests. */
   constructor(
@@ -85,9 +113,12 @@ export class TapChannel extends BaseFrameChannel {
   ) {
     super(`tap:${ifname}`, opts.mtu ?? 1500);
     this.maxFrame = maxFrameLen(this.mtu);
+    this.hdrLen = opts.vnetOffload === true ? VNET_HDR_LEN : 0;
+    this.offloads = opts.vnetOffload === true ? { txChecksum: true, tcpSegmentation: true } : undefined;
+    this.txBuf = opts.vnetOffload === true ? new Uint8Array(VNET_HDR_LEN + GSO_MAX_FRAME) : undefined;
     // One byte more than the largest frame we accept, so a truncated read is never mistaken
     // for a frame that fits (the kernel reports the untruncated length anyway).
-    this.slot = this.maxFrame + 1;
+    this.slot = this.hdrLen + (this.hdrLen > 0 ? Math.max(GSO_MAX_FRAME, this.maxFrame) : this.maxFrame) + 1;
     this.ring = new Uint8Array(this.slot * BATCH);
     this.highWater = opts.highWaterFrames ?? 64;
     this.limit = opts.limitFrames ?? 256;
@@ -106,11 +137,55 @@ export class TapChannel extends BaseFrameChannel {
     }
     const ring = this.ring;
     const slot = this.slot;
+    if (this.hdrLen > 0) return this.onOffloadBatch(count);
     for (let i = 0; i < count; i++) {
       const len = this.lengths[i];
       if (len > this.maxFrame) this.stats.rxDrops++;
       else this.deliver(ring.subarray(i * slot, i * slot + len));
     }
+  }
+
+  /** Offload mode: strip the virtio-net header; super-segments may exceed the MTU. */
+  private onOffloadBatch(count: number): void {
+    const ring = this.ring;
+    const slot = this.slot;
+    const h = this.hdrLen;
+    const o = this.offloadStats;
+    for (let i = 0; i < count; i++) {
+      const at = i * slot;
+      const len = this.lengths[i] - h;
+      const flags = vnetFlags(ring, at);
+      const gso = vnetGsoType(ring, at) & ~VNET_GSO_ECN;
+      if (len < 0 || len > GSO_MAX_FRAME || (gso !== VNET_GSO_NONE && gso !== VNET_GSO_TCPV4)) {
+        o.rxBadHeader++;
+        this.stats.rxDrops++;
+        continue;
+      }
+      if (gso === VNET_GSO_NONE && len > this.maxFrame) {
+        this.stats.rxDrops++;
+        continue;
+      }
+      if (gso !== VNET_GSO_NONE) o.rxSuperSegments++;
+      let rxFlags = 0;
+      if (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) {
+        if (flags & VNET_F_NEEDS_CSUM) o.rxPartialChecksum++;
+        rxFlags = RX_CSUM_VERIFIED;
+      }
+      this.deliver(ring.subarray(at + h, at + h + len), rxFlags);
+    }
+  }
+
+  /** The bytes to write for `frame`: itself, or header + frame in offload mode (undefined: unusable metadata). */
+  private onWire(frame: Uint8Array, txMeta: number): Uint8Array | undefined {
+    const buf = this.txBuf;
+    if (buf === undefined) return frame;
+    if (!emitVnetHeader(buf, frame, txMeta)) return undefined;
+    if (txMeta !== 0) {
+      if (txMeta > 0xffff) this.offloadStats.txSuperSegments++;
+      else this.offloadStats.txPartialChecksum++;
+    }
+    buf.set(frame, VNET_HDR_LEN);
+    return buf.subarray(0, VNET_HDR_LEN + frame.length);
   }
 
   /** Count the result of one write: bytes written or -errno. */
@@ -123,9 +198,14 @@ export class TapChannel extends BaseFrameChannel {
     }
   }
 
-  protected transmit(frame: Uint8Array): boolean {
+  protected transmit(frame: Uint8Array, txMeta: number): boolean {
+    const wire = this.onWire(frame, txMeta);
+    if (wire === undefined) {
+      this.stats.txDrops++;
+      return true;
+    }
     if (this.queuedFrames === 0) {
-      const n = this.addon.write(this.fd, frame);
+      const n = this.addon.write(this.fd, wire);
       if (n !== -EAGAIN) {
         this.account(n, frame.length);
         return true;
@@ -136,7 +216,7 @@ export class TapChannel extends BaseFrameChannel {
       this.needDrain = true;
       return false;
     }
-    this.queue.push(Uint8Array.from(frame));
+    this.queue.push(Uint8Array.from(wire));
     this.retryTimer ??= setTimeout(() => this.flush(), RETRY_MS);
     if (this.queuedFrames >= this.highWater) {
       this.needDrain = true;
@@ -155,7 +235,7 @@ export class TapChannel extends BaseFrameChannel {
         this.retryTimer = setTimeout(() => this.flush(), RETRY_MS);
         return;
       }
-      this.account(n, frame.length);
+      this.account(n, frame.length - this.hdrLen);
       this.queueHead++;
     }
     this.queue = [];

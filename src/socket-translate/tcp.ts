@@ -155,8 +155,11 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
   flow.owner = b;
   c.open++;
 
+  // Chunks from the socket's "data" events are ours (Node allocates each read anew): they are
+  // handed to the send queue without a copy; bytes from the guest leave as views of the
+  // receive queue (readHead), also without a copy.
   const pumpToGuest = (chunk: Uint8Array) => {
-    const n = flow.write(chunk);
+    const n = flow.write(chunk, true);
     c.bytesToGuest += n;
     if (n < chunk.length) {
       b.pending = chunk.subarray(n);
@@ -165,7 +168,7 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
   };
   const pumpToHost = () => {
     while (!b.blocked) {
-      const d = flow.read();
+      const d = flow.readHead();
       if (d.length === 0) break;
       c.bytesToHost += d.length;
       if (!sock.write(d)) b.blocked = true;

@@ -23,7 +23,7 @@ import { emitIpv4, IPV4_MIN_HEADER_LEN, isFragment, parseIpv4, type Ipv4Repr } f
 import { Ipv4Packet } from "../ipv4/ipv4.js";
 import { FragmentReassembler, type FragmentDrop, type FragmentLimits } from "../ipv4/fragments.js";
 import type { FrameChannel } from "../link/channel.js";
-import { maxFrameLen } from "../link/channel.js";
+import { GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED } from "../link/channel.js";
 import { resolveConfig, inSubnet, broadcastAddress, type StackConfig, type StackConfigInput } from "./config.js";
 import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
@@ -32,10 +32,19 @@ import { handleUdp, type UdpHandler } from "./udp.js";
 
 /** One attached channel. */
 export class Port {
+  /** The link completes TCP/UDP checksums (frames are sent with TX_CSUM_PARTIAL). */
+  readonly txChecksum: boolean;
+  /** The link cuts TCP super-segments (up to 64 KiB) into MSS-sized ones. */
+  readonly tcpSegmentation: boolean;
+
   constructor(
     readonly id: number,
     readonly channel: FrameChannel,
-  ) {}
+  ) {
+    const o = channel.offloads;
+    this.txChecksum = o?.txChecksum === true;
+    this.tcpSegmentation = this.txChecksum && o?.tcpSegmentation === true;
+  }
 }
 
 /**
@@ -65,6 +74,11 @@ export class NetworkStack {
   private txPort: Port | undefined;
   private txL4Off = 0;
   private ipId = 1;
+  /**
+   * True while the frame being received had its TCP/UDP checksum vouched for by the link
+   * (RX_CSUM_VERIFIED); protocol handlers then skip verifying it. Reassembled datagrams never.
+   */
+  rxL4ChecksumVerified = false;
   private readonly udpServices = new Map<number, UdpHandler>();
   /** Handler of UDP datagrams to destinations beyond the gateway (socket translation). */
   udpForwarder: UdpHandler | undefined;
@@ -76,7 +90,8 @@ export class NetworkStack {
     this.now = opts.now ?? (() => performance.now());
     this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
     this.fragments = new FragmentReassembler(opts.fragments);
-    this.tx = new Uint8Array(maxFrameLen(this.config.mtu));
+    // Room for a TCP super-segment on links with segmentation offload.
+    this.tx = new Uint8Array(Math.max(maxFrameLen(this.config.mtu), GSO_MAX_FRAME));
     this.handlers[1] = handleIcmp;
     this.handlers[17] = handleUdp;
   }
@@ -85,7 +100,7 @@ export class NetworkStack {
   attach(channel: FrameChannel): Port {
     const port = new Port(this.nextPortId++, channel);
     this.ports.add(port);
-    channel.setReceiver((frame) => this.receive(port, frame));
+    channel.setReceiver((frame, rxFlags) => this.receive(port, frame, rxFlags));
     channel.once("closed", () => this.detach(port));
     return port;
   }
@@ -142,8 +157,17 @@ export class NetworkStack {
 
   // ---- receive path ------------------------------------------------------------------
 
-  /** Process one frame from `port`. Never throws on any bytes. */
-  receive(port: Port, frame: Uint8Array): void {
+  /** Process one frame from `port` (rxFlags: see FrameReceiver). Never throws on any bytes. */
+  receive(port: Port, frame: Uint8Array, rxFlags = 0): void {
+    this.rxL4ChecksumVerified = (rxFlags & RX_CSUM_VERIFIED) !== 0;
+    try {
+      this.receiveFrame(port, frame);
+    } finally {
+      this.rxL4ChecksumVerified = false;
+    }
+  }
+
+  private receiveFrame(port: Port, frame: Uint8Array): void {
     const c = this.counters;
     c.rxFrames++;
     c.rxBytes += frame.length;
@@ -222,6 +246,7 @@ export class NetworkStack {
       return;
     }
     const whole = f.lastHeader!;
+    this.rxL4ChecksumVerified = false;
     const h = this.handlers[whole.protocol];
     if (h === undefined) return this.counters.drop("ipv4-no-handler");
     const bytes = new Uint8Array(IPV4_MIN_HEADER_LEN + data.length);
@@ -244,10 +269,12 @@ export class NetworkStack {
   /**
    * Start an IPv4 packet to `dstMac` on `port`: writes Ethernet and IPv4 headers (DF set
    * unless `df` is false, TTL from config) into the transmit buffer. Returns the buffer and the offset where the
-   * `l4Len`-byte transport message goes, or -1 if it would not fit the MTU (counted).
+   * `l4Len`-byte transport message goes, or -1 if it would not fit the MTU (counted). With
+   * `superSegment` (a TCP segment the port's link will cut, see Port.tcpSegmentation) the
+   * limit is the 64 KiB IPv4 packet instead.
    */
-  beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number, df = true): number {
-    if (IPV4_MIN_HEADER_LEN + l4Len > this.config.mtu) {
+  beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number, df = true, superSegment = false): number {
+    if (IPV4_MIN_HEADER_LEN + l4Len > (superSegment ? 0xffff : this.config.mtu)) {
       this.counters.drop("tx-too-big");
       return -1;
     }
@@ -274,18 +301,21 @@ export class NetworkStack {
     return this.tx;
   }
 
-  /** Send the packet started by `beginIpv4` once its `l4Len` bytes are in place. */
-  finishIpv4(l4Len: number): boolean {
+  /**
+   * Send the packet started by `beginIpv4` once its `l4Len` bytes are in place. `txMeta`
+   * (TX_CSUM_PARTIAL, txGsoMeta) only for ports whose link advertised the offload.
+   */
+  finishIpv4(l4Len: number, txMeta = 0): boolean {
     const port = this.txPort;
     if (port === undefined) return false;
     this.txPort = undefined;
-    return this.transmit(port, this.txL4Off + l4Len);
+    return this.transmit(port, this.txL4Off + l4Len, txMeta);
   }
 
-  private transmit(port: Port, len: number): boolean {
+  private transmit(port: Port, len: number, txMeta = 0): boolean {
     this.counters.txFrames++;
     this.counters.txBytes += len;
-    return port.channel.send(this.tx.subarray(0, len));
+    return port.channel.send(this.tx.subarray(0, len), txMeta);
   }
 }
 

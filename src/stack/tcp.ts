@@ -26,6 +26,12 @@ import { IsnGenerator } from "../tcp/isn.js";
 import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
+import { TX_CSUM_PARTIAL, txGsoMeta } from "../link/channel.js";
+
+/** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
+const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;
+/** parseTcp options when the link vouched for the checksum (RX_CSUM_VERIFIED). */
+const NO_VERIFY = { verifyChecksum: false } as const;
 
 /** Decides what to do with a held SYN: call `flow.accept()`, `flow.refuse()` or `flow.unreachable(code)`. */
 export type TcpListener = (flow: TcpFlow) => void;
@@ -84,7 +90,9 @@ export class TcpFlow implements TimerTarget {
     readonly guestPort: number,
     readonly remoteIp: number,
     readonly remotePort: number,
-  ) {}
+  ) {
+    if (port.tcpSegmentation) conn.setSegmentationOffload(MAX_SUPER_SEGMENT_PAYLOAD);
+  }
 
   /** Complete the guest's handshake (SYN-ACK). */
   accept(): void {
@@ -106,14 +114,22 @@ export class TcpFlow implements TimerTarget {
     this.layer.service(this);
   }
 
-  write(data: Uint8Array): number {
-    const n = this.conn.write(data);
+  /** Queue bytes toward the guest (see TcpConnection.write; `owned` hands the buffer over). */
+  write(data: Uint8Array, owned = false): number {
+    const n = this.conn.write(data, owned);
     if (n > 0) this.layer.service(this);
     return n;
   }
 
   read(max?: number): Uint8Array {
     const d = this.conn.read(max);
+    if (d.length > 0) this.layer.service(this);
+    return d;
+  }
+
+  /** Bytes from the guest readable without a copy (TcpConnection.readHead). */
+  readHead(max?: number): Uint8Array {
+    const d = this.conn.readHead(max);
     if (d.length > 0) this.layer.service(this);
     return d;
   }
@@ -240,7 +256,7 @@ export class TcpLayer {
   }
 
   private receive(port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
-    const seg = parseTcp(packet.payload, ip.src, ip.dst);
+    const seg = parseTcp(packet.payload, ip.src, ip.dst, this.stack.rxL4ChecksumVerified ? NO_VERIFY : undefined);
     if (isWireError(seg)) {
       this.counters.badSegments++;
       return this.stack.counters.drop("tcp-malformed");
@@ -375,17 +391,23 @@ export class TcpLayer {
 
   /** Emit one segment of `flow` toward its guest. */
   sendSegment(flow: TcpFlow, seg: TcpRepr): void {
-    this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg);
+    this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg, flow.conn.sendMss);
   }
 
-  private sendRaw(port: Port, dstMac: number, src: number, dst: number, seg: TcpRepr): void {
+  /**
+   * Emit a segment on `port`. With checksum offload the checksum is left partial for the link;
+   * a segment carrying more than `mss` bytes (segmentation offload, see
+   * TcpConnection.setSegmentationOffload) goes as a super-segment the link cuts at `mss`.
+   */
+  private sendRaw(port: Port, dstMac: number, src: number, dst: number, seg: TcpRepr, mss = 0): void {
     const len = tcpLen(seg);
-    const off = this.stack.beginIpv4(port, dstMac, src, dst, IpProtocol.TCP, len);
+    const superSegment = mss > 0 && seg.payload.length > mss && port.tcpSegmentation;
+    const off = this.stack.beginIpv4(port, dstMac, src, dst, IpProtocol.TCP, len, true, superSegment);
     if (off < 0) return;
-    emitTcp(seg, this.stack.txBuffer, off, src, dst);
+    emitTcp(seg, this.stack.txBuffer, off, src, dst, port.txChecksum);
     this.counters.segmentsOut++;
     if (seg.flags & TcpFlag.RST) this.counters.resetsSent++;
-    this.stack.finishIpv4(len);
+    this.stack.finishIpv4(len, superSegment ? txGsoMeta(mss) : port.txChecksum ? TX_CSUM_PARTIAL : 0);
   }
 
   /** ICMP destination unreachable quoting the guest's SYN (RFC 792; RFC 1122 §3.2.2.1). */

@@ -27,11 +27,13 @@ export interface UdpDatagram {
 export type UdpHandler = (stack: NetworkStack, d: UdpDatagram) => void;
 
 const LIMITED_BROADCAST = 0xffff_ffff;
+/** parseUdp options when the link vouched for the checksum (RX_CSUM_VERIFIED). */
+const NO_VERIFY = { verifyChecksum: false } as const;
 
 /** The stack's UDP protocol handler (registered for IP protocol 17). */
 export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
   const c = stack.counters;
-  const u = parseUdp(packet.payload, ip.src, ip.dst);
+  const u = parseUdp(packet.payload, ip.src, ip.dst, stack.rxL4ChecksumVerified ? NO_VERIFY : undefined);
   if (isWireError(u)) return c.drop("udp-malformed");
   const d: UdpDatagram = { port, srcMac, srcIp: ip.src, srcPort: u.srcPort, dstIp: ip.dst, dstPort: u.dstPort, payload: u.payload };
   const dst = ip.dst;

@@ -87,6 +87,8 @@ export class TcpConnection {
   private sndScale = 0;
   /** Segment payload size toward the peer (its MSS, our MSS, minus timestamps). */
   private sndMss: number;
+  /** Most payload of one new-data super-segment the link cuts into sndMss pieces (0: no offload). */
+  private superSegment = 0;
 
   // ---- receive sequence space ----
   irs = 0;
@@ -326,17 +328,36 @@ export class TcpConnection {
 
   /**
    * Queue data to send. Returns the number of bytes accepted (0 when the send buffer is full
-   * or the sending side is closed); a `Writable` event follows when space frees up.
+   * or the sending side is closed); a `Writable` event follows when space frees up. With
+   * `owned` the caller hands the buffer over (it is kept without copying and never written to
+   * again by either side).
    */
-  write(data: Uint8Array): number {
+  write(data: Uint8Array, owned = false): number {
     const room = this.writable;
     const n = Math.min(room, data.length);
     if (n < data.length) this.writeBlocked = true;
     if (n === 0) return 0;
-    this.sendQ.push(n === data.length ? data : data.subarray(0, n));
+    const piece = n === data.length ? data : data.subarray(0, n);
+    if (owned) this.sendQ.pushOwned(piece);
+    else this.sendQ.push(piece);
     this.sndEnd = seqAdd(this.sndEnd, n);
     this.dirty = true;
     return n;
+  }
+
+  /** Payload bytes per segment toward the peer (the MSS it announced, ours, minus timestamps). */
+  get sendMss(): number {
+    return this.sndMss;
+  }
+
+  /**
+   * Segmentation offload: let new data go out as one segment of up to `maxPayload` bytes that
+   * the link cuts into `sendMss`-byte segments (TSO; the peer sees ordinary MSS-sized
+   * segments). Only first transmissions outside loss recovery use it; retransmissions stay
+   * one MSS. 0 turns it off.
+   */
+  setSegmentationOffload(maxPayload: number): void {
+    this.superSegment = maxPayload > 0 ? maxPayload : 0;
   }
 
   /** Bytes waiting to be read. */
@@ -353,6 +374,14 @@ export class TcpConnection {
   read(max = Infinity): Uint8Array {
     if (this.recvQ.length === 0) return EMPTY;
     const data = this.recvQ.read(max);
+    this.windowOpened();
+    return data;
+  }
+
+  /** Like `read`, but only what is readable without copying (see RecvQueue.readHead). */
+  readHead(max = Infinity): Uint8Array {
+    if (this.recvQ.length === 0) return EMPTY;
+    const data = this.recvQ.readHead(max);
     this.windowOpened();
     return data;
   }
@@ -1279,7 +1308,13 @@ export class TcpConnection {
     const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
     const cwndRoom = this.cc.cwnd + limited - inFlight;
     const room = Math.min(wndRoom, cwndRoom);
-    const len = Math.max(0, Math.min(unsent, room, this.sndMss));
+    let len = Math.max(0, Math.min(unsent, room, this.sndMss));
+    if (len === this.sndMss && this.superSegment > this.sndMss && !this.inRecovery && this.sndNxt === this.sndMax) {
+      // Segmentation offload: several MSS of new data in one segment; whole MSS pieces unless
+      // it carries the last of the queue.
+      len = Math.min(unsent, room, this.superSegment);
+      if (len < unsent) len -= len % this.sndMss;
+    }
 
     if (unsent > 0) {
       if (len === 0) {

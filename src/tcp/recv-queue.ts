@@ -7,7 +7,9 @@
  *
  * Same lazy storage as the send queue (`ChunkedBytes` in `send-queue.ts`): chunks are allocated
  * when segments arrive and released as the application reads, so an idle connection holds no
- * buffer. Segment payloads are borrowed from a frame and always copied in.
+ * buffer. Segment payloads are borrowed from a frame and always copied in; reads hand out views
+ * of the chunks where they can (a chunk's bytes are never rewritten once written), so bytes are
+ * copied once on their way from the frame to the application.
  */
 
 import { ChunkedBytes } from "./send-queue.js";
@@ -28,8 +30,22 @@ export class RecvQueue extends ChunkedBytes {
   read(max: number = Infinity): Uint8Array {
     const n = Math.min(this.length, Math.max(0, Math.floor(max)));
     if (n === 0) return EMPTY;
+    if (n <= this.headRun()) return this.readHead(n);
     const out = new Uint8Array(n);
     this.copyOut(0, out);
+    this.drop(n);
+    return out;
+  }
+
+  /**
+   * Remove and return up to `max` bytes from the first chunk only, without copying: a view the
+   * caller may keep (chunk bytes are never rewritten once written). Fewer than `max` bytes when
+   * the first chunk holds fewer; empty when nothing is held.
+   */
+  readHead(max: number = Infinity): Uint8Array {
+    const n = Math.min(this.headRun(), Math.max(0, Math.floor(max)));
+    if (n === 0) return EMPTY;
+    const out = this.headView(n);
     this.drop(n);
     return out;
   }

@@ -18,6 +18,12 @@
 
 /** Capacity of a chunk allocated for small writes (16 KiB). */
 export const CHUNK_SIZE = 16 * 1024;
+/** Smallest buffer `adopt` takes over instead of copying. */
+const ADOPT_MIN = 4 * 1024;
+
+/** Chunk storage: Node's unpooled, non-zero-filled allocation when available. */
+const allocChunk: (n: number) => Uint8Array =
+  typeof Buffer === "function" ? (n) => Buffer.allocUnsafeSlow(n) : (n) => new Uint8Array(n);
 
 const EMPTY = new Uint8Array(0);
 
@@ -70,13 +76,40 @@ export class ChunkedBytes {
       }
     }
     if (n > 0) {
-      const chunk = new Uint8Array(n > CHUNK_SIZE ? n : CHUNK_SIZE);
+      // Not zero-filled: every byte is written before it is read (bytes past tailEnd never are).
+      const chunk = allocChunk(n > CHUNK_SIZE ? n : CHUNK_SIZE);
       chunk.set(src === 0 ? data : data.subarray(src), 0);
       this.chunks.push(chunk);
       this.tailEnd = n;
       if (this.chunks.length === 1) this.head = 0;
     }
     this.len += data.length;
+  }
+
+  /**
+   * Take `data` as the new tail chunk without copying (the caller gives up the buffer and never
+   * writes to it again). Small pieces are copied instead, so many tiny buffers do not pin
+   * memory or lengthen the chunk list.
+   */
+  protected adopt(data: Uint8Array): void {
+    if (data.length < ADOPT_MIN) return this.append(data);
+    // Chunks before the tail are full by definition: cut the tail's unused room off first.
+    const last = this.chunks.length - 1;
+    if (last >= 0 && this.tailEnd < this.chunks[last].length) this.chunks[last] = this.chunks[last].subarray(0, this.tailEnd);
+    this.chunks.push(data);
+    if (this.chunks.length === 1) this.head = 0;
+    this.tailEnd = data.length;
+    this.len += data.length;
+  }
+
+  /** Live bytes in the first chunk (a run readable without copying); 0 when empty. */
+  protected headRun(): number {
+    return this.chunks.length === 0 ? 0 : this.endOf(0) - this.head;
+  }
+
+  /** The first `n` live bytes as a view of the first chunk; `n` must be at most `headRun()`. */
+  protected headView(n: number): Uint8Array {
+    return this.chunks[0].subarray(this.head, this.head + n);
   }
 
   /** End (exclusive) of the live bytes in chunk `i`. */
@@ -148,6 +181,11 @@ export class SendQueue extends ChunkedBytes {
   /** Copy `data` (borrowed) onto the tail. */
   push(data: Uint8Array): void {
     this.append(data);
+  }
+
+  /** Put `data` on the tail without copying it: the caller hands the buffer over for good. */
+  pushOwned(data: Uint8Array): void {
+    this.adopt(data);
   }
 
   /**

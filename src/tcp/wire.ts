@@ -336,10 +336,13 @@ function emitOptions(opts: TcpOptions, buf: Uint8Array, o: number): number {
  * Write the segment at `buf[off]`: header, options (canonical order, NOP-aligned), the payload
  * (not copied when it already sits at its place in `buf`), and the checksum over the
  * pseudo-header (RFC 9293 §3.1) computed in place. Returns the segment length.
+ * With `partialChecksum` only the pseudo-header sum goes in the checksum field (folded, not
+ * complemented) for a link with checksum offload to complete over the segment (the
+ * virtio-net NEEDS_CSUM convention, as Linux's tcp_v4_send_check leaves it).
  * Throws RangeError (a programmer error) for more than 40 bytes of options or a segment
  * longer than 65535 bytes.
  */
-export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: number, dst: number): number {
+export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: number, dst: number, partialChecksum = false): number {
   const hl = tcpHeaderLen(repr);
   const len = hl + repr.payload.length;
   if (len > 0xffff) throw new RangeError(`tcp: segment of ${len} bytes exceeds 65535`);
@@ -355,7 +358,8 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: number
   setU16(buf, off + 18, repr.urgentPointer);
   if (hl > TCP_MIN_HEADER_LEN) emitOptions(repr.options, buf, off + TCP_MIN_HEADER_LEN);
   placeBytes(buf, off + hl, repr.payload);
-  setU16(buf, off + 16, checksumFinish(onesSum(buf, off, len, pseudoHeaderSum(src, dst, IP_PROTO_TCP, len))));
+  const pseudo = pseudoHeaderSum(src, dst, IP_PROTO_TCP, len);
+  setU16(buf, off + 16, partialChecksum ? pseudo : checksumFinish(onesSum(buf, off, len, pseudo)));
   return len;
 }
 

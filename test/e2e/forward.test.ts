@@ -93,6 +93,32 @@ async function freePort(): Promise<number> {
   return p;
 }
 
+/**
+ * `n` consecutive free ports on 127.0.0.1, below the kernel's ephemeral range (32768+) so that
+ * the many client sockets of the other tests cannot take one between the check and the use.
+ */
+async function freeRange(n: number): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 10_000);
+    const servers = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const srv = createServer();
+        servers.push(srv);
+        await new Promise<void>((resolve, reject) => {
+          srv.once("error", reject);
+          srv.listen(base + i, "127.0.0.1", () => resolve());
+        });
+      }
+      return base;
+    } catch {
+      /* taken: try another base */
+    } finally {
+      for (const srv of servers) if (srv.listening) await new Promise((r) => srv.close(r));
+    }
+  }
+}
+
 describe("e2e: port forwarding host → guest", function () {
   this.timeout(180_000);
   requireNetns(["/dev/net/tun"]);
@@ -106,7 +132,8 @@ describe("e2e: port forwarding host → guest", function () {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "skiff-fwd-e2e-"));
     writeFileSync(join(dir, "blob.bin"), blob);
-    guest = await startGuest("skiff-e2e-fwd", { mtu: 1500 });
+    // With TAP offload: forwarded connections (skiff's active opens) send super-segments too.
+    guest = await startGuest("skiff-e2e-fwd", { mtu: 1500, offload: true });
     fm = new ForwardManager(guest.stack, guest.tcp, { connectTimeoutMs: 3000 });
     const p = spawn("ip", ["netns", "exec", guest.ns.name, "python3", "-c", GUEST_SERVERS, join(dir, "blob.bin")], { stdio: ["ignore", "pipe", "inherit"] });
     servers = p;
@@ -224,7 +251,7 @@ describe("e2e: port forwarding host → guest", function () {
 
   it("a range with one port in use fails naming the port, and leaves nothing listening", async () => {
     const busy = createServer();
-    const base = await freePort();
+    const base = await freeRange(4);
     await new Promise<void>((r) => busy.listen(base + 2, "127.0.0.1", () => r()));
     try {
       const specs = [0, 1, 2, 3].map((i) => tcp(9003, { hostPort: base + i }));

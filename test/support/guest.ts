@@ -25,6 +25,8 @@ export interface Guest {
 
 export interface GuestOptions {
   mtu?: number;
+  /** Checksum/segmentation offload on the TAP (virtio-net header), as `skiff run` uses by default. */
+  offload?: boolean;
   stack?: StackOptions;
   tcp?: TcpLayerOptions;
   translate?: TcpTranslateOptions;
@@ -36,7 +38,7 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
   const mtu = opts.mtu ?? 1500;
   const ns = await createNetns(prefix);
   const stack = new NetworkStack({ mtu, ...opts.stack });
-  const tap = TapChannel.open({ name: "sk0", netns: ns.path, mtu });
+  const tap = TapChannel.open({ name: "sk0", netns: ns.path, mtu, offload: opts.offload ?? false });
   stack.attach(tap);
   const tcp = new TcpLayer(stack, opts.tcp);
   const policy = new AddressPolicy({ hostAliasIp: stack.config.hostAliasIp, ...opts.policy });

@@ -27,20 +27,22 @@ const writeLen = () =>
     fc.integer({ min: 0, max: 3 * CHUNK_SIZE }),
   );
 
-type SendOp = { op: "push"; len: number } | { op: "slice"; a: number; b: number } | { op: "consume"; a: number };
+type SendOp = { op: "push"; len: number } | { op: "own"; len: number } | { op: "slice"; a: number; b: number } | { op: "consume"; a: number };
 const sendOps = fc.array(
   fc.oneof(
     fc.record({ op: fc.constant("push" as const), len: writeLen() }),
+    fc.record({ op: fc.constant("own" as const), len: writeLen() }),
     fc.record({ op: fc.constant("slice" as const), a: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) }),
     fc.record({ op: fc.constant("consume" as const), a: fc.double({ min: 0, max: 1, noNaN: true }) }),
   ) as fc.Arbitrary<SendOp>,
   { maxLength: 40 },
 );
 
-type RecvOp = { op: "push"; len: number } | { op: "read"; max: number | undefined } | { op: "readInto"; n: number };
+type RecvOp = { op: "push"; len: number } | { op: "read"; max: number | undefined } | { op: "readHead"; max: number } | { op: "readInto"; n: number };
 const recvOps = fc.array(
   fc.oneof(
     fc.record({ op: fc.constant("push" as const), len: writeLen() }),
+    fc.record({ op: fc.constant("readHead" as const), max: fc.integer({ min: 0, max: 3 * CHUNK_SIZE }) }),
     fc.record({ op: fc.constant("read" as const), max: fc.option(fc.integer({ min: 0, max: 3 * CHUNK_SIZE }), { nil: undefined }) }),
     fc.record({ op: fc.constant("readInto" as const), n: fc.integer({ min: 0, max: 3 * CHUNK_SIZE }) }),
   ) as fc.Arbitrary<RecvOp>,
@@ -151,8 +153,14 @@ describe("tcp/send-queue", () => {
     fc.assert(
       fc.property(sendOps, (ops) => {
         const q = new SendQueue();
+        let owned = 1000;
         runOps(q, ops, (o, m) => {
-          if (o.op === "slice") {
+          if (o.op === "own") {
+            // Handed over: kept without a copy (or copied when small), bytes unchanged.
+            const b = bytesOf(o.len, owned++);
+            m.push(b);
+            q.pushOwned(b);
+          } else if (o.op === "slice") {
             const off = Math.floor(o.a * m.bytes.length);
             const len = Math.floor(o.b * (m.bytes.length - off));
             expectBytes(q.slice(off, len), m.bytes.slice(off, off + len));
@@ -217,15 +225,28 @@ describe("tcp/recv-queue", () => {
     fc.assert(
       fc.property(recvOps, (ops) => {
         const q = new RecvQueue();
+        // Views handed out by read/readHead must never change afterwards (no chunk is rewritten).
+        const handedOut: Array<[Uint8Array, number[]]> = [];
         runOps(q, ops, (o, m) => {
           if (o.op === "read") {
-            expectBytes(q.read(o.max), m.bytes.splice(0, o.max ?? m.bytes.length));
+            const want = m.bytes.splice(0, o.max ?? m.bytes.length);
+            const got = q.read(o.max);
+            expectBytes(got, want);
+            handedOut.push([got, want]);
+          } else if (o.op === "readHead") {
+            const got = q.readHead(o.max);
+            expect(got.length).to.be.at.most(o.max);
+            if (m.bytes.length > 0 && o.max > 0) expect(got.length, "readHead makes progress").to.be.above(0);
+            const want = m.bytes.splice(0, got.length);
+            expectBytes(got, want);
+            handedOut.push([got, want]);
           } else if (o.op === "readInto") {
             const dst = new Uint8Array(o.n);
             const n = q.readInto(dst);
             expectBytes(dst.subarray(0, n), m.bytes.splice(0, o.n));
           }
         });
+        for (const [got, want] of handedOut) expectBytes(got, want);
       }),
       { numRuns: 150 },
     );
