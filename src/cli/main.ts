@@ -12,6 +12,7 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
+import { DEFAULT_BUSY_POLL_US } from "./network.js";
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? "warn", base: undefined }, pino.destination(2));
@@ -36,11 +37,12 @@ export async function main(argv: string[]): Promise<number> {
     .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host into the namespace (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--no-offload", "no checksum/segmentation offload on the TAP device (every frame MTU-sized, checksums computed)")
+    .option("--busy-poll <us>", "keep polling for this many µs after traffic instead of sleeping (lower latency, some CPU; 0 = off)", intArg(0, 100_000), DEFAULT_BUSY_POLL_US)
     .argument("<command...>", "command to run (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
-      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, offload: o.offload, command, log });
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, offload: o.offload, busyPollUs: o.busyPoll, command, log });
     });
 
   const vpnkitCmd = program

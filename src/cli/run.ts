@@ -37,6 +37,8 @@ export interface RunOptions {
   apiSocket?: string;
   /** Checksum and TCP segmentation offload on the TAP device (virtio-net header); default true. */
   offload?: boolean;
+  /** Busy-poll window after traffic, µs (0: off); default DEFAULT_BUSY_POLL_US. */
+  busyPollUs?: number;
   command: string[];
   log: Logger;
 }

@@ -29,6 +29,7 @@ import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
 import { handleIcmp, type IcmpForwarder } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
+import { BusyPoller } from "./busy-poll.js";
 
 /** One attached channel. */
 export class Port {
@@ -58,6 +59,8 @@ export interface StackOptions extends StackConfigInput {
   now?: () => number;
   /** Bounds of IPv4 reassembly (RFC 791 §3.2); defaults in `DEFAULT_FRAGMENT_LIMITS`. */
   fragments?: Partial<FragmentLimits>;
+  /** Busy-poll window after each frame, µs (see busy-poll.ts); default 0 (off). */
+  busyPollUs?: number;
 }
 
 export class NetworkStack {
@@ -84,6 +87,8 @@ export class NetworkStack {
   udpForwarder: UdpHandler | undefined;
   /** Handler of ICMP echo requests to destinations beyond the gateway (socket translation). */
   icmpForwarder: IcmpForwarder | undefined;
+  /** Keeps the event loop polling briefly after traffic (undefined when off). */
+  private readonly busy: BusyPoller | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
@@ -94,6 +99,13 @@ export class NetworkStack {
     this.tx = new Uint8Array(Math.max(maxFrameLen(this.config.mtu), GSO_MAX_FRAME));
     this.handlers[1] = handleIcmp;
     this.handlers[17] = handleUdp;
+    const c = this.counters;
+    if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now);
+  }
+
+  /** Stop background work (busy polling); attached channels are the owner's to close. */
+  close(): void {
+    this.busy?.stop();
   }
 
   /** Attach a channel: its frames are served by this stack until it closes or is detached. */
@@ -159,6 +171,7 @@ export class NetworkStack {
 
   /** Process one frame from `port` (rxFlags: see FrameReceiver). Never throws on any bytes. */
   receive(port: Port, frame: Uint8Array, rxFlags = 0): void {
+    this.busy?.kick();
     this.rxL4ChecksumVerified = (rxFlags & RX_CSUM_VERIFIED) !== 0;
     try {
       this.receiveFrame(port, frame);
@@ -313,6 +326,7 @@ export class NetworkStack {
   }
 
   private transmit(port: Port, len: number, txMeta = 0): boolean {
+    this.busy?.kick();
     this.counters.txFrames++;
     this.counters.txBytes += len;
     return port.channel.send(this.tx.subarray(0, len), txMeta);

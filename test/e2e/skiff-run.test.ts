@@ -30,10 +30,11 @@ function skiff(args: string[], timeoutMs = 20_000): Promise<{ code: number | nul
   });
 }
 
-function skiffNamespaces(): string[] {
+/** Namespaces of skiff processes; with `pid`, only that process's (names are skiff-PID-N). */
+function skiffNamespaces(pid?: number): string[] {
   return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.startsWith("skiff-"));
+    .filter((l) => l.startsWith(pid === undefined ? "skiff-" : `skiff-${pid}-`));
 }
 
 describe("e2e: skiff run (built CLI)", function () {
@@ -87,33 +88,32 @@ describe("e2e: skiff run (built CLI)", function () {
   });
 
   it("cleans up its namespace when stopped with SIGTERM", async () => {
-    const before = skiffNamespaces().length;
+    // Only this process's namespace is watched: other skiff processes may run meanwhile.
     const p = spawn(process.execPath, [bin, "run", "--", "sleep", "30"], { stdio: "ignore" });
     // Wait for its namespace to appear, then stop it.
     const t0 = Date.now();
-    while (skiffNamespaces().length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
-    expect(skiffNamespaces().length).to.equal(before + 1);
+    while (skiffNamespaces(p.pid).length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(skiffNamespaces(p.pid).length).to.equal(1);
     p.kill("SIGTERM");
     const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
     expect(code).to.equal(143);
-    expect(skiffNamespaces().length).to.equal(before);
+    expect(skiffNamespaces(p.pid)).to.deep.equal([]);
     // …and the per-namespace /etc files it wrote for `ip netns exec`.
-    const etc = existsSync("/etc/netns") ? readdirSync("/etc/netns").filter((n) => n.startsWith("skiff-")) : [];
+    const etc = existsSync("/etc/netns") ? readdirSync("/etc/netns").filter((n) => n.startsWith(`skiff-${p.pid}-`)) : [];
     expect(etc).to.deep.equal([]);
   });
 
   it("kills a command that ignores SIGTERM after the grace period, and still cleans up", async () => {
-    const before = skiffNamespaces().length;
     const p = spawn(process.execPath, [bin, "run", "--", "sh", "-c", "trap '' TERM; sleep 31.5; true"], { stdio: "ignore" });
     const t0 = Date.now();
-    while (skiffNamespaces().length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    while (skiffNamespaces(p.pid).length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300)); // let sh install its trap
     const sent = Date.now();
     p.kill("SIGTERM");
     const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
     expect(code).to.equal(137); // 128 + SIGKILL
     expect(Date.now() - sent).to.be.within(4000, 9000);
-    expect(skiffNamespaces().length).to.equal(before);
+    expect(skiffNamespaces(p.pid)).to.deep.equal([]);
     // No process is left behind in the namespace (sh's child `sleep` included).
     const left = spawnSync("pgrep", ["-f", "sleep 31.5"], { encoding: "utf8" }).stdout.trim();
     expect(left).to.equal("");
