@@ -4,8 +4,11 @@
  * 1. With a RootlessKit that has its vpnkit driver: `rootlesskit --net=vpnkit
  *    --vpnkit-binary=<script that execs skiff vpnkit>` runs nslookup host.internal and curls a
  *    10 MB file from a host server through 192.168.65.2 (SHA-256 equal); with
- *    `--disable-host-loopback` the same curl fails fast. Debian's package is built without the
- *    vpnkit driver ("not supported in this Debian package"): the suite then skips, saying so.
+ *    `--disable-host-loopback` (RootlessKit then passes `--host-ip 0.0.0.0`) the same curl fails
+ *    fast and the host server sees no request. The binary is `$SKIFF_ROOTLESSKIT`, else
+ *    `${XDG_CACHE_HOME:-~/.cache}/skiff/rootlesskit/bin/rootlesskit` if present, else
+ *    `rootlesskit` on PATH. Debian's package is built without the vpnkit driver ("not supported
+ *    in this Debian package"): the suite then skips, saying so.
  * 2. RootlessKit's vpnkit driver replayed step by step from §2.2 against the same script,
  *    started with exactly RootlessKit's arguments: readiness by Init retries, the parent's
  *    connection (Go v0.5.0 DHCPDISCOVER with zero checksums; the OFFER must satisfy both the
@@ -18,8 +21,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createConnection, type Socket } from "node:net";
 import { createServer, type Server } from "node:http";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNetns, netnsUnavailable, type Netns } from "../support/netns.js";
@@ -32,46 +35,107 @@ const bin = join(root, "bin", "skiff.js");
 const BODY = randomBytes(10 << 20);
 const BODY_SHA = createHash("sha256").update(BODY).digest("hex");
 
-function makeWrapper(dir: string): string {
+/** The `--vpnkit-binary` script; with `argsLog`, it also appends its argv there. */
+function makeWrapper(dir: string, argsLog?: string): string {
   const script = join(dir, "vpnkit-skiff");
-  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" "${bin}" vpnkit "$@" 2>>"${join(dir, "skiff.log")}"\n`);
+  const log = argsLog === undefined ? "" : `echo "$*" >>"${argsLog}"\n`;
+  writeFileSync(script, `#!/bin/sh\n${log}exec "${process.execPath}" "${bin}" vpnkit "$@" 2>>"${join(dir, "skiff.log")}"\n`);
   chmodSync(script, 0o755);
   return script;
 }
 
-async function hostServer(): Promise<{ server: Server; port: number }> {
+async function hostServer(): Promise<{ server: Server; port: number; requests: () => number }> {
+  let n = 0;
   const server = createServer((_req, res) => {
+    n++;
     res.writeHead(200, { "content-length": BODY.length });
     res.end(BODY);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, port: (server.address() as { port: number }).port };
+  return { server, port: (server.address() as { port: number }).port, requests: () => n };
+}
+
+/** The RootlessKit binary to test, and where it came from. */
+function rootlesskitBinary(): { path: string; from: string } {
+  const env = process.env.SKIFF_ROOTLESSKIT;
+  if (env) return { path: env, from: "$SKIFF_ROOTLESSKIT" };
+  const cached = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "skiff", "rootlesskit", "bin", "rootlesskit");
+  if (existsSync(cached)) return { path: cached, from: "the cache dir" };
+  return { path: "rootlesskit", from: "PATH" };
+}
+
+/**
+ * RootlessKit maps its user namespace with `newuidmap`/`newgidmap` from the caller's subordinate
+ * ids (`getsubids`, else /etc/subuid). Run as root on a machine with no /etc/subuid entry for
+ * root, that fails ("No subuid ranges found for user 0"). Rather than edit /etc/subuid, give it
+ * (through its own `GETSUBIDS` variable and PATH) a `getsubids` that names 100000-165535 and
+ * `newuidmap`/`newgidmap` that, as root may, write /proc/PID/{uid,gid}_map directly in one
+ * write. RootlessKit itself is untouched.
+ */
+function uidMapEnv(dir: string): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (process.getuid?.() !== 0) return env;
+  const hasRoot = (f: string): boolean => existsSync(f) && /^(root|0):/m.test(readFileSync(f, "utf8"));
+  if (hasRoot("/etc/subuid") && hasRoot("/etc/subgid")) return env;
+  const shim = join(dir, "idmap-shim");
+  mkdirSync(shim, { recursive: true });
+  writeFileSync(join(shim, "getsubids"), `#!/bin/sh\necho "0: $1 100000 65536"\n`);
+  for (const m of ["uid", "gid"]) {
+    const js =
+      `const [pid, ...a] = process.argv.slice(1); let s = ""; ` +
+      `for (let i = 0; i + 2 < a.length; i += 3) s += a[i] + " " + a[i + 1] + " " + a[i + 2] + "\\n"; ` +
+      `require("fs").writeFileSync("/proc/" + pid + "/${m}_map", s);`;
+    writeFileSync(join(shim, `new${m}map`), `#!/bin/sh\nexec "${process.execPath}" -e '${js}' "$@"\n`);
+  }
+  for (const f of ["getsubids", "newuidmap", "newgidmap"]) chmodSync(join(shim, f), 0o755);
+  env.GETSUBIDS = join(shim, "getsubids");
+  env.PATH = `${shim}:${env.PATH ?? ""}`;
+  return env;
 }
 
 describe("e2e: RootlessKit --net=vpnkit with skiff as its vpnkit", function () {
   this.timeout(120_000);
   let dir: string;
   let script: string;
-  let http: { server: Server; port: number };
+  let argsLog: string;
+  let rk: { path: string; from: string };
+  let env: NodeJS.ProcessEnv;
+  let http: { server: Server; port: number; requests: () => number };
 
   before(async function () {
-    const why = netnsUnavailable(["/dev/net/tun"]);
-    const rk = spawnSync("rootlesskit", ["--version"], { encoding: "utf8" });
-    let reason = why ?? (rk.status !== 0 ? "rootlesskit is not installed (scripts/setup.sh installs Debian's package)" : undefined);
+    rk = rootlesskitBinary();
+    let reason = netnsUnavailable(["/dev/net/tun"]);
+    const ver = spawnSync(rk.path, ["--version"], { encoding: "utf8" });
+    if (reason === undefined && ver.status !== 0) {
+      reason = `${rk.path} (from ${rk.from}) does not run: ${ver.error?.message ?? ver.stderr.trim()}`;
+    }
     dir = mkdtempSync(join(tmpdir(), "skiff-rk-"));
-    script = makeWrapper(dir);
+    argsLog = join(dir, "vpnkit-args.log");
+    script = makeWrapper(dir, argsLog);
+    env = uidMapEnv(dir);
     if (reason === undefined) {
-      const probe = spawnSync("rootlesskit", ["--net=vpnkit", `--vpnkit-binary=${script}`, `--state-dir=${join(dir, "probe")}`, "true"], { encoding: "utf8", timeout: 30_000 });
+      // Does this build have the vpnkit driver? With it, RootlessKit looks the binary up first
+      // (`exec: "...": stat ...: no such file or directory`); Debian's build refuses first.
+      const probe = spawnSync(rk.path, ["--net=vpnkit", `--vpnkit-binary=${join(dir, "absent")}`, `--state-dir=${join(dir, "probe")}`, "true"], {
+        encoding: "utf8",
+        timeout: 30_000,
+        env,
+      });
       if (/not supported in this Debian package/.test(probe.stderr)) {
-        reason = `${rk.stdout.trim()} is Debian's build, whose --net=vpnkit driver is compiled out ("not supported in this Debian package"); the replay suite below covers its protocol`;
-      } else if (probe.status !== 0) {
-        reason = `rootlesskit cannot run here: ${probe.stderr.trim().split("\n").slice(-1)[0]}`;
+        reason =
+          `${ver.stdout.trim()} (${rk.path}, from ${rk.from}) is Debian's build, whose --net=vpnkit driver is compiled out ` +
+          `("not supported in this Debian package"); set SKIFF_ROOTLESSKIT to a RootlessKit built with it, or put one at ` +
+          `~/.cache/skiff/rootlesskit/bin/rootlesskit; the replay suite below covers its protocol`;
+      } else if (!probe.stderr.includes(join(dir, "absent"))) {
+        throw new Error(`cannot tell whether ${rk.path} has the vpnkit driver: ${probe.stderr.trim()}`);
       }
     }
     if (reason !== undefined) {
       console.log(`    skipped: ${this.test?.parent?.fullTitle()}: ${reason}`);
       this.skip();
     }
+    if (!existsSync(join(root, "dist", "cli.js"))) throw new Error("dist/cli.js is missing: run npm run build");
+    console.log(`    using ${ver.stdout.trim()} (${rk.path}, from ${rk.from})`);
     http = await hostServer();
   });
   after(() => {
@@ -79,26 +143,48 @@ describe("e2e: RootlessKit --net=vpnkit with skiff as its vpnkit", function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function rootlesskit(extra: string[], cmd: string): { status: number | null; stdout: string; stderr: string; ms: number } {
+  let run = 0;
+  /** `rootlesskit --net=vpnkit ... sh -c CMD`, asynchronously: the host server lives in this process. */
+  function rootlesskit(extra: string[], cmd: string): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
     const t0 = Date.now();
-    const r = spawnSync(
-      "rootlesskit",
-      ["--net=vpnkit", `--vpnkit-binary=${script}`, "--copy-up=/etc", `--state-dir=${join(dir, `st-${Date.now()}`)}`, ...extra, "sh", "-c", cmd],
-      { encoding: "utf8", timeout: 90_000, maxBuffer: 1 << 20 },
-    );
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
+    const args = ["--net=vpnkit", `--vpnkit-binary=${script}`, "--copy-up=/etc", `--state-dir=${join(dir, `st-${++run}`)}`, ...extra, "sh", "-c", cmd];
+    return new Promise((resolve, reject) => {
+      const p = spawn(rk.path, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => p.kill("SIGKILL"), 90_000);
+      p.once("error", reject);
+      p.once("close", (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr, ms: Date.now() - t0 });
+      });
+    });
   }
+  const lastArgs = (): string => readFileSync(argsLog, "utf8").trim().split("\n").slice(-1)[0];
+  const skiffLog = (): string => (existsSync(join(dir, "skiff.log")) ? readFileSync(join(dir, "skiff.log"), "utf8").slice(-2000) : "");
 
-  it("resolves host.internal and fetches 10 MB from the host through 192.168.65.2", () => {
-    const r = rootlesskit([], `nslookup host.internal 192.168.65.1 && curl -sS --max-time 60 http://192.168.65.2:${http.port}/ | sha256sum`);
-    expect(r.status, r.stderr).to.equal(0);
+  it("resolves host.internal and fetches 10 MB from the host through 192.168.65.2", async () => {
+    const r = await rootlesskit([], `nslookup host.internal && curl -sS --max-time 60 http://192.168.65.2:${http.port}/ | sha256sum`);
+    expect(r.status, r.stderr + skiffLog()).to.equal(0);
+    expect(lastArgs()).to.match(/^--ethernet \S+\/vpnkit-ethernet\.sock --mtu 1500$/);
+    expect(r.stdout).to.match(/Server:\s+192\.168\.65\.1\b/);
     expect(r.stdout).to.match(/Address: 192\.168\.65\.2/);
     expect(r.stdout).to.contain(BODY_SHA);
   });
 
-  it("with --disable-host-loopback the same curl fails fast", () => {
-    const r = rootlesskit(["--disable-host-loopback"], `nslookup host.internal 192.168.65.1; curl -sS --connect-timeout 8 http://192.168.65.2:${http.port}/ >/dev/null; echo curl=$?`);
+  it("with --disable-host-loopback the same curl fails fast and the host sees no request", async () => {
+    const before = http.requests();
+    const r = await rootlesskit(
+      ["--disable-host-loopback"],
+      `nslookup gateway.internal && curl -sS --connect-timeout 8 -o /dev/null http://192.168.65.2:${http.port}/; echo curl=$?`,
+    );
+    expect(r.status, r.stderr + skiffLog()).to.equal(0);
+    expect(lastArgs()).to.match(/ --host-ip 0\.0\.0\.0$/);
+    expect(r.stdout).to.match(/Address: 192\.168\.65\.1/);
     expect(r.stdout).to.match(/curl=[1-9]/);
+    expect(http.requests()).to.equal(before);
     expect(r.ms).to.be.lessThan(30_000);
   });
 });
