@@ -6,6 +6,7 @@
  *   startRead(fd, ring, slotSize, lengths, callback)          read frames via uv_poll, in batches
  *   stopRead(fd)                                              stop polling (fd stays open)
  *   write(fd, bytes) -> n | -errno                            one frame, non-blocking
+ *   write2(fd, head, body) -> n | -errno                      one frame from two pieces (writev)
  *   close(fd) -> 0 | -errno                                   stop polling and close the fd
  *   icmpSocket(raw) -> fd | -errno                            an IPv4 ICMP socket (see below)
  *   sendTo(fd, bytes, ipv4) -> n | -errno                     one datagram to ipv4 (uint32), port 0
@@ -57,6 +58,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
@@ -390,6 +392,24 @@ static napi_value write_frame(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* write2(fd, head, body): one frame written from two buffers with writev() — a TAP with a
+ * virtio-net header takes the header and the frame without a copy into one buffer. Returns the
+ * bytes written or -errno. */
+static napi_value write2_frame(napi_env env, napi_callback_info info) {
+  napi_value argv[3], out;
+  int32_t fd;
+  struct iovec iov[2];
+  ssize_t n;
+  args(env, info, 3, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, &iov[0].iov_len, &iov[0].iov_base, NULL, NULL) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], NULL, &iov[1].iov_len, &iov[1].iov_base, NULL, NULL) != napi_ok)
+    return napi_throw_type_error(env, NULL, "write2(fd, Uint8Array, Uint8Array)"), NULL;
+  do n = writev(fd, iov, 2); while (n < 0 && errno == EINTR);
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out));
+  return out;
+}
+
 /* close(fd): stop polling it and close it; returns 0 or -errno. */
 static napi_value close_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
@@ -593,7 +613,7 @@ static void cleanup(void *arg) {
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
       {"openTap", open_tap}, {"startRead", start_read}, {"stopRead", stop_read},
-      {"write", write_frame}, {"close", close_fd}, {"icmpSocket", icmp_socket}, {"sendTo", send_to},
+      {"write", write_frame}, {"write2", write2_frame}, {"close", close_fd}, {"icmpSocket", icmp_socket}, {"sendTo", send_to},
       {"waitWritable", wait_writable}, {"unixDgramOpen", unix_dgram_open}, {"unixDgramConnect", unix_dgram_connect},
       {"unixDgramAwaitPeer", unix_dgram_await_peer}, {"tapSetOffload", tap_set_offload},
       {"tapSetVnetHdrSize", tap_set_vnet_hdr_size}};

@@ -24,6 +24,8 @@ export interface TapAddon {
   stopRead(fd: number): void;
   /** Bytes written, or -errno (-EAGAIN when the device cannot take it now). Never throws for I/O. */
   write(fd: number, frame: Uint8Array): number;
+  /** One frame written from two pieces (writev: e.g. a virtio-net header and the frame); bytes or -errno. */
+  write2(fd: number, head: Uint8Array, body: Uint8Array): number;
   /** Stop polling and close; 0 or -errno. */
   close(fd: number): number;
 }

@@ -97,8 +97,8 @@ export class TapChannel extends BaseFrameChannel {
   private needDrain = false;
   /** Bytes of virtio-net header before each frame on the fd (0 or VNET_HDR_LEN). */
   private readonly hdrLen: number;
-  /** Header + frame for one write in offload mode. */
-  private readonly txBuf: Uint8Array | undefined;
+  /** The virtio-net header of the frame being written, in offload mode. */
+  private readonly txHdr: Uint8Array | undefined;
   readonly offloads: ChannelOffloads | undefined;
   /** Received super-segments (GSO frames) and partial-checksum frames, in offload mode. */
   readonly offloadStats = { rxSuperSegments: 0, rxPartialChecksum: 0, txSuperSegments: 0, txPartialChecksum: 0, rxBadHeader: 0 };
@@ -115,7 +115,7 @@ export class TapChannel extends BaseFrameChannel {
     this.maxFrame = maxFrameLen(this.mtu);
     this.hdrLen = opts.vnetOffload === true ? VNET_HDR_LEN : 0;
     this.offloads = opts.vnetOffload === true ? { txChecksum: true, tcpSegmentation: true } : undefined;
-    this.txBuf = opts.vnetOffload === true ? new Uint8Array(VNET_HDR_LEN + GSO_MAX_FRAME) : undefined;
+    this.txHdr = opts.vnetOffload === true ? new Uint8Array(VNET_HDR_LEN) : undefined;
     // One byte more than the largest frame we accept, so a truncated read is never mistaken
     // for a frame that fits (the kernel reports the untruncated length anyway).
     this.slot = this.hdrLen + (this.hdrLen > 0 ? Math.max(GSO_MAX_FRAME, this.maxFrame) : this.maxFrame) + 1;
@@ -175,17 +175,30 @@ export class TapChannel extends BaseFrameChannel {
     }
   }
 
-  /** The bytes to write for `frame`: itself, or header + frame in offload mode (undefined: unusable metadata). */
-  private onWire(frame: Uint8Array, txMeta: number): Uint8Array | undefined {
-    const buf = this.txBuf;
-    if (buf === undefined) return frame;
-    if (!emitVnetHeader(buf, frame, txMeta)) return undefined;
-    if (txMeta !== 0) {
+  /**
+   * Write `frame` now: as is, or after its virtio-net header in offload mode (one writev, no
+   * copy). Bytes written or -errno; false when the metadata cannot apply to the frame.
+   */
+  private writeNow(frame: Uint8Array, txMeta: number): number | false {
+    const hdr = this.txHdr;
+    if (hdr === undefined) return this.addon.write(this.fd, frame);
+    if (!emitVnetHeader(hdr, frame, txMeta)) return false;
+    const n = this.addon.write2(this.fd, hdr, frame);
+    if (n >= 0 && txMeta !== 0) {
       if (txMeta > 0xffff) this.offloadStats.txSuperSegments++;
       else this.offloadStats.txPartialChecksum++;
     }
-    buf.set(frame, VNET_HDR_LEN);
-    return buf.subarray(0, VNET_HDR_LEN + frame.length);
+    return n;
+  }
+
+  /** A copy of what `writeNow` writes, for the EAGAIN queue (header included in offload mode). */
+  private wireCopy(frame: Uint8Array): Uint8Array {
+    const hdr = this.txHdr;
+    if (hdr === undefined) return Uint8Array.from(frame);
+    const out = new Uint8Array(VNET_HDR_LEN + frame.length);
+    out.set(hdr, 0);
+    out.set(frame, VNET_HDR_LEN);
+    return out;
   }
 
   /** Count the result of one write: bytes written or -errno. */
@@ -199,24 +212,26 @@ export class TapChannel extends BaseFrameChannel {
   }
 
   protected transmit(frame: Uint8Array, txMeta: number): boolean {
-    const wire = this.onWire(frame, txMeta);
-    if (wire === undefined) {
-      this.stats.txDrops++;
-      return true;
-    }
     if (this.queuedFrames === 0) {
-      const n = this.addon.write(this.fd, wire);
+      const n = this.writeNow(frame, txMeta);
+      if (n === false) {
+        this.stats.txDrops++;
+        return true;
+      }
       if (n !== -EAGAIN) {
         this.account(n, frame.length);
         return true;
       }
+    } else if (this.txHdr !== undefined && !emitVnetHeader(this.txHdr, frame, txMeta)) {
+      this.stats.txDrops++;
+      return true;
     }
     if (this.queuedFrames >= this.limit) {
       this.stats.txDrops++;
       this.needDrain = true;
       return false;
     }
-    this.queue.push(Uint8Array.from(wire));
+    this.queue.push(this.wireCopy(frame));
     this.retryTimer ??= setTimeout(() => this.flush(), RETRY_MS);
     if (this.queuedFrames >= this.highWater) {
       this.needDrain = true;

@@ -5,6 +5,8 @@ import { constants, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { TapChannel } from "../../src/link/tap.js";
+import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, txGsoMeta } from "../../src/link/channel.js";
+import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4 } from "../../src/link/vnet.js";
 import { findTapAddon, type TapAddon } from "../../src/link/native.js";
 import { getMac, getU16, getU32, setMac, setU16, setU32 } from "../../src/common/bytes.js";
 import { formatMac, parseIpv4Address, parseMac } from "../../src/common/addr.js";
@@ -254,6 +256,12 @@ class FakeAddon implements TapAddon {
     if (n > 0) this.written.push(Uint8Array.from(frame));
     return n;
   }
+  write2(fd: number, head: Uint8Array, body: Uint8Array): number {
+    const joined = new Uint8Array(head.length + body.length);
+    joined.set(head);
+    joined.set(body, head.length);
+    return this.write(fd, joined);
+  }
   close(fd: number): number {
     this.closedFds.push(fd);
     return 0;
@@ -333,5 +341,75 @@ describe("link/tap channel logic (fake addon)", () => {
     expect(ch.stats.txDrops).to.equal(3);
     expect(ch.queuedFrames).to.equal(0);
     expect(fake.closedFds).to.deep.equal([4]);
+  });
+});
+
+describe("link/tap offload mode (virtio-net header; fake addon)", () => {
+  /** An Ethernet + IPv4 + TCP frame of `len` bytes. */
+  const tcpFrame = (len: number) => {
+    const f = new Uint8Array(len);
+    f[12] = 0x08;
+    f[14] = 0x45;
+    f[14 + 9] = 6;
+    f[34 + 12] = 5 << 4;
+    return f;
+  };
+
+  it("strips the header; a super-segment beyond the MTU and partial checksums pass with RX_CSUM_VERIFIED; bad headers are dropped", () => {
+    const fake = new FakeAddon();
+    const ch = new TapChannel(fake, 5, "fake2", { mtu: 1500, vnetOffload: true });
+    expect(ch.offloads).to.deep.equal({ txChecksum: true, tcpSegmentation: true });
+    const ring = new Uint8Array(fake.ring);
+    const put = (i: number, hdr: number[], len: number, fill: number) => {
+      ring.set(hdr, i * fake.slot);
+      ring.fill(fill, i * fake.slot + 10, i * fake.slot + 10 + len);
+      fake.lengths[i] = 10 + len;
+    };
+    put(0, [VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, 54, 0, 0xb4, 0x05, 34, 0, 16, 0], 30_000, 1); // GSO, 30 kB
+    put(1, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 100, 2); // plain
+    put(2, [VNET_F_DATA_VALID, 0, 0, 0, 0, 0, 0, 0, 0, 0], 100, 3); // verified by the kernel
+    put(3, [VNET_F_NEEDS_CSUM, 3 /* UDP GSO: never asked for */, 0, 0, 0, 0, 0, 0, 0, 0], 3000, 4);
+    put(4, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 3000, 5); // not GSO and beyond the MTU
+    const got: Array<[number, number, number]> = [];
+    ch.setReceiver((f, flags) => got.push([f.length, f[0], flags]));
+    fake.callback(5);
+    expect(got).to.deep.equal([
+      [30_000, 1, RX_CSUM_VERIFIED],
+      [100, 2, 0],
+      [100, 3, RX_CSUM_VERIFIED],
+    ]);
+    expect(ch.stats.rxDrops).to.equal(2);
+    expect(ch.offloadStats.rxSuperSegments).to.equal(1);
+    expect(ch.offloadStats.rxBadHeader).to.equal(1);
+  });
+
+  it("writes header + frame in one write: GSO for a super-segment, NEEDS_CSUM for a partial checksum, zeros otherwise", () => {
+    const fake = new FakeAddon();
+    const ch = new TapChannel(fake, 5, "fake3", { mtu: 1500, vnetOffload: true });
+    expect(ch.send(tcpFrame(20_054), txGsoMeta(1448))).to.equal(true);
+    expect(ch.send(tcpFrame(600), TX_CSUM_PARTIAL)).to.equal(true);
+    expect(ch.send(tcpFrame(600))).to.equal(true);
+    // A super-segment without a GSO size is too big for the MTU: dropped before the link.
+    expect(ch.send(tcpFrame(20_054), TX_CSUM_PARTIAL)).to.equal(true);
+    expect(fake.written.map((w) => w.length)).to.deep.equal([20_064, 610, 610]);
+    expect(Array.from(fake.written[0].subarray(0, 10))).to.deep.equal([VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, 54, 0, 0xa8, 0x05, 34, 0, 16, 0]);
+    expect(Array.from(fake.written[1].subarray(0, 10))).to.deep.equal([VNET_F_NEEDS_CSUM, 0, 0, 0, 0, 0, 34, 0, 16, 0]);
+    expect(Array.from(fake.written[2].subarray(0, 10))).to.deep.equal(new Array(10).fill(0));
+    expect(ch.stats.txDrops).to.equal(1);
+    expect(ch.stats.txBytes).to.equal(20_054 + 600 + 600);
+    expect(ch.offloadStats).to.include({ txSuperSegments: 1, txPartialChecksum: 1 });
+  });
+
+  it("keeps the header with a frame queued after EAGAIN", async () => {
+    const fake = new FakeAddon();
+    const ch = new TapChannel(fake, 5, "fake4", { mtu: 1500, vnetOffload: true });
+    let fail = true;
+    fake.nextWrite = (f) => (fail ? -EAGAIN : f.length);
+    expect(ch.send(tcpFrame(600), TX_CSUM_PARTIAL)).to.equal(true);
+    fail = false;
+    await until(() => fake.written.length === 1, 1000, "queued frame written");
+    expect(fake.written[0][0]).to.equal(VNET_F_NEEDS_CSUM);
+    expect(fake.written[0].length).to.equal(610);
+    expect(ch.stats.txBytes).to.equal(600);
   });
 });
