@@ -18,8 +18,10 @@
 
 /** Capacity of a chunk allocated for small writes (16 KiB). */
 export const CHUNK_SIZE = 16 * 1024;
-/** Smallest buffer `adopt` takes over instead of copying. */
+/** Smallest buffer `adopt` takes over instead of copying (unless the queue is empty). */
 const ADOPT_MIN = 4 * 1024;
+/** The first chunk of an empty queue is the write's size rounded up to this. */
+const FIRST_CHUNK_ROUND = 2 * 1024;
 
 /** Chunk storage: Node's unpooled, non-zero-filled allocation when available. */
 const allocChunk: (n: number) => Uint8Array =
@@ -77,7 +79,10 @@ export class ChunkedBytes {
     }
     if (n > 0) {
       // Not zero-filled: every byte is written before it is read (bytes past tailEnd never are).
-      const chunk = allocChunk(n > CHUNK_SIZE ? n : CHUNK_SIZE);
+      // The first chunk of an empty queue is sized to the write (request/response traffic
+      // then allocates little); later ones leave CHUNK_SIZE of room for more small writes.
+      const size = n > CHUNK_SIZE ? n : this.len === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
+      const chunk = allocChunk(size);
       chunk.set(src === 0 ? data : data.subarray(src), 0);
       this.chunks.push(chunk);
       this.tailEnd = n;
@@ -88,11 +93,12 @@ export class ChunkedBytes {
 
   /**
    * Take `data` as the new tail chunk without copying (the caller gives up the buffer and never
-   * writes to it again). Small pieces are copied instead, so many tiny buffers do not pin
-   * memory or lengthen the chunk list.
+   * writes to it again). Small pieces behind other data are copied instead, so many tiny
+   * buffers do not pin memory or lengthen the chunk list.
    */
   protected adopt(data: Uint8Array): void {
-    if (data.length < ADOPT_MIN) return this.append(data);
+    if (data.length === 0) return;
+    if (data.length < ADOPT_MIN && this.len > 0) return this.append(data);
     // Chunks before the tail are full by definition: cut the tail's unused room off first.
     const last = this.chunks.length - 1;
     if (last >= 0 && this.tailEnd < this.chunks[last].length) this.chunks[last] = this.chunks[last].subarray(0, this.tailEnd);

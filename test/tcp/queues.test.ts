@@ -84,7 +84,8 @@ describe("tcp/send-queue", () => {
     expect(q.chunkCount).to.equal(0);
     q.push(bytesOf(100, 1));
     expect(q.chunkCount).to.equal(1);
-    expect(q.capacity).to.equal(CHUNK_SIZE);
+    // The first chunk of an empty queue is the write's size rounded up to 2 KiB.
+    expect(q.capacity).to.equal(2048);
     q.consume(40);
     expect(q.length).to.equal(60);
     q.consume(60);
@@ -95,15 +96,32 @@ describe("tcp/send-queue", () => {
 
   it("appends small writes into the tail chunk and allocates a write-sized chunk for a big one", () => {
     const q = new SendQueue();
-    for (let i = 0; i < 10; i++) q.push(bytesOf(1000, i));
-    expect(q.chunkCount).to.equal(1);
-    q.push(bytesOf(7000, 99)); // 6384 fill the first chunk, 616 start a second
+    // 1000 bytes: a 2 KiB first chunk; the second write fills it (1048 bytes left over start a
+    // CHUNK_SIZE chunk); the next 14 writes fill that one up to 15,336 of 16,384 bytes.
+    for (let i = 0; i < 16; i++) q.push(bytesOf(1000, i));
     expect(q.chunkCount).to.equal(2);
-    expect(q.capacity).to.equal(2 * CHUNK_SIZE);
+    expect(q.capacity).to.equal(2048 + CHUNK_SIZE);
+    q.push(bytesOf(7000, 99)); // 1048 fill the second chunk, 5952 start a third
+    expect(q.chunkCount).to.equal(3);
+    expect(q.capacity).to.equal(2048 + 2 * CHUNK_SIZE);
     const big = new SendQueue();
     big.push(bytesOf(100_000, 3));
     expect(big.chunkCount).to.equal(1);
     expect(big.capacity).to.equal(100_000);
+  });
+
+  it("pushOwned keeps the buffer itself (no copy) when the queue is empty or the buffer is large", () => {
+    const q = new SendQueue();
+    const small = bytesOf(300, 1);
+    q.pushOwned(small);
+    expect(q.slice(0, 300).buffer).to.equal(small.buffer);
+    const tiny = bytesOf(10, 2);
+    q.pushOwned(tiny); // behind other data and small: copied
+    expect(q.chunkCount).to.equal(2);
+    const large = bytesOf(8000, 3);
+    q.pushOwned(large);
+    expect(q.slice(310, 8000).buffer).to.equal(large.buffer);
+    expect(q.chunkCount).to.equal(3);
   });
 
   it("copies pushed data (the caller's buffer is borrowed)", () => {
