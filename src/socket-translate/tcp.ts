@@ -30,8 +30,11 @@ export interface TcpTranslateOptions {
   dialTimeoutMs?: number;
   /** Dials in flight at once; SYNs beyond are refused with RST (counted). */
   maxDials?: number;
-  /** How to open host connections (tests inject one). */
-  connect?: (host: string, port: number) => Socket;
+  /**
+   * How to open host connections (tests inject one). `onread` is Node's `onread` connect
+   * option; pass it on to `createConnection` (or ignore it: the bridge then uses "data").
+   */
+  connect?: (host: string, port: number, onread?: OnRead) => Socket;
   log?: Logger;
 }
 
@@ -71,7 +74,7 @@ export class TcpTranslator {
   readonly counters = new TcpTranslateCounters();
   private readonly dialTimeoutMs: number;
   private readonly maxDials: number;
-  private readonly connect: (host: string, port: number) => Socket;
+  private readonly connect: (host: string, port: number, onread?: OnRead) => Socket;
   private readonly log: Logger | undefined;
 
   constructor(
@@ -81,7 +84,7 @@ export class TcpTranslator {
   ) {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 20_000;
     this.maxDials = opts.maxDials ?? 256;
-    this.connect = opts.connect ?? ((host, port) => createConnection({ host, port, allowHalfOpen: true }));
+    this.connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
     this.log = opts.log;
     layer.forwarder = (flow) => this.onSyn(flow);
   }
@@ -103,7 +106,8 @@ export class TcpTranslator {
     c.dials++;
     c.dialsInFlight++;
     let settled = false;
-    const sock = this.connect(target.host, flow.remotePort);
+    const hook: ReadHook = { data: undefined };
+    const sock = this.connect(target.host, flow.remotePort, readInto(hook));
     const settle = () => {
       if (settled) return false;
       settled = true;
@@ -126,7 +130,7 @@ export class TcpTranslator {
       if (!settle()) return;
       c.connected++;
       sock.setNoDelay(true);
-      bridgeSocket(flow, sock, c, this.log);
+      bridgeSocket(flow, sock, c, this.log, hook);
       flow.accept();
     });
     sock.once("error", (err: NodeJS.ErrnoException) => {
@@ -144,27 +148,62 @@ export class TcpTranslator {
   }
 }
 
+/** Node's `onread` connect option: reads go into one reused buffer, no stream machinery. */
+export type OnRead = { buffer: Uint8Array; callback: (bytes: number, buf: Uint8Array) => boolean };
+
+/** Where a socket opened with `readInto(hook)` delivers its reads: set by `bridgeSocket`. */
+export interface ReadHook {
+  data: ((chunk: Uint8Array) => boolean) | undefined;
+}
+
+/**
+ * One read buffer shared by every dialled socket: a read is handled (copied into a send queue)
+ * before the next one starts, so nothing outlives the callback. Saves a Buffer allocation and
+ * the Readable stream's work per read.
+ */
+const SHARED_READ_BUFFER = new Uint8Array(64 * 1024);
+
+/** The `onread` option that routes a socket's reads to `hook`. */
+export function readInto(hook: ReadHook): OnRead {
+  return {
+    buffer: SHARED_READ_BUFFER,
+    callback: (n, buf) => (hook.data !== undefined ? hook.data(buf.subarray(0, n)) : false),
+  };
+}
+
 /**
  * Relay bytes between an established `flow` and a connected host socket `sock`, with
  * backpressure both ways, FIN ↔ half-close and RST ↔ reset (see the file comment). Takes over
  * `flow.onEvents` and `flow.owner`. Shared by socket translation (guest → host) and port
- * forwarding (host → guest).
+ * forwarding (host → guest). With `hook` (the socket was opened with `readInto(hook)`), host
+ * bytes arrive through it instead of "data" events.
  */
-export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log?: Logger): void {
+export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log?: Logger, hook?: ReadHook): void {
   const b: Bridge = { sock, pending: undefined, hostEnded: false, blocked: false, endSent: false, finished: false };
   flow.owner = b;
   c.open++;
 
   // Chunks from the socket's "data" events are ours (Node allocates each read anew): they are
-  // handed to the send queue without a copy; bytes from the guest leave as views of the
-  // receive queue (readHead), also without a copy.
-  const pumpToGuest = (chunk: Uint8Array) => {
-    const n = flow.write(chunk, true);
+  // handed to the send queue without a copy; chunks in the shared `onread` buffer are copied.
+  // Bytes from the guest leave as views of the receive queue (readHead), without a copy.
+  const pumpToGuest = (chunk: Uint8Array, owned: boolean) => {
+    const n = flow.write(chunk, owned);
     c.bytesToGuest += n;
     if (n < chunk.length) {
-      b.pending = chunk.subarray(n);
+      b.pending = owned ? chunk.subarray(n) : Uint8Array.from(chunk.subarray(n));
       sock.pause();
     }
+  };
+  const onHostBytes = (chunk: Uint8Array, owned: boolean) => {
+    if (b.pending !== undefined) {
+      // Should not happen while paused; keep order anyway.
+      const joined = new Uint8Array(b.pending.length + chunk.length);
+      joined.set(b.pending);
+      joined.set(chunk, b.pending.length);
+      b.pending = undefined;
+      pumpToGuest(joined, true);
+    } else pumpToGuest(chunk, owned);
+    return b.pending === undefined;
   };
   const pumpToHost = () => {
     while (!b.blocked) {
@@ -184,18 +223,9 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
     c.open--;
   };
 
-  sock.on("data", (chunk: Buffer) => {
-    if (b.pending !== undefined) {
-      // Should not happen while paused; keep order anyway.
-      const joined = new Uint8Array(b.pending.length + chunk.length);
-      joined.set(b.pending);
-      joined.set(chunk, b.pending.length);
-      b.pending = undefined;
-      pumpToGuest(joined);
-      return;
-    }
-    pumpToGuest(chunk);
-  });
+  if (hook !== undefined) hook.data = (chunk) => onHostBytes(chunk, false);
+  // Also for a hooked socket: a stand-in that ignored `onread` still delivers "data".
+  sock.on("data", (chunk: Buffer) => void onHostBytes(chunk, true));
   sock.on("end", () => {
     b.hostEnded = true;
     if (b.pending === undefined) flow.shutdownWrite();
@@ -218,7 +248,7 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
     if (ev & TcpEvent.Writable && b.pending !== undefined) {
       const p = b.pending;
       b.pending = undefined;
-      pumpToGuest(p);
+      pumpToGuest(p, true);
       if (b.pending === undefined) {
         sock.resume();
         if (b.hostEnded) flow.shutdownWrite();
