@@ -23,9 +23,12 @@ const ADOPT_MIN = 4 * 1024;
 /** The first chunk of an empty queue is the write's size rounded up to this. */
 const FIRST_CHUNK_ROUND = 2 * 1024;
 
-/** Chunk storage: Node's unpooled, non-zero-filled allocation when available. */
+/**
+ * Chunk storage, not zero-filled: Node's pooled allocation for small chunks (a slice of a shared
+ * 8 KiB slab: far cheaper than a new ArrayBuffer per message), unpooled for larger ones.
+ */
 const allocChunk: (n: number) => Uint8Array =
-  typeof Buffer === "function" ? (n) => Buffer.allocUnsafeSlow(n) : (n) => new Uint8Array(n);
+  typeof Buffer === "function" ? (n) => (n < 4096 ? Buffer.allocUnsafe(n) : Buffer.allocUnsafeSlow(n)) : (n) => new Uint8Array(n);
 
 const EMPTY = new Uint8Array(0);
 
