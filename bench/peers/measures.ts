@@ -1,0 +1,176 @@
+// Measures of the peers benchmark: each step runs a client inside the guest namespace against the host servers (iperf3, wrk, sockperf, the idle-connection holder) and returns figures keyed by the metric keys of report.ts.
+
+import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { inNs, type Session } from "./contenders.js";
+import { parseIperf, parseSockperf, parseWrk } from "./parse.js";
+import { Bg, cpuSeconds, rssMb, run, shTry, sleep, waitFor, withNofile } from "./proc.js";
+import { HTTP_PATH, type Ports } from "./servers.js";
+
+export interface Durations {
+  /** Seconds of each iperf3 TCP run, UDP run, wrk run and sockperf run. */
+  tcp: number;
+  udp: number;
+  wrk: number;
+  sockperf: number;
+  /** Idle connections held for the RSS figure. */
+  holdConns: number;
+}
+
+export interface Env {
+  ports: Ports;
+  dur: Durations;
+  tmp: string;
+}
+
+export interface StepResult {
+  values: Record<string, number>;
+  extra?: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export interface Step {
+  name: string;
+  /** Only for contenders with a process of their own (CPU, RSS). */
+  needsPid?: boolean;
+  run(s: Session, env: Env): Promise<StepResult>;
+}
+
+async function iperf(s: Session, env: Env, args: string[], secs: number) {
+  const argv = inNs(s.nsPath, ["iperf3", "-c", s.hostIp, "-p", String(env.ports.iperf), "-t", String(secs), "-J", ...args]);
+  const r = await run(argv, (secs + 30) * 1000);
+  if (r.timedOut) throw new Error(`\`${argv.join(" ")}\` timed out`);
+  return parseIperf(r.stdout);
+}
+
+function tcpStep(mtu: number, reverse: boolean, cpuMetric?: string): Step {
+  const metric = `tcp_${reverse ? "down" : "up"}_${mtu}`;
+  return {
+    name: `iperf3 TCP ${reverse ? "host→ns (-R)" : "ns→host"}`,
+    async run(s, env) {
+      const cpu0 = s.pid ? cpuSeconds(s.pid) : undefined;
+      const r = await iperf(s, env, reverse ? ["-R"] : [], env.dur.tcp);
+      const values: Record<string, number> = { [metric]: r.bitsPerSecond / 1e9 };
+      if (cpuMetric && s.pid && cpu0 !== undefined && r.bytes > 0) values[cpuMetric] = (cpuSeconds(s.pid) - cpu0) / (r.bytes / 1e9);
+      return { values };
+    },
+  };
+}
+
+const udpStep: Step = {
+  name: "iperf3 UDP ns→host -b 1G",
+  async run(s, env) {
+    const r = await iperf(s, env, ["-u", "-b", "1G", "-l", "1400"], env.dur.udp);
+    const values: Record<string, number> = { udp_rx: r.bitsPerSecond / 1e9 };
+    if (r.lostPercent !== undefined) values.udp_loss = r.lostPercent;
+    return { values };
+  },
+};
+
+function wrkStep(metric: string, conns: number, close: boolean): Step {
+  const name = `wrk -c${conns}${close ? " Connection: close" : ""}`;
+  return {
+    name,
+    async run(s, env) {
+      const threads = conns === 1 ? 1 : 2;
+      const url = `http://${s.hostIp}:${env.ports.http}${HTTP_PATH}`;
+      const argv = inNs(s.nsPath, ["wrk", "-t", String(threads), "-c", String(conns), "-d", `${env.dur.wrk}s`, ...(close ? ["-H", "Connection: close"] : []), url]);
+      const r = await run(argv, (env.dur.wrk + 30) * 1000);
+      if (r.timedOut) throw new Error(`\`${argv.join(" ")}\` timed out`);
+      const w = parseWrk(r.stdout);
+      if (w.requests === 0) throw new Error(`${name}: no request completed: ${r.stdout.trim().slice(-300)}`);
+      const warnings = w.errors > 0 ? [`${name}: ${w.errors} errors in ${w.requests} requests`] : [];
+      return { values: { [metric]: w.requestsPerSecond }, extra: { [`${metric}_errors`]: w.errors }, warnings };
+    },
+  };
+}
+
+const pingPongStep: Step = {
+  name: "sockperf ping-pong --tcp",
+  async run(s, env) {
+    const argv = inNs(s.nsPath, ["sockperf", "ping-pong", "--tcp", "-i", s.hostIp, "-p", String(env.ports.sockperf), "-t", String(env.dur.sockperf)]);
+    const r = await run(argv, (env.dur.sockperf + 30) * 1000);
+    if (r.timedOut) throw new Error(`\`${argv.join(" ")}\` timed out`);
+    const p = parseSockperf(r.stdout + r.stderr);
+    return { values: { latency: p.avgUs }, extra: { latency_p50: p.p50Us, latency_p99: p.p99Us } };
+  },
+};
+
+const rssIdleStep: Step = {
+  name: "RSS idle",
+  needsPid: true,
+  async run(s) {
+    await sleep(1000);
+    return { values: { rss_idle: rssMb(s.pid!) } };
+  },
+};
+
+interface HoldProgress {
+  opened: number;
+  errors: number;
+  firstError: string;
+  done: boolean;
+  ms: number;
+}
+
+function lastProgress(log: string): HoldProgress | undefined {
+  let text = "";
+  try {
+    text = readFileSync(log, "utf8");
+  } catch {
+    return undefined;
+  }
+  const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
+  return lines.length ? (JSON.parse(lines[lines.length - 1]) as HoldProgress) : undefined;
+}
+
+function heldOnHost(port: number): number {
+  return shTry(["ss", "-Htn", "state", "established", `( dport = :${port} )`]).split("\n").filter(Boolean).length;
+}
+
+const holdStep: Step = {
+  name: "RSS with idle connections",
+  needsPid: true,
+  async run(s, env) {
+    const n = env.dur.holdConns;
+    const hold = fileURLToPath(new URL("./hold.mjs", import.meta.url));
+    const log = `${env.tmp}/hold-client-${s.pid}.log`;
+    const client = new Bg(inNs(s.nsPath, withNofile([process.execPath, hold, "client", s.hostIp, String(env.ports.hold), String(n)])), log);
+    try {
+      const p = await waitFor(`${n} idle connections`, 120_000, () => {
+        const last = lastProgress(log);
+        if (last?.done) return last;
+        if (!client.alive) throw new Error(`hold client ${client.describe()}`);
+        if (!s.alive()) throw new Error(`contender died while opening connections (${s.describe()})`);
+        return undefined;
+      }).catch((e: Error) => {
+        const last = lastProgress(log);
+        throw new Error(`${e.message}; progress: ${last ? `${last.opened} open, ${last.errors} failed ${last.firstError}` : "none"}`);
+      });
+      if (p.opened < n) throw new Error(`only ${p.opened} of ${n} connections opened, ${p.errors} failed (first error: ${p.firstError})`);
+      await sleep(2000);
+      return { values: { rss_10k: rssMb(s.pid!) }, extra: { hold_open_ms: p.ms } };
+    } finally {
+      await client.stop("SIGTERM", 5000);
+      // Give the contender a moment to close its host sockets before it is stopped (skiff run
+      // does not exit on SIGTERM while host sockets are open); slirp4netns takes a minute.
+      await waitFor("the held connections to close on the host", 10_000, () => (heldOnHost(env.ports.hold) === 0 ? true : undefined)).catch(() => {});
+    }
+  },
+};
+
+/** What runs in one contender start at each MTU. */
+export function plan(mtu: number): Step[] {
+  if (mtu === 1500) return [tcpStep(1500, false), tcpStep(1500, true)];
+  return [
+    rssIdleStep,
+    tcpStep(65520, false, "cpu_up"),
+    tcpStep(65520, true, "cpu_down"),
+    udpStep,
+    wrkStep("http_c1", 1, false),
+    wrkStep("http_c50", 50, false),
+    wrkStep("conn_rate", 20, true),
+    pingPongStep,
+    holdStep,
+  ];
+}

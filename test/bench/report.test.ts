@@ -1,0 +1,145 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import {
+  evaluateTargets,
+  formatRatio,
+  formatValue,
+  markdownTable,
+  median,
+  normalised,
+  ratio,
+  renderSvg,
+  stat,
+  summarize,
+  targetsSection,
+  METRICS,
+  type Summary,
+} from "../../bench/peers/report.js";
+
+const contenders = [
+  { key: "skiff", label: "skiff" },
+  { key: "slirp4netns", label: "slirp4netns" },
+  { key: "veth", label: "kernel veth" },
+];
+
+function one(v: number) {
+  return stat([v])!;
+}
+
+describe("bench/peers report", () => {
+  describe("median and stat", () => {
+    it("takes the middle value, or the mean of the two middle ones", () => {
+      expect(median([3, 1, 2])).to.equal(2);
+      expect(median([4, 1, 3, 2])).to.equal(2.5);
+      expect(median([])).to.equal(undefined);
+    });
+
+    it("lies between min and max and does not reorder the caller's array", () => {
+      fc.assert(
+        fc.property(fc.array(fc.double({ noNaN: true, min: -1e9, max: 1e9 }), { minLength: 1, maxLength: 20 }), (xs) => {
+          const copy = [...xs];
+          const s = stat(xs)!;
+          expect(s.median).to.be.at.least(s.min).and.at.most(s.max);
+          expect(s.n).to.equal(xs.length);
+          expect(xs).to.deep.equal(copy);
+        }),
+      );
+    });
+
+    it("summarizes per contender and metric", () => {
+      const s = summarize({ skiff: { tcp_up_1500: [1, 3, 2] } });
+      expect(s.skiff.tcp_up_1500).to.deep.include({ median: 2, min: 1, max: 3, n: 3 });
+    });
+  });
+
+  describe("ratio and formatting", () => {
+    it("divides, and gives nothing for a missing figure or a zero divisor", () => {
+      expect(ratio(6, 3)).to.equal(2);
+      expect(ratio(undefined, 3)).to.equal(undefined);
+      expect(ratio(1, 0)).to.equal(undefined);
+      expect(formatRatio(1.5)).to.equal("1.50×");
+      expect(formatRatio(undefined)).to.equal("—");
+    });
+
+    it("formats by unit", () => {
+      expect(formatValue(12845, "req/s")).to.equal("12.8k");
+      expect(formatValue(950, "conn/s")).to.equal("950");
+      expect(formatValue(3.281, "Gbit/s")).to.equal("3.28");
+      expect(formatValue(0.0123, "s/GB")).to.equal("0.012");
+      expect(formatValue(35.66, "µs")).to.equal("35.7");
+      expect(formatValue(183.7, "MB")).to.equal("184");
+      expect(formatValue(undefined, "MB")).to.equal("—");
+    });
+  });
+
+  describe("markdownTable", () => {
+    const s: Summary = {
+      skiff: { tcp_up_65520: one(6), latency: one(40) },
+      slirp4netns: { tcp_up_65520: one(3), latency: one(50) },
+      veth: { tcp_up_65520: one(18), latency: one(32) },
+    };
+
+    it("has a column per contender and skiff's ratios to slirp4netns and veth", () => {
+      const t = markdownTable(s, contenders).split("\n");
+      expect(t[0]).to.equal("| metric | unit | better | skiff | slirp4netns | kernel veth | skiff ÷ slirp4netns | skiff ÷ kernel veth |");
+      expect(t[1]).to.equal("|---|---|---|---:|---:|---:|---:|---:|");
+      expect(t).to.include("| TCP ns→host, MTU 65520 | Gbit/s | ↑ higher | 6.00 | 3.00 | 18.00 | 2.00× | 0.33× |");
+      expect(t).to.include("| TCP ping-pong latency (sockperf) | µs | ↓ lower | 40.0 | 50.0 | 32.0 | 0.80× | 1.25× |");
+    });
+
+    it("leaves out metrics nobody has and shows a dash for a missing figure", () => {
+      const t = markdownTable({ ...s, veth: { tcp_up_65520: one(18) } }, contenders);
+      expect(t).not.to.include("RSS");
+      expect(t).to.include("| TCP ping-pong latency (sockperf) | µs | ↓ lower | 40.0 | 50.0 | — | 0.80× | — |");
+    });
+  });
+
+  describe("targets", () => {
+    it("passes and fails by ratio to a peer or by an absolute bound", () => {
+      const s: Summary = {
+        skiff: { tcp_up_65520: one(4.4), tcp_up_1500: one(1.9), latency: one(40), rss_10k: one(250) },
+        slirp4netns: { tcp_up_65520: one(3) },
+        veth: { latency: one(32) },
+      };
+      const r = evaluateTargets(s);
+      const by = (label: string) => r.find((x) => x.label.startsWith(label))!;
+      expect(by("bulk ns→host").pass).to.equal(false); // 1.47× < 1.5×
+      expect(by("bulk ns→host").detail).to.equal("1.47× (skiff 4.40 Gbit/s, slirp4netns 3.00 Gbit/s)");
+      expect(by("ns→host at MTU 1500").pass).to.equal(false);
+      expect(by("ping-pong").pass).to.equal(true); // 1.25× ≤ 1.3×
+      expect(by("RSS").pass).to.equal(true);
+      expect(by("host→ns at MTU 1500").pass).to.equal(undefined);
+      const text = targetsSection(r);
+      expect(text).to.match(/^Targets:\n/);
+      expect(text).to.include("- PASS RSS with 10,000 idle conns ≤ 300 MB: skiff 250 MB");
+      expect(text).to.include("- FAIL bulk ns→host");
+      expect(text).to.include("- N/A  host→ns at MTU 1500");
+    });
+  });
+
+  describe("SVG chart", () => {
+    it("scales the best contender's bar to full length for both directions of better", () => {
+      expect(normalised(10, [10, 5], "higher")).to.equal(1);
+      expect(normalised(5, [10, 5], "higher")).to.equal(0.5);
+      expect(normalised(20, [20, 40], "lower")).to.equal(1);
+      expect(normalised(40, [20, 40], "lower")).to.equal(0.5);
+      expect(normalised(0, [0, 3], "lower")).to.equal(1);
+      expect(normalised(3, [0, 3], "lower")).to.equal(0);
+    });
+
+    it("is well-formed, labels values and draws one bar per figure", () => {
+      const s: Summary = { skiff: { tcp_up_1500: one(2), http_c1: one(8000) }, slirp4netns: { tcp_up_1500: one(1) }, veth: {} };
+      const svg = renderSvg(s, contenders, METRICS, "a < b & c");
+      expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).to.equal(true);
+      expect(svg.trim().endsWith("</svg>")).to.equal(true);
+      expect(svg).to.include("a &lt; b &amp; c");
+      expect(svg).to.include(">2.00 Gbit/s<");
+      expect(svg).to.include(">8.0k req/s<");
+      // 3 legend squares + 3 bars (skiff and slirp4netns TCP, skiff HTTP) + the background.
+      expect(svg.match(/<rect /g)!.length).to.equal(1 + 3 + 3);
+      const widths = [...svg.matchAll(/<rect x="170" y="\d+" width="(\d+)" height="14"/g)].map((m) => Number(m[1]));
+      expect(widths).to.deep.equal([640, 320, 640]);
+      expect(svg).not.to.include("RSS");
+    });
+  });
+});
