@@ -13,7 +13,6 @@
  * beyond either bound is refused with RST and counted.
  */
 
-import { randomBytes } from "node:crypto";
 import { isWireError } from "../common/wire-error.js";
 import { IpProtocol, emitIpv4, NO_IPV4_OPTIONS, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { setU16, setU32 } from "../common/bytes.js";
@@ -22,7 +21,7 @@ import { parseTcp, emitTcp, tcpLen, TcpFlag, type TcpRepr } from "../tcp/wire.js
 import { TcpConnection, resetForUnknown } from "../tcp/connection.js";
 import { TcpState } from "../tcp/state.js";
 import type { TcpConfig } from "../tcp/config.js";
-import { IsnGenerator } from "../tcp/isn.js";
+import { IsnGenerator, randomU32 } from "../tcp/isn.js";
 import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
@@ -224,7 +223,7 @@ export class TcpLayer {
     const srcPort = this.ephemeralPort(guestIp, guestPort, src);
     const now = this.stack.now();
     const iss = this.isn.next(src, srcPort, guestIp, guestPort, now);
-    const conn = TcpConnection.connect(this.cfg, { localPort: srcPort, remotePort: guestPort }, iss, now, randomBytes(4).readUInt32BE(0));
+    const conn = TcpConnection.connect(this.cfg, { localPort: srcPort, remotePort: guestPort }, iss, now, randomU32());
     const flow = new TcpFlow(this, conn, nb.port, nb.mac, guestIp, guestPort, src, srcPort);
     flow.onEvents = opts.onEvents;
     flow.owner = opts.owner;
@@ -291,7 +290,7 @@ export class TcpLayer {
     }
     const now = this.stack.now();
     const iss = this.isn.next(ip.dst, seg.dstPort, ip.src, seg.srcPort, now);
-    const tsOffset = randomBytes(4).readUInt32BE(0);
+    const tsOffset = randomU32();
     const conn = TcpConnection.fromSyn(this.cfg, seg, iss, now, tsOffset);
     flow = new TcpFlow(this, conn, port, srcMac, ip.src, seg.srcPort, ip.dst, seg.dstPort);
     this.add(flow);

@@ -14,7 +14,7 @@
  * node:crypto; it runs once per connection, never per packet.
  */
 
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import { setU16, setU32 } from "../common/bytes.js";
 
 /** RFC 6528 §3: "M is the 4 microsecond timer": 250 ticks per millisecond. */
@@ -53,4 +53,22 @@ export class IsnGenerator {
     const m = Math.floor(nowMs * ISN_TICKS_PER_MS) % 0x1_0000_0000;
     return (m + f) >>> 0;
   }
+}
+
+/** Random bytes drawn 4 KiB at a time: one crypto call per 1,024 values instead of one each. */
+const POOL = new Uint8Array(4096);
+let poolAt = POOL.length;
+
+/**
+ * A uint32 from node:crypto's generator (e.g. a connection's timestamp offset, RFC 7323 §5.4),
+ * served from a pool refilled with `randomFillSync`.
+ */
+export function randomU32(): number {
+  if (poolAt + 4 > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  const v = ((POOL[poolAt] << 24) | (POOL[poolAt + 1] << 16) | (POOL[poolAt + 2] << 8) | POOL[poolAt + 3]) >>> 0;
+  poolAt += 4;
+  return v;
 }

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { IsnGenerator } from "../../src/tcp/isn.js";
+import { IsnGenerator, randomU32 } from "../../src/tcp/isn.js";
 import { seqSub } from "../../src/tcp/seq.js";
 import { ipv4, u16 } from "../support/arbitraries.js";
 
@@ -72,5 +72,15 @@ describe("tcp/isn (RFC 6528 §3)", () => {
         expect(seqSub(b, a)).to.equal(250 * dtMs);
       }),
     );
+  });
+
+  it("randomU32: uint32 values, refilled past the 1,024-value pool, not constant", () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 3000; i++) {
+      const v = randomU32();
+      expect(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff).to.equal(true);
+      seen.add(v);
+    }
+    expect(seen.size).to.be.above(2990);
   });
 });
