@@ -336,7 +336,8 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
       const from = vm.console.length;
       // The echoed input shows `$((6*7))`; only the shell's output has 42.
       vm.write("echo typed-$((6*7)) $(cat /sys/class/net/eth0/address)\n");
-      const m = await vm.waitFor(/typed-42 (\S+)/, from);
+      // Up to the end of the line: console output arrives in pieces that may end mid-word.
+      const m = await vm.waitFor(/typed-42 (\S+)\r?\n/, from);
       expect(m[1]).to.equal("52:54:00:65:00:41");
       vm.write("poweroff -f\n");
       const r = await vm.exited;
