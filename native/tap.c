@@ -16,6 +16,7 @@
  *   unixDgramAwaitPeer(fd, peerPath|null, callback(event))    wait for the peer's first datagram (below)
  *   tapSetOffload(fd, flags) -> 0 | -errno                    TUNSETOFFLOAD (TUN_F_* bitmask)
  *   tapSetVnetHdrSize(fd, size) -> 0 | -errno                 TUNSETVNETHDRSZ
+ *   streamsInit, tcpConnect, streamSet, streamWrite, ...      host TCP sockets: see streams.c
  *
  * Readiness comes from a uv_poll handle on the loop of the calling environment, so reads never
  * occupy a thread-pool thread. Each wakeup reads frames into fixed slots of a caller-owned
@@ -62,6 +63,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "streams.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
@@ -625,5 +628,6 @@ NAPI_MODULE_INIT() {
     CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, te, &f));
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
+  CHECK(streams_register(env, exports));
   return exports;
 }

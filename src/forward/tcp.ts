@@ -16,6 +16,7 @@ import type { Logger } from "pino";
 import { TcpEvent } from "../tcp/state.js";
 import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
 import { bridgeSocket } from "../socket-translate/tcp.js";
+import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
 
@@ -126,7 +127,7 @@ export class TcpForward {
               settle();
               c.connected++;
               sock.setNoDelay(true);
-              bridgeSocket(f, sock, c, this.log);
+              bridgeSocket(f, socketStream(sock), c, this.log);
               sock.resume();
               const rest = ev & ~TcpEvent.Established;
               if (rest !== 0) f.onEvents?.(f, rest);

@@ -7,6 +7,7 @@
  */
 
 import { createRequire } from "node:module";
+import { constants } from "node:os";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -93,10 +94,40 @@ export interface TapOffloadAddon {
   tapSetVnetHdrSize(fd: number, size: number): number;
 }
 
+/**
+ * The addon's host TCP sockets (native/streams.c): one epoll set per process, read in batches —
+ * every ready socket of a loop iteration reaches JS in one call. Used by socket translation
+ * (`src/socket-translate/native-stream.ts`).
+ */
+export interface HostSocketAddon {
+  /**
+   * Once per process: `ring` receives the bytes read, `records` (4 int32 per event: fd, kind,
+   * a, b) the events of one wakeup, then `callback(count)` runs. Throws when called twice.
+   */
+  streamsInit(ring: ArrayBuffer, records: Int32Array, callback: (count: number) => void): void;
+  /** A non-blocking TCP socket connecting to ipv4:port: its fd (a connected record follows) or -errno. */
+  tcpConnect(ipv4: number, port: number): number;
+  /** Wait for bytes to read and/or (once) room to write; 0 or -errno. */
+  streamSet(fd: number, read: boolean, write: boolean): number;
+  /** send() without blocking: bytes taken (maybe fewer) or -errno (-EAGAIN: none). */
+  streamWrite(fd: number, bytes: Uint8Array): number;
+  /** shutdown(SHUT_WR); 0 or -errno. */
+  streamShutdown(fd: number): number;
+  /** Close (after SO_LINGER 0 when `reset`: the peer gets an RST); 0 or -errno. */
+  streamClose(fd: number, reset: boolean): number;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+
+/** The name of a positive errno value (the addon returns -errno): "ECONNREFUSED", else "errno N". */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
 const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
 
 /** Everything the compiled addon exports. */
-export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon;
+export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon;
 
 let cached: SkiffAddon | undefined;
 

@@ -30,7 +30,7 @@
 
 import { constants } from "node:os";
 import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "./channel.js";
-import { loadTapAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "./native.js";
+import { errnoName, loadTapAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "./native.js";
 import { emitVnetHeader, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, vnetFlags, vnetGsoType } from "./vnet.js";
 
 const EAGAIN = constants.errno.EAGAIN;
@@ -60,11 +60,6 @@ export interface TapOpenOptions extends TapChannelOptions {
   netns?: string;
   /** Checksum and TCP segmentation offload through a virtio-net header (see the file comment). */
   offload?: boolean;
-}
-
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
-  return `errno ${errno}`;
 }
 
 export class TapChannel extends BaseFrameChannel {

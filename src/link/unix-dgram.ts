@@ -42,7 +42,7 @@
 import { existsSync, statSync, unlinkSync } from "node:fs";
 import { constants } from "node:os";
 import { BaseFrameChannel, maxFrameLen } from "./channel.js";
-import { loadTapAddon, type SkiffAddon } from "./native.js";
+import { errnoName, loadTapAddon, type SkiffAddon } from "./native.js";
 
 const { EAGAIN, ECONNREFUSED, ENOTCONN } = constants.errno;
 
@@ -79,11 +79,6 @@ const VFKT = [0x56, 0x46, 0x4b, 0x54];
 
 function isVfkt(b: Uint8Array): boolean {
   return b.length === 4 && b[0] === VFKT[0] && b[1] === VFKT[1] && b[2] === VFKT[2] && b[3] === VFKT[3];
-}
-
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
-  return `errno ${errno}`;
 }
 
 /** Remove a stale socket file at `path`; refuse to touch anything that is not a socket. */

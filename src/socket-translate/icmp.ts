@@ -38,7 +38,7 @@ import { DropCounters } from "../common/counters.js";
 import { isWireError } from "../common/wire-error.js";
 import { emitIcmp, icmpLen, IcmpPacket, IcmpType, IcmpUnreachCode, parseIcmp, type IcmpRepr } from "../ipv4/icmp.js";
 import { IpProtocol, IPV4_MAX_HEADER_LEN, parseIpv4, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
-import { loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
+import { errnoName, loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
 import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
@@ -131,11 +131,6 @@ class IcmpFlow implements TimerTarget {
 const RAW_SLOT_EXTRA = IPV4_MAX_HEADER_LEN;
 const RAW_SLOTS = 32;
 const LOOPBACK_NET = 127;
-
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
-  return `errno ${errno}`;
-}
 
 /** node:dgram adopting a datagram ICMP fd (libuv sees a datagram socket, so it takes it as UDP). */
 export const nodeDgramWrapper: IcmpDgramWrapper = (fd, onMessage, onError) => {

@@ -23,7 +23,9 @@ import { TcpEvent } from "../tcp/state.js";
 import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
 import type { AddressPolicy } from "./policy.js";
-import { formatIpv4 } from "../common/addr.js";
+import { formatIpv4, parseIpv4Address } from "../common/addr.js";
+import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } from "./host-stream.js";
+import { nativeStreams } from "./native-stream.js";
 
 export interface TcpTranslateOptions {
   /** Give up dialling after this long (ms); the guest gets ICMP host unreachable. */
@@ -31,12 +33,21 @@ export interface TcpTranslateOptions {
   /** Dials in flight at once; SYNs beyond are refused with RST (counted). */
   maxDials?: number;
   /**
-   * How to open host connections (tests inject one). `onread` is Node's `onread` connect
-   * option; pass it on to `createConnection` (or ignore it: the bridge then uses "data").
+   * Host sockets: "native" (default) from the addon's epoll set, read in batches
+   * (native-stream.ts); "node" as Node `net.Socket`s. Without the addon, "node".
+   */
+  hostSockets?: "native" | "node";
+  /**
+   * How to open host connections as Node sockets (tests inject one; implies "node"). `onread`
+   * is Node's `onread` connect option; pass it on to `createConnection` (or ignore it: the
+   * bridge then uses "data").
    */
   connect?: (host: string, port: number, onread?: OnRead) => Socket;
   log?: Logger;
 }
+
+/** Open a host connection: the stream at once, `done(undefined | error code)` later. */
+type Dial = (host: string, port: number, done: (err: string | undefined) => void) => HostStream;
 
 export class TcpTranslateCounters {
   dials = 0;
@@ -60,7 +71,7 @@ export interface BridgeCounters {
 }
 
 interface Bridge {
-  sock: Socket;
+  sock: HostStream;
   /** Host bytes the guest's send buffer could not take yet (the socket is paused meanwhile). */
   pending: Uint8Array | undefined;
   hostEnded: boolean;
@@ -74,7 +85,7 @@ export class TcpTranslator {
   readonly counters = new TcpTranslateCounters();
   private readonly dialTimeoutMs: number;
   private readonly maxDials: number;
-  private readonly connect: (host: string, port: number, onread?: OnRead) => Socket;
+  private readonly dial: Dial;
   private readonly log: Logger | undefined;
 
   constructor(
@@ -84,7 +95,16 @@ export class TcpTranslator {
   ) {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 20_000;
     this.maxDials = opts.maxDials ?? 256;
-    this.connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
+    const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
+    const group = opts.connect === undefined && opts.hostSockets !== "node" ? nativeStreams() : undefined;
+    const nodeDial = nodeDialer(connect);
+    this.dial =
+      group === undefined
+        ? nodeDial
+        : (host, port, done) => {
+            const ip = parseIpv4Address(host);
+            return ip !== undefined ? group.connect(ip, port, done) : nodeDial(host, port, done);
+          };
     this.log = opts.log;
     layer.forwarder = (flow) => this.onSyn(flow);
   }
@@ -106,8 +126,6 @@ export class TcpTranslator {
     c.dials++;
     c.dialsInFlight++;
     let settled = false;
-    const hook: ReadHook = { data: undefined };
-    const sock = this.connect(target.host, flow.remotePort, readInto(hook));
     const settle = () => {
       if (settled) return false;
       settled = true;
@@ -122,70 +140,60 @@ export class TcpTranslator {
       flow.unreachable(IcmpUnreachCode.Host);
     }, this.dialTimeoutMs);
     timer.unref?.();
-    // The guest may give up (RST) while we dial.
-    flow.onEvents = (f, ev) => {
-      if (ev & TcpEvent.Closed && settle()) sock.destroy();
-    };
-    sock.once("connect", () => {
+    const sock = this.dial(target.host, flow.remotePort, (code) => {
       if (!settle()) return;
-      c.connected++;
-      sock.setNoDelay(true);
-      bridgeSocket(flow, sock, c, this.log, hook);
-      flow.accept();
-    });
-    sock.once("error", (err: NodeJS.ErrnoException) => {
-      if (!settle()) return;
-      const code = err.code;
-      if (code === "ECONNREFUSED") {
+      if (code === undefined) {
+        c.connected++;
+        bridgeSocket(flow, sock, c, this.log);
+        flow.accept();
+      } else if (code === "ECONNREFUSED") {
         c.refused++;
         flow.refuse();
       } else {
         c.unreachable++;
         flow.unreachable(code === "ENETUNREACH" ? IcmpUnreachCode.Net : IcmpUnreachCode.Host);
       }
-      this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
+      if (code !== undefined) this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
     });
+    // The guest may give up (RST) while we dial.
+    flow.onEvents = (f, ev) => {
+      if (ev & TcpEvent.Closed && settle()) sock.destroy();
+    };
   }
 }
 
-/** Node's `onread` connect option: reads go into one reused buffer, no stream machinery. */
-export type OnRead = { buffer: Uint8Array; callback: (bytes: number, buf: Uint8Array) => boolean };
-
-/** Where a socket opened with `readInto(hook)` delivers its reads: set by `bridgeSocket`. */
-export interface ReadHook {
-  data: ((chunk: Uint8Array) => boolean) | undefined;
-}
-
-/**
- * One read buffer shared by every dialled socket: a read is handled (copied into a send queue)
- * before the next one starts, so nothing outlives the callback. Saves a Buffer allocation and
- * the Readable stream's work per read.
- */
-const SHARED_READ_BUFFER = new Uint8Array(64 * 1024);
-
-/** The `onread` option that routes a socket's reads to `hook`. */
-export function readInto(hook: ReadHook): OnRead {
-  return {
-    buffer: SHARED_READ_BUFFER,
-    callback: (n, buf) => (hook.data !== undefined ? hook.data(buf.subarray(0, n)) : false),
+/** Dial with Node sockets (`connect` makes them), reads through the shared `onread` buffer. */
+function nodeDialer(connect: (host: string, port: number, onread?: OnRead) => Socket): Dial {
+  return (host, port, done) => {
+    const hook: ReadHook = { data: undefined };
+    const sock = connect(host, port, readInto(hook));
+    const stream = socketStream(sock, hook);
+    const onError = (err: NodeJS.ErrnoException) => done(err.code ?? "EIO");
+    sock.once("error", onError);
+    sock.once("connect", () => {
+      sock.removeListener("error", onError);
+      sock.setNoDelay(true);
+      done(undefined);
+    });
+    return stream;
   };
 }
 
 /**
- * Relay bytes between an established `flow` and a connected host socket `sock`, with
+ * Relay bytes between an established `flow` and a connected host stream `sock`, with
  * backpressure both ways, FIN ↔ half-close and RST ↔ reset (see the file comment). Takes over
  * `flow.onEvents` and `flow.owner`. Shared by socket translation (guest → host) and port
- * forwarding (host → guest). With `hook` (the socket was opened with `readInto(hook)`), host
- * bytes arrive through it instead of "data" events.
+ * forwarding (host → guest).
  */
-export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log?: Logger, hook?: ReadHook): void {
+export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters, log?: Logger): void {
   const b: Bridge = { sock, pending: undefined, hostEnded: false, blocked: false, endSent: false, finished: false };
   flow.owner = b;
   c.open++;
 
-  // Chunks from the socket's "data" events are ours (Node allocates each read anew): they are
-  // handed to the send queue without a copy; chunks in the shared `onread` buffer are copied.
-  // Bytes from the guest leave as views of the receive queue (readHead), without a copy.
+  // Chunks the stream says are ours (Node's "data" events) are handed to the send queue without
+  // a copy; chunks in a shared read buffer are copied. Bytes from the guest leave as views of
+  // the receive queue without a copy: kept ones (readHead) for a Node socket, which holds them
+  // until written; borrowed ones (peekHead, then consume) for a stream that copies.
   const pumpToGuest = (chunk: Uint8Array, owned: boolean) => {
     const n = flow.write(chunk, owned);
     c.bytesToGuest += n;
@@ -194,25 +202,23 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
       sock.pause();
     }
   };
-  const onHostBytes = (chunk: Uint8Array, owned: boolean) => {
-    if (b.pending !== undefined) {
-      // Should not happen while paused; keep order anyway.
-      const joined = new Uint8Array(b.pending.length + chunk.length);
-      joined.set(b.pending);
-      joined.set(chunk, b.pending.length);
-      b.pending = undefined;
-      pumpToGuest(joined, true);
-    } else pumpToGuest(chunk, owned);
-    return b.pending === undefined;
-  };
   const pumpToHost = () => {
     while (!b.blocked) {
-      const d = flow.readHead();
-      if (d.length === 0) break;
-      c.bytesToHost += d.length;
-      if (!sock.write(d)) b.blocked = true;
+      if (sock.copiesWrites) {
+        // Borrowed view, consumed after the write copied it: the chunk is reused.
+        const d = flow.peekHead();
+        if (d.length === 0) break;
+        c.bytesToHost += d.length;
+        if (!sock.write(d)) b.blocked = true;
+        flow.consume(d.length);
+      } else {
+        const d = flow.readHead();
+        if (d.length === 0) break;
+        c.bytesToHost += d.length;
+        if (!sock.write(d)) b.blocked = true;
+      }
     }
-    if (!b.endSent && flow.conn.peerFinished) {
+    if (!b.endSent && !b.blocked && flow.conn.peerFinished) {
       b.endSent = true;
       sock.end();
     }
@@ -223,25 +229,34 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
     c.open--;
   };
 
-  if (hook !== undefined) hook.data = (chunk) => onHostBytes(chunk, false);
-  // Also for a hooked socket: a stand-in that ignored `onread` still delivers "data".
-  sock.on("data", (chunk: Buffer) => void onHostBytes(chunk, true));
-  sock.on("end", () => {
-    b.hostEnded = true;
-    if (b.pending === undefined) flow.shutdownWrite();
-  });
-  sock.on("drain", () => {
-    b.blocked = false;
-    pumpToHost();
-  });
-  sock.on("error", (err: NodeJS.ErrnoException) => {
-    log?.debug({ code: err.code }, "tcp: host socket error");
-  });
-  sock.on("close", (hadError) => {
-    // The host side went away: a reset (or an error) resets the guest; a clean close after
-    // both FINs needs nothing more.
-    if (hadError || !b.hostEnded) flow.abort();
-    finish();
+  sock.attach({
+    data(chunk, owned) {
+      if (b.pending !== undefined) {
+        // Should not happen while paused; keep order anyway.
+        const joined = new Uint8Array(b.pending.length + chunk.length);
+        joined.set(b.pending);
+        joined.set(chunk, b.pending.length);
+        b.pending = undefined;
+        pumpToGuest(joined, true);
+      } else pumpToGuest(chunk, owned);
+    },
+    end() {
+      b.hostEnded = true;
+      if (b.pending === undefined) flow.shutdownWrite();
+    },
+    drain() {
+      b.blocked = false;
+      pumpToHost();
+    },
+    error(code) {
+      log?.debug({ code }, "tcp: host socket error");
+    },
+    close(hadError) {
+      // The host side went away: a reset (or an error) resets the guest; a clean close after
+      // both FINs needs nothing more.
+      if (hadError || !b.hostEnded) flow.abort();
+      finish();
+    },
   });
 
   flow.onEvents = (f, ev) => {
@@ -256,7 +271,7 @@ export function bridgeSocket(flow: TcpFlow, sock: Socket, c: BridgeCounters, log
     }
     if (ev & (TcpEvent.Readable | TcpEvent.PeerFin)) pumpToHost();
     if (ev & TcpEvent.Reset) {
-      sock.resetAndDestroy();
+      sock.reset();
       finish();
     } else if (ev & TcpEvent.Closed) {
       if (!sock.destroyed) sock.destroy();

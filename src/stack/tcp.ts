@@ -133,6 +133,17 @@ export class TcpFlow implements TimerTarget {
     return d;
   }
 
+  /** Bytes from the guest without a copy, left in place until `consume` (TcpConnection.peekHead). */
+  peekHead(max?: number): Uint8Array {
+    return this.conn.peekHead(max);
+  }
+
+  /** Remove `n` bytes after `peekHead`; may open the window (an ACK). */
+  consume(n: number): void {
+    this.conn.consume(n);
+    if (n > 0) this.layer.service(this);
+  }
+
   get readable(): number {
     return this.conn.readable;
   }

@@ -386,6 +386,20 @@ export class TcpConnection {
     return data;
   }
 
+  /** The next bytes readable without copying, left in place (see RecvQueue.peekHead); `consume` them after use. */
+  peekHead(max = Infinity): Uint8Array {
+    return this.recvQ.peekHead(max);
+  }
+
+  /** Remove `n` bytes after `peekHead` (their memory may be reused at once). */
+  consume(n: number): void {
+    // Clamped: an abort while the caller wrote the bytes out has emptied the queue.
+    n = Math.min(n, this.recvQ.length);
+    if (n <= 0) return;
+    this.recvQ.consume(n);
+    this.windowOpened();
+  }
+
   /** Like `read`, into the caller's buffer; returns the byte count. */
   readInto(dst: Uint8Array): number {
     const n = this.recvQ.readInto(dst);

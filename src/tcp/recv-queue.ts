@@ -8,8 +8,9 @@
  * Same lazy storage as the send queue (`ChunkedBytes` in `send-queue.ts`): chunks are allocated
  * when segments arrive and released as the application reads, so an idle connection holds no
  * buffer. Segment payloads are borrowed from a frame and always copied in; reads hand out views
- * of the chunks where they can (a chunk's bytes are never rewritten once written), so bytes are
- * copied once on their way from the frame to the application.
+ * of the chunks where they can, so bytes are copied once on their way from the frame to the
+ * application: `readHead` views may be kept (their chunk is then never reused), `peekHead`
+ * views are borrowed until `consume` (their chunk goes back to the free list).
  */
 
 import { ChunkedBytes } from "./send-queue.js";
@@ -45,9 +46,25 @@ export class RecvQueue extends ChunkedBytes {
   readHead(max: number = Infinity): Uint8Array {
     const n = Math.min(this.headRun(), Math.max(0, Math.floor(max)));
     if (n === 0) return EMPTY;
-    const out = this.headView(n);
+    const out = this.headView(n, true);
     this.drop(n);
     return out;
+  }
+
+  /**
+   * Up to `max` bytes from the first chunk, without copying and without removing them: a
+   * borrowed view, to be used (copied or written out) before `consume` — whose chunk memory may
+   * then be reused. Empty when nothing is held.
+   */
+  peekHead(max: number = Infinity): Uint8Array {
+    const n = Math.min(this.headRun(), Math.max(0, Math.floor(max)));
+    return n === 0 ? EMPTY : this.headView(n, false);
+  }
+
+  /** Remove `n` bytes (at most `length`) from the head, after `peekHead`. */
+  consume(n: number): void {
+    if (!(n >= 0 && n <= this.length)) throw new RangeError(`RecvQueue.consume(${n}) with ${this.length} held`);
+    if (n > 0) this.drop(n);
   }
 
   /** Remove up to `dst.length` bytes into `dst`; returns how many were written. */

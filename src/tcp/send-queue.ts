@@ -30,6 +30,45 @@ const FIRST_CHUNK_ROUND = 2 * 1024;
 const allocChunk: (n: number) => Uint8Array =
   typeof Buffer === "function" ? (n) => (n < 4096 ? Buffer.allocUnsafe(n) : Buffer.allocUnsafeSlow(n)) : (n) => new Uint8Array(n);
 
+/**
+ * Released chunks are reused (process-wide free lists, one per size class: multiples of
+ * FIRST_CHUNK_ROUND up to CHUNK_SIZE, at most FREE_MAX bytes in all). Without it every
+ * request/response allocates fresh chunk memory, and at tens of thousands of requests a second
+ * that external memory drives V8 into a full mark-compact several times a second.
+ *
+ * A chunk is reused only if no view of it ever left the queue: `RECYCLABLE` holds the chunks
+ * allocated here, and a chunk is taken out of it when a view escapes (`RecvQueue.readHead`).
+ * Views that stay borrowed (`SendQueue.slice`, `RecvQueue.peekHead`) are used before the bytes
+ * are dropped, so dropping is the point where the chunk is free.
+ */
+const FREE_MAX = 4 * 1024 * 1024;
+const RECYCLABLE = new WeakSet<Uint8Array>();
+const freeLists: Uint8Array[][] = Array.from({ length: CHUNK_SIZE / FIRST_CHUNK_ROUND + 1 }, () => []);
+let freeBytes = 0;
+
+function takeChunk(size: number): Uint8Array {
+  if (size > CHUNK_SIZE || size % FIRST_CHUNK_ROUND !== 0) return allocChunk(size);
+  const reused = freeLists[size / FIRST_CHUNK_ROUND].pop();
+  if (reused !== undefined) {
+    freeBytes -= size;
+    return reused;
+  }
+  const chunk = allocChunk(size);
+  RECYCLABLE.add(chunk);
+  return chunk;
+}
+
+function giveBack(chunk: Uint8Array): void {
+  if (freeBytes + chunk.length > FREE_MAX || !RECYCLABLE.has(chunk)) return;
+  freeLists[chunk.length / FIRST_CHUNK_ROUND].push(chunk);
+  freeBytes += chunk.length;
+}
+
+/** Bytes held in the free lists (for tests). */
+export function freeChunkBytes(): number {
+  return freeBytes;
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -85,7 +124,7 @@ export class ChunkedBytes {
       // The first chunk of an empty queue is sized to the write (request/response traffic
       // then allocates little); later ones leave CHUNK_SIZE of room for more small writes.
       const size = n > CHUNK_SIZE ? n : this.len === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
-      const chunk = allocChunk(size);
+      const chunk = takeChunk(size);
       chunk.set(src === 0 ? data : data.subarray(src), 0);
       this.chunks.push(chunk);
       this.tailEnd = n;
@@ -116,9 +155,14 @@ export class ChunkedBytes {
     return this.chunks.length === 0 ? 0 : this.endOf(0) - this.head;
   }
 
-  /** The first `n` live bytes as a view of the first chunk; `n` must be at most `headRun()`. */
-  protected headView(n: number): Uint8Array {
-    return this.chunks[0].subarray(this.head, this.head + n);
+  /**
+   * The first `n` live bytes as a view of the first chunk; `n` must be at most `headRun()`.
+   * `escapes`: the caller may keep the view, so the chunk is never reused.
+   */
+  protected headView(n: number, escapes: boolean): Uint8Array {
+    const chunk = this.chunks[0];
+    if (escapes) RECYCLABLE.delete(chunk);
+    return chunk.subarray(this.head, this.head + n);
   }
 
   /** End (exclusive) of the live bytes in chunk `i`. */
@@ -165,13 +209,14 @@ export class ChunkedBytes {
     let at = this.head + n;
     while (at >= this.endOf(0)) {
       at -= this.endOf(0);
-      this.chunks.shift();
+      giveBack(this.chunks.shift()!);
     }
     this.head = at;
   }
 
   /** Drop everything and release all memory. */
   protected release(): void {
+    for (const c of this.chunks) giveBack(c);
     this.chunks = [];
     this.head = 0;
     this.tailEnd = 0;
@@ -200,8 +245,8 @@ export class SendQueue extends ChunkedBytes {
   /**
    * Bytes [offset, offset + len) counted from the head. A subarray of a chunk when the range is
    * inside one chunk (no copy), otherwise a copy in a reused scratch buffer. Either way the
-   * result is borrowed: valid until the next `slice` call (chunks are never rewritten in place:
-   * `push` only writes past the held bytes, `consume` and `clear` only let go of chunks).
+   * result is borrowed: valid until the next `slice` call or change of the queue (`push` only
+   * writes past the held bytes; a chunk let go by `consume` or `clear` may be reused).
    * Throws RangeError (a programmer error) when the range is not held.
    */
   slice(offset: number, len: number): Uint8Array {

@@ -1,0 +1,376 @@
+/*
+ * skiff_tap, part two: host TCP sockets for socket translation, driven from one epoll set so
+ * that every ready socket of a loop iteration reaches JS in a single call.
+ *
+ *   streamsInit(ring, records, callback(count))  once per environment: the shared read buffer
+ *                                                (ArrayBuffer), the event records (Int32Array,
+ *                                                4 per event) and the batch callback
+ *   tcpConnect(ipv4, port) -> fd | -errno         a non-blocking, close-on-exec, TCP_NODELAY
+ *                                                socket with connect() under way
+ *   streamSet(fd, read, write) -> 0 | -errno      what to wait for: bytes to read, room to write
+ *   streamWrite(fd, bytes) -> n | -errno          send() without blocking (-EAGAIN: full)
+ *   streamShutdown(fd) -> 0 | -errno              shutdown(SHUT_WR): our FIN
+ *   streamClose(fd, reset) -> 0 | -errno          close; with reset, SO_LINGER 0 first (an RST)
+ *
+ * Node's net.Socket costs a stream object, a write request and a JS callback (with its
+ * microtask drain) per read and per write; for a network stack that relays small segments that
+ * is most of the user-space time per request. Here the sockets live in an epoll set of our own,
+ * watched by one uv_poll handle on the environment's loop. On each wakeup the set is drained
+ * without blocking (at most MAX_EVENTS); for each ready socket one read() goes into the shared
+ * ring (at most PER_READ bytes, and only while the ring has room), and one record per event
+ * goes into `records`: [fd, kind, a, b] with
+ *   K_CONNECTED  a = 0 or the connect error (SO_ERROR) as -errno
+ *   K_DATA       a = offset in the ring, b = length
+ *   K_EOF        the peer's FIN (reading stops)
+ *   K_ERROR      a = -errno of a failed read (reading and writing stop)
+ *   K_WRITABLE   room to write again (reported once per streamSet(fd, _, true))
+ * then the callback runs once with the count. Bytes in the ring are valid only during the
+ * callback. Level-triggered: a socket with more to read than one read() took, or that found no
+ * room in the ring, is reported again on the next loop iteration.
+ *
+ * EPOLLHUP and EPOLLERR are reported even for a socket we do not wait on; a socket that is not
+ * being read (JS paused it) and hangs up is taken out of the set ("parked") until JS asks to
+ * read again, so it cannot spin the loop. The uv_poll handle is referenced only while sockets
+ * are open: open sockets keep the process alive, as Node's sockets do.
+ */
+#define _GNU_SOURCE
+#include "streams.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_EVENTS 256      /* epoll events taken per wakeup */
+#define PER_READ (64 * 1024) /* bytes read from one socket per wakeup */
+#define MIN_ROOM 2048        /* stop reading this wakeup when the ring has less room */
+
+enum { K_CONNECTED = 1, K_DATA = 2, K_EOF = 3, K_ERROR = 4, K_WRITABLE = 5 };
+
+/* Per-fd state bits. */
+enum { S_OPEN = 1, S_CONNECTING = 2, S_READ = 4, S_WRITE = 8, S_IN_SET = 16, S_PARKED = 32 };
+
+typedef struct {
+  napi_env env;
+  int epfd;
+  uv_poll_t poll;
+  int started, referenced;
+  napi_ref ring_ref, records_ref, cb_ref;
+  napi_async_context actx;
+  uint8_t *ring;
+  size_t ring_len;
+  int32_t *records;
+  uint32_t max_records;
+  uint8_t *st; /* state bits by fd */
+  int st_cap;
+  int open; /* sockets open */
+} streams;
+
+#define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
+
+static streams *get(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &n, argv, NULL, &data) != napi_ok) return NULL;
+  return data;
+}
+
+static napi_value num(napi_env env, int32_t v) {
+  napi_value out;
+  return napi_create_int32(env, v, &out) == napi_ok ? out : NULL;
+}
+
+/* Keep the loop alive exactly while sockets are open. */
+static void reref(streams *s) {
+  if (!s->started) return;
+  if (s->open > 0 && !s->referenced) uv_ref((uv_handle_t *)&s->poll), s->referenced = 1;
+  else if (s->open == 0 && s->referenced) uv_unref((uv_handle_t *)&s->poll), s->referenced = 0;
+}
+
+static int grow(streams *s, int fd) {
+  if (fd < s->st_cap) return 0;
+  int cap = s->st_cap ? s->st_cap : 1024;
+  while (cap <= fd) cap *= 2;
+  uint8_t *st = realloc(s->st, (size_t)cap);
+  if (!st) return -ENOMEM;
+  memset(st + s->st_cap, 0, (size_t)(cap - s->st_cap));
+  s->st = st, s->st_cap = cap;
+  return 0;
+}
+
+/* Bring the epoll registration of fd in line with its state bits. */
+static int sync_fd(streams *s, int fd) {
+  uint8_t st = s->st[fd];
+  uint32_t want = (st & S_CONNECTING) ? EPOLLOUT : ((st & S_READ) ? EPOLLIN : 0) | ((st & S_WRITE) ? EPOLLOUT : 0);
+  if ((st & S_PARKED) && !(st & (S_READ | S_WRITE | S_CONNECTING))) {
+    if (st & S_IN_SET) epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL), s->st[fd] &= ~S_IN_SET;
+    return 0;
+  }
+  struct epoll_event ev = {.events = want, .data.fd = fd};
+  if (epoll_ctl(s->epfd, (st & S_IN_SET) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) return -errno;
+  s->st[fd] |= S_IN_SET;
+  s->st[fd] &= ~S_PARKED;
+  return 0;
+}
+
+static void record(streams *s, uint32_t *n, int fd, int kind, int32_t a, int32_t b) {
+  int32_t *r = s->records + 4 * (*n)++;
+  r[0] = fd, r[1] = kind, r[2] = a, r[3] = b;
+}
+
+/* One ready socket: turn its epoll event into records (see the file comment). */
+static void handle(streams *s, int fd, uint32_t ev, uint32_t *n, size_t *used) {
+  uint8_t st = s->st[fd];
+  if (!(st & S_OPEN)) return;
+  if (st & S_CONNECTING) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0 && !(ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT)) return;
+    if (err == 0 && (ev & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    s->st[fd] &= ~S_CONNECTING;
+    if (err) s->st[fd] |= S_PARKED;
+    sync_fd(s, fd);
+    record(s, n, fd, K_CONNECTED, -err, 0);
+    return;
+  }
+  if (st & S_READ) {
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      if (s->ring_len - *used < MIN_ROOM) return; /* next wakeup (level-triggered) */
+      size_t room = s->ring_len - *used;
+      ssize_t got;
+      do got = read(fd, s->ring + *used, room < PER_READ ? room : PER_READ); while (got < 0 && errno == EINTR);
+      if (got > 0) {
+        record(s, n, fd, K_DATA, (int32_t)*used, (int32_t)got);
+        *used += (size_t)got;
+      } else if (got == 0) {
+        s->st[fd] &= ~S_READ;
+        if (ev & (EPOLLHUP | EPOLLERR)) s->st[fd] |= S_PARKED;
+        sync_fd(s, fd);
+        record(s, n, fd, K_EOF, 0, 0);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        int err = errno;
+        s->st[fd] &= ~(S_READ | S_WRITE);
+        s->st[fd] |= S_PARKED;
+        sync_fd(s, fd);
+        record(s, n, fd, K_ERROR, -err, 0);
+        return;
+      }
+    }
+  } else if (ev & (EPOLLHUP | EPOLLERR) && !(st & S_WRITE)) {
+    /* Hung up while paused: out of the set until JS reads again (and finds the EOF or error). */
+    s->st[fd] |= S_PARKED;
+    sync_fd(s, fd);
+    return;
+  }
+  if ((s->st[fd] & S_WRITE) && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    s->st[fd] &= ~S_WRITE;
+    if (ev & (EPOLLHUP | EPOLLERR) && !(s->st[fd] & S_READ)) s->st[fd] |= S_PARKED;
+    sync_fd(s, fd);
+    record(s, n, fd, K_WRITABLE, 0, 0);
+  }
+}
+
+/* The epoll set is readable: drain it once, then one JS call with every record. */
+static void on_ready(uv_poll_t *h, int status, int events) {
+  streams *s = h->data;
+  struct epoll_event evs[MAX_EVENTS];
+  /* an event gives at most two records (data or EOF, then writable) */
+  uint32_t max = s->max_records / 2 < MAX_EVENTS ? s->max_records / 2 : MAX_EVENTS, n = 0;
+  size_t used = 0;
+  int got;
+  do got = epoll_wait(s->epfd, evs, (int)max, 0); while (got < 0 && errno == EINTR);
+  for (int i = 0; i < got; i++) handle(s, evs[i].data.fd, evs[i].events, &n, &used);
+  if (n == 0) return;
+  napi_handle_scope scope;
+  napi_value cb, recv, arg, exc;
+  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
+  if (napi_get_reference_value(s->env, s->cb_ref, &cb) == napi_ok && napi_get_global(s->env, &recv) == napi_ok &&
+      napi_create_uint32(s->env, n, &arg) == napi_ok &&
+      napi_make_callback(s->env, s->actx, recv, cb, 1, &arg, NULL) == napi_pending_exception &&
+      napi_get_and_clear_last_exception(s->env, &exc) == napi_ok)
+    napi_fatal_exception(s->env, exc);
+  napi_close_handle_scope(s->env, scope);
+}
+
+/* streamsInit(ring: ArrayBuffer, records: Int32Array, callback(count)). */
+static napi_value streams_init(napi_env env, napi_callback_info info) {
+  napi_value argv[3], name;
+  streams *s = get(env, info, 3, argv);
+  void *ring, *recs;
+  size_t ring_len, nrecs;
+  napi_typedarray_type tt;
+  napi_valuetype cbt;
+  uv_loop_t *loop;
+  int rc;
+  if (!s) return NULL;
+  if (s->started) return napi_throw_error(env, NULL, "streamsInit: already initialised in this environment"), NULL;
+  if (napi_get_arraybuffer_info(env, argv[0], &ring, &ring_len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &tt, &nrecs, &recs, NULL, NULL) != napi_ok || tt != napi_int32_array ||
+      napi_typeof(env, argv[2], &cbt) != napi_ok || cbt != napi_function)
+    return napi_throw_type_error(env, NULL, "streamsInit(ArrayBuffer, Int32Array, callback)"), NULL;
+  if (ring_len < 2 * MIN_ROOM || nrecs < 8)
+    return napi_throw_range_error(env, NULL, "streamsInit: the ring needs 4 KiB and the records room for two"), NULL;
+  if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+    napi_throw_error(env, NULL, "streamsInit: epoll_create1 failed");
+    return NULL;
+  }
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if ((rc = uv_poll_init(loop, &s->poll, s->epfd)) < 0 || (rc = uv_poll_start(&s->poll, UV_READABLE, on_ready)) < 0) {
+    close(s->epfd);
+    napi_throw_error(env, NULL, uv_strerror(rc));
+    return NULL;
+  }
+  s->poll.data = s;
+  s->env = env, s->started = 1, s->referenced = 1;
+  s->ring = ring, s->ring_len = ring_len, s->records = recs, s->max_records = (uint32_t)(nrecs / 4);
+  napi_create_reference(env, argv[0], 1, &s->ring_ref);
+  napi_create_reference(env, argv[1], 1, &s->records_ref);
+  napi_create_reference(env, argv[2], 1, &s->cb_ref);
+  napi_create_string_utf8(env, "skiff_tap.streams", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->actx);
+  reref(s);
+  return NULL;
+}
+
+static int open_fd(streams *s, napi_env env, napi_callback_info info, size_t n, napi_value *argv, int32_t *fd) {
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok) return 0;
+  return *fd >= 0 && *fd < s->st_cap && (s->st[*fd] & S_OPEN);
+}
+
+/* tcpConnect(ipv4: uint32, port): the socket's fd (its K_CONNECTED record follows), or -errno. */
+static napi_value tcp_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  streams *s = get(env, info, 2, argv);
+  uint32_t ip, port;
+  int one = 1, fd, rc;
+  if (!s) return NULL;
+  if (!s->started) return napi_throw_error(env, NULL, "tcpConnect: call streamsInit first"), NULL;
+  if (napi_get_value_uint32(env, argv[0], &ip) != napi_ok || napi_get_value_uint32(env, argv[1], &port) != napi_ok || port > 65535)
+    return napi_throw_type_error(env, NULL, "tcpConnect(ipv4: uint32, port: 0..65535)"), NULL;
+  if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) return num(env, -errno);
+  if ((rc = grow(s, fd)) < 0) return close(fd), num(env, rc);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(ip)};
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+    rc = -errno;
+    close(fd);
+    return num(env, rc);
+  }
+  s->st[fd] = S_OPEN | S_CONNECTING;
+  if ((rc = sync_fd(s, fd)) < 0) {
+    s->st[fd] = 0;
+    close(fd);
+    return num(env, rc);
+  }
+  s->open++;
+  reref(s);
+  return num(env, fd);
+}
+
+/* streamSet(fd, read, write): wait for bytes to read / room to write (once). */
+static napi_value stream_set(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  streams *s = get(env, info, 3, argv);
+  int32_t fd;
+  bool rd, wr;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 3, argv, &fd)) return num(env, -EBADF);
+  if (napi_get_value_bool(env, argv[1], &rd) != napi_ok || napi_get_value_bool(env, argv[2], &wr) != napi_ok)
+    return napi_throw_type_error(env, NULL, "streamSet(fd, read: boolean, write: boolean)"), NULL;
+  uint8_t st = s->st[fd] & ~(S_READ | S_WRITE);
+  s->st[fd] = st | (rd ? S_READ : 0) | (wr ? S_WRITE : 0);
+  return num(env, (s->st[fd] & S_CONNECTING) ? 0 : sync_fd(s, fd));
+}
+
+/* streamWrite(fd, bytes): bytes sent (maybe fewer than given), or -errno (-EAGAIN: none fit). */
+static napi_value stream_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  streams *s = get(env, info, 2, argv);
+  int32_t fd;
+  void *data;
+  size_t len;
+  ssize_t n;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 2, argv, &fd)) return num(env, -EBADF);
+  if (napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok)
+    return napi_throw_type_error(env, NULL, "streamWrite(fd, Uint8Array)"), NULL;
+  do n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  return num(env, n < 0 ? -errno : (int32_t)n);
+}
+
+/* streamShutdown(fd): send our FIN once queued bytes are out (shutdown(SHUT_WR)). */
+static napi_value stream_shutdown(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  streams *s = get(env, info, 1, argv);
+  int32_t fd;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 1, argv, &fd)) return num(env, -EBADF);
+  return num(env, shutdown(fd, SHUT_WR) < 0 ? -errno : 0);
+}
+
+/* streamClose(fd, reset): leave the set and close; with reset, abort the connection (RST). */
+static napi_value stream_close(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  streams *s = get(env, info, 2, argv);
+  int32_t fd;
+  bool reset = false;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 2, argv, &fd)) return num(env, -EBADF);
+  napi_get_value_bool(env, argv[1], &reset);
+  if (s->st[fd] & S_IN_SET) epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+  s->st[fd] = 0;
+  if (reset) {
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  int rc = close(fd) < 0 ? -errno : 0;
+  s->open--;
+  reref(s);
+  return num(env, rc);
+}
+
+static void free_streams(uv_handle_t *h) {
+  streams *s = h->data;
+  free(s->st);
+  free(s);
+}
+
+/* Environment teardown: close every socket and the set. */
+static void cleanup(void *arg) {
+  streams *s = arg;
+  for (int fd = 0; fd < s->st_cap; fd++)
+    if (s->st[fd] & S_OPEN) close(fd);
+  if (!s->started) {
+    free(s->st);
+    free(s);
+    return;
+  }
+  if (s->ring_ref) napi_delete_reference(s->env, s->ring_ref);
+  if (s->records_ref) napi_delete_reference(s->env, s->records_ref);
+  if (s->cb_ref) napi_delete_reference(s->env, s->cb_ref);
+  napi_async_destroy(s->env, s->actx);
+  close(s->epfd);
+  uv_close((uv_handle_t *)&s->poll, free_streams);
+}
+
+napi_status streams_register(napi_env env, napi_value exports) {
+  static const struct { const char *name; napi_callback fn; } fns[] = {
+      {"streamsInit", streams_init}, {"tcpConnect", tcp_connect}, {"streamSet", stream_set},
+      {"streamWrite", stream_write}, {"streamShutdown", stream_shutdown}, {"streamClose", stream_close}};
+  streams *s = calloc(1, sizeof *s);
+  napi_status st;
+  napi_value f;
+  if (!s) return napi_generic_failure;
+  s->epfd = -1;
+  if ((st = napi_add_env_cleanup_hook(env, cleanup, s)) != napi_ok) return free(s), st;
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, s, &f)) != napi_ok) return st;
+    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
+  }
+  return napi_ok;
+}

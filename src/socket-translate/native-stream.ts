@@ -1,0 +1,282 @@
+/**
+ * Host TCP sockets from the addon's epoll set (native/streams.c), as `HostStream`s.
+ *
+ * One `NativeStreamGroup` per process owns the shared read ring and the event records; each
+ * wakeup of the set delivers every ready socket's events in one call (`dispatch`), so the
+ * stack's end-of-batch work (ACKs, frames to the guest) runs once per loop iteration rather than
+ * once per socket read, and no Node stream, write request or per-read callback is involved.
+ *
+ * Writes go straight to send(); what the kernel does not take is copied into a queue here and
+ * goes out when the socket reports room (so the bridge can hand over borrowed views of the
+ * receive queue, whose memory is reused once consumed). `end()` sends our FIN after the queue empties; the stream closes (and reports it) once
+ * both FINs have passed, like a Node socket with `allowHalfOpen`.
+ */
+
+import { constants } from "node:os";
+import { errnoName, loadTapAddon, type HostSocketAddon } from "../link/native.js";
+import type { HostStream, HostStreamHandlers } from "./host-stream.js";
+
+const K_CONNECTED = 1;
+const K_DATA = 2;
+const K_EOF = 3;
+const K_ERROR = 4;
+const K_WRITABLE = 5;
+const EAGAIN = constants.errno.EAGAIN;
+
+/** Bytes read per wakeup across all sockets (one read of at most 64 KiB per socket). */
+const RING_BYTES = 512 * 1024;
+/** Event records per wakeup (two per socket at most). */
+const MAX_RECORDS = 1024;
+
+export class NativeStreamGroup {
+  private readonly ring = new ArrayBuffer(RING_BYTES);
+  private readonly bytes = new Uint8Array(this.ring);
+  private readonly records = new Int32Array(4 * MAX_RECORDS);
+  private readonly byFd: (NativeStream | undefined)[] = [];
+  /** Fds closed while a batch is dispatched: their later records in the batch are stale. */
+  private readonly closedInBatch = new Set<number>();
+  private dispatching = false;
+
+  constructor(readonly addon: HostSocketAddon) {
+    addon.streamsInit(this.ring, this.records, (n) => this.dispatch(n));
+  }
+
+  /** Sockets open. */
+  get size(): number {
+    let n = 0;
+    for (const s of this.byFd) if (s !== undefined) n++;
+    return n;
+  }
+
+  /**
+   * Connect to `ipv4:port`; `done(undefined)` once connected, `done(code)` ("ECONNREFUSED",
+   * ...) when it fails — never synchronously.
+   */
+  connect(ipv4: number, port: number, done: (err: string | undefined) => void): NativeStream {
+    const fd = this.addon.tcpConnect(ipv4 >>> 0, port);
+    const s = new NativeStream(this, fd, done);
+    if (fd < 0) {
+      s.destroyed = true;
+      process.nextTick(done, errnoName(-fd));
+    } else {
+      this.byFd[fd] = s;
+    }
+    return s;
+  }
+
+  /** @internal the stream's fd is closed. */
+  forget(fd: number): void {
+    this.byFd[fd] = undefined;
+    if (this.dispatching) this.closedInBatch.add(fd);
+  }
+
+  private dispatch(n: number): void {
+    const r = this.records;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < n; i++) {
+        const fd = r[4 * i];
+        const s = this.byFd[fd];
+        if (s === undefined || (this.closedInBatch.size > 0 && this.closedInBatch.has(fd))) continue;
+        const a = r[4 * i + 2];
+        switch (r[4 * i + 1]) {
+          case K_CONNECTED:
+            s.onConnected(a);
+            break;
+          case K_DATA:
+            s.onData(this.bytes.subarray(a, a + r[4 * i + 3]));
+            break;
+          case K_EOF:
+            s.onEof();
+            break;
+          case K_ERROR:
+            s.fail(a);
+            break;
+          case K_WRITABLE:
+            s.onWritable();
+            break;
+        }
+      }
+    } finally {
+      this.dispatching = false;
+      this.closedInBatch.clear();
+    }
+  }
+}
+
+export class NativeStream implements HostStream {
+  destroyed = false;
+  private h: HostStreamHandlers | undefined;
+  private connected = false;
+  paused = false;
+  private eof = false;
+  private endWanted = false;
+  private finSent = false;
+  /** Bytes the kernel has not taken yet, oldest first; `head` is how far into queue[0]. */
+  private queue: Uint8Array[] = [];
+
+  constructor(
+    private readonly group: NativeStreamGroup,
+    readonly fd: number,
+    private connectDone: ((err: string | undefined) => void) | undefined,
+  ) {}
+
+  get queuedBytes(): number {
+    let n = 0;
+    for (const d of this.queue) n += d.length;
+    return n;
+  }
+
+  attach(h: HostStreamHandlers): void {
+    this.h = h;
+  }
+
+  /** Done with `d` on return: what the kernel does not take at once is copied. */
+  readonly copiesWrites = true;
+
+  write(d: Uint8Array): boolean {
+    if (this.destroyed || this.endWanted) return false;
+    if (this.queue.length > 0) {
+      this.queue.push(Uint8Array.from(d));
+      return false;
+    }
+    const n = this.group.addon.streamWrite(this.fd, d);
+    if (n === d.length) return true;
+    if (n < 0 && n !== -EAGAIN) {
+      this.fail(n);
+      return false;
+    }
+    this.queue.push(Uint8Array.from(n > 0 ? d.subarray(n) : d));
+    this.interest();
+    return false;
+  }
+
+  end(): void {
+    if (this.destroyed || this.endWanted) return;
+    this.endWanted = true;
+    if (this.queue.length === 0) this.sendFin();
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.interest();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.interest();
+  }
+
+  destroy(): void {
+    this.close(false);
+  }
+
+  reset(): void {
+    this.close(true);
+  }
+
+  /** @internal */
+  onConnected(negErrno: number): void {
+    const done = this.connectDone;
+    this.connectDone = undefined;
+    if (negErrno < 0) {
+      this.close(false);
+      done?.(errnoName(-negErrno));
+      return;
+    }
+    this.connected = true;
+    this.interest();
+    done?.(undefined);
+  }
+
+  /** @internal (one read per socket per batch: a pause can only come after it) */
+  onData(chunk: Uint8Array): void {
+    this.h?.data(chunk, false);
+  }
+
+  /** @internal */
+  onEof(): void {
+    this.eof = true;
+    this.h?.end();
+    this.maybeFinished();
+  }
+
+  /** @internal */
+  onWritable(): void {
+    const addon = this.group.addon;
+    while (this.queue.length > 0) {
+      const d = this.queue[0];
+      const n = addon.streamWrite(this.fd, d);
+      if (n === d.length) {
+        this.queue.shift();
+        continue;
+      }
+      if (n < 0 && n !== -EAGAIN) return this.fail(n);
+      if (n > 0) this.queue[0] = d.subarray(n);
+      this.interest();
+      return;
+    }
+    this.interest();
+    if (this.endWanted) this.sendFin();
+    if (!this.destroyed) this.h?.drain();
+  }
+
+  /** @internal an I/O error (-errno): close and report. */
+  fail(negErrno: number): void {
+    if (this.destroyed) return;
+    const h = this.h;
+    this.close(false);
+    h?.error?.(errnoName(-negErrno));
+    h?.close(true);
+  }
+
+  private sendFin(): void {
+    if (this.finSent) return;
+    this.finSent = true;
+    const rc = this.group.addon.streamShutdown(this.fd);
+    if (rc < 0) return this.fail(rc);
+    this.maybeFinished();
+  }
+
+  /** Both FINs have passed: close, like a Node socket with allowHalfOpen. */
+  private maybeFinished(): void {
+    if (!this.eof || !this.finSent || this.destroyed) return;
+    const h = this.h;
+    this.close(false);
+    h?.close(false);
+  }
+
+  private interest(): void {
+    if (this.destroyed || !this.connected) return;
+    const rc = this.group.addon.streamSet(this.fd, !this.paused && !this.eof, this.queue.length > 0);
+    if (rc < 0) this.fail(rc);
+  }
+
+  private close(reset: boolean): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.queue = [];
+    this.group.addon.streamClose(this.fd, reset);
+    this.group.forget(this.fd);
+  }
+}
+
+let group: NativeStreamGroup | undefined;
+let unavailable: string | undefined;
+
+/** The process's group, or undefined (with `nativeStreamsUnavailable()` saying why). */
+export function nativeStreams(): NativeStreamGroup | undefined {
+  if (group !== undefined || unavailable !== undefined) return group;
+  try {
+    group = new NativeStreamGroup(loadTapAddon());
+  } catch (e) {
+    unavailable = (e as Error).message;
+  }
+  return group;
+}
+
+export function nativeStreamsUnavailable(): string | undefined {
+  return unavailable;
+}
