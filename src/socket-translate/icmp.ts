@@ -109,6 +109,7 @@ export class IcmpTranslateCounters extends DropCounters<IcmpDropReason> {
 class IcmpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
+  timerQueuedAt = Infinity;
   lastActive: number;
   /** dgram mode: the flow's socket. */
   sock: IcmpDgramSocket | undefined;

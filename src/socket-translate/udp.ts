@@ -43,6 +43,7 @@ export class UdpTranslateCounters {
 class UdpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
+  timerQueuedAt = Infinity;
   lastActive: number;
   constructor(
     readonly key: number,

@@ -68,6 +68,7 @@ export class TcpLayerCounters {
 export class TcpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
+  timerQueuedAt = Infinity;
   /** Owner's event handler. */
   onEvents: TcpFlowHandler | undefined;
   /** Owner's private state (e.g. the host socket). */

@@ -4,14 +4,20 @@
  * deadline"). Sans-I/O engines report when they next want to be polled; their owners
  * `schedule(item, at)` here and get `fire(item)` back at or after that time.
  *
- * Rescheduling an item replaces its deadline (stale heap entries are skipped lazily), so a
- * connection that changes its deadline on every segment costs one heap push, no search.
+ * Rescheduling an item replaces its deadline without a search. A later deadline costs nothing
+ * at all: the item's live heap entry stays, and when it comes due the driver finds the item
+ * wants a later time and queues it again (a TCP connection moves its retransmission deadline
+ * later on every ACK: one heap push per RTO period, not one per segment). An earlier deadline
+ * pushes a new entry; the old one is skipped lazily when it reaches the top.
  */
 
 export interface TimerTarget {
-  /** Set and read by the driver only. */
+  /** Set and read by the driver only: the deadline wanted, */
   timerAt: number;
+  /** the sequence number of the item's live heap entry, */
   timerSeq: number;
+  /** and that entry's time (Infinity: no live entry). */
+  timerQueuedAt: number;
 }
 
 interface Entry<T> {
@@ -56,15 +62,20 @@ export class TimerDriver<T extends TimerTarget> {
   schedule(item: T, at: number): void {
     if (item.timerAt === at) return;
     item.timerAt = at;
-    item.timerSeq = ++this.seq;
-    if (at === Infinity) return;
-    this.push({ at, seq: item.timerSeq, item });
-    if (at < this.armedAt) this.arm();
+    // A live entry at or before `at` will come due first and queue the item again.
+    if (item.timerQueuedAt <= at) return;
+    this.queue(item, at);
   }
 
   cancel(item: T): void {
     item.timerAt = Infinity;
     item.timerSeq = ++this.seq;
+    item.timerQueuedAt = Infinity;
+  }
+
+  private queue(item: T, at: number): void {
+    this.heapOnly(item, at);
+    if (at < this.armedAt) this.arm();
   }
 
   /** Fire everything due; called by the timer (and usable directly by tests). */
@@ -75,9 +86,17 @@ export class TimerDriver<T extends TimerTarget> {
     let guard = 0;
     while (this.heap.length > 0 && this.heap[0].at <= now && guard++ < 1_000_000) {
       const e = this.pop()!;
-      if (e.seq !== e.item.timerSeq) continue; // rescheduled or cancelled since
-      e.item.timerAt = Infinity;
-      this.fire(e.item, now);
+      const item = e.item;
+      if (e.seq !== item.timerSeq) continue; // replaced by an earlier entry, or cancelled
+      item.timerQueuedAt = Infinity;
+      if (item.timerAt === Infinity) continue; // cancelled by schedule(item, Infinity)
+      if (item.timerAt > now) {
+        // Moved later since this entry was queued: queue it for then.
+        this.heapOnly(item, item.timerAt);
+        continue;
+      }
+      item.timerAt = Infinity;
+      this.fire(item, now);
     }
     // Drop stale entries at the top so the next arm is for a live deadline.
     while (this.heap.length > 0 && this.heap[0].seq !== this.heap[0].item.timerSeq) this.pop();
@@ -88,7 +107,15 @@ export class TimerDriver<T extends TimerTarget> {
     if (this.handle !== undefined) this.host.clearTimeout(this.handle);
     this.handle = undefined;
     this.armedAt = Infinity;
+    for (const e of this.heap) e.item.timerQueuedAt = Infinity;
     this.heap = [];
+  }
+
+  /** Queue without arming (run() arms once at the end). */
+  private heapOnly(item: T, at: number): void {
+    item.timerSeq = ++this.seq;
+    item.timerQueuedAt = at;
+    this.push({ at, seq: item.timerSeq, item });
   }
 
   private arm(): void {

@@ -26,6 +26,7 @@ class ManualHost implements TimerHost {
 class Entry implements IdleEntry {
   timerAt = Infinity;
   timerSeq = 0;
+  timerQueuedAt = Infinity;
   lastActive = 0;
   constructor(readonly key: number) {}
 }
