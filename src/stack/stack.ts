@@ -29,7 +29,7 @@ import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
 import { handleIcmp, type IcmpForwarder } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
-import { BusyPoller } from "./busy-poll.js";
+import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
 
 /** One attached channel. */
 export class Port {
@@ -100,7 +100,7 @@ export class NetworkStack {
     this.handlers[1] = handleIcmp;
     this.handlers[17] = handleUdp;
     const c = this.counters;
-    if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now);
+    if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now, new CpuHeadroom().check);
   }
 
   /** Stop background work (busy polling); attached channels are the owner's to close. */

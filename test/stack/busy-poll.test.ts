@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { BusyPoller } from "../../src/stack/busy-poll.js";
+import { spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { BusyPoller, CpuHeadroom } from "../../src/stack/busy-poll.js";
 import { until } from "../support/wait.js";
 
 describe("stack/busy-poll: keep the event loop polling briefly after traffic", () => {
@@ -32,5 +34,32 @@ describe("stack/busy-poll: keep the event loop polling briefly after traffic", (
     await until(() => !p.active, 1_000);
     p.kick();
     expect(p.active).to.equal(false);
+  });
+
+  it("does not spin while headroom() says no core is spare", () => {
+    let spare = false;
+    const p = new BusyPoller(10_000, () => 0, undefined, () => spare);
+    p.kick();
+    expect(p.active).to.equal(false);
+    spare = true;
+    p.kick();
+    expect(p.active).to.equal(true);
+    p.stop();
+  });
+
+  it("CpuHeadroom answers false while other processes keep every core busy", async function () {
+    this.timeout(10_000);
+    const h = new CpuHeadroom(100);
+    h.check();
+    // One CPU burner per core: nothing is spare for us.
+    const burners = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      h.check(); // starts a period in which the burners run
+      await new Promise((r) => setTimeout(r, 400));
+      expect(h.check()).to.equal(false);
+    } finally {
+      for (const b of burners) b.kill("SIGKILL");
+    }
   });
 });
