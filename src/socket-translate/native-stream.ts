@@ -154,7 +154,8 @@ export class NativeStream implements HostStream {
   end(): void {
     if (this.destroyed || this.endWanted) return;
     this.endWanted = true;
-    if (this.queue.length === 0) this.sendFin();
+    // Not before the connection is up: shutdown() on a connecting socket abandons the connect.
+    if (this.connected && this.queue.length === 0) this.sendFin();
   }
 
   pause(): void {
@@ -188,7 +189,8 @@ export class NativeStream implements HostStream {
     }
     this.connected = true;
     this.interest();
-    done?.(undefined);
+    if (this.endWanted && this.queue.length === 0) this.sendFin();
+    if (!this.destroyed) done?.(undefined);
   }
 
   /** @internal (one read per socket per batch: a pause can only come after it) */

@@ -7,14 +7,18 @@
  * ICMP destination unreachable (RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1), a destination the policy
  * forbids an ICMP "communication administratively prohibited" (code 13).
  *
+ * Host sockets come from the addon's epoll set (`native-stream.ts`: all ready sockets of a loop
+ * iteration in one call, writes straight to send()), or are Node sockets when the addon is
+ * missing or `hostSockets: "node"`; the bridge sees either as a `HostStream` (host-stream.ts).
+ *
  * Then bytes are relayed both ways with backpressure end to end:
- *  - host → guest: the host socket is paused while the guest's TCP send buffer is full (the
+ *  - host → guest: the host stream is paused while the guest's TCP send buffer is full (the
  *    guest's window is closed), and resumed on the engine's Writable event;
- *  - guest → host: data is read from the engine only while the host socket accepts it; when
- *    `socket.write` reports a full buffer, reading stops, the engine's receive buffer fills
- *    and the window offered to the guest closes, until the socket drains.
- * FIN ↔ half-close (`socket.end()` / the socket's 'end'), RST ↔ `resetAndDestroy()` / a
- * socket error. There is no idle timeout on established flows.
+ *  - guest → host: data is read from the engine only while the host stream accepts it; when
+ *    `write` reports a full buffer, reading stops, the engine's receive buffer fills and the
+ *    window offered to the guest closes, until the stream drains.
+ * FIN ↔ half-close (`end()` / the stream's end), RST ↔ `reset()` / a stream error. There is no
+ * idle timeout on established flows.
  */
 
 import { createConnection, type Socket } from "node:net";

@@ -383,6 +383,18 @@ describe("socket-translate/native-stream: host TCP sockets of the addon's epoll 
       expect(peer.error).to.equal(undefined);
     });
 
+    it("end() before the connection is up: the connect goes on and the FIN follows it", async () => {
+      const srv = await TestServer.open();
+      const d = dial(srv.port);
+      d.s.end(); // shutdown() now would abandon a connect in progress
+      expect(await d.done).to.equal(undefined);
+      const peer = await srv.peer();
+      await until(() => peer.ended, 5000, "server 'end'");
+      peer.sock.end("answer");
+      await reported(d, ["end", "close:false"]);
+      expect(d.rec.bytes.toString()).to.equal("answer");
+    });
+
     it("end() while bytes are queued sends the FIN only after all of them", async function () {
       this.timeout(30_000);
       const srv = await TestServer.open();

@@ -38,3 +38,16 @@ export function damaged(valid: Uint8Array, seed: number): Uint8Array {
     }
   }
 }
+
+/** `len` pseudo-random bytes from a 32-bit xorshift seeded with `seed` (0 counts as 1): a byte stream that is the same on every run. */
+export function xorshiftBytes(len: number, seed: number): Uint8Array {
+  const b = new Uint8Array(len);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}

@@ -12,6 +12,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { CHUNK_SIZE, freeChunkBytes, SendQueue } from "../../src/tcp/send-queue.js";
 import { RecvQueue } from "../../src/tcp/recv-queue.js";
+import { xorshiftBytes } from "../support/arbitraries.js";
 
 /** Size classes of reusable chunks: multiples of this up to CHUNK_SIZE (FIRST_CHUNK_ROUND). */
 const CLASS = 2 * 1024;
@@ -19,15 +20,7 @@ const FREE_MAX = 4 * 1024 * 1024;
 
 /** Pseudo-random bytes, different for each seed (xorshift32). */
 function pattern(len: number, seed: number): Uint8Array {
-  const b = new Uint8Array(len);
-  let x = (seed * 2654435761 + 0x9e3779b9) >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
+  return xorshiftBytes(len, (seed * 2654435761 + 0x9e3779b9) >>> 0);
 }
 
 /** Bytes equal, with a short failure message (no array diff). */

@@ -2,18 +2,11 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ReassemblyQueue } from "../../src/tcp/reassembly.js";
 import { SEQ_MAX, seqAdd, seqLen, seqSub } from "../../src/tcp/seq.js";
+import { xorshiftBytes } from "../support/arbitraries.js";
 
 /** Pseudo-random stream of `n` bytes (no short period, so misplaced bytes are seen). */
 function streamOf(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
+  return xorshiftBytes(n, seed);
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
