@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { BusyPoller, CpuHeadroom } from "../../src/stack/busy-poll.js";
+import { BUSY_BACKOFF_MS, BUSY_FRAMES, BusyPoller, CpuHeadroom } from "../../src/stack/busy-poll.js";
 import { until } from "../support/wait.js";
 
 describe("stack/busy-poll: keep the event loop polling briefly after traffic", () => {
@@ -34,6 +34,30 @@ describe("stack/busy-poll: keep the event loop polling briefly after traffic", (
     await until(() => !p.active, 1_000);
     p.kick();
     expect(p.active).to.equal(false);
+  });
+
+  it("a loop busy anyway (more than BUSY_FRAMES frames in one spin iteration) stops spinning for BUSY_BACKOFF_MS", async () => {
+    let activity = 0;
+    const p = new BusyPoller(50_000, () => activity);
+    p.kick();
+    await new Promise((r) => setImmediate(r));
+    expect(p.active).to.equal(true);
+    activity += BUSY_FRAMES; // as many as a ping-pong may move: keeps spinning
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(p.active).to.equal(true);
+    activity += BUSY_FRAMES + 1;
+    const before = performance.now();
+    for (let i = 0; p.active && i < 1000; i++) await new Promise((r) => setImmediate(r));
+    expect(p.active).to.equal(false);
+    const stoppedAt = before;
+    p.kick();
+    // Ignored during the back-off (unless this check itself came late).
+    if (performance.now() - stoppedAt < BUSY_BACKOFF_MS) expect(p.active).to.equal(false);
+    await new Promise((r) => setTimeout(r, BUSY_BACKOFF_MS + 5));
+    p.kick();
+    expect(p.active).to.equal(true);
+    p.stop();
   });
 
   it("does not spin while headroom() says no core is spare", () => {
