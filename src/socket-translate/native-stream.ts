@@ -23,8 +23,8 @@ const K_ERROR = 4;
 const K_WRITABLE = 5;
 const EAGAIN = constants.errno.EAGAIN;
 
-/** Bytes read per wakeup across all sockets (one read of at most 64 KiB per socket). */
-const RING_BYTES = 512 * 1024;
+/** Bytes read per wakeup across all sockets (one read of at most 512 KiB per socket: PER_READ in streams.c). */
+const RING_BYTES = 1024 * 1024;
 /** Event records per wakeup (two per socket at most). */
 const MAX_RECORDS = 1024;
 
