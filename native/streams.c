@@ -11,6 +11,9 @@
  *   streamWrite(fd, bytes) -> n | -errno          send() without blocking (-EAGAIN: full)
  *   streamShutdown(fd) -> 0 | -errno              shutdown(SHUT_WR): our FIN
  *   streamClose(fd, reset) -> 0 | -errno          close; with reset, SO_LINGER 0 first (an RST)
+ *   udpOpen() -> fd | -errno                      a non-blocking UDP socket bound to 0.0.0.0:0,
+ *                                                read from the same set (closed with streamClose)
+ *   udpSendTo(fd, bytes, ipv4, port) -> n | -errno  one datagram, sendto() without blocking
  *
  * Node's net.Socket costs a stream object, a write request and a JS callback (with its
  * microtask drain) per read and per write; for a network stack that relays small segments that
@@ -18,12 +21,15 @@
  * watched by one uv_poll handle on the environment's loop. On each wakeup the set is drained
  * without blocking (at most MAX_EVENTS); for each ready socket one read() goes into the shared
  * ring (at most PER_READ bytes, and only while the ring has room), and one record per event
- * goes into `records`: [fd, kind, a, b] with
+ * goes into `records`: [fd, kind, a, b, c, d] with
  *   K_CONNECTED  a = 0 or the connect error (SO_ERROR) as -errno
  *   K_DATA       a = offset in the ring, b = length
  *   K_EOF        the peer's FIN (reading stops)
  *   K_ERROR      a = -errno of a failed read (reading and writing stop)
  *   K_WRITABLE   room to write again (reported once per streamSet(fd, _, true))
+ *   K_DGRAM      a UDP socket's datagram: a = offset, b = length, c = source IPv4 (as int32),
+ *                d = source port; up to DGRAM_BATCH datagrams per socket per wakeup, each only
+ *                while the ring has room for the largest datagram (none is ever truncated)
  * then the callback runs once with the count. Bytes in the ring are valid only during the
  * callback. Level-triggered: a socket with more to read than one read() took, or that found no
  * room in the ring, is reported again on the next loop iteration.
@@ -31,7 +37,8 @@
  * EPOLLHUP and EPOLLERR are reported even for a socket we do not wait on; a socket that is not
  * being read (JS paused it) and hangs up is taken out of the set ("parked") until JS asks to
  * read again, so it cannot spin the loop. The uv_poll handle is referenced only while sockets
- * are open: open sockets keep the process alive, as Node's sockets do.
+ * are open: open TCP sockets keep the process alive, as Node's sockets do (UDP sockets do not,
+ * like an unref()ed dgram socket).
  */
 #define _GNU_SOURCE
 #include "streams.h"
@@ -53,10 +60,14 @@
 #define PER_READ (512 * 1024)
 #define MIN_ROOM 2048        /* stop reading this wakeup when the ring has less room */
 
-enum { K_CONNECTED = 1, K_DATA = 2, K_EOF = 3, K_ERROR = 4, K_WRITABLE = 5 };
+#define DGRAM_BATCH 64        /* datagrams read from one UDP socket per wakeup */
+#define DGRAM_MAX 65536       /* ring room needed for one datagram */
+#define RECORD_INTS 6
+
+enum { K_CONNECTED = 1, K_DATA = 2, K_EOF = 3, K_ERROR = 4, K_WRITABLE = 5, K_DGRAM = 6 };
 
 /* Per-fd state bits. */
-enum { S_OPEN = 1, S_CONNECTING = 2, S_READ = 4, S_WRITE = 8, S_IN_SET = 16, S_PARKED = 32 };
+enum { S_OPEN = 1, S_CONNECTING = 2, S_READ = 4, S_WRITE = 8, S_IN_SET = 16, S_PARKED = 32, S_DGRAM = 64 };
 
 typedef struct {
   napi_env env;
@@ -71,7 +82,7 @@ typedef struct {
   uint32_t max_records;
   uint8_t *st; /* state bits by fd */
   int st_cap;
-  int open; /* sockets open */
+  int open; /* TCP sockets open (they keep the loop alive) */
 } streams;
 
 #define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
@@ -120,15 +131,49 @@ static int sync_fd(streams *s, int fd) {
   return 0;
 }
 
+/* Give fd its first state and put it in the set; on failure close it and return -errno. */
+static int add_fd(streams *s, int fd, uint8_t state) {
+  s->st[fd] = state;
+  int rc = sync_fd(s, fd);
+  if (rc < 0) s->st[fd] = 0, close(fd);
+  return rc;
+}
+
 static void record(streams *s, uint32_t *n, int fd, int kind, int32_t a, int32_t b) {
-  int32_t *r = s->records + 4 * (*n)++;
-  r[0] = fd, r[1] = kind, r[2] = a, r[3] = b;
+  int32_t *r = s->records + RECORD_INTS * (*n)++;
+  r[0] = fd, r[1] = kind, r[2] = a, r[3] = b, r[4] = 0, r[5] = 0;
+}
+
+/* A readable UDP socket: datagrams into the ring while it has room for the largest one and
+ * `spare` records are left. Errors other than EAGAIN (none expected on an unconnected socket)
+ * end this socket's turn. */
+static void read_dgrams(streams *s, int fd, uint32_t *n, size_t *used, uint32_t spare) {
+  for (int i = 0; i < DGRAM_BATCH && spare > 0 && s->ring_len - *used >= DGRAM_MAX; i++, spare--) {
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    ssize_t got;
+    do got = recvfrom(fd, s->ring + *used, DGRAM_MAX, 0, (struct sockaddr *)&from, &flen); while (got < 0 && errno == EINTR);
+    if (got < 0) return;
+    int32_t *r = s->records + RECORD_INTS * (*n)++;
+    r[0] = fd, r[1] = K_DGRAM, r[2] = (int32_t)*used, r[3] = (int32_t)got;
+    r[4] = (int32_t)ntohl(from.sin_addr.s_addr), r[5] = ntohs(from.sin_port);
+    *used += (size_t)got;
+  }
 }
 
 /* One ready socket: turn its epoll event into records (see the file comment). */
-static void handle(streams *s, int fd, uint32_t ev, uint32_t *n, size_t *used) {
+static void handle(streams *s, int fd, uint32_t ev, uint32_t *n, size_t *used, uint32_t spare) {
   uint8_t st = s->st[fd];
   if (!(st & S_OPEN)) return;
+  if (st & S_DGRAM) {
+    if (ev & EPOLLERR) { /* clear a pending error so it cannot be reported again and again */
+      int err;
+      socklen_t len = sizeof err;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+    if (ev & EPOLLIN) read_dgrams(s, fd, n, used, spare);
+    return;
+  }
   if (st & S_CONNECTING) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -187,7 +232,8 @@ static void on_ready(uv_poll_t *h, int status, int events) {
   size_t used = 0;
   int got;
   do got = epoll_wait(s->epfd, evs, (int)max, 0); while (got < 0 && errno == EINTR);
-  for (int i = 0; i < got; i++) handle(s, evs[i].data.fd, evs[i].events, &n, &used);
+  /* Beyond two records per event, what is left may go to datagrams. */
+  for (int i = 0; i < got; i++) handle(s, evs[i].data.fd, evs[i].events, &n, &used, s->max_records - n - 2 * (uint32_t)(got - i - 1));
   if (n == 0) return;
   napi_handle_scope scope;
   napi_value cb, recv, arg, exc;
@@ -216,8 +262,8 @@ static napi_value streams_init(napi_env env, napi_callback_info info) {
       napi_get_typedarray_info(env, argv[1], &tt, &nrecs, &recs, NULL, NULL) != napi_ok || tt != napi_int32_array ||
       napi_typeof(env, argv[2], &cbt) != napi_ok || cbt != napi_function)
     return napi_throw_type_error(env, NULL, "streamsInit(ArrayBuffer, Int32Array, callback)"), NULL;
-  if (ring_len < 2 * MIN_ROOM || nrecs < 8)
-    return napi_throw_range_error(env, NULL, "streamsInit: the ring needs 4 KiB and the records room for two"), NULL;
+  if (ring_len < 2 * DGRAM_MAX || nrecs < 2 * RECORD_INTS)
+    return napi_throw_range_error(env, NULL, "streamsInit: the ring needs 128 KiB and the records room for two"), NULL;
   if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
     napi_throw_error(env, NULL, "streamsInit: epoll_create1 failed");
     return NULL;
@@ -230,7 +276,7 @@ static napi_value streams_init(napi_env env, napi_callback_info info) {
   }
   s->poll.data = s;
   s->env = env, s->started = 1, s->referenced = 1;
-  s->ring = ring, s->ring_len = ring_len, s->records = recs, s->max_records = (uint32_t)(nrecs / 4);
+  s->ring = ring, s->ring_len = ring_len, s->records = recs, s->max_records = (uint32_t)(nrecs / RECORD_INTS);
   napi_create_reference(env, argv[0], 1, &s->ring_ref);
   napi_create_reference(env, argv[1], 1, &s->records_ref);
   napi_create_reference(env, argv[2], 1, &s->cb_ref);
@@ -264,12 +310,7 @@ static napi_value tcp_connect(napi_env env, napi_callback_info info) {
     close(fd);
     return num(env, rc);
   }
-  s->st[fd] = S_OPEN | S_CONNECTING;
-  if ((rc = sync_fd(s, fd)) < 0) {
-    s->st[fd] = 0;
-    close(fd);
-    return num(env, rc);
-  }
+  if ((rc = add_fd(s, fd, S_OPEN | S_CONNECTING)) < 0) return num(env, rc);
   s->open++;
   reref(s);
   return num(env, fd);
@@ -326,15 +367,52 @@ static napi_value stream_close(napi_env env, napi_callback_info info) {
   if (!open_fd(s, env, info, 2, argv, &fd)) return num(env, -EBADF);
   napi_get_value_bool(env, argv[1], &reset);
   if (s->st[fd] & S_IN_SET) epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+  int counted = !(s->st[fd] & S_DGRAM);
   s->st[fd] = 0;
   if (reset) {
     struct linger l = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
   int rc = close(fd) < 0 ? -errno : 0;
-  s->open--;
+  if (counted) s->open--;
   reref(s);
   return num(env, rc);
+}
+
+/* udpOpen(): a UDP socket bound to 0.0.0.0:0 whose datagrams come as K_DGRAM records. */
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  streams *s = get(env, info, 0, NULL);
+  int fd, rc;
+  if (!s) return NULL;
+  if (!s->started) return napi_throw_error(env, NULL, "udpOpen: call streamsInit first"), NULL;
+  if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) return num(env, -errno);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || (rc = grow(s, fd)) < 0) {
+    rc = -errno;
+    close(fd);
+    return num(env, rc ? rc : -ENOMEM);
+  }
+  if ((rc = add_fd(s, fd, S_OPEN | S_DGRAM | S_READ)) < 0) return num(env, rc);
+  return num(env, fd);
+}
+
+/* udpSendTo(fd, bytes, ipv4, port): one datagram; bytes sent or -errno (-EAGAIN: buffer full). */
+static napi_value udp_send_to(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  streams *s = get(env, info, 4, argv);
+  int32_t fd;
+  uint32_t ip, port;
+  void *data;
+  size_t len;
+  ssize_t n;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 4, argv, &fd) || !(s->st[fd] & S_DGRAM)) return num(env, -EBADF);
+  if (napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &ip) != napi_ok || napi_get_value_uint32(env, argv[3], &port) != napi_ok || port > 65535)
+    return napi_throw_type_error(env, NULL, "udpSendTo(fd, Uint8Array, ipv4: uint32, port: 0..65535)"), NULL;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(ip)};
+  do n = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa); while (n < 0 && errno == EINTR);
+  return num(env, n < 0 ? -errno : (int32_t)n);
 }
 
 static void free_streams(uv_handle_t *h) {
@@ -364,7 +442,8 @@ static void cleanup(void *arg) {
 napi_status streams_register(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
       {"streamsInit", streams_init}, {"tcpConnect", tcp_connect}, {"streamSet", stream_set},
-      {"streamWrite", stream_write}, {"streamShutdown", stream_shutdown}, {"streamClose", stream_close}};
+      {"streamWrite", stream_write}, {"streamShutdown", stream_shutdown}, {"streamClose", stream_close},
+      {"udpOpen", udp_open}, {"udpSendTo", udp_send_to}};
   streams *s = calloc(1, sizeof *s);
   napi_status st;
   napi_value f;

@@ -101,8 +101,8 @@ export interface TapOffloadAddon {
  */
 export interface HostSocketAddon {
   /**
-   * Once per process: `ring` receives the bytes read, `records` (4 int32 per event: fd, kind,
-   * a, b) the events of one wakeup, then `callback(count)` runs. Throws when called twice.
+   * Once per process: `ring` receives the bytes read, `records` (6 int32 per event: fd, kind,
+   * a, b, c, d) the events of one wakeup, then `callback(count)` runs. Throws when called twice.
    */
   streamsInit(ring: ArrayBuffer, records: Int32Array, callback: (count: number) => void): void;
   /** A non-blocking TCP socket connecting to ipv4:port: its fd (a connected record follows) or -errno. */
@@ -113,8 +113,12 @@ export interface HostSocketAddon {
   streamWrite(fd: number, bytes: Uint8Array): number;
   /** shutdown(SHUT_WR); 0 or -errno. */
   streamShutdown(fd: number): number;
-  /** Close (after SO_LINGER 0 when `reset`: the peer gets an RST); 0 or -errno. */
+  /** Close (after SO_LINGER 0 when `reset`: the peer gets an RST); 0 or -errno. UDP sockets too. */
   streamClose(fd: number, reset: boolean): number;
+  /** A UDP socket bound to 0.0.0.0:0, read through the set (datagram records): its fd or -errno. */
+  udpOpen(): number;
+  /** sendto() one datagram without blocking: bytes sent or -errno. */
+  udpSendTo(fd: number, bytes: Uint8Array, ipv4: number, port: number): number;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));

@@ -21,18 +21,20 @@ const K_DATA = 2;
 const K_EOF = 3;
 const K_ERROR = 4;
 const K_WRITABLE = 5;
+const K_DGRAM = 6;
+const RECORD_INTS = 6;
 const EAGAIN = constants.errno.EAGAIN;
 
 /** Bytes read per wakeup across all sockets (one read of at most 512 KiB per socket: PER_READ in streams.c). */
 const RING_BYTES = 1024 * 1024;
-/** Event records per wakeup (two per socket at most). */
+/** Event records per wakeup (two per TCP socket at most; datagrams take the rest). */
 const MAX_RECORDS = 1024;
 
 export class NativeStreamGroup {
   private readonly ring = new ArrayBuffer(RING_BYTES);
   private readonly bytes = new Uint8Array(this.ring);
-  private readonly records = new Int32Array(4 * MAX_RECORDS);
-  private readonly byFd: (NativeStream | undefined)[] = [];
+  private readonly records = new Int32Array(RECORD_INTS * MAX_RECORDS);
+  private readonly byFd: (NativeStream | NativeDatagramSocket | undefined)[] = [];
   /** Fds closed while a batch is dispatched: their later records in the batch are stale. */
   private readonly closedInBatch = new Set<number>();
   private dispatching = false;
@@ -64,6 +66,18 @@ export class NativeStreamGroup {
     return s;
   }
 
+  /**
+   * A UDP socket bound to an ephemeral port; `onMessage` gets each datagram (borrowed: valid
+   * during the call) with its source. The errno name ("EMFILE", ...) when the kernel refuses.
+   */
+  openUdp(onMessage: (bytes: Uint8Array, srcIp: number, srcPort: number) => void): NativeDatagramSocket | string {
+    const fd = this.addon.udpOpen();
+    if (fd < 0) return errnoName(-fd);
+    const u = new NativeDatagramSocket(this, fd, onMessage);
+    this.byFd[fd] = u;
+    return u;
+  }
+
   /** @internal the stream's fd is closed. */
   forget(fd: number): void {
     this.byFd[fd] = undefined;
@@ -75,16 +89,21 @@ export class NativeStreamGroup {
     this.dispatching = true;
     try {
       for (let i = 0; i < n; i++) {
-        const fd = r[4 * i];
+        const at = RECORD_INTS * i;
+        const fd = r[at];
         const s = this.byFd[fd];
         if (s === undefined || (this.closedInBatch.size > 0 && this.closedInBatch.has(fd))) continue;
-        const a = r[4 * i + 2];
-        switch (r[4 * i + 1]) {
+        const a = r[at + 2];
+        if (s instanceof NativeDatagramSocket) {
+          if (r[at + 1] === K_DGRAM) s.onMessage(this.bytes.subarray(a, a + r[at + 3]), r[at + 4] >>> 0, r[at + 5]);
+          continue;
+        }
+        switch (r[at + 1]) {
           case K_CONNECTED:
             s.onConnected(a);
             break;
           case K_DATA:
-            s.onData(this.bytes.subarray(a, a + r[4 * i + 3]));
+            s.onData(this.bytes.subarray(a, a + r[at + 3]));
             break;
           case K_EOF:
             s.onEof();
@@ -261,6 +280,31 @@ export class NativeStream implements HostStream {
     this.destroyed = true;
     this.queue = [];
     this.group.addon.streamClose(this.fd, reset);
+    this.group.forget(this.fd);
+  }
+}
+
+/** A UDP socket of the set (socket translation's per-flow host socket). */
+export class NativeDatagramSocket {
+  closed = false;
+
+  constructor(
+    private readonly group: NativeStreamGroup,
+    readonly fd: number,
+    /** @internal */
+    readonly onMessage: (bytes: Uint8Array, srcIp: number, srcPort: number) => void,
+  ) {}
+
+  /** Send one datagram now (copied by the kernel); bytes sent or -errno. */
+  send(bytes: Uint8Array, ipv4: number, port: number): number {
+    if (this.closed) return -constants.errno.EBADF;
+    return this.group.addon.udpSendTo(this.fd, bytes, ipv4 >>> 0, port);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.group.addon.streamClose(this.fd, false);
     this.group.forget(this.fd);
   }
 }

@@ -24,7 +24,8 @@ export interface PolicyOptions {
   deny?: string[];
 }
 
-export type Resolution = { ok: true; host: string } | { ok: false; reason: "host-loopback-disabled" | "denied" | "not-unicast" };
+/** `host` is where to connect, as a string for Node and as `ip` (uint32) for the addon. */
+export type Resolution = { ok: true; host: string; ip: number } | { ok: false; reason: "host-loopback-disabled" | "denied" | "not-unicast" };
 
 export class AddressPolicy {
   private readonly deny: Cidr[];
@@ -43,10 +44,10 @@ export class AddressPolicy {
     // The deny list applies to the address the guest used (so denying the host alias works).
     for (const c of this.deny) if (cidrContains(c, ip)) return { ok: false, reason: "denied" };
     if (this.aliasConfigured !== null && ip === this.aliasConfigured) {
-      return this.hostAlias === null ? { ok: false, reason: "host-loopback-disabled" } : { ok: true, host: "127.0.0.1" };
+      return this.hostAlias === null ? { ok: false, reason: "host-loopback-disabled" } : { ok: true, host: "127.0.0.1", ip: 0x7f000001 };
     }
     if (ip === 0xffff_ffff) return { ok: false, reason: "not-unicast" };
     for (const c of NEVER) if (cidrContains(c, ip)) return { ok: false, reason: "not-unicast" };
-    return { ok: true, host: formatIpv4(ip) };
+    return { ok: true, host: formatIpv4(ip), ip };
   }
 }

@@ -9,6 +9,10 @@
  * the least recently used flow is evicted. Broadcasts never get here (the stack keeps them);
  * destinations the address policy refuses are dropped and counted. Fragmented datagrams are
  * reassembled by the stack before they arrive.
+ *
+ * Host sockets come from the addon's epoll set (`NativeDatagramSocket`: datagrams of every ready
+ * socket in one call per loop iteration, sends are one synchronous sendto()), or are Node
+ * `dgram` sockets when the addon is missing or `hostSockets: "node"`.
  */
 
 import { createSocket, type Socket } from "node:dgram";
@@ -19,12 +23,23 @@ import { sendUdp, type UdpDatagram } from "../stack/udp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import type { AddressPolicy } from "./policy.js";
+import { errnoName } from "../link/native.js";
+import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 
 export interface UdpTranslateOptions {
   idleMs?: number;
   maxFlows?: number;
   timers?: TimerHost;
+  /** Host sockets: "native" (default; the addon's epoll set) or "node" (`dgram`). Without the addon, "node". */
+  hostSockets?: "native" | "node";
   log?: Logger;
+}
+
+/** A flow's host socket. */
+interface HostDatagram {
+  /** Send one datagram to `host` (= `ip` as a string) : `port`; failures are counted by the caller's callback. */
+  send(payload: Uint8Array, host: string, ip: number, port: number, failed: (code: string) => void): void;
+  close(): void;
 }
 
 export class UdpTranslateCounters {
@@ -47,7 +62,7 @@ class UdpFlow implements TimerTarget {
   lastActive: number;
   constructor(
     readonly key: number,
-    readonly sock: Socket,
+    public sock: HostDatagram,
     public port: Port,
     public guestMac: number,
     readonly guestIp: number,
@@ -58,10 +73,14 @@ class UdpFlow implements TimerTarget {
   }
 }
 
+/** A flow's socket before it is opened. */
+const CLOSED: HostDatagram = { send: () => {}, close: () => {} };
+
 export class UdpTranslator {
   readonly counters = new UdpTranslateCounters();
   private readonly flows: IdleTable<UdpFlow>;
   private readonly log: Logger | undefined;
+  private readonly group: NativeStreamGroup | undefined;
 
   constructor(
     private readonly stack: NetworkStack,
@@ -69,6 +88,7 @@ export class UdpTranslator {
     opts: UdpTranslateOptions = {},
   ) {
     this.log = opts.log;
+    this.group = opts.hostSockets === "node" ? undefined : nativeStreams();
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
     this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, opts.maxFlows ?? 4096, (f, why) => {
       if (why === "expired") this.counters.flowsExpired++;
@@ -100,36 +120,65 @@ export class UdpTranslator {
     }
     c.datagramsToHost++;
     c.bytesToHost += d.payload.length;
-    // dgram keeps the buffer until sent: hand it a copy of the borrowed payload.
-    flow.sock.send(Buffer.from(d.payload), d.dstPort, target.host, (err) => {
-      if (err) {
-        c.sendErrors++;
-        this.log?.debug({ dst: `${target.host}:${d.dstPort}`, code: (err as NodeJS.ErrnoException).code }, "udp: send failed");
-      }
+    flow.sock.send(d.payload, target.host, target.ip, d.dstPort, (code) => {
+      c.sendErrors++;
+      this.log?.debug({ dst: `${target.host}:${d.dstPort}`, code }, "udp: send failed");
     });
   }
 
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
     this.flows.makeRoom();
-    const sock = createSocket({ type: "udp4" });
-    const flow = new UdpFlow(key, sock, d.port, d.srcMac, d.srcIp, d.srcPort, now);
+    const flow = new UdpFlow(key, CLOSED, d.port, d.srcMac, d.srcIp, d.srcPort, now);
+    const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
+    if (native !== undefined && typeof native !== "string") {
+      flow.sock = {
+        send: (payload, _host, ip, port, failed) => {
+          const n = native.send(payload, ip, port);
+          if (n < 0) failed(errnoName(-n));
+        },
+        close: () => native.close(),
+      };
+    } else {
+      if (native !== undefined) this.log?.debug({ code: native }, "udp: addon socket refused; using dgram");
+      flow.sock = this.dgramSocket(flow);
+    }
     this.flows.add(flow, now);
     this.counters.flowsOpened++;
-    sock.on("message", (msg, rinfo) => this.toGuest(flow, msg, rinfo.address, rinfo.port));
+    return flow;
+  }
+
+  private dgramSocket(flow: UdpFlow): HostDatagram {
+    const sock: Socket = createSocket({ type: "udp4" });
+    sock.on("message", (msg, rinfo) => {
+      const src = parseIpv4Address(rinfo.address);
+      if (src !== undefined) this.toGuest(flow, msg, src, rinfo.port);
+    });
     sock.on("error", (err) => {
       this.log?.debug({ code: (err as NodeJS.ErrnoException).code }, "udp: host socket error");
       this.close(flow);
     });
     sock.bind(0);
     sock.unref();
-    return flow;
+    return {
+      // dgram keeps the buffer until sent: hand it a copy of the borrowed payload.
+      send: (payload, host, _ip, port, failed) =>
+        sock.send(Buffer.from(payload), port, host, (err) => {
+          if (err) failed((err as NodeJS.ErrnoException).code ?? "EIO");
+        }),
+      close: () => {
+        try {
+          sock.close();
+        } catch {
+          /* already closed */
+        }
+      },
+    };
   }
 
-  private toGuest(flow: UdpFlow, msg: Buffer, address: string, port: number): void {
+  private toGuest(flow: UdpFlow, msg: Uint8Array, srcIp: number, port: number): void {
     const c = this.counters;
     if (!this.flows.has(flow)) return;
-    let src = parseIpv4Address(address);
-    if (src === undefined) return;
+    let src = srcIp;
     // Replies from the host's loopback appear to come from the host alias.
     if (src >>> 24 === 127) {
       if (this.stack.config.hostAliasIp === null) return;
@@ -147,11 +196,7 @@ export class UdpTranslator {
   }
 
   private release(flow: UdpFlow): void {
-    try {
-      flow.sock.close();
-    } catch {
-      /* already closed */
-    }
+    flow.sock.close();
   }
 
   /** Close every flow (shutting down). */

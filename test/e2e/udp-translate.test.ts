@@ -7,7 +7,9 @@ import { requireNetns } from "../support/netns.js";
 import { startGuest, type Guest } from "../support/guest.js";
 import { until } from "../support/wait.js";
 
-describe("e2e: guest UDP to host sockets through skiff", function () {
+// Host sockets from the addon's epoll set (the default) and Node's dgram.
+for (const hostSockets of ["native", "node"] as const) {
+describe(`e2e: guest UDP to host sockets through skiff (${hostSockets === "native" ? "addon sockets" : "Node dgram"})`, function () {
   this.timeout(60_000);
   requireNetns(["/dev/net/tun"]);
   let guest: Guest;
@@ -23,7 +25,7 @@ describe("e2e: guest UDP to host sockets through skiff", function () {
     });
     await new Promise<void>((r) => echo.bind(0, "127.0.0.1", () => r()));
     echoPort = echo.address().port;
-    guest = await startGuest("skiff-e2e-udp", { udp: { idleMs: 1500 } });
+    guest = await startGuest("skiff-e2e-udp", { udp: { idleMs: 1500, hostSockets } });
   });
   after(async () => {
     await guest?.close();
@@ -70,3 +72,4 @@ describe("e2e: guest UDP to host sockets through skiff", function () {
     expect(guest.udp.counters.flowsExpired).to.be.greaterThan(0);
   });
 });
+}

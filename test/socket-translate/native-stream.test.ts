@@ -10,6 +10,7 @@
  */
 import { expect } from "chai";
 import { createHash, randomBytes } from "node:crypto";
+import { createSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import type { HostStreamHandlers } from "../../src/socket-translate/host-stream.js";
 import {
@@ -490,7 +491,7 @@ describe("socket-translate/native-stream: host TCP sockets of the addon's epoll 
       const batches: number[][] = [];
       g.dispatch = function (this: typeof g, n: number) {
         const fds: number[] = [];
-        for (let i = 0; i < n; i++) fds.push(this.records[4 * i]);
+        for (let i = 0; i < n; i++) fds.push(this.records[6 * i]); // 6 int32 per record
         batches.push(fds);
         dispatch.call(this, n);
       };
@@ -699,5 +700,44 @@ describe("socket-translate/native-stream: host TCP sockets of the addon's epoll 
     });
     expect(group.size).to.equal(before);
     expect(srv.peers).to.have.length(N);
+  });
+
+  describe("UDP sockets of the set", () => {
+    it("send to a loopback echo server; replies arrive with their source, a 60000-byte datagram whole; close frees the fd", async () => {
+      const echo = createSocket("udp4");
+      echo.on("message", (m, r) => echo.send(m, r.port, r.address));
+      await new Promise<void>((r) => echo.bind(0, "127.0.0.1", () => r()));
+      const port = echo.address().port;
+      const got: Array<{ bytes: Buffer; ip: number; port: number }> = [];
+      const before = group.size;
+      const u = group.openUdp((bytes, ip, p) => got.push({ bytes: Buffer.from(bytes), ip, port: p }));
+      expect(typeof u).to.not.equal("string");
+      const sock = u as Exclude<typeof u, string>;
+      expect(group.size).to.equal(before + 1);
+      // In small groups: the echo server is in this process and cannot read while we send, so a
+      // burst larger than its receive buffer would be dropped by the kernel.
+      const sent = [Buffer.from("hello"), randomBytes(60_000), ...Array.from({ length: 100 }, (_, i) => Buffer.from(`datagram ${i}`))];
+      for (let i = 0; i < sent.length; i += 10) {
+        for (const b of sent.slice(i, i + 10)) expect(sock.send(b, LOOPBACK, port)).to.equal(b.length);
+        await until(() => got.length >= Math.min(i + 10, sent.length), 5000, `echoes of datagrams ${i}..${i + 9} (got ${got.length})`);
+      }
+      got.forEach((g, i) => {
+        expect(g.bytes.equals(sent[i]), `datagram ${i}`).to.equal(true);
+        expect(g.ip).to.equal(LOOPBACK);
+        expect(g.port).to.equal(port);
+      });
+      sock.close();
+      expect(group.size).to.equal(before);
+      expect(sock.send(Buffer.from("late"), LOOPBACK, port)).to.be.lessThan(0);
+      echo.close();
+    });
+
+    it("a send to port 0 reports -errno instead of throwing", () => {
+      const u = group.openUdp(() => {});
+      const sock = u as Exclude<typeof u, string>;
+      const n = sock.send(Buffer.from("x"), LOOPBACK, 0);
+      sock.close();
+      expect(n).to.be.lessThan(0);
+    });
   });
 });
