@@ -387,11 +387,7 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   if (!s->started) return napi_throw_error(env, NULL, "udpOpen: call streamsInit first"), NULL;
   if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) return num(env, -errno);
   struct sockaddr_in sa = {.sin_family = AF_INET};
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || (rc = grow(s, fd)) < 0) {
-    rc = -errno;
-    close(fd);
-    return num(env, rc ? rc : -ENOMEM);
-  }
+  if ((rc = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : grow(s, fd)) < 0) return close(fd), num(env, rc);
   if ((rc = add_fd(s, fd, S_OPEN | S_DGRAM | S_READ)) < 0) return num(env, rc);
   return num(env, fd);
 }

@@ -8,8 +8,9 @@
  *
  * Writes go straight to send(); what the kernel does not take is copied into a queue here and
  * goes out when the socket reports room (so the bridge can hand over borrowed views of the
- * receive queue, whose memory is reused once consumed). `end()` sends our FIN after the queue empties; the stream closes (and reports it) once
- * both FINs have passed, like a Node socket with `allowHalfOpen`.
+ * receive queue, whose memory is reused once consumed). `end()` sends our FIN after the queue
+ * empties; the stream closes (and reports it) once both FINs have passed, like a Node socket
+ * with `allowHalfOpen`. UDP sockets of the same set are `NativeDatagramSocket`s.
  */
 
 import { constants } from "node:os";
@@ -131,7 +132,7 @@ export class NativeStream implements HostStream {
   private eof = false;
   private endWanted = false;
   private finSent = false;
-  /** Bytes the kernel has not taken yet, oldest first; `head` is how far into queue[0]. */
+  /** Bytes the kernel has not taken yet (copies), oldest first. */
   private queue: Uint8Array[] = [];
 
   constructor(

@@ -27,7 +27,7 @@ import { TcpEvent } from "../tcp/state.js";
 import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
 import type { AddressPolicy } from "./policy.js";
-import { formatIpv4, parseIpv4Address } from "../common/addr.js";
+import { formatIpv4 } from "../common/addr.js";
 import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } from "./host-stream.js";
 import { nativeStreams } from "./native-stream.js";
 
@@ -50,8 +50,8 @@ export interface TcpTranslateOptions {
   log?: Logger;
 }
 
-/** Open a host connection: the stream at once, `done(undefined | error code)` later. */
-type Dial = (host: string, port: number, done: (err: string | undefined) => void) => HostStream;
+/** Open a host connection to `host` (= `ip`): the stream at once, `done(undefined | error code)` later. */
+type Dial = (host: string, ip: number, port: number, done: (err: string | undefined) => void) => HostStream;
 
 export class TcpTranslateCounters {
   dials = 0;
@@ -101,14 +101,7 @@ export class TcpTranslator {
     this.maxDials = opts.maxDials ?? 256;
     const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
     const group = opts.connect === undefined && opts.hostSockets !== "node" ? nativeStreams() : undefined;
-    const nodeDial = nodeDialer(connect);
-    this.dial =
-      group === undefined
-        ? nodeDial
-        : (host, port, done) => {
-            const ip = parseIpv4Address(host);
-            return ip !== undefined ? group.connect(ip, port, done) : nodeDial(host, port, done);
-          };
+    this.dial = group === undefined ? nodeDialer(connect) : (_host, ip, port, done) => group.connect(ip, port, done);
     this.log = opts.log;
     layer.forwarder = (flow) => this.onSyn(flow);
   }
@@ -144,20 +137,22 @@ export class TcpTranslator {
       flow.unreachable(IcmpUnreachCode.Host);
     }, this.dialTimeoutMs);
     timer.unref?.();
-    const sock = this.dial(target.host, flow.remotePort, (code) => {
+    const sock = this.dial(target.host, target.ip, flow.remotePort, (code) => {
       if (!settle()) return;
       if (code === undefined) {
         c.connected++;
         bridgeSocket(flow, sock, c, this.log);
         flow.accept();
-      } else if (code === "ECONNREFUSED") {
+        return;
+      }
+      this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
+      if (code === "ECONNREFUSED") {
         c.refused++;
         flow.refuse();
       } else {
         c.unreachable++;
         flow.unreachable(code === "ENETUNREACH" ? IcmpUnreachCode.Net : IcmpUnreachCode.Host);
       }
-      if (code !== undefined) this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
     });
     // The guest may give up (RST) while we dial.
     flow.onEvents = (f, ev) => {
@@ -168,7 +163,7 @@ export class TcpTranslator {
 
 /** Dial with Node sockets (`connect` makes them), reads through the shared `onread` buffer. */
 function nodeDialer(connect: (host: string, port: number, onread?: OnRead) => Socket): Dial {
-  return (host, port, done) => {
+  return (host, _ip, port, done) => {
     const hook: ReadHook = { data: undefined };
     const sock = connect(host, port, readInto(hook));
     const stream = socketStream(sock, hook);
@@ -207,20 +202,15 @@ export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters,
     }
   };
   const pumpToHost = () => {
+    // A stream that copies gets a borrowed view, consumed after the write (the chunk is then
+    // reused); one that keeps what it is given gets a view it may keep.
+    const borrow = sock.copiesWrites;
     while (!b.blocked) {
-      if (sock.copiesWrites) {
-        // Borrowed view, consumed after the write copied it: the chunk is reused.
-        const d = flow.peekHead();
-        if (d.length === 0) break;
-        c.bytesToHost += d.length;
-        if (!sock.write(d)) b.blocked = true;
-        flow.consume(d.length);
-      } else {
-        const d = flow.readHead();
-        if (d.length === 0) break;
-        c.bytesToHost += d.length;
-        if (!sock.write(d)) b.blocked = true;
-      }
+      const d = borrow ? flow.peekHead() : flow.readHead();
+      if (d.length === 0) break;
+      c.bytesToHost += d.length;
+      if (!sock.write(d)) b.blocked = true;
+      if (borrow) flow.consume(d.length);
     }
     if (!b.endSent && !b.blocked && flow.conn.peerFinished) {
       b.endSent = true;

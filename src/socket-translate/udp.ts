@@ -37,8 +37,8 @@ export interface UdpTranslateOptions {
 
 /** A flow's host socket. */
 interface HostDatagram {
-  /** Send one datagram to `host` (= `ip` as a string) : `port`; failures are counted by the caller's callback. */
-  send(payload: Uint8Array, host: string, ip: number, port: number, failed: (code: string) => void): void;
+  /** Send one datagram to `host` (= `ip` as a string) : `port`; a failure goes to `sendFailed`. */
+  send(payload: Uint8Array, host: string, ip: number, port: number): void;
   close(): void;
 }
 
@@ -120,11 +120,14 @@ export class UdpTranslator {
     }
     c.datagramsToHost++;
     c.bytesToHost += d.payload.length;
-    flow.sock.send(d.payload, target.host, target.ip, d.dstPort, (code) => {
-      c.sendErrors++;
-      this.log?.debug({ dst: `${target.host}:${d.dstPort}`, code }, "udp: send failed");
-    });
+    flow.sock.send(d.payload, target.host, target.ip, d.dstPort);
   }
+
+  /** A send failed (one handler for every flow: no closure per datagram). */
+  private readonly sendFailed = (code: string): void => {
+    this.counters.sendErrors++;
+    this.log?.debug({ code }, "udp: send failed");
+  };
 
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
     this.flows.makeRoom();
@@ -132,9 +135,9 @@ export class UdpTranslator {
     const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
     if (native !== undefined && typeof native !== "string") {
       flow.sock = {
-        send: (payload, _host, ip, port, failed) => {
+        send: (payload, _host, ip, port) => {
           const n = native.send(payload, ip, port);
-          if (n < 0) failed(errnoName(-n));
+          if (n < 0) this.sendFailed(errnoName(-n));
         },
         close: () => native.close(),
       };
@@ -159,12 +162,12 @@ export class UdpTranslator {
     });
     sock.bind(0);
     sock.unref();
+    const afterSend = (err: Error | null) => {
+      if (err) this.sendFailed((err as NodeJS.ErrnoException).code ?? "EIO");
+    };
     return {
       // dgram keeps the buffer until sent: hand it a copy of the borrowed payload.
-      send: (payload, host, _ip, port, failed) =>
-        sock.send(Buffer.from(payload), port, host, (err) => {
-          if (err) failed((err as NodeJS.ErrnoException).code ?? "EIO");
-        }),
+      send: (payload, host, _ip, port) => sock.send(Buffer.from(payload), port, host, afterSend),
       close: () => {
         try {
           sock.close();
