@@ -231,7 +231,10 @@ export class UpstreamForwarder implements DnsUpstream {
           }
           finish({ bytes: new Uint8Array(m.buffer, m.byteOffset, m.length), server });
         });
-        sock.connect(server.port, server.host, () => {
+        // The callback also reports a failed connect (no route, EACCES): then the socket is
+        // not connected and a send would throw.
+        sock.connect(server.port, server.host, (err?: Error) => {
+          if (err) return failed();
           this.counters.udpSent++;
           sock.send(msg, (err) => {
             if (err) failed();

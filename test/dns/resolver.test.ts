@@ -420,6 +420,17 @@ describe("dns/resolver", () => {
       }
     });
 
+    it("tries the next nameserver when connecting to one fails (no route; found by the soak: it crashed skiff)", async () => {
+      // connect() of a UDP socket to the broadcast address fails at once with EACCES (no
+      // SO_BROADCAST), like ENETUNREACH on a host without a route: nothing is sent anywhere.
+      const { r, up } = setup({ servers: [{ host: "255.255.255.255", port: 53 }, fake.server], timeoutMs: 2000 });
+      const t0 = performance.now();
+      const { msg } = await ask(r, makeQuery("a.example.test", "A"));
+      expect(addrs(msg)).to.deep.equal(["203.0.113.1"]);
+      expect(up.counters.sendErrors).to.equal(1);
+      expect(performance.now() - t0, "the failed server costs no timeout").to.be.below(1500);
+    });
+
     it("ignores stray replies (wrong ID or question) and takes the right one", async () => {
       const { r, up } = setup();
       fake.raw = (query) => {

@@ -7,10 +7,11 @@
  * address) and a renewal by unicast (SIGUSR1 → RENEWING, RFC 2131 §4.3.2).
  */
 import { expect } from "chai";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
+import { writeScript } from "../support/udhcpc.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { NetworkStack } from "../../src/stack/stack.js";
 import { DhcpService } from "../../src/stack/dhcp-service.js";
@@ -22,28 +23,20 @@ const MAC = "52:54:00:12:34:56";
 const EXPECTED_IP = formatIpv4(0xc0a8_4103 + (macHash(parseMac(MAC)!) % 252));
 
 /** A udhcpc script writing `env` to `DIR/env-<event>` and applying bound/renew to the interface. */
-function writeScript(dir: string): string {
+function writeDhcpScript(dir: string): string {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, "script.sh");
-  writeFileSync(
-    path,
-    [
-      "#!/bin/sh",
-      `env > "${dir}/env-$1"`,
-      'case "$1" in',
-      '  deconfig) ip -4 addr flush dev "$interface" ;;',
-      "  bound|renew)",
-      '    ip -4 addr flush dev "$interface"',
-      '    ip addr add "$ip/$mask" broadcast "$broadcast" dev "$interface"',
-      '    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"',
-      '    ip route replace default via "$router" dev "$interface" ;;',
-      "esac",
-      "exit 0",
-      "",
-    ].join("\n"),
-  );
-  chmodSync(path, 0o755);
-  return path;
+  return writeScript(join(dir, "script.sh"), [
+    `env > "${dir}/env-$1"`,
+    'case "$1" in',
+    '  deconfig) ip -4 addr flush dev "$interface" ;;',
+    "  bound|renew)",
+    '    ip -4 addr flush dev "$interface"',
+    '    ip addr add "$ip/$mask" broadcast "$broadcast" dev "$interface"',
+    '    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"',
+    '    ip route replace default via "$router" dev "$interface" ;;',
+    "esac",
+    "exit 0",
+  ]);
 }
 
 function readEnv(file: string): Record<string, string> {
@@ -87,7 +80,7 @@ describe("e2e: busybox udhcpc configures a namespace from skiff's DHCP service",
 
   it("udhcpc -n -q gets the address for its MAC and every option, as the script sees them", async () => {
     const run = join(dir, "first");
-    const script = writeScript(run);
+    const script = writeDhcpScript(run);
     const r = await ns.exec(["udhcpc", "-i", "sk0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", script], 20_000);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(existsSync(join(run, "env-bound")), `events: ${r.stderr}`).to.equal(true);
@@ -114,7 +107,7 @@ describe("e2e: busybox udhcpc configures a namespace from skiff's DHCP service",
     const udhcpc = realpathSync("/usr/sbin/udhcpc");
     if (udhcpc === realpathSync("/usr/bin/busybox")) console.log(`    note: udhcpc is ${udhcpc} here, the same program`);
     const run = join(dir, "second");
-    const script = writeScript(run);
+    const script = writeDhcpScript(run);
     const r = await ns.exec(["busybox", "udhcpc", "-i", "sk0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", script], 20_000);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(readEnv(join(run, "env-bound")).ip).to.equal(EXPECTED_IP);
@@ -123,7 +116,7 @@ describe("e2e: busybox udhcpc configures a namespace from skiff's DHCP service",
 
   it("a renewal (SIGUSR1: unicast REQUEST with ciaddr) is ACKed by unicast and keeps the address", async () => {
     const run = join(dir, "renew");
-    const script = writeScript(run);
+    const script = writeDhcpScript(run);
     const acksBefore = service.counters.acks;
     const waitFor = (f: string) => `i=0; while [ ! -e "${run}/${f}" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done`;
     const sh = [

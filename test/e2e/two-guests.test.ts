@@ -8,11 +8,12 @@
 import { expect } from "chai";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
+import { dhcpConfigure } from "../support/udhcpc.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { Network } from "../../src/cli/network.js";
 import { attachSwitchDetailed, type SwitchedStack } from "../../src/stack/switched.js";
@@ -26,23 +27,6 @@ interface TestGuest {
   mac: string;
   /** Address leased by skiff's DHCP (read from the interface after udhcpc). */
   ip: string;
-}
-
-/** A udhcpc script applying the bound lease: `$ip/$subnet` and the default route via `$router`. */
-function writeScript(dir: string): string {
-  const path = join(dir, "udhcpc.sh");
-  writeFileSync(
-    path,
-    [
-      "#!/bin/sh",
-      "# udhcpc -n -q: only the first lease matters here (events: deconfig, then bound)",
-      '[ "$1" = bound ] || exit 0',
-      'ip addr add "$ip/$subnet" dev "$interface" && ip route replace default via "$router" dev "$interface"',
-      "",
-    ].join("\n"),
-  );
-  chmodSync(path, 0o755);
-  return path;
 }
 
 function sha256(b: Uint8Array): string {
@@ -74,12 +58,7 @@ describe("e2e: two kernel guests on one skiff network (switch + gateway)", funct
       const r = await ns.exec(cmd);
       expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).to.equal(0);
     }
-    const r = await ns.exec(["udhcpc", "-i", "sk0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", writeScript(dir)], 20_000);
-    expect(r.code, r.stdout + r.stderr).to.equal(0);
-    const addr = await ns.exec(["ip", "-4", "-o", "addr", "show", "dev", "sk0"]);
-    const m = /inet (192\.168\.65\.\d+)\/24/.exec(addr.stdout);
-    expect(m, `sk0 after udhcpc: ${addr.stdout} ${r.stderr}`).to.not.equal(null);
-    g.ip = m![1];
+    g.ip = await dhcpConfigure(ns, "sk0", dir);
     return g;
   }
 
