@@ -43,8 +43,13 @@ export const realTimerHost: TimerHost = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** Below this many heap entries stale ones are never compacted away (they are popped in time). */
+const COMPACT_MIN = 64;
+
 export class TimerDriver<T extends TimerTarget> {
   private heap: Entry<T>[] = [];
+  /** Items with a live heap entry; the rest of the heap is stale entries. */
+  private live = 0;
   private handle: unknown;
   private armedAt = Infinity;
   private seq = 0;
@@ -70,7 +75,16 @@ export class TimerDriver<T extends TimerTarget> {
   cancel(item: T): void {
     item.timerAt = Infinity;
     item.timerSeq = ++this.seq;
-    item.timerQueuedAt = Infinity;
+    if (item.timerQueuedAt !== Infinity) {
+      item.timerQueuedAt = Infinity;
+      this.live--;
+      this.compactIfStale();
+    }
+  }
+
+  /** Items with a live deadline (tests and stats). */
+  get pending(): number {
+    return this.live;
   }
 
   private queue(item: T, at: number): void {
@@ -89,6 +103,7 @@ export class TimerDriver<T extends TimerTarget> {
       const item = e.item;
       if (e.seq !== item.timerSeq) continue; // replaced by an earlier entry, or cancelled
       item.timerQueuedAt = Infinity;
+      this.live--;
       if (item.timerAt === Infinity) continue; // cancelled by schedule(item, Infinity)
       if (item.timerAt > now) {
         // Moved later since this entry was queued: queue it for then.
@@ -109,13 +124,32 @@ export class TimerDriver<T extends TimerTarget> {
     this.armedAt = Infinity;
     for (const e of this.heap) e.item.timerQueuedAt = Infinity;
     this.heap = [];
+    this.live = 0;
   }
 
   /** Queue without arming (run() arms once at the end). */
   private heapOnly(item: T, at: number): void {
+    // An item with a live entry that is queued earlier leaves that entry stale.
+    if (item.timerQueuedAt === Infinity) this.live++;
     item.timerSeq = ++this.seq;
     item.timerQueuedAt = at;
     this.push({ at, seq: item.timerSeq, item });
+    this.compactIfStale();
+  }
+
+  /**
+   * Stale entries (cancelled items, deadlines moved earlier) are skipped when they reach the
+   * top, but until then they hold their items: under churn (a flood evicting flows from a full
+   * table) that is every flow of the last idle period. Once more than half the heap is stale,
+   * rebuild it from the live entries, so the heap never holds more than twice the live items
+   * (plus COMPACT_MIN). A sorted array is a valid min-heap.
+   */
+  private compactIfStale(): void {
+    const h = this.heap;
+    if (h.length < COMPACT_MIN || h.length - this.live <= h.length >> 1) return;
+    const keep = h.filter((e) => e.seq === e.item.timerSeq);
+    keep.sort((a, b) => a.at - b.at);
+    this.heap = keep;
   }
 
   private arm(): void {

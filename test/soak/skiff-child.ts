@@ -71,7 +71,9 @@ process.stdout.write(JSON.stringify({ ready: true, httpPort, udpPort }) + "\n");
 
 // Counters for the test, on request (a line on stdin asks; the answer is one JSON line).
 process.stdin.setEncoding("utf8");
-process.stdin.on("data", () => {
+process.stdin.on("data", async (line: string) => {
+  if (line.startsWith("gc")) (globalThis as { gc?: () => void }).gc?.();
+  if (line.startsWith("snap")) process.stderr.write(`snapshot ${(await import("node:v8")).writeHeapSnapshot(line.slice(5).trim())}\n`);
   const snap = {
     stats: true,
     udpReceived,
@@ -79,6 +81,7 @@ process.stdin.on("data", () => {
     tcp: { ...net.tcp.counters, open: net.tcp.size, halfOpen: net.tcp.halfOpenCount },
     udpFlows: net.udp.size,
     leases: net.dhcp.leases().length,
+    memory: process.memoryUsage(),
   };
   process.stdout.write(JSON.stringify(snap) + "\n");
 });
