@@ -54,7 +54,6 @@ export class Network {
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
-    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
     this.dhcpService = new DhcpService(this.stack, { staticLeases: [...(opts.staticLeases ?? [])] });
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
     for (const rec of opts.dnsRecords ?? []) {
@@ -66,6 +65,9 @@ export class Network {
         throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
       }
     }
+    // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
+    // option above leaves nothing open that would keep the process alive.
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
   }
 
   get dhcp(): DhcpService {

@@ -5,9 +5,7 @@
  */
 import { expect } from "chai";
 import { spawn, spawnSync } from "node:child_process";
-import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createNetServer, createConnection, type AddressInfo, type Socket } from "node:net";
@@ -16,24 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { until } from "../support/wait.js";
 import { netnsUnavailable } from "../support/netns.js";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const bin = join(root, "bin", "skiff.js");
-
-function skiff(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-    p.on("exit", (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+import { skiff, skiffNamespaces, root, bin } from "../support/cli.js";
 
 /** A TCP port of 127.0.0.1 free a moment ago. */
 async function freePort(): Promise<number> {
@@ -42,13 +23,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-/** Namespaces of skiff processes; with `pid`, only that process's (names are skiff-PID-N). */
-function skiffNamespaces(pid?: number): string[] {
-  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
-    .split("\n")
-    .filter((l) => l.startsWith(pid === undefined ? "skiff-" : `skiff-${pid}-`));
 }
 
 describe("e2e: skiff run (built CLI)", function () {
