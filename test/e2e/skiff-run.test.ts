@@ -75,6 +75,12 @@ describe("e2e: skiff run (built CLI)", function () {
     expect(link.stdout.trim()).to.equal("9000");
   });
 
+  it("takes the TAP device's largest MTU, 65521 (the one range of every command)", async () => {
+    const r = await skiff(["run", "--mtu", "65521", "--", "cat", "/sys/class/net/tap0/mtu"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal("65521");
+  });
+
   it("cleans up its namespace when stopped with SIGTERM", async () => {
     // Only this process's namespace is watched: other skiff processes may run meanwhile.
     const p = spawn(process.execPath, [bin, "run", "--", "sleep", "30"], { stdio: "ignore" });
