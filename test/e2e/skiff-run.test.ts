@@ -81,6 +81,19 @@ describe("e2e: skiff run (built CLI)", function () {
     expect(r.stdout.trim()).to.equal("65521");
   });
 
+  it("the control API's GET /leases shows the guest's address and MAC while CMD runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-leases-"));
+    const api = join(dir, "api.sock");
+    try {
+      // Unix sockets are files: CMD reaches the API from inside its namespace.
+      const r = await skiff(["run", "--api-socket", api, "--", "curl", "-sS", "--unix-socket", api, "http://skiff/leases"]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout)).to.deep.equal([{ mac: "52:54:00:65:00:03", ip: "192.168.65.3", static: true, expiresInMs: null }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("cleans up its namespace when stopped with SIGTERM", async () => {
     // Only this process's namespace is watched: other skiff processes may run meanwhile.
     const p = spawn(process.execPath, [bin, "run", "--", "sleep", "30"], { stdio: "ignore" });
