@@ -37,17 +37,22 @@ export function checkSocketPath(path: string, label?: string): boolean {
 
 /**
  * Whether a process listens on (or, for a datagram socket, is bound to) the socket file `path`:
- * a stream connect succeeds, or fails with EPROTOTYPE (a live socket of another type); a file
- * nobody holds gives ECONNREFUSED.
+ * a stream connect succeeds, or fails with EPROTOTYPE (a live socket of another type) or EAGAIN
+ * (a listener whose backlog is full); a file nobody holds gives ECONNREFUSED. Any other failure
+ * (EACCES, say) rejects: skiff cannot tell, so it must not remove the file.
  */
 export function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const s = connect(path);
     s.once("connect", () => {
       s.destroy();
       resolve(true);
     });
-    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "EPROTOTYPE"));
+    s.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPROTOTYPE" || e.code === "EAGAIN") resolve(true);
+      else if (e.code === "ECONNREFUSED" || e.code === "ENOENT") resolve(false);
+      else reject(new Error(`${path}: cannot tell whether a running process holds it (${e.code ?? e.message})`));
+    });
   });
 }
 
