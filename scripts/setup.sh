@@ -5,6 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node.js >= 20.19 (package.json "engines") must already be installed: this script does not
+# install it, and Debian 12's own nodejs package is 18.x, too old.
+NODE_MIN=20.19
+node_help="install Node.js ${NODE_MIN} or newer first: NodeSource's Debian packages (https://github.com/nodesource/distributions, e.g. the node_22.x repository) or the official tarball (https://nodejs.org/en/download); Debian 12's nodejs package is 18.x, too old"
+if ! node_version=$(node -p 'process.versions.node' 2>/dev/null); then
+  echo "setup: node is not installed (or does not run): $node_help" >&2
+  exit 1
+fi
+IFS=. read -r node_major node_minor _ <<<"$node_version"
+if ((node_major < 20 || (node_major == 20 && node_minor < 19))); then
+  echo "setup: node $node_version is too old (skiff needs >= ${NODE_MIN}): $node_help" >&2
+  exit 1
+fi
+
 # What each package is for:
 #   iproute2            ip netns / ip link for namespaces and TAP setup (skiff run, tests)
 #   iputils-ping        ping, the kernel peer in end-to-end tests and the quick start
@@ -19,8 +33,10 @@ cd "$(dirname "$0")/.."
 #                       image itself is built from linux-image-amd64 and busybox-static with
 #                       `apt-get download` by `skiff vm image build`, never installed here)
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
+#   socat               test/link/native.test.ts: a datagram from an unbound sender
+#                       (UNIX-SENDTO); without it that test skips
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

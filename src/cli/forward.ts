@@ -57,7 +57,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
         defaultGuest: opts.guestIp,
         log: opts.log,
         leases: () =>
-          net.dhcp.leases().map((l) => ({ mac: formatMac(l.mac), ip: formatIpv4(l.ip), static: l.static, expiresInMs: Number.isFinite(l.expiresAt) ? Math.max(0, l.expiresAt - net.stack.now()) : null })),
+          net.leases().map((l) => ({ mac: formatMac(l.mac), ip: formatIpv4(l.ip), static: l.static, expiresInMs: Number.isFinite(l.expiresAt) ? Math.max(0, l.expiresAt - net.stack.now()) : null })),
         dns: net.dns.records,
         stats: () => ({
           attachments: net.stack.attached.map((p) => ({ id: p.id, name: p.channel.name, ...p.channel.stats })),

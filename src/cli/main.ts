@@ -3,7 +3,7 @@
  * printed as one line (`skiff: …`), never as a stack trace.
  */
 
-import { intArg } from "./args.js";
+import { intArg, mtuArg, logLevelArg, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
 import { Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
 import { run } from "./run.js";
@@ -15,7 +15,7 @@ import { vmCommand } from "./vm.js";
 import { DEFAULT_BUSY_POLL_US } from "./network.js";
 
 export async function main(argv: string[]): Promise<number> {
-  const log = pino({ level: process.env.SKIFF_LOG ?? "warn", base: undefined }, pino.destination(2));
+  const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
   const program = new Command("skiff")
     .description("A userspace network stack for virtual machines and network namespaces")
@@ -25,12 +25,12 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("run")
     .description("run a command in a private network namespace whose only network is skiff")
-    .option("--mtu <n>", "MTU of the guest interface", intArg(576, 65520), 65520)
+    .option("--mtu <n>", "MTU of the guest interface", mtuArg, 65520)
     .option("--pcap <file>", "capture the guest's traffic to a pcap file")
     .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
     .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "warn")
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--tap <name>", "name of the TAP device inside the namespace", "tap0")
@@ -49,11 +49,11 @@ export async function main(argv: string[]): Promise<number> {
     .command("vpnkit")
     .description("serve VPNKit's vmnet protocol on a Unix socket (a drop-in for `vpnkit`, e.g. rootlesskit --net=vpnkit --vpnkit-binary=…)")
     .requiredOption("--ethernet <path>", "Unix socket to listen on for vmnet (hyperkit/RootlessKit) connections")
-    .option("--mtu <n>", "MTU of the guest link", intArg(576, 65521), 1500)
+    .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)", "192.168.65.2")
     .option("--debug", "debug logging (as vpnkit's --debug)")
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "info");
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL);
   // vpnkit's other flags (reference/vpnkit.md §1.17) are accepted, and ignored with a warning.
   for (const [flag] of IGNORED_VPNKIT_FLAGS) {
     vpnkitCmd.addOption(new Option(`${flag} <value>`).hideHelp().argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--qemu-dgram <path>", "QEMU -netdev dgram: skiff binds PATH (repeatable)", repeat, [])
     .option("--vmnet <path>", "listen for VPNKit vmnet clients on PATH (repeatable)", repeat, [])
     .option("--vfkit <path>", "vfkit / Apple Virtualization unixgram socket at PATH (repeatable)", repeat, [])
-    .option("--mtu <n>", "MTU of the guest links", intArg(576, 65520), 1500)
+    .option("--mtu <n>", "MTU of the guest links", mtuArg, 1500)
     .option("--pcap <file>", "capture every guest link to a pcap file")
     .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", repeat)
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "info")
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .action(async (o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;

@@ -15,7 +15,7 @@ import { UdpTranslator } from "../socket-translate/udp.js";
 import { IcmpTranslator } from "../socket-translate/icmp.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
-import type { StaticLease } from "../dhcp/server.js";
+import type { DhcpLease, StaticLease } from "../dhcp/server.js";
 
 export interface NetworkOptions {
   mtu: number;
@@ -46,6 +46,8 @@ export class Network {
   readonly dns: DnsServer;
   private readonly dhcpService: DhcpService;
   private closed = false;
+  /** Static leases by MAC. */
+  private readonly statics = new Map<number, number>();
 
   constructor(opts: NetworkOptions) {
     this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
@@ -54,8 +56,8 @@ export class Network {
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
-    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
     this.dhcpService = new DhcpService(this.stack, { staticLeases: [...(opts.staticLeases ?? [])] });
+    for (const l of opts.staticLeases ?? []) this.statics.set(l.mac, l.ip);
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
     for (const rec of opts.dnsRecords ?? []) {
       const i = rec.indexOf("=");
@@ -66,6 +68,9 @@ export class Network {
         throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
       }
     }
+    // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
+    // option above leaves nothing open that would keep the process alive.
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
   }
 
   get dhcp(): DhcpService {
@@ -75,7 +80,21 @@ export class Network {
   /** Add static DHCP leases while running (dynamic leases are kept). */
   setStaticLeases(leases: StaticLease[]): void {
     if (this.closed) return;
-    for (const l of leases) this.dhcpService.server.addStaticLease(l.mac, l.ip);
+    for (const l of leases) {
+      this.dhcpService.server.addStaticLease(l.mac, l.ip);
+      this.statics.set(l.mac, l.ip);
+    }
+  }
+
+  /**
+   * The guests' addresses: DHCP bindings, and every static lease no client has asked for (a
+   * guest configured statically with it, as `skiff run`'s is, never does), which never expires.
+   */
+  leases(): DhcpLease[] {
+    const out = this.dhcpService.leases();
+    const bound = new Set(out.map((l) => l.mac));
+    for (const [mac, ip] of this.statics) if (!bound.has(mac)) out.push({ mac, ip, expiresAt: Infinity, static: true });
+    return out;
   }
 
   /** Close every host socket and unbind the services. Idempotent. */

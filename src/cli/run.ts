@@ -9,9 +9,11 @@
  */
 
 import { formatIpv4 } from "../common/addr.js";
-import { resolveConfig } from "../stack/config.js";
+import { broadcastAddress, resolveConfig } from "../stack/config.js";
+import { checkSocketPath } from "../common/socket-path.js";
 import { Network } from "./network.js";
-import { startControl, type Control } from "./forward.js";
+import { startControl, parsePublishOptions, type Control } from "./forward.js";
+import { checkOutputFile } from "./args.js";
 import { formatMac } from "../common/addr.js";
 import { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
@@ -44,14 +46,22 @@ export interface RunOptions {
 }
 
 export async function run(opts: RunOptions): Promise<number> {
+  // Everything that can be checked is checked before anything is opened.
   requireRootWithIp();
-  const guestIpNum = resolveConfig({ subnet: opts.subnet }).network + 3;
+  const cfg = resolveConfig({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
+  const guestIpNum = (cfg.network + 3) >>> 0;
+  if (guestIpNum >= broadcastAddress(cfg)) {
+    throw new Error(`--subnet ${opts.subnet}: too small for skiff run, which needs the gateway (.1), the host alias (.2) and the guest (.3): use a /29 or larger`);
+  }
   const guestIp = formatIpv4(guestIpNum);
+  if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
+  parsePublishOptions(opts.publish ?? [], guestIp);
+  if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   // The guest interface is configured statically with the address skiff's DHCP server would
   // give it (a static lease for its MAC), so a DHCP client inside gets the same answer.
+  // (A bad --dns-record throws here, before anything is opened.)
   const net = new Network({ ...opts, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
   const { stack } = net;
-  const cfg = stack.config;
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
@@ -64,11 +74,14 @@ export async function run(opts: RunOptions): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const ns = Netns.create();
+  let ns: Netns | undefined;
+  let tap: TapChannel | undefined;
   let channel: FrameChannel | undefined;
   let control: Control | undefined;
   try {
-    const tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu, offload: opts.offload ?? true });
+    // From here on, whatever fails closes everything opened so far (finally) and exits at once.
+    ns = Netns.create();
+    tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu, offload: opts.offload ?? true });
     // Always behind a capture wrapper (idle unless --pcap or the API's POST /capture).
     const capture = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : new CaptureChannel(tap);
     channel = capture;
@@ -98,10 +111,10 @@ export async function run(opts: RunOptions): Promise<number> {
     if (killTimer) clearTimeout(killTimer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await control?.close();
+    await control?.close().catch(() => {});
     net.close();
-    channel?.close();
-    ns.remove();
+    (channel ?? tap)?.close();
+    ns?.remove();
   }
 }
 

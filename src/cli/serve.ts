@@ -19,6 +19,8 @@ import { Network } from "./network.js";
 import { StopSignal } from "./stop.js";
 import { listenVmnet } from "./vpnkit.js";
 import { startControl, type Control } from "./forward.js";
+import { checkOutputFile } from "./args.js";
+import { checkSocketPath, prepareSocketPath } from "../common/socket-path.js";
 
 export interface ServeOptions {
   qemuStream: string[];
@@ -42,11 +44,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const { log } = opts;
   const attachments = opts.qemuStream.length + opts.qemuDgram.length + opts.vmnet.length + opts.vfkit.length;
   if (attachments === 0) throw new Error("nothing to serve: give at least one of --qemu-stream, --qemu-dgram, --vmnet, --vfkit");
+  // Checked before anything is opened (a bad --dns-record throws in Network's constructor).
+  if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
+  for (const [flag, paths] of [["--qemu-stream", opts.qemuStream.filter((a) => a.startsWith("unix:")).map((a) => a.slice(5))], ["--qemu-dgram", opts.qemuDgram], ["--vmnet", opts.vmnet], ["--vfkit", opts.vfkit], ["--api-socket", opts.apiSocket === undefined ? [] : [opts.apiSocket]]] as const) {
+    for (const path of paths) checkSocketPath(path, flag);
+  }
   const net = new Network({ mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, log });
   const sw = attachSwitch(net.stack);
   // One capture for the whole network: every guest's link, both directions. A frame between two
   // guests appears twice (leaving one, entering the other).
-  const writer = opts.pcap ? PcapWriter.toFile(opts.pcap) : undefined;
+  let writer: PcapWriter | undefined;
   const channels = new Set<FrameChannel>();
   const attach = (channel: FrameChannel) => {
     const ch: FrameChannel = writer ? new CaptureChannel(channel, writer) : channel;
@@ -59,6 +66,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const closers: Array<() => unknown> = [];
   let control: Control | undefined;
   try {
+    // From here on, whatever fails closes everything opened so far (finally) and exits at once.
+    if (opts.pcap) writer = PcapWriter.toFile(opts.pcap);
     for (const addr of opts.qemuStream) {
       const l = await QemuStreamListener.listen(addr, { mtu: opts.mtu });
       l.on("channel", attach);
@@ -67,11 +76,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     for (const path of opts.qemuDgram) {
       // skiff binds PATH; QEMU's own path is learned from its first datagram
       // (-netdev dgram,local.path=QEMU_SIDE,remote.path=PATH).
+      await prepareSocketPath(path, "--qemu-dgram");
       const ch = UnixDgramChannel.open(`qemu-dgram:${path}`, { localPath: path }, { mtu: opts.mtu });
       attach(ch);
       closers.push(() => ch.close());
     }
     for (const path of opts.vfkit) {
+      await prepareSocketPath(path, "--vfkit");
       const ch = openVfkit(path, { mtu: opts.mtu });
       attach(ch);
       closers.push(() => ch.close());

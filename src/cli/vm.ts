@@ -11,7 +11,8 @@
  * one later.
  */
 
-import { intArg } from "./args.js";
+import { intArg, mtuArg, logLevelArg, checkOutputFile, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
+import { checkSocketPath } from "../common/socket-path.js";
 import { Command, Option } from "commander";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -93,6 +94,9 @@ async function openGuestLink(kind: VmNetKind, dir: string, mtu: number, log: Log
 
 export async function vmRun(opts: VmRunOptions): Promise<number> {
   const kind = opts.net ?? "stream";
+  // Checked before anything is opened or booted.
+  if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
+  if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   const net = new Network({ mtu: opts.mtu, log: opts.log });
   const guestIp = formatIpv4((net.stack.config.network + 3) >>> 0);
   let dir: string | undefined;
@@ -196,7 +200,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .description("boot a guest attached to a fresh skiff network; run CMD in it (exit with its status) or give a console")
     .option("--cpus <n>", "virtual CPUs", intArg(1, 64), 1)
     .option("--memory <MiB>", "guest memory in MiB", intArg(64, 65536), 256)
-    .option("--mtu <n>", "MTU of the guest link", intArg(576, 65520), 1500)
+    .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
     .addOption(new Option("--net <kind>", "how QEMU attaches to skiff: -netdev stream or -netdev dgram").choices(["stream", "dgram"]).default("stream"))
     .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host to the guest (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
@@ -204,7 +208,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--cache <dir>", "image cache directory", defaultCacheDir())
     .option("--console-log <file>", "copy the guest's serial console to FILE")
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace", "warn")
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .argument("[command...]", "command to run in the guest (after --)")
     .action(async (command: string[], o) => {
       log.level = o.logLevel;

@@ -20,6 +20,7 @@ import type { StreamFrameChannel } from "../link/stream-channel.js";
 import { broadcastAddress } from "../stack/config.js";
 import { Network } from "./network.js";
 import { StopSignal } from "./stop.js";
+import { checkSocketPath } from "../common/socket-path.js";
 
 export interface VpnkitOptions {
   ethernet: string;
@@ -74,6 +75,9 @@ export const IGNORED_VPNKIT_FLAGS: ReadonlyArray<readonly [string, boolean]> = [
 /** Serve until SIGINT/SIGTERM (or `stop`); returns the exit status. */
 export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   const { log } = opts;
+  // Checked before anything is opened.
+  checkSocketPath(opts.ethernet, "--ethernet");
+  if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   const net = new Network({ mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, log });
   const cfg = net.stack.config;
   const stop = new StopSignal(opts.stop);

@@ -14,8 +14,8 @@
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
-import { connect } from "node:net";
+import { chmodSync } from "node:fs";
+import { prepareSocketPath } from "../common/socket-path.js";
 import type { Logger } from "pino";
 import type { ForwardManager } from "./manager.js";
 import { validateForward } from "./spec.js";
@@ -83,7 +83,7 @@ export class ApiServer {
 
   /** Listen on the Unix socket `path` (mode 0600). A stale socket file left by a dead skiff is replaced. */
   static async listen(path: string, ctx: ApiContext): Promise<ApiServer> {
-    await removeStaleSocket(path);
+    await prepareSocketPath(path, "--api-socket");
     const server = createServer((req, res) => void handle(ctx, req, res));
     const old = process.umask(0o177);
     try {
@@ -104,26 +104,6 @@ export class ApiServer {
       this.server.closeAllConnections();
     });
   }
-}
-
-/** Unlink `path` if it is a socket nobody answers on; leave anything else for listen to refuse. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket = false;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) return;
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = connect(path);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-  if (!alive) unlinkSync(path);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -10,7 +10,8 @@
  */
 
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { existsSync, unlinkSync, statSync } from "node:fs";
+import { unlinkSync } from "node:fs";
+import { prepareSocketPath } from "../common/socket-path.js";
 import { EventEmitter } from "node:events";
 import { QEMU_PREFIX, StreamFrameChannel, type StreamChannelOptions } from "./stream-channel.js";
 
@@ -70,12 +71,9 @@ export class QemuStreamListener extends EventEmitter<QemuStreamListenerEvents> {
     super();
   }
 
-  static listen(address: string, opts: StreamChannelOptions = {}): Promise<QemuStreamListener> {
+  static async listen(address: string, opts: StreamChannelOptions = {}): Promise<QemuStreamListener> {
     const a = parseStreamAddress(address);
-    if (a.kind === "unix" && existsSync(a.path)) {
-      if (!statSync(a.path).isSocket()) throw new Error(`${a.path} exists and is not a socket`);
-      unlinkSync(a.path);
-    }
+    if (a.kind === "unix") await prepareSocketPath(a.path);
     const server = createServer();
     const listener = new QemuStreamListener(server, a);
     let n = 0;
@@ -84,9 +82,14 @@ export class QemuStreamListener extends EventEmitter<QemuStreamListenerEvents> {
       listener.emit("channel", wrap(socket, label, opts));
     });
     return new Promise((resolve, reject) => {
-      server.once("error", reject);
+      // A failed listen leaves nothing open (the server's handle would keep the process alive).
+      const fail = (e: Error) => {
+        server.close();
+        reject(e);
+      };
+      server.once("error", fail);
       const done = () => {
-        server.off("error", reject);
+        server.off("error", fail);
         server.on("error", (e) => listener.emit("error", e));
         if (a.kind === "tcp") {
           const addr = server.address();

@@ -39,7 +39,8 @@
  * the socket connects, or arriving while a peer that went away is being replaced.
  */
 
-import { existsSync, statSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
+import { checkSocketPath } from "../common/socket-path.js";
 import { constants } from "node:os";
 import { BaseFrameChannel, maxFrameLen } from "./channel.js";
 import { errnoName, loadTapAddon, type SkiffAddon } from "./native.js";
@@ -81,11 +82,13 @@ function isVfkt(b: Uint8Array): boolean {
   return b.length === 4 && b[0] === VFKT[0] && b[1] === VFKT[1] && b[2] === VFKT[2] && b[3] === VFKT[3];
 }
 
-/** Remove a stale socket file at `path`; refuse to touch anything that is not a socket. */
+/**
+ * Remove a socket file at `path` (refusing a missing directory, a directory or any other kind
+ * of file, with a message saying so). Synchronous, so it cannot tell a live binding from a
+ * stale one: callers that can wait use `prepareSocketPath` (common/socket-path.ts) first.
+ */
 export function removeStaleSocket(path: string): void {
-  if (!existsSync(path)) return;
-  if (!statSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
-  unlinkSync(path);
+  if (checkSocketPath(path)) unlinkSync(path);
 }
 
 /**

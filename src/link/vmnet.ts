@@ -25,7 +25,8 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import { createHash, randomUUID } from "node:crypto";
-import { existsSync, statSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
+import { prepareSocketPath } from "../common/socket-path.js";
 import { EventEmitter } from "node:events";
 import { WireError, type Parsed } from "../common/wire-error.js";
 import { setMac, getMac } from "../common/bytes.js";
@@ -338,18 +339,20 @@ export class VmnetListener extends EventEmitter<VmnetListenerEvents> {
     super();
   }
 
-  static listen(path: string, opts: VmnetListenerOptions): Promise<VmnetListener> {
-    if (existsSync(path)) {
-      if (!statSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
-      unlinkSync(path);
-    }
+  static async listen(path: string, opts: VmnetListenerOptions): Promise<VmnetListener> {
+    await prepareSocketPath(path);
     const server = createServer();
     const listener = new VmnetListener(server, path, opts);
     server.on("connection", (s) => listener.handshake(s));
     return new Promise((resolve, reject) => {
-      server.once("error", reject);
+      // A failed listen leaves nothing open (the server's handle would keep the process alive).
+      const fail = (e: Error) => {
+        server.close();
+        reject(e);
+      };
+      server.once("error", fail);
       server.listen(path, () => {
-        server.off("error", reject);
+        server.off("error", fail);
         server.on("error", (e) => listener.emit("error", e));
         resolve(listener);
       });

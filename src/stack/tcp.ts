@@ -188,6 +188,7 @@ export class TcpLayer {
   private readonly local = new Map<number, TcpListener>();
   /** Listener for SYNs to every other destination (socket translation). */
   forwarder: TcpListener | undefined;
+  private closed = false;
 
   constructor(
     readonly stack: NetworkStack,
@@ -224,6 +225,7 @@ export class TcpLayer {
    * retry), when the flow table is full, or when no source port is free.
    */
   connect(guestIp: number, guestPort: number, opts: TcpConnectOptions = {}): TcpFlow {
+    if (this.closed) throw new Error("the TCP layer is closed");
     const nb = this.stack.neighbors.lookup(guestIp);
     if (nb === undefined) throw new Error(`no neighbour entry for ${formatIpv4(guestIp)} (it has not answered ARP)`);
     if (this.flowCount >= this.maxFlows) {
@@ -267,6 +269,7 @@ export class TcpLayer {
   }
 
   private receive(port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+    if (this.closed) return this.stack.counters.drop("tcp-no-service");
     const seg = parseTcp(packet.payload, ip.src, ip.dst, this.stack.rxL4ChecksumVerified ? NO_VERIFY : undefined);
     if (isWireError(seg)) {
       this.counters.badSegments++;
@@ -442,9 +445,22 @@ export class TcpLayer {
     this.stack.finishIpv4(len);
   }
 
-  /** Stop the timer (the stack is shutting down). */
+  /**
+   * The stack is shutting down: abort every flow (RFC 9293 §3.10.5: a RST to the guest where
+   * the connection is synchronized) and deliver the Reset/Closed events to each flow's owner at
+   * once, so relays close their host sockets and dials in flight are abandoned; then stop the
+   * timer. Later segments are dropped and `connect` throws. Idempotent.
+   */
   close(): void {
-    for (const f of [...this.all()]) f.conn.abort();
+    if (this.closed) return;
+    this.closed = true;
+    for (const f of [...this.all()]) {
+      f.deferred = false;
+      f.abort();
+      // A flow in CLOSED already (or whose owner kept it alive) goes regardless.
+      this.remove(f);
+    }
+    this.deferredFlows.length = 0;
     this.timers.stop();
   }
 }

@@ -4,7 +4,7 @@
  *
  * Boot: mount proc/sys/dev, install busybox's applets, load the virtio-net modules in
  * dependency order (`/lib/modules/skiff.order`), bring `eth0` up through skiff's DHCP server
- * (address, default route, resolver), print `SKIFF-READY <addr>`; then run the command passed
+ * (address, default route, resolver, MTU), print `SKIFF-READY <addr>`; then run the command passed
  * base64-encoded as `skiff.cmd=` on the kernel command line, print `SKIFF-EXIT <status>` and
  * power off — or, without a command, a shell on the console.
  */
@@ -29,7 +29,7 @@ ip link set lo up
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 ip link set eth0 up
-udhcpc -i eth0 -n -q -t 10 -T 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
+udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
 addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
 echo "${READY_MARKER} $addr"
 cmd=$(sed -n 's/.*skiff\\.cmd=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
@@ -46,11 +46,15 @@ sync
 poweroff -f
 `;
 
-/** udhcpc's event script: apply the bound lease (busybox sets $ip $mask $router $dns). */
+/**
+ * udhcpc's event script: apply the bound lease (busybox sets $ip $mask $router $dns, and $mtu
+ * from option 26, RFC 2132 §5.1, which /init asks for with `-O mtu`; skiff sends the link's MTU).
+ */
 export const UDHCPC_SCRIPT = `#!/bin/sh
 case "$1" in
   deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
   bound|renew)
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
     ip addr flush dev "$interface"
     ip addr add "$ip/$mask" dev "$interface"
     [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface"

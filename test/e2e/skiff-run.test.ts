@@ -5,36 +5,24 @@
  */
 import { expect } from "chai";
 import { spawn, spawnSync } from "node:child_process";
-import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createNetServer, createConnection, type AddressInfo, type Socket } from "node:net";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { until } from "../support/wait.js";
 import { netnsUnavailable } from "../support/netns.js";
+import { skiff, skiffNamespaces, root, bin } from "../support/cli.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const bin = join(root, "bin", "skiff.js");
-
-function skiff(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-    p.on("exit", (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** Namespaces of skiff processes; with `pid`, only that process's (names are skiff-PID-N). */
-function skiffNamespaces(pid?: number): string[] {
-  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
-    .split("\n")
-    .filter((l) => l.startsWith(pid === undefined ? "skiff-" : `skiff-${pid}-`));
+/** A TCP port of 127.0.0.1 free a moment ago. */
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 describe("e2e: skiff run (built CLI)", function () {
@@ -87,6 +75,25 @@ describe("e2e: skiff run (built CLI)", function () {
     expect(link.stdout.trim()).to.equal("9000");
   });
 
+  it("takes the TAP device's largest MTU, 65521 (the one range of every command)", async () => {
+    const r = await skiff(["run", "--mtu", "65521", "--", "cat", "/sys/class/net/tap0/mtu"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal("65521");
+  });
+
+  it("the control API's GET /leases shows the guest's address and MAC while CMD runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-leases-"));
+    const api = join(dir, "api.sock");
+    try {
+      // Unix sockets are files: CMD reaches the API from inside its namespace.
+      const r = await skiff(["run", "--api-socket", api, "--", "curl", "-sS", "--unix-socket", api, "http://skiff/leases"]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout)).to.deep.equal([{ mac: "52:54:00:65:00:03", ip: "192.168.65.3", static: true, expiresInMs: null }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("cleans up its namespace when stopped with SIGTERM", async () => {
     // Only this process's namespace is watched: other skiff processes may run meanwhile.
     const p = spawn(process.execPath, [bin, "run", "--", "sleep", "30"], { stdio: "ignore" });
@@ -117,6 +124,77 @@ describe("e2e: skiff run (built CLI)", function () {
     // No process is left behind in the namespace (sh's child `sleep` included).
     const left = spawnSync("pgrep", ["-f", "sleep 31.5"], { encoding: "utf8" }).stdout.trim();
     expect(left).to.equal("");
+  });
+
+  it("CMD's exit ends skiff at once although guest flows are open; every host socket closes", async () => {
+    // Host peers: a TCP server (counts open connections), a UDP server (sees the guest's datagram).
+    const open = new Set<Socket>();
+    let accepted = 0;
+    const tcpServer = createNetServer((c) => {
+      accepted++;
+      open.add(c);
+      c.on("error", () => {});
+      c.on("close", () => open.delete(c));
+    });
+    await new Promise<void>((r) => tcpServer.listen(0, "127.0.0.1", () => r()));
+    const tcpPort = (tcpServer.address() as AddressInfo).port;
+    const udpServer = createSocket("udp4");
+    let udpSeen = 0;
+    udpServer.on("message", () => udpSeen++);
+    await new Promise<void>((r) => udpServer.bind(0, "127.0.0.1", () => r()));
+    const fwdPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "skiff-exit-"));
+    const flag = join(dir, "go");
+    const N = 8;
+    // CMD leaves background processes holding TCP connections to the host, a UDP flow, a ping
+    // and a forwarded connection, then exits 3 once the test says so.
+    const script = [
+      `for i in $(seq ${N}); do sleep 100 3<>/dev/tcp/192.168.65.2/${tcpPort} & done`,
+      `python3 -c 'import socket,time; s=socket.socket(2,2); s.sendto(b"x",("192.168.65.2",${udpServer.address().port})); time.sleep(100)' &`,
+      `python3 -c 'import socket,time; s=socket.socket(); s.bind(("",9000)); s.listen(); c,a=s.accept(); c.send(b"hi"); time.sleep(100)' &`,
+      "ping -q 192.168.65.2 >/dev/null &",
+      `while [ ! -e ${flag} ]; do sleep 0.05; done`,
+      "exit 3",
+    ].join("\n");
+    const p = spawn(process.execPath, [bin, "run", "-p", `127.0.0.1:${fwdPort}:9000`, "--", "bash", "-c", script], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    p.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
+    let client: Socket | undefined;
+    try {
+      await until(() => accepted === N && udpSeen > 0, 15_000, "guest flows to the host");
+      // The forwarded connection, once the guest's listener is up.
+      let greeted = false;
+      const deadline = Date.now() + 10_000;
+      while (!greeted && Date.now() < deadline) {
+        const c = createConnection(fwdPort, "127.0.0.1");
+        greeted = await new Promise<boolean>((r) => {
+          c.once("data", () => r(true));
+          c.once("close", () => r(false));
+          c.once("error", () => r(false));
+        });
+        if (greeted) client = c;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(greeted, "forwarded connection greeted by the guest").to.equal(true);
+      const clientClosed = new Promise<void>((r) => client!.once("close", () => r()));
+      client!.on("error", () => {});
+      const t0 = Date.now();
+      writeFileSync(flag, "");
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 5 s"), 5000))]);
+      const took = Date.now() - t0;
+      expect(code, stderr).to.equal(3);
+      expect(took, "ms from CMD's exit to skiff's").to.be.below(2000);
+      await until(() => open.size === 0, 2000, "the host server's connections closed");
+      await clientClosed;
+      expect(skiffNamespaces(p.pid)).to.deep.equal([]);
+    } finally {
+      p.kill("SIGKILL");
+      client?.destroy();
+      tcpServer.close();
+      udpServer.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects a bad option value with a one-line message and exit 2", async () => {

@@ -205,6 +205,15 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
     expect(status).to.equal(7);
   });
 
+  it("skiff vm run --mtu 9000: the guest's eth0 takes 9000 from DHCP option 26; a 1 MiB download at that MTU is intact", async () => {
+    const lines: string[] = [];
+    const cmd = `cat /sys/class/net/eth0/mtu; wget -qO- http://192.168.65.2:${port}/big | sha256sum`;
+    const status = await vmRun({ cpus: 1, memoryMiB: 256, mtu: 9000, accel: "tcg", cacheDir, command: ["sh", "-c", cmd], output: (l) => lines.push(l), consoleLog: join(dir, "mtu.console.log"), log });
+    expect(status, lines.join("\n")).to.equal(0);
+    expect(lines[0]?.trim(), lines.join("\n")).to.equal("9000");
+    expect(lines.join("\n")).to.include(`${sha(bodies["/big"])}  -`);
+  });
+
   /** A guest link named `name` in `dir`, its skiff side handed to `attach` (once QEMU connects, for stream). */
   async function openLink(kind: "stream" | "dgram", name: string, mac: string, attach: (ch: FrameChannel) => void): Promise<{ vmNet: VmNet; close: () => Promise<void> | void }> {
     if (kind === "stream") {
