@@ -51,7 +51,8 @@ export class Network {
     this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
     this.tcp = new TcpLayer(this.stack);
-    const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
+    // The alias's address is kept when host loopback is off, so it is refused rather than dialled.
+    const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
     this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });

@@ -7,7 +7,8 @@
  *
  * Bounds (configurable): flows idle for `idleMs` (default 60 s) are closed; beyond `maxFlows`
  * the least recently used flow is evicted. Broadcasts never get here (the stack keeps them);
- * destinations the address policy refuses are dropped and counted. Fragmented datagrams are
+ * destinations the address policy refuses are dropped, counted and answered with ICMP
+ * "administratively prohibited" (RFC 1812 §5.2.7.1, code 13). Fragmented datagrams are
  * reassembled by the stack before they arrive.
  *
  * Host sockets come from the addon's epoll set (`NativeDatagramSocket`: datagrams of every ready
@@ -19,7 +20,8 @@ import { createSocket, type Socket } from "node:dgram";
 import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
+import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/udp.js";
+import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import type { AddressPolicy } from "./policy.js";
@@ -106,7 +108,9 @@ export class UdpTranslator {
     const c = this.counters;
     const target = this.policy.resolve(d.dstIp);
     if (!target.ok) {
+      // Refused like a TCP SYN or an echo request: "administratively prohibited" (RFC 1812 §5.2.7.1).
       c.denied++;
+      sendUdpUnreachable(this.stack, d, IcmpUnreachCode.AdminProhibited);
       return;
     }
     const now = this.stack.now();

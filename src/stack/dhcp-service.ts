@@ -29,7 +29,8 @@ export type DhcpServiceOptions = Omit<DhcpServerConfig, "network" | "prefixLengt
 
 /** A server configuration for the stack's network: gateway as server, host alias reserved. */
 export function dhcpConfigForStack(cfg: StackConfig, opts: DhcpServiceOptions = {}): DhcpServerConfig {
-  const reserved = cfg.hostAliasIp !== null ? [cfg.hostAliasIp] : [];
+  // The alias's address is reserved also when host loopback is off (it is refused, not a guest's).
+  const reserved = [cfg.hostAliasAddress];
   return {
     ...opts,
     network: cfg.network,
