@@ -4,6 +4,10 @@
  * the DHCP server and the DNS server on the gateway. `skiff run` and `skiff vpnkit` build it
  * the same way from their options; they differ only in how guests attach (a TAP device in a
  * namespace, or vmnet connections).
+ *
+ * Isolation between guests (issue 19, src/stack/guests.ts) is on by default: source validation
+ * (each guest sends only from its leased or static address) and each guest's share of every
+ * table (`limits`).
  */
 
 import type { Logger } from "pino";
@@ -31,7 +35,34 @@ export interface NetworkOptions {
   staticLeases?: StaticLease[];
   /** Busy-poll window after each frame, µs (src/stack/busy-poll.ts); default DEFAULT_BUSY_POLL_US. */
   busyPollUs?: number;
+  /**
+   * Source validation (src/stack/guests.ts): a guest may send only from an address leased or
+   * statically assigned to its MAC. Default true; turn it off for guests configured by hand
+   * without DHCP (or give them a static lease instead).
+   */
+  validateSources?: boolean;
+  /** Bounds of the shared tables and each guest's share of them (defaults in NetworkLimits). */
+  limits?: NetworkLimits;
   log: Logger;
+}
+
+/**
+ * Totals and per-guest shares (issue 19). Defaults: 65 536 TCP flows, 1 024 half-open ones and
+ * 256 host dials in flight, 4 096 UDP and 1 024 ICMP flows, each guest a quarter of each, 4
+ * DHCP client MACs per guest.
+ */
+export interface NetworkLimits {
+  tcpFlows?: number;
+  tcpFlowsPerGuest?: number;
+  tcpHalfOpen?: number;
+  tcpHalfOpenPerGuest?: number;
+  tcpDials?: number;
+  tcpDialsPerGuest?: number;
+  udpFlows?: number;
+  udpFlowsPerGuest?: number;
+  icmpFlows?: number;
+  icmpFlowsPerGuest?: number;
+  leasesPerGuest?: number;
 }
 
 /** Busy polling after traffic, µs: halves a TCP ping-pong's latency for a little CPU while traffic flows. */
@@ -50,13 +81,18 @@ export class Network {
   constructor(opts: NetworkOptions) {
     this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
-    this.tcp = new TcpLayer(this.stack);
+    const l = opts.limits ?? {};
+    this.tcp = new TcpLayer(this.stack, { maxFlows: l.tcpFlows, maxFlowsPerGuest: l.tcpFlowsPerGuest, maxHalfOpen: l.tcpHalfOpen, maxHalfOpenPerGuest: l.tcpHalfOpenPerGuest });
     // The alias's address is kept when host loopback is off, so it is refused rather than dialled.
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
-    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
-    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
-    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
-    this.dhcpService = new DhcpService(this.stack, { staticLeases: [...(opts.staticLeases ?? [])] });
+    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest });
+    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest });
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest });
+    this.dhcpService = new DhcpService(this.stack, {
+      staticLeases: [...(opts.staticLeases ?? [])],
+      maxLeasesPerGuest: l.leasesPerGuest,
+      validateSources: opts.validateSources ?? true,
+    });
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
     for (const rec of opts.dnsRecords ?? []) {
       const i = rec.indexOf("=");

@@ -150,6 +150,12 @@ export class LeasePool {
    * bound record (expired or not, as long as the address was not given to someone else:
    * clients such as RootlessKit's never renew) with the guest it was bound through.
    */
+  /** Make `owner` the guest of `mac`'s record (its previous guest went away). */
+  adopt(mac: number, owner: object): void {
+    const r = this.byMac.get(mac);
+    if (r !== undefined) r.owner = owner;
+  }
+
   bindingOf(mac: number): { ip: number; owner: object | undefined } | undefined {
     const fixed = this.staticByMac.get(mac);
     if (fixed !== undefined) return { ip: fixed, owner: undefined };

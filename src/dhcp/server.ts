@@ -142,7 +142,8 @@ export type DhcpDropReason =
   | "lease-table-full" // DISCOVER from a new client when every record is live
   | "decline-ignored" // DECLINE of an address that is not the client's
   | "release-ignored" // RELEASE of an address that is not the client's
-  | "bad-source-port"; // not from UDP port 68 (counted by the service)
+  | "bad-source-port" // not from UDP port 68 (counted by the service)
+  | "guest-lease-cap"; // a guest asking for leases for more MACs than its share (counted by the service)
 
 export class DhcpCounters extends DropCounters<DhcpDropReason> {
   discovers = 0;
@@ -211,9 +212,22 @@ export class DhcpServer {
   /**
    * Handle one client message (the UDP payload, borrowed for this call) from Ethernet source
    * `srcMac` and IP source `srcIp`, at time `now` (ms). Returns the reply to send, or
-   * undefined (silence; the reason is counted). Never throws.
+   * undefined (silence; the reason is counted). Never throws. `owner` (opaque) is the guest the
+   * message came through: a binding made now remembers it (LeasePool.bindingOf).
    */
-  handle(payload: Uint8Array, srcMac: number, srcIp: number, now: number): DhcpReply | undefined {
+  handle(payload: Uint8Array, srcMac: number, srcIp: number, now: number, owner?: object): DhcpReply | undefined {
+    this.owner = owner;
+    try {
+      return this.dispatch(payload, srcMac, srcIp, now);
+    } finally {
+      this.owner = undefined;
+    }
+  }
+
+  /** The guest of the message being handled (see `handle`). */
+  private owner: object | undefined;
+
+  private dispatch(payload: Uint8Array, srcMac: number, srcIp: number, now: number): DhcpReply | undefined {
     const c = this.counters;
     const req = parseDhcp(payload);
     if (isWireError(req)) return c.drop("malformed");
@@ -353,6 +367,7 @@ export class DhcpServer {
     const r = this.pool.byMac.get(req.chaddr);
     if (r === undefined || r.ip !== req.ciaddr || r.state !== "bound") return this.counters.drop("release-ignored");
     r.state = "released";
+    this.pool.generation++;
     r.expiresAt = Math.min(r.expiresAt, now);
     this.onLease?.({ ...this.pool.leaseOf(r), kind: "released" });
     return undefined;
@@ -372,7 +387,7 @@ export class DhcpServer {
     if (before === undefined && !this.pool.staticByMac.has(mac) && !this.pool.roomFor(now)) return this.counters.drop("lease-table-full");
     const renewed = before !== undefined && before.ip === ip && before.state === "bound" && before.expiresAt > now;
     const expiresAt = this.leaseTime === INFINITE_LEASE ? Infinity : now + this.leaseTime * 1000;
-    const r = this.pool.remember(mac, ip, "bound", expiresAt);
+    const r = this.pool.remember(mac, ip, "bound", expiresAt, this.owner);
     this.counters.acks++;
     const reply = this.reply(req, DhcpMessageType.Ack, ip, req.ciaddr, srcMac);
     this.onLease?.({ ...this.pool.leaseOf(r), kind: renewed ? "renewed" : "bound" });

@@ -24,7 +24,9 @@
  * unreachable, "communication administratively prohibited" (code 13, RFC 1812 §5.2.7.1).
  *
  * Bounds: flows idle for `idleMs` (default 30 s) are closed; beyond `maxFlows` (default 1024)
- * the least recently used one is. Not done: ICMP errors the host receives about forwarded
+ * the least recently used one is, by the per-guest rule of src/stack/guests.ts
+ * (`maxFlowsPerGuest`, default a quarter): a guest within its share is never evicted by
+ * another's flood. Not done: ICMP errors the host receives about forwarded
  * echoes (unreachable, time exceeded) are not relayed to the guest, so a guest's ping to an
  * unreachable address just times out; echo from guests is the only ICMP forwarded.
  */
@@ -43,6 +45,7 @@ import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
+import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { AddressPolicy } from "./policy.js";
 
 export type IcmpMode = "dgram" | "raw" | "disabled";
@@ -72,6 +75,8 @@ export interface IcmpTranslateOptions {
   idleMs?: number;
   /** Most flows at once; the least recently used is closed beyond it (default 1024, at most 65 535). */
   maxFlows?: number;
+  /** One guest's share of `maxFlows` (default a quarter). */
+  maxFlowsPerGuest?: number;
   timers?: TimerHost;
   log?: Logger;
   /** Answer refused destinations with "administratively prohibited" (default true). */
@@ -96,10 +101,15 @@ export type IcmpDropReason =
   /** A reply could not go to the guest (too big for the MTU, channel full, no host alias). */
   | "reply-undeliverable";
 
+/** A guest's flows in this table (for `evictForGuest`). */
+const COUNT = (g: Guest): number => g.icmpFlows;
+
 export class IcmpTranslateCounters extends DropCounters<IcmpDropReason> {
   flowsOpened = 0;
   flowsExpired = 0;
   flowsEvicted = 0;
+  /** Flows of a guest at or over its share evicted for a new flow (guests.ts). */
+  guestShareEvictions = 0;
   requestsForwarded = 0;
   repliesReturned = 0;
   /** ICMP read on the host socket that is not a reply to a live flow (raw mode: other processes'). */
@@ -116,6 +126,8 @@ class IcmpFlow implements TimerTarget {
   /** raw mode: the identifier skiff uses on the host, and the address last pinged. */
   ourId = -1;
   lastDst = 0;
+  /** The guest that opened the flow (charged for it). */
+  guest: Guest | undefined;
   constructor(
     readonly key: number,
     public port: Port,
@@ -162,6 +174,7 @@ export class IcmpTranslator {
   private readonly byOurId = new Map<number, IcmpFlow>();
   private nextOurId: number;
   private readonly answerDenied: boolean;
+  private readonly maxFlowsPerGuest: number;
   private readonly log: Logger | undefined;
   private readonly addon: IcmpAddon | undefined;
   private readonly wrapDgram: IcmpDgramWrapper;
@@ -192,7 +205,9 @@ export class IcmpTranslator {
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
     // At most 65 535 flows: raw mode gives each its own 16-bit identifier.
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
-    this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, Math.min(opts.maxFlows ?? 1024, 0xffff), (f, why) => {
+    const maxFlows = Math.min(opts.maxFlows ?? 1024, 0xffff);
+    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
+    this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, maxFlows, (f, why) => {
       if (why === "expired") this.counters.flowsExpired++;
       else this.counters.flowsEvicted++;
       this.release(f);
@@ -312,6 +327,8 @@ export class IcmpTranslator {
   }
 
   private open(key: number, port: Port, srcMac: number, guestIp: number, guestId: number, now: number): IcmpFlow | undefined {
+    const guest = this.stack.rxGuest;
+    if (evictForGuest(this.flows, guest, this.maxFlowsPerGuest, COUNT)) this.counters.guestShareEvictions++;
     this.flows.makeRoom();
     const flow = new IcmpFlow(key, port, srcMac, guestIp, guestId, now);
     if (this.currentMode === "dgram") {
@@ -344,6 +361,8 @@ export class IcmpTranslator {
       flow.ourId = id;
       this.byOurId.set(id, flow);
     }
+    flow.guest = guest;
+    if (guest !== undefined) guest.icmpFlows++;
     this.flows.add(flow, now);
     this.counters.flowsOpened++;
     return flow;
@@ -450,6 +469,7 @@ export class IcmpTranslator {
   }
 
   private release(flow: IcmpFlow): void {
+    if (flow.guest !== undefined) flow.guest.icmpFlows--;
     if (flow.sock !== undefined) flow.sock.close();
     if (flow.ourId >= 0) this.byOurId.delete(flow.ourId);
   }

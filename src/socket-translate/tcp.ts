@@ -30,12 +30,15 @@ import type { AddressPolicy } from "./policy.js";
 import { formatIpv4 } from "../common/addr.js";
 import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } from "./host-stream.js";
 import { nativeStreams } from "./native-stream.js";
+import { shareOption } from "../stack/guests.js";
 
 export interface TcpTranslateOptions {
   /** Give up dialling after this long (ms); the guest gets ICMP host unreachable. */
   dialTimeoutMs?: number;
   /** Dials in flight at once; SYNs beyond are refused with RST (counted). */
   maxDials?: number;
+  /** One guest's share of `maxDials` (src/stack/guests.ts; default a quarter): a hard cap, RST beyond. */
+  maxDialsPerGuest?: number;
   /**
    * Host sockets: "native" (default) from the addon's epoll set, read in batches
    * (native-stream.ts); "node" as Node `net.Socket`s. Without the addon, "node".
@@ -62,6 +65,8 @@ export class TcpTranslateCounters {
   timedOut = 0;
   denied = 0;
   tooManyDials = 0;
+  /** SYNs refused because their guest had its share of dials in flight. */
+  guestDialShare = 0;
   open = 0;
   bytesToHost = 0;
   bytesToGuest = 0;
@@ -89,6 +94,7 @@ export class TcpTranslator {
   readonly counters = new TcpTranslateCounters();
   private readonly dialTimeoutMs: number;
   private readonly maxDials: number;
+  private readonly maxDialsPerGuest: number;
   private readonly dial: Dial;
   private readonly log: Logger | undefined;
 
@@ -99,6 +105,7 @@ export class TcpTranslator {
   ) {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 20_000;
     this.maxDials = opts.maxDials ?? 256;
+    this.maxDialsPerGuest = shareOption(opts.maxDialsPerGuest, this.maxDials, "maxDialsPerGuest");
     const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
     const group = opts.connect === undefined && opts.hostSockets !== "node" ? nativeStreams() : undefined;
     this.dial = group === undefined ? nodeDialer(connect) : (_host, ip, port, done) => group.connect(ip, port, done);
@@ -115,18 +122,22 @@ export class TcpTranslator {
       flow.unreachable(IcmpUnreachCode.AdminProhibited);
       return;
     }
-    if (c.dialsInFlight >= this.maxDials) {
-      c.tooManyDials++;
+    const guest = flow.guest;
+    if (c.dialsInFlight >= this.maxDials || (guest !== undefined && guest.tcpDials >= this.maxDialsPerGuest)) {
+      if (c.dialsInFlight >= this.maxDials) c.tooManyDials++;
+      else c.guestDialShare++;
       flow.refuse();
       return;
     }
     c.dials++;
     c.dialsInFlight++;
+    if (guest !== undefined) guest.tcpDials++;
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
       c.dialsInFlight--;
+      if (guest !== undefined) guest.tcpDials--;
       clearTimeout(timer);
       return true;
     };

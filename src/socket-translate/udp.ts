@@ -6,7 +6,9 @@
  * host alias), which is what STUN-like and DNS-like clients expect.
  *
  * Bounds (configurable): flows idle for `idleMs` (default 60 s) are closed; beyond `maxFlows`
- * the least recently used flow is evicted. Broadcasts never get here (the stack keeps them);
+ * the least recently used flow is evicted, by the per-guest rule of src/stack/guests.ts
+ * (`maxFlowsPerGuest`, default a quarter of `maxFlows`): a guest at its share loses its own
+ * oldest flow, and a guest within its share is never evicted by another's flood. Broadcasts never get here (the stack keeps them);
  * destinations the address policy refuses are dropped, counted and answered with ICMP
  * "administratively prohibited" (RFC 1812 §5.2.7.1, code 13). Fragmented datagrams are
  * reassembled by the stack before they arrive.
@@ -24,6 +26,7 @@ import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/udp.js";
 import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
+import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { AddressPolicy } from "./policy.js";
 import { errnoName } from "../link/native.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
@@ -31,6 +34,8 @@ import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 export interface UdpTranslateOptions {
   idleMs?: number;
   maxFlows?: number;
+  /** One guest's share of `maxFlows` (default a quarter). */
+  maxFlowsPerGuest?: number;
   timers?: TimerHost;
   /** Host sockets: "native" (default; the addon's epoll set) or "node" (`dgram`). Without the addon, "node". */
   hostSockets?: "native" | "node";
@@ -44,10 +49,15 @@ interface HostDatagram {
   close(): void;
 }
 
+/** A guest's flows in this table (for `evictForGuest`). */
+const COUNT = (g: Guest): number => g.udpFlows;
+
 export class UdpTranslateCounters {
   flowsOpened = 0;
   flowsExpired = 0;
   flowsEvicted = 0;
+  /** Flows of a guest at or over its share evicted for a new flow (guests.ts). */
+  guestShareEvictions = 0;
   datagramsToHost = 0;
   datagramsToGuest = 0;
   bytesToHost = 0;
@@ -62,6 +72,8 @@ class UdpFlow implements TimerTarget {
   timerSeq = 0;
   timerQueuedAt = Infinity;
   lastActive: number;
+  /** The guest that opened the flow (charged for it). */
+  guest: Guest | undefined;
   constructor(
     readonly key: number,
     public sock: HostDatagram,
@@ -83,6 +95,7 @@ export class UdpTranslator {
   private readonly flows: IdleTable<UdpFlow>;
   private readonly log: Logger | undefined;
   private readonly group: NativeStreamGroup | undefined;
+  private readonly maxFlowsPerGuest: number;
 
   constructor(
     private readonly stack: NetworkStack,
@@ -92,7 +105,9 @@ export class UdpTranslator {
     this.log = opts.log;
     this.group = opts.hostSockets === "node" ? undefined : nativeStreams();
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
-    this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, opts.maxFlows ?? 4096, (f, why) => {
+    const maxFlows = opts.maxFlows ?? 4096;
+    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
+    this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, maxFlows, (f, why) => {
       if (why === "expired") this.counters.flowsExpired++;
       else this.counters.flowsEvicted++;
       this.release(f);
@@ -134,8 +149,12 @@ export class UdpTranslator {
   };
 
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
+    const guest = this.stack.rxGuest;
+    if (evictForGuest(this.flows, guest, this.maxFlowsPerGuest, COUNT)) this.counters.guestShareEvictions++;
     this.flows.makeRoom();
     const flow = new UdpFlow(key, CLOSED, d.port, d.srcMac, d.srcIp, d.srcPort, now);
+    flow.guest = guest;
+    if (guest !== undefined) guest.udpFlows++;
     const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
     if (native !== undefined && typeof native !== "string") {
       flow.sock = {
@@ -203,6 +222,7 @@ export class UdpTranslator {
   }
 
   private release(flow: UdpFlow): void {
+    if (flow.guest !== undefined) flow.guest.udpFlows--;
     flow.sock.close();
   }
 
