@@ -17,6 +17,7 @@ import { TcpTranslator } from "../socket-translate/tcp.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp.js";
 import { IcmpTranslator } from "../socket-translate/icmp.js";
+import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { StaticLease } from "../dhcp/server.js";
@@ -43,6 +44,12 @@ export interface NetworkOptions {
   validateSources?: boolean;
   /** Bounds of the shared tables and each guest's share of them (defaults in NetworkLimits). */
   limits?: NetworkLimits;
+  /**
+   * Descriptors kept out of the host-socket budget for the API, DNS, forwards and new guests
+   * (src/socket-translate/fd-budget.ts; default 256). The soft open-file limit is raised to the
+   * hard one first.
+   */
+  fdReserve?: number;
   log: Logger;
 }
 
@@ -75,6 +82,8 @@ export class Network {
   readonly udp: UdpTranslator;
   readonly icmp: IcmpTranslator;
   readonly dns: DnsServer;
+  /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
+  readonly fds: FdBudget;
   private readonly dhcpService: DhcpService;
   private closed = false;
 
@@ -82,12 +91,15 @@ export class Network {
     this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
     const l = opts.limits ?? {};
+    const limit = raiseFileLimit(opts.log);
+    this.fds = new FdBudget({ limit: limit?.soft, reserve: opts.fdReserve, log: opts.log });
+    const fds = this.fds;
     this.tcp = new TcpLayer(this.stack, { maxFlows: l.tcpFlows, maxFlowsPerGuest: l.tcpFlowsPerGuest, maxHalfOpen: l.tcpHalfOpen, maxHalfOpenPerGuest: l.tcpHalfOpenPerGuest });
     // The alias's address is kept when host loopback is off, so it is refused rather than dialled.
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
-    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest });
-    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest });
-    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest });
+    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest, fds });
+    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest, fds });
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
     this.dhcpService = new DhcpService(this.stack, {
       staticLeases: [...(opts.staticLeases ?? [])],
       maxLeasesPerGuest: l.leasesPerGuest,

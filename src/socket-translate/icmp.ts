@@ -46,6 +46,7 @@ import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
+import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 
 export type IcmpMode = "dgram" | "raw" | "disabled";
@@ -77,6 +78,8 @@ export interface IcmpTranslateOptions {
   maxFlows?: number;
   /** One guest's share of `maxFlows` (default a quarter). */
   maxFlowsPerGuest?: number;
+  /** Descriptor budget (fd-budget.ts; "dgram" mode, a socket per flow): a new flow past it is dropped. */
+  fds?: FdBudget;
   timers?: TimerHost;
   log?: Logger;
   /** Answer refused destinations with "administratively prohibited" (default true). */
@@ -98,6 +101,8 @@ export type IcmpDropReason =
   | "socket-error"
   /** The host socket refused the request. */
   | "send-error"
+  /** The descriptor budget was spent (fd-budget.ts). */
+  | "fd-budget"
   /** A reply could not go to the guest (too big for the MTU, channel full, no host alias). */
   | "reply-undeliverable";
 
@@ -123,6 +128,8 @@ class IcmpFlow implements TimerTarget {
   lastActive: number;
   /** dgram mode: the flow's socket. */
   sock: IcmpDgramSocket | undefined;
+  /** The flow holds a descriptor of the budget. */
+  holdsFd = false;
   /** raw mode: the identifier skiff uses on the host, and the address last pinged. */
   ourId = -1;
   lastDst = 0;
@@ -175,6 +182,7 @@ export class IcmpTranslator {
   private nextOurId: number;
   private readonly answerDenied: boolean;
   private readonly maxFlowsPerGuest: number;
+  private readonly fds: FdBudget | undefined;
   private readonly log: Logger | undefined;
   private readonly addon: IcmpAddon | undefined;
   private readonly wrapDgram: IcmpDgramWrapper;
@@ -200,6 +208,7 @@ export class IcmpTranslator {
     opts: IcmpTranslateOptions = {},
   ) {
     this.answerDenied = opts.answerDenied ?? true;
+    this.fds = opts.fds;
     this.log = opts.log;
     this.wrapDgram = opts.wrapDgram ?? nodeDgramWrapper;
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
@@ -332,8 +341,14 @@ export class IcmpTranslator {
     this.flows.makeRoom();
     const flow = new IcmpFlow(key, port, srcMac, guestIp, guestId, now);
     if (this.currentMode === "dgram") {
+      if (this.fds !== undefined && !this.fds.tryAcquire()) {
+        this.counters.drop("fd-budget");
+        return undefined;
+      }
+      flow.holdsFd = this.fds !== undefined;
       const fd = this.addon!.icmpSocket(false);
       if (fd < 0) {
+        this.releaseFd(flow);
         this.counters.drop("socket-error");
         this.log?.debug({ code: errnoName(-fd) }, "icmp: cannot open a datagram ICMP socket");
         return undefined;
@@ -349,6 +364,7 @@ export class IcmpTranslator {
         );
       } catch (err) {
         this.addon!.close(fd);
+        this.releaseFd(flow);
         this.counters.drop("socket-error");
         this.log?.debug({ err: (err as Error).message }, "icmp: cannot adopt a datagram ICMP socket");
         return undefined;
@@ -468,8 +484,15 @@ export class IcmpTranslator {
     if (this.flows.delete(flow)) this.release(flow);
   }
 
+  private releaseFd(flow: IcmpFlow): void {
+    if (!flow.holdsFd) return;
+    flow.holdsFd = false;
+    this.fds!.release();
+  }
+
   private release(flow: IcmpFlow): void {
     if (flow.guest !== undefined) flow.guest.icmpFlows--;
+    this.releaseFd(flow);
     if (flow.sock !== undefined) flow.sock.close();
     if (flow.ourId >= 0) this.byOurId.delete(flow.ourId);
   }

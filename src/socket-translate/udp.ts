@@ -27,6 +27,7 @@ import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
+import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 import { errnoName } from "../link/native.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
@@ -36,6 +37,8 @@ export interface UdpTranslateOptions {
   maxFlows?: number;
   /** One guest's share of `maxFlows` (default a quarter). */
   maxFlowsPerGuest?: number;
+  /** Descriptor budget (fd-budget.ts): a new flow past it is dropped and counted. */
+  fds?: FdBudget;
   timers?: TimerHost;
   /** Host sockets: "native" (default; the addon's epoll set) or "node" (`dgram`). Without the addon, "node". */
   hostSockets?: "native" | "node";
@@ -63,6 +66,8 @@ export class UdpTranslateCounters {
   bytesToHost = 0;
   bytesToGuest = 0;
   denied = 0;
+  /** New flows dropped because the descriptor budget was spent (fd-budget.ts). */
+  fdBudgetRefused = 0;
   sendErrors = 0;
   guestUnreachable = 0;
 }
@@ -96,6 +101,7 @@ export class UdpTranslator {
   private readonly log: Logger | undefined;
   private readonly group: NativeStreamGroup | undefined;
   private readonly maxFlowsPerGuest: number;
+  private readonly fds: FdBudget | undefined;
 
   constructor(
     private readonly stack: NetworkStack,
@@ -103,6 +109,7 @@ export class UdpTranslator {
     opts: UdpTranslateOptions = {},
   ) {
     this.log = opts.log;
+    this.fds = opts.fds;
     this.group = opts.hostSockets === "node" ? undefined : nativeStreams();
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
     const maxFlows = opts.maxFlows ?? 4096;
@@ -131,8 +138,13 @@ export class UdpTranslator {
     const now = this.stack.now();
     const key = d.srcIp * 65536 + d.srcPort;
     let flow = this.flows.get(key);
-    if (flow === undefined) flow = this.open(key, d, now);
-    else {
+    if (flow === undefined) {
+      if (this.fds !== undefined && !this.fds.tryAcquire()) {
+        c.fdBudgetRefused++;
+        return;
+      }
+      flow = this.open(key, d, now);
+    } else {
       this.flows.touch(flow, now);
       flow.port = d.port;
       flow.guestMac = d.srcMac;
@@ -223,6 +235,7 @@ export class UdpTranslator {
 
   private release(flow: UdpFlow): void {
     if (flow.guest !== undefined) flow.guest.udpFlows--;
+    this.fds?.release();
     flow.sock.close();
   }
 
