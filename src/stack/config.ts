@@ -5,7 +5,8 @@
  *   192.168.65.1      gateway: ARP, DHCP, DNS, ICMP echo
  *   192.168.65.2      host alias (connections go to the host's 127.0.0.1); off when hostAlias is null
  *                     (the address stays reserved as `hostAliasAddress`: refused, never leased,
- *                     never dialled on the host side)
+ *                     never dialled on the host side; ARP for it is not answered, and a packet
+ *                     sent to it anyway gets ICMP "administratively prohibited")
  *   192.168.65.3 …    guests
  *
  * Addresses are uint32 numbers and MACs 48-bit numbers inside the stack; `resolveConfig`

@@ -15,7 +15,8 @@
  * Isolation (issue 19, src/stack/guests.ts). Each guest may hold leases for at most
  * `maxLeasesPerGuest` MACs (default 4): a message for a new client MAC beyond that is dropped
  * and counted ("guest-lease-cap"), so one guest sending DISCOVERs from random MACs cannot take
- * the pool. MACs with a static lease do not count. With `validateSources` the service installs
+ * the pool. MACs with a static lease do not count; the MACs counted stay the port's for as long
+ * as it is attached (a new port starts afresh). With `validateSources` the service installs
  * itself as the stack's `SourceBindings`: a guest may use as a source the address bound to a
  * MAC, if the binding is a static lease or was made through that guest's port (a binding whose
  * port went away passes to the next port that uses it: a VM that reconnects).

@@ -37,6 +37,17 @@
  * hand-set address still finds the gateway, and its IPv4 packets are what validation drops. The
  * last accepted (MAC, address) of each guest is cached, so the check costs a few compares per
  * packet while the bindings do not change.
+ *
+ * Policy decisions (issue 19 asked for safe defaults): validation is on in the assembled network
+ * (`Network`, src/cli/network.ts; `validateSources: false` turns it off) for guests configured
+ * by hand without DHCP, who should rather get a static lease. A binding made through a port
+ * belongs to that port while it is attached (another port forging both the MAC and the address
+ * is refused), and passes to the next port that uses it once the first is gone (a VM that
+ * reconnects); static leases belong to no port (RootlessKit opens two vmnet connections for one
+ * VIF). Not done: MAC pinning in the switch (a guest forging another's MAC can still take its
+ * frames from the switch; the stack refuses its IPv4 traffic as above). Leases live in memory
+ * only: after skiff restarts, a DHCP guest's traffic is dropped until it renews (T1, half the
+ * lease time), unless it has a static lease.
  */
 
 /** One guest (attachment port): its usage of each shared table. */
