@@ -9,6 +9,7 @@
 import { checksum } from "../src/ipv4/checksum.js";
 import { emitIpv4, parseIpv4, ipv4HeaderLen, type Ipv4Repr } from "../src/ipv4/ipv4.js";
 import { emitTcp, parseTcp, tcpLen, TcpFlag, type TcpRepr } from "../src/tcp/wire.js";
+import { timeIt } from "./time-it.js";
 
 function naiveChecksum(b: Uint8Array, off: number, len: number): number {
   let s = 0;
@@ -17,25 +18,6 @@ function naiveChecksum(b: Uint8Array, off: number, len: number): number {
   return ~s & 0xffff;
 }
 
-/** Run `fn` for about `ms` milliseconds after a warm-up; returns ns per call (median of 5). */
-function timeIt(fn: () => void, ms = 300): number {
-  for (let i = 0; i < 2000; i++) fn();
-  const results: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    let n = 0;
-    const t0 = process.hrtime.bigint();
-    const deadline = t0 + BigInt(ms * 1e6) / 5n;
-    let t = t0;
-    while (t < deadline) {
-      for (let i = 0; i < 100; i++) fn();
-      n += 100;
-      t = process.hrtime.bigint();
-    }
-    results.push(Number(t - t0) / n);
-  }
-  results.sort((a, b) => a - b);
-  return results[2];
-}
 
 let sink = 0;
 const rows: Array<[string, string]> = [];

@@ -17,6 +17,7 @@
  *   tapSetOffload(fd, flags) -> 0 | -errno                    TUNSETOFFLOAD (TUN_F_* bitmask)
  *   tapSetVnetHdrSize(fd, size) -> 0 | -errno                 TUNSETVNETHDRSZ
  *   streamsInit, tcpConnect, streamSet, streamWrite, ...      host TCP sockets: see streams.c
+ *   getNofile, setNofile                                      RLIMIT_NOFILE: see nofile.c
  *
  * Readiness comes from a uv_poll handle on the loop of the calling environment, so reads never
  * occupy a thread-pool thread. Each wakeup reads frames into fixed slots of a caller-owned
@@ -64,6 +65,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "nofile.h"
 #include "streams.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
@@ -629,5 +631,6 @@ NAPI_MODULE_INIT() {
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
   CHECK(streams_register(env, exports));
+  CHECK(nofile_register(env, exports));
   return exports;
 }

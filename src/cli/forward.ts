@@ -66,6 +66,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           tcpTranslate: { ...net.tcpTranslator.counters },
           udpTranslate: { ...net.udp.counters, flowsOpen: net.udp.size },
           icmpTranslate: { ...net.icmp.counters },
+          fdBudget: { ...net.fds.counters, size: Number.isFinite(net.fds.size) ? net.fds.size : null },
           forwards: forwards.stats(),
         }),
         capture: cap && {

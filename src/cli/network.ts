@@ -4,6 +4,10 @@
  * the DHCP server and the DNS server on the gateway. `skiff run` and `skiff vpnkit` build it
  * the same way from their options; they differ only in how guests attach (a TAP device in a
  * namespace, or vmnet connections).
+ *
+ * Isolation between guests (issue 19, src/stack/guests.ts) is on by default: source validation
+ * (each guest sends only from its leased or static address) and each guest's share of every
+ * table (`limits`).
  */
 
 import type { Logger } from "pino";
@@ -13,6 +17,7 @@ import { TcpTranslator } from "../socket-translate/tcp.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp.js";
 import { IcmpTranslator } from "../socket-translate/icmp.js";
+import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { DhcpLease, StaticLease } from "../dhcp/server.js";
@@ -31,7 +36,40 @@ export interface NetworkOptions {
   staticLeases?: StaticLease[];
   /** Busy-poll window after each frame, µs (src/stack/busy-poll.ts); default DEFAULT_BUSY_POLL_US. */
   busyPollUs?: number;
+  /**
+   * Source validation (src/stack/guests.ts): a guest may send only from an address leased or
+   * statically assigned to its MAC. Default true; turn it off for guests configured by hand
+   * without DHCP (or give them a static lease instead).
+   */
+  validateSources?: boolean;
+  /** Bounds of the shared tables and each guest's share of them (defaults in NetworkLimits). */
+  limits?: NetworkLimits;
+  /**
+   * Descriptors kept out of the host-socket budget for the API, DNS, forwards and new guests
+   * (src/socket-translate/fd-budget.ts; default 256). The soft open-file limit is raised to the
+   * hard one first.
+   */
+  fdReserve?: number;
   log: Logger;
+}
+
+/**
+ * Totals and per-guest shares (issue 19). Defaults: 65 536 TCP flows, 1 024 half-open ones and
+ * 256 host dials in flight, 4 096 UDP and 1 024 ICMP flows, each guest a quarter of each, 4
+ * DHCP client MACs per guest.
+ */
+export interface NetworkLimits {
+  tcpFlows?: number;
+  tcpFlowsPerGuest?: number;
+  tcpHalfOpen?: number;
+  tcpHalfOpenPerGuest?: number;
+  tcpDials?: number;
+  tcpDialsPerGuest?: number;
+  udpFlows?: number;
+  udpFlowsPerGuest?: number;
+  icmpFlows?: number;
+  icmpFlowsPerGuest?: number;
+  leasesPerGuest?: number;
 }
 
 /** Busy polling after traffic, µs: halves a TCP ping-pong's latency for a little CPU while traffic flows. */
@@ -44,6 +82,8 @@ export class Network {
   readonly udp: UdpTranslator;
   readonly icmp: IcmpTranslator;
   readonly dns: DnsServer;
+  /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
+  readonly fds: FdBudget;
   private readonly dhcpService: DhcpService;
   private closed = false;
   /** Static leases by MAC. */
@@ -52,12 +92,21 @@ export class Network {
   constructor(opts: NetworkOptions) {
     this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
-    this.tcp = new TcpLayer(this.stack);
-    const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasIp, deny: opts.deny });
-    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log });
-    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log });
-    this.dhcpService = new DhcpService(this.stack, { staticLeases: [...(opts.staticLeases ?? [])] });
-    for (const l of opts.staticLeases ?? []) this.statics.set(l.mac, l.ip);
+    const l = opts.limits ?? {};
+    const limit = raiseFileLimit(opts.log);
+    this.fds = new FdBudget({ limit: limit?.soft, reserve: opts.fdReserve, log: opts.log });
+    const fds = this.fds;
+    this.tcp = new TcpLayer(this.stack, { maxFlows: l.tcpFlows, maxFlowsPerGuest: l.tcpFlowsPerGuest, maxHalfOpen: l.tcpHalfOpen, maxHalfOpenPerGuest: l.tcpHalfOpenPerGuest });
+    // The alias's address is kept when host loopback is off, so it is refused rather than dialled.
+    const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
+    this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest, fds });
+    this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest, fds });
+    this.dhcpService = new DhcpService(this.stack, {
+      staticLeases: [...(opts.staticLeases ?? [])],
+      maxLeasesPerGuest: l.leasesPerGuest,
+      validateSources: opts.validateSources ?? true,
+    });
+    for (const sl of opts.staticLeases ?? []) this.statics.set(sl.mac, sl.ip);
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
     for (const rec of opts.dnsRecords ?? []) {
       const i = rec.indexOf("=");
@@ -70,7 +119,7 @@ export class Network {
     }
     // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
     // option above leaves nothing open that would keep the process alive.
-    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log });
+    this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
   }
 
   get dhcp(): DhcpService {

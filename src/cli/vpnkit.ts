@@ -124,7 +124,7 @@ export async function listenVmnet(
   const identities = new VmnetIdentities({
     poolFirst: (cfg.network + 3) >>> 0,
     poolLast: (broadcastAddress(cfg) - 1) >>> 0,
-    reserved: cfg.hostAliasIp === null ? [cfg.gatewayIp] : [cfg.gatewayIp, cfg.hostAliasIp],
+    reserved: [cfg.gatewayIp, cfg.hostAliasAddress],
     reservedMacs: [cfg.gatewayMac],
   });
   const listener = await VmnetListener.listen(path, { identities, mtu });

@@ -1,7 +1,8 @@
 /**
  * DHCP server logic (RFC 2131; options of RFC 2132 and RFC 3397), sans-I/O: one client
  * message in, at most one reply out, with the time passed in. No sockets, no timers; the glue
- * that binds UDP port 67 on the stack is `./service.ts`.
+ * that binds UDP port 67 on the stack is `src/stack/dhcp-service.ts`. The address pool and the
+ * lease records are `./leases.ts`; this file is the message handling.
  *
  * Read first: RFC 2131 §3.1 (the exchange), §4.1 (where replies go), §4.3.1-§4.3.5 (what the
  * server does with each message), Table 3 (fields and options of a reply); RFC 2132 §9.
@@ -45,11 +46,12 @@
  * requested lease times (the configured one is always used), DHCPv6.
  */
 
-import { getU16, getU32, setMac } from "../common/bytes.js";
-import { MAC_BROADCAST, formatIpv4, isMulticastMac } from "../common/addr.js";
+import { getU16, getU32 } from "../common/bytes.js";
+import { MAC_BROADCAST, isMulticastMac } from "../common/addr.js";
 import { isWireError } from "../common/wire-error.js";
 import { DropCounters } from "../common/counters.js";
 import { broadcastAddress, inSubnet, prefixMask } from "../common/cidr.js";
+import { Avail, LeasePool, macHash, type DhcpLease, type StaticLease } from "./leases.js";
 import {
   DhcpMessageType,
   DhcpOption,
@@ -66,6 +68,8 @@ import {
   type DhcpRepr,
 } from "./wire.js";
 
+export { macHash, type DhcpLease, type StaticLease };
+
 /** RFC 2131 §3.3: lease time 0xffffffff means infinity. */
 export const INFINITE_LEASE = 0xffff_ffff;
 /** RFC 2131 §2: every client accepts a 576-byte IP datagram; IPv4 + UDP headers take 28. */
@@ -74,11 +78,6 @@ const IP_UDP_HEADERS = 28;
 /** Fixed header + magic cookie (RFC 2131 §3), and the End option. */
 const OPTIONS_OFFSET = 240;
 const LIMITED_BROADCAST = 0xffff_ffff;
-
-export interface StaticLease {
-  mac: number;
-  ip: number;
-}
 
 export interface DhcpServerConfig {
   /** Network address and prefix length of the guest subnet. */
@@ -116,15 +115,6 @@ export interface DhcpServerConfig {
   onLease?: (event: DhcpLeaseEvent) => void;
 }
 
-/** One active binding, as listed for the control API. */
-export interface DhcpLease {
-  mac: number;
-  ip: number;
-  /** When the lease ends, on the clock passed to `handle` (ms); Infinity for an infinite lease. */
-  expiresAt: number;
-  static: boolean;
-}
-
 export interface DhcpLeaseEvent extends DhcpLease {
   kind: "bound" | "renewed" | "released" | "declined";
 }
@@ -152,7 +142,8 @@ export type DhcpDropReason =
   | "lease-table-full" // DISCOVER from a new client when every record is live
   | "decline-ignored" // DECLINE of an address that is not the client's
   | "release-ignored" // RELEASE of an address that is not the client's
-  | "bad-source-port"; // not from UDP port 68 (counted by the service)
+  | "bad-source-port" // not from UDP port 68 (counted by the service)
+  | "guest-lease-cap"; // a guest asking for leases for more MACs than its share (counted by the service)
 
 export class DhcpCounters extends DropCounters<DhcpDropReason> {
   discovers = 0;
@@ -169,57 +160,15 @@ export class DhcpCounters extends DropCounters<DhcpDropReason> {
   sendFailed = 0;
 }
 
-type RecordState = "offered" | "bound" | "released";
-
-interface LeaseRecord {
-  mac: number;
-  ip: number;
-  state: RecordState;
-  expiresAt: number;
-}
-
-/** How an address stands for a given client. */
-const Avail = {
-  /** The client's own (its record or its static lease). */
-  Mine: 0,
-  /** In the pool and never remembered for anyone. */
-  Free: 1,
-  /** Remembered for another client whose record has expired: usable as a last resort. */
-  ExpiredOther: 2,
-  /** Not usable: outside the pool, reserved, declined, another's static or live lease. */
-  Taken: 3,
-} as const;
-type Avail = (typeof Avail)[keyof typeof Avail];
-
-/** FNV-1a, 32-bit, over the 6 bytes of a MAC (the hash of the file comment). */
-export function macHash(mac: number): number {
-  const b = MAC_BYTES;
-  setMac(b, 0, mac);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < 6; i++) h = Math.imul(h ^ b[i], 0x01000193) >>> 0;
-  return h;
-}
-const MAC_BYTES = new Uint8Array(6);
-
 export class DhcpServer {
   readonly counters = new DhcpCounters();
-  readonly poolFirst: number;
-  readonly poolLast: number;
+  /** Addresses and lease records (./leases.ts). */
+  readonly pool: LeasePool;
   readonly leaseTime: number;
-  private readonly poolSize: number;
   private readonly mask: number;
   private readonly broadcast: number;
-  private readonly reserved: Set<number>;
-  private readonly staticByMac = new Map<number, number>();
-  private readonly staticByIp = new Map<number, number>();
-  private readonly byMac = new Map<number, LeaseRecord>();
-  private readonly byIp = new Map<number, LeaseRecord>();
-  /** Declined address → until when it is held back; insertion order is age. */
-  private readonly declined = new Map<number, number>();
-  private readonly maxLeases: number;
   private readonly offerHoldMs: number;
   private readonly declineHoldMs: number;
-  private readonly hashAllocation: boolean;
   private readonly onLease: ((e: DhcpLeaseEvent) => void) | undefined;
   private readonly serverIdOption: DhcpOptionEntry;
   /** Lease time, T1, T2 (RFC 2132 §9.2, §9.11, §9.12); T1/T2 left out for infinite leases. */
@@ -228,29 +177,15 @@ export class DhcpServer {
   private readonly configOptions: DhcpOptionEntry[];
 
   constructor(readonly config: DhcpServerConfig) {
-    const { network, prefixLength, serverIp } = config;
+    const { prefixLength, serverIp } = config;
     this.mask = prefixMask(prefixLength);
     this.broadcast = broadcastAddress(config);
-    if (!this.isHostAddress(serverIp)) throw new Error(`dhcp: server address ${formatIpv4(serverIp)} is not a host address of the subnet`);
-    this.reserved = new Set([serverIp, ...(config.reserved ?? [])]);
-    this.poolFirst = config.poolFirst ?? (network + 3) >>> 0;
-    this.poolLast = config.poolLast ?? (this.broadcast - 1) >>> 0;
-    for (const [what, v, given] of [["poolFirst", this.poolFirst, config.poolFirst], ["poolLast", this.poolLast, config.poolLast]] as const) {
-      if (given !== undefined && !this.isHostAddress(v)) throw new Error(`dhcp: ${what} ${formatIpv4(v)} is not a host address of the subnet`);
-    }
-    if (config.poolFirst !== undefined && config.poolLast !== undefined && this.poolFirst > this.poolLast) {
-      throw new Error(`dhcp: poolFirst ${formatIpv4(this.poolFirst)} is after poolLast ${formatIpv4(this.poolLast)}`);
-    }
-    this.poolSize = Math.max(0, this.poolLast - this.poolFirst + 1);
-    for (const { mac, ip } of config.staticLeases ?? []) this.addStaticLease(mac, ip);
+    this.pool = new LeasePool(config, this.counters);
     const leaseTime = config.leaseTime ?? 3600;
     if (!Number.isInteger(leaseTime) || leaseTime < 1 || leaseTime > INFINITE_LEASE) throw new Error(`dhcp: invalid lease time ${leaseTime}`);
     this.leaseTime = leaseTime;
-    this.maxLeases = config.maxLeases ?? 4096;
-    if (!Number.isInteger(this.maxLeases) || this.maxLeases < 1) throw new Error(`dhcp: invalid maxLeases ${this.maxLeases}`);
     this.offerHoldMs = config.offerHoldMs ?? 60_000;
     this.declineHoldMs = config.declineHoldMs ?? 600_000;
-    this.hashAllocation = (config.allocation ?? "hash") === "hash";
     this.onLease = config.onLease;
 
     this.serverIdOption = { code: DhcpOption.ServerId, data: u32Option(serverIp) };
@@ -277,9 +212,22 @@ export class DhcpServer {
   /**
    * Handle one client message (the UDP payload, borrowed for this call) from Ethernet source
    * `srcMac` and IP source `srcIp`, at time `now` (ms). Returns the reply to send, or
-   * undefined (silence; the reason is counted). Never throws.
+   * undefined (silence; the reason is counted). Never throws. `owner` (opaque) is the guest the
+   * message came through: a binding made now remembers it (LeasePool.bindingOf).
    */
-  handle(payload: Uint8Array, srcMac: number, srcIp: number, now: number): DhcpReply | undefined {
+  handle(payload: Uint8Array, srcMac: number, srcIp: number, now: number, owner?: object): DhcpReply | undefined {
+    this.owner = owner;
+    try {
+      return this.dispatch(payload, srcMac, srcIp, now);
+    } finally {
+      this.owner = undefined;
+    }
+  }
+
+  /** The guest of the message being handled (see `handle`). */
+  private owner: object | undefined;
+
+  private dispatch(payload: Uint8Array, srcMac: number, srcIp: number, now: number): DhcpReply | undefined {
     const c = this.counters;
     const req = parseDhcp(payload);
     if (isWireError(req)) return c.drop("malformed");
@@ -311,25 +259,25 @@ export class DhcpServer {
     }
   }
 
+  get poolFirst(): number {
+    return this.pool.poolFirst;
+  }
+
+  get poolLast(): number {
+    return this.pool.poolLast;
+  }
+
   /**
    * Add a static lease while running (a new vmnet VIF, say). Adding the same pair again is a
    * no-op; an address or MAC already bound to something else is an Error naming it.
    */
   addStaticLease(mac: number, ip: number): void {
-    if (this.staticByMac.get(mac) === ip) return;
-    if (!this.isHostAddress(ip) || this.reserved.has(ip)) throw new Error(`dhcp: static lease address ${formatIpv4(ip)} is not usable`);
-    if (this.staticByMac.has(mac) || this.staticByIp.has(ip)) throw new Error(`dhcp: duplicate static lease for ${formatIpv4(ip)}`);
-    this.staticByMac.set(mac, ip);
-    this.staticByIp.set(ip, mac);
+    this.pool.addStaticLease(mac, ip);
   }
 
   /** Active bindings (bound and not expired at `now`), in no particular order. */
   leases(now: number): DhcpLease[] {
-    const out: DhcpLease[] = [];
-    for (const r of this.byMac.values()) {
-      if (r.state === "bound" && r.expiresAt > now) out.push(this.leaseOf(r));
-    }
-    return out;
+    return this.pool.leases(now);
   }
 
   // ---- messages (RFC 2131 §4.3) ------------------------------------------------------
@@ -337,13 +285,13 @@ export class DhcpServer {
   /** §4.3.1: choose an address, hold it for the client, and OFFER it. */
   private discover(req: DhcpRepr, srcMac: number, now: number): DhcpReply | undefined {
     const mac = req.chaddr;
-    const ip = this.chooseAddress(mac, requestedIp(req), now);
+    const ip = this.pool.chooseAddress(mac, requestedIp(req), now);
     if (ip === undefined) return undefined; // counted by chooseAddress
-    const r = this.byMac.get(mac);
+    const r = this.pool.byMac.get(mac);
     if (r !== undefined && r.ip === ip && r.state === "bound" && r.expiresAt > now) {
       // An existing binding keeps its state and expiry until the REQUEST.
     } else {
-      this.remember(mac, ip, "offered", now + this.offerHoldMs);
+      this.pool.remember(mac, ip, "offered", now + this.offerHoldMs);
     }
     this.counters.offers++;
     return this.reply(req, DhcpMessageType.Offer, ip, 0, srcMac);
@@ -358,14 +306,14 @@ export class DhcpServer {
       // SELECTING: the client chose the server named in option 54.
       if (serverId !== this.config.serverIp) {
         // Our offer, if any, was not taken: free it (the record stays as a memory).
-        const r = this.byMac.get(mac);
+        const r = this.pool.byMac.get(mac);
         if (r !== undefined && r.state === "offered") r.expiresAt = Math.min(r.expiresAt, now);
         return this.counters.drop("other-server");
       }
       const want = requested ?? req.ciaddr;
       if (want === 0) return this.counters.drop("bad-request");
-      const expected = this.staticByMac.get(mac) ?? this.byMac.get(mac)?.ip;
-      const ok = expected !== undefined ? want === expected && this.avail(mac, want, now) === Avail.Mine : this.usable(mac, want, now);
+      const expected = this.pool.staticByMac.get(mac) ?? this.pool.byMac.get(mac)?.ip;
+      const ok = expected !== undefined ? want === expected && this.pool.avail(mac, want, now) === Avail.Mine : this.pool.usable(mac, want, now);
       return ok ? this.ack(req, want, srcMac, now) : this.nak(req, "requested address not available");
     }
     if (req.ciaddr !== 0) {
@@ -373,8 +321,8 @@ export class DhcpServer {
       // have no record of (skiff restarted) gets its address if it is free (RFC 2131 §4.3.2
       // lets the server check ciaddr; an authoritative server answers).
       const ip = req.ciaddr;
-      const known = this.staticByMac.get(mac) ?? this.byMac.get(mac)?.ip;
-      const ok = known !== undefined ? ip === known && this.avail(mac, ip, now) === Avail.Mine : this.usable(mac, ip, now);
+      const known = this.pool.staticByMac.get(mac) ?? this.pool.byMac.get(mac)?.ip;
+      const ok = known !== undefined ? ip === known && this.pool.avail(mac, ip, now) === Avail.Mine : this.pool.usable(mac, ip, now);
       return ok ? this.ack(req, ip, srcMac, now) : this.nak(req, "address not available");
     }
     if (requested !== undefined) {
@@ -382,11 +330,11 @@ export class DhcpServer {
       // do not know the client and the address is fine (RFC 2131 §4.3.2).
       const ip = requested;
       if (!inSubnet(this.config, ip)) return this.nak(req, "wrong network");
-      const known = this.staticByMac.get(mac) ?? this.byMac.get(mac)?.ip;
+      const known = this.pool.staticByMac.get(mac) ?? this.pool.byMac.get(mac)?.ip;
       if (known !== undefined) {
-        return ip === known && this.avail(mac, ip, now) === Avail.Mine ? this.ack(req, ip, srcMac, now) : this.nak(req, "not your address");
+        return ip === known && this.pool.avail(mac, ip, now) === Avail.Mine ? this.ack(req, ip, srcMac, now) : this.nak(req, "not your address");
       }
-      if (!this.usable(mac, ip, now)) return this.nak(req, "address not available");
+      if (!this.pool.usable(mac, ip, now)) return this.nak(req, "address not available");
       return this.counters.drop("unknown-client");
     }
     return this.counters.drop("bad-request");
@@ -398,15 +346,15 @@ export class DhcpServer {
     if (serverId !== undefined && serverId !== this.config.serverIp) return this.counters.drop("other-server");
     const mac = req.chaddr;
     const ip = requestedIp(req);
-    const r = this.byMac.get(mac);
-    const isStatic = ip !== undefined && this.staticByMac.get(mac) === ip;
+    const r = this.pool.byMac.get(mac);
+    const isStatic = ip !== undefined && this.pool.staticByMac.get(mac) === ip;
     if (ip === undefined || (!isStatic && r?.ip !== ip)) return this.counters.drop("decline-ignored");
-    if (r !== undefined && r.ip === ip) this.forget(r);
+    if (r !== undefined && r.ip === ip) this.pool.forget(r);
     // A static lease always wins: its address is not held back (there is nothing else to give).
     if (!isStatic) {
-      this.declined.delete(ip);
-      if (this.declined.size >= this.maxLeases) this.declined.delete(this.declined.keys().next().value as number);
-      this.declined.set(ip, now + this.declineHoldMs);
+      this.pool.declined.delete(ip);
+      if (this.pool.declined.size >= this.pool.maxLeases) this.pool.declined.delete(this.pool.declined.keys().next().value as number);
+      this.pool.declined.set(ip, now + this.declineHoldMs);
     }
     this.onLease?.({ kind: "declined", mac, ip, expiresAt: now, static: isStatic });
     return undefined;
@@ -416,11 +364,12 @@ export class DhcpServer {
   private release(req: DhcpRepr, now: number): undefined {
     const serverId = serverIdOf(req);
     if (serverId !== undefined && serverId !== this.config.serverIp) return this.counters.drop("other-server");
-    const r = this.byMac.get(req.chaddr);
+    const r = this.pool.byMac.get(req.chaddr);
     if (r === undefined || r.ip !== req.ciaddr || r.state !== "bound") return this.counters.drop("release-ignored");
     r.state = "released";
+    this.pool.generation++;
     r.expiresAt = Math.min(r.expiresAt, now);
-    this.onLease?.({ ...this.leaseOf(r), kind: "released" });
+    this.onLease?.({ ...this.pool.leaseOf(r), kind: "released" });
     return undefined;
   }
 
@@ -434,14 +383,14 @@ export class DhcpServer {
 
   private ack(req: DhcpRepr, ip: number, srcMac: number, now: number): DhcpReply | undefined {
     const mac = req.chaddr;
-    const before = this.byMac.get(mac);
-    if (before === undefined && !this.staticByMac.has(mac) && !this.roomFor(now)) return this.counters.drop("lease-table-full");
+    const before = this.pool.byMac.get(mac);
+    if (before === undefined && !this.pool.staticByMac.has(mac) && !this.pool.roomFor(now)) return this.counters.drop("lease-table-full");
     const renewed = before !== undefined && before.ip === ip && before.state === "bound" && before.expiresAt > now;
     const expiresAt = this.leaseTime === INFINITE_LEASE ? Infinity : now + this.leaseTime * 1000;
-    const r = this.remember(mac, ip, "bound", expiresAt);
+    const r = this.pool.remember(mac, ip, "bound", expiresAt, this.owner);
     this.counters.acks++;
     const reply = this.reply(req, DhcpMessageType.Ack, ip, req.ciaddr, srcMac);
-    this.onLease?.({ ...this.leaseOf(r), kind: renewed ? "renewed" : "bound" });
+    this.onLease?.({ ...this.pool.leaseOf(r), kind: renewed ? "renewed" : "bound" });
     return reply;
   }
 
@@ -505,90 +454,6 @@ export class DhcpServer {
     return { message, bytes, dstIp, dstMac };
   }
 
-  // ---- addresses ---------------------------------------------------------------------
-
-  /** RFC 2131 §4.3.1 order: static, current or previous address, requested address, a new one. */
-  private chooseAddress(mac: number, requested: number | undefined, now: number): number | undefined {
-    const fixed = this.staticByMac.get(mac);
-    if (fixed !== undefined) return fixed;
-    const r = this.byMac.get(mac);
-    if (r !== undefined && this.avail(mac, r.ip, now) === Avail.Mine) return r.ip;
-    if (r === undefined && !this.roomFor(now)) return this.counters.drop("lease-table-full");
-    if (requested !== undefined && this.avail(mac, requested, now) === Avail.Free) return requested;
-    const n = this.poolSize;
-    const start = this.hashAllocation && n > 0 ? macHash(mac) % n : 0;
-    let fallback: number | undefined;
-    for (let i = 0; i < n; i++) {
-      const ip = (this.poolFirst + ((start + i) % n)) >>> 0;
-      const a = this.avail(mac, ip, now);
-      if (a === Avail.Free || a === Avail.Mine) return ip;
-      if (a === Avail.ExpiredOther && fallback === undefined) fallback = ip;
-    }
-    return fallback ?? this.counters.drop("pool-exhausted");
-  }
-
-  private avail(mac: number, ip: number, now: number): Avail {
-    const fixed = this.staticByIp.get(ip);
-    if (fixed !== undefined) return fixed === mac ? Avail.Mine : Avail.Taken;
-    if (this.staticByMac.has(mac)) return Avail.Taken; // a static client gets its static address only
-    if (ip < this.poolFirst || ip > this.poolLast || this.reserved.has(ip) || !this.isHostAddress(ip)) return Avail.Taken;
-    const until = this.declined.get(ip);
-    if (until !== undefined) {
-      if (until > now) return Avail.Taken;
-      this.declined.delete(ip);
-    }
-    const r = this.byIp.get(ip);
-    if (r === undefined) return Avail.Free;
-    if (r.mac === mac) return Avail.Mine;
-    return r.expiresAt > now ? Avail.Taken : Avail.ExpiredOther;
-  }
-
-  /** Whether `ip` may be given to `mac` now (its own, free, or another's expired address). */
-  private usable(mac: number, ip: number, now: number): boolean {
-    return this.avail(mac, ip, now) !== Avail.Taken;
-  }
-
-  private remember(mac: number, ip: number, state: RecordState, expiresAt: number): LeaseRecord {
-    const mine = this.byMac.get(mac);
-    if (mine !== undefined && mine.ip !== ip) this.forget(mine);
-    const other = this.byIp.get(ip);
-    if (other !== undefined && other.mac !== mac) this.forget(other);
-    let r = this.byMac.get(mac);
-    if (r === undefined) {
-      r = { mac, ip, state, expiresAt };
-      this.byMac.set(mac, r);
-      this.byIp.set(ip, r);
-    } else {
-      r.state = state;
-      r.expiresAt = expiresAt;
-    }
-    return r;
-  }
-
-  private forget(r: LeaseRecord): void {
-    this.byMac.delete(r.mac);
-    if (this.byIp.get(r.ip) === r) this.byIp.delete(r.ip);
-  }
-
-  /** Room for one more client's record: true if below the bound or after forgetting the record that expired first. */
-  private roomFor(now: number): boolean {
-    if (this.byMac.size < this.maxLeases) return true;
-    let oldest: LeaseRecord | undefined;
-    for (const r of this.byMac.values()) {
-      if (r.expiresAt <= now && (oldest === undefined || r.expiresAt < oldest.expiresAt)) oldest = r;
-    }
-    if (oldest === undefined) return false;
-    this.forget(oldest);
-    return true;
-  }
-
-  private isHostAddress(ip: number): boolean {
-    return inSubnet(this.config, ip) && ip !== this.config.network && ip !== this.broadcast;
-  }
-
-  private leaseOf(r: LeaseRecord): DhcpLease {
-    return { mac: r.mac, ip: r.ip, expiresAt: r.expiresAt, static: this.staticByMac.get(r.mac) === r.ip };
-  }
 }
 
 /** Reply skeleton per RFC 2131 Table 3: op 2, xid/flags/giaddr/chaddr from the request, the rest zero. */

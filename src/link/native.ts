@@ -121,6 +121,14 @@ export interface HostSocketAddon {
   udpSendTo(fd: number, bytes: Uint8Array, ipv4: number, port: number): number;
 }
 
+/** The process's open-file limit (native/nofile.c; getrlimit/setrlimit RLIMIT_NOFILE). */
+export interface FileLimitAddon {
+  /** [soft, hard] (RLIM_INFINITY as Infinity), or -errno. */
+  getNofile(): [number, number] | number;
+  /** Set both limits (Infinity: RLIM_INFINITY); 0 or -errno (-EPERM above the hard limit). */
+  setNofile(soft: number, hard: number): number;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 
 /** The name of a positive errno value (the addon returns -errno): "ECONNREFUSED", else "errno N". */
@@ -131,7 +139,7 @@ export function errnoName(errno: number): string {
 const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
 
 /** Everything the compiled addon exports. */
-export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon;
+export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon;
 
 let cached: SkiffAddon | undefined;
 

@@ -24,7 +24,9 @@
  * unreachable, "communication administratively prohibited" (code 13, RFC 1812 §5.2.7.1).
  *
  * Bounds: flows idle for `idleMs` (default 30 s) are closed; beyond `maxFlows` (default 1024)
- * the least recently used one is. Not done: ICMP errors the host receives about forwarded
+ * the least recently used one is, by the per-guest rule of src/stack/guests.ts
+ * (`maxFlowsPerGuest`, default a quarter): a guest within its share is never evicted by
+ * another's flood. Not done: ICMP errors the host receives about forwarded
  * echoes (unreachable, time exceeded) are not relayed to the guest, so a guest's ping to an
  * unreachable address just times out; echo from guests is the only ICMP forwarded.
  */
@@ -43,6 +45,8 @@ import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
+import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
+import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 
 export type IcmpMode = "dgram" | "raw" | "disabled";
@@ -72,6 +76,10 @@ export interface IcmpTranslateOptions {
   idleMs?: number;
   /** Most flows at once; the least recently used is closed beyond it (default 1024, at most 65 535). */
   maxFlows?: number;
+  /** One guest's share of `maxFlows` (default a quarter). */
+  maxFlowsPerGuest?: number;
+  /** Descriptor budget (fd-budget.ts; "dgram" mode, a socket per flow): a new flow past it is dropped. */
+  fds?: FdBudget;
   timers?: TimerHost;
   log?: Logger;
   /** Answer refused destinations with "administratively prohibited" (default true). */
@@ -93,13 +101,20 @@ export type IcmpDropReason =
   | "socket-error"
   /** The host socket refused the request. */
   | "send-error"
+  /** The descriptor budget was spent (fd-budget.ts). */
+  | "fd-budget"
   /** A reply could not go to the guest (too big for the MTU, channel full, no host alias). */
   | "reply-undeliverable";
+
+/** A guest's flows in this table (for `evictForGuest`). */
+const COUNT = (g: Guest): number => g.icmpFlows;
 
 export class IcmpTranslateCounters extends DropCounters<IcmpDropReason> {
   flowsOpened = 0;
   flowsExpired = 0;
   flowsEvicted = 0;
+  /** Flows of a guest at or over its share evicted for a new flow (guests.ts). */
+  guestShareEvictions = 0;
   requestsForwarded = 0;
   repliesReturned = 0;
   /** ICMP read on the host socket that is not a reply to a live flow (raw mode: other processes'). */
@@ -113,9 +128,13 @@ class IcmpFlow implements TimerTarget {
   lastActive: number;
   /** dgram mode: the flow's socket. */
   sock: IcmpDgramSocket | undefined;
+  /** The flow holds a descriptor of the budget. */
+  holdsFd = false;
   /** raw mode: the identifier skiff uses on the host, and the address last pinged. */
   ourId = -1;
   lastDst = 0;
+  /** The guest that opened the flow (charged for it). */
+  guest: Guest | undefined;
   constructor(
     readonly key: number,
     public port: Port,
@@ -162,6 +181,8 @@ export class IcmpTranslator {
   private readonly byOurId = new Map<number, IcmpFlow>();
   private nextOurId: number;
   private readonly answerDenied: boolean;
+  private readonly maxFlowsPerGuest: number;
+  private readonly fds: FdBudget | undefined;
   private readonly log: Logger | undefined;
   private readonly addon: IcmpAddon | undefined;
   private readonly wrapDgram: IcmpDgramWrapper;
@@ -187,12 +208,15 @@ export class IcmpTranslator {
     opts: IcmpTranslateOptions = {},
   ) {
     this.answerDenied = opts.answerDenied ?? true;
+    this.fds = opts.fds;
     this.log = opts.log;
     this.wrapDgram = opts.wrapDgram ?? nodeDgramWrapper;
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
     // At most 65 535 flows: raw mode gives each its own 16-bit identifier.
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
-    this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, Math.min(opts.maxFlows ?? 1024, 0xffff), (f, why) => {
+    const maxFlows = Math.min(opts.maxFlows ?? 1024, 0xffff);
+    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
+    this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, maxFlows, (f, why) => {
       if (why === "expired") this.counters.flowsExpired++;
       else this.counters.flowsEvicted++;
       this.release(f);
@@ -312,11 +336,19 @@ export class IcmpTranslator {
   }
 
   private open(key: number, port: Port, srcMac: number, guestIp: number, guestId: number, now: number): IcmpFlow | undefined {
+    const guest = this.stack.rxGuest;
+    if (evictForGuest(this.flows, guest, this.maxFlowsPerGuest, COUNT)) this.counters.guestShareEvictions++;
     this.flows.makeRoom();
     const flow = new IcmpFlow(key, port, srcMac, guestIp, guestId, now);
     if (this.currentMode === "dgram") {
+      if (this.fds !== undefined && !this.fds.tryAcquire()) {
+        this.counters.drop("fd-budget");
+        return undefined;
+      }
+      flow.holdsFd = this.fds !== undefined;
       const fd = this.addon!.icmpSocket(false);
       if (fd < 0) {
+        this.releaseFd(flow);
         this.counters.drop("socket-error");
         this.log?.debug({ code: errnoName(-fd) }, "icmp: cannot open a datagram ICMP socket");
         return undefined;
@@ -332,6 +364,7 @@ export class IcmpTranslator {
         );
       } catch (err) {
         this.addon!.close(fd);
+        this.releaseFd(flow);
         this.counters.drop("socket-error");
         this.log?.debug({ err: (err as Error).message }, "icmp: cannot adopt a datagram ICMP socket");
         return undefined;
@@ -344,6 +377,8 @@ export class IcmpTranslator {
       flow.ourId = id;
       this.byOurId.set(id, flow);
     }
+    flow.guest = guest;
+    if (guest !== undefined) guest.icmpFlows++;
     this.flows.add(flow, now);
     this.counters.flowsOpened++;
     return flow;
@@ -449,7 +484,15 @@ export class IcmpTranslator {
     if (this.flows.delete(flow)) this.release(flow);
   }
 
+  private releaseFd(flow: IcmpFlow): void {
+    if (!flow.holdsFd) return;
+    flow.holdsFd = false;
+    this.fds!.release();
+  }
+
   private release(flow: IcmpFlow): void {
+    if (flow.guest !== undefined) flow.guest.icmpFlows--;
+    this.releaseFd(flow);
     if (flow.sock !== undefined) flow.sock.close();
     if (flow.ourId >= 0) this.byOurId.delete(flow.ourId);
   }

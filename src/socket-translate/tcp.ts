@@ -30,12 +30,18 @@ import type { AddressPolicy } from "./policy.js";
 import { formatIpv4 } from "../common/addr.js";
 import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } from "./host-stream.js";
 import { nativeStreams } from "./native-stream.js";
+import { shareOption } from "../stack/guests.js";
+import type { FdBudget } from "./fd-budget.js";
 
 export interface TcpTranslateOptions {
   /** Give up dialling after this long (ms); the guest gets ICMP host unreachable. */
   dialTimeoutMs?: number;
   /** Dials in flight at once; SYNs beyond are refused with RST (counted). */
   maxDials?: number;
+  /** One guest's share of `maxDials` (src/stack/guests.ts; default a quarter): a hard cap, RST beyond. */
+  maxDialsPerGuest?: number;
+  /** Descriptor budget (fd-budget.ts): a SYN past it gets RST. */
+  fds?: FdBudget;
   /**
    * Host sockets: "native" (default) from the addon's epoll set, read in batches
    * (native-stream.ts); "node" as Node `net.Socket`s. Without the addon, "node".
@@ -62,6 +68,10 @@ export class TcpTranslateCounters {
   timedOut = 0;
   denied = 0;
   tooManyDials = 0;
+  /** SYNs refused because their guest had its share of dials in flight. */
+  guestDialShare = 0;
+  /** SYNs refused because the descriptor budget was spent (fd-budget.ts). */
+  fdBudgetRefused = 0;
   open = 0;
   bytesToHost = 0;
   bytesToGuest = 0;
@@ -89,6 +99,8 @@ export class TcpTranslator {
   readonly counters = new TcpTranslateCounters();
   private readonly dialTimeoutMs: number;
   private readonly maxDials: number;
+  private readonly maxDialsPerGuest: number;
+  private readonly fds: FdBudget | undefined;
   private readonly dial: Dial;
   private readonly log: Logger | undefined;
 
@@ -99,6 +111,8 @@ export class TcpTranslator {
   ) {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 20_000;
     this.maxDials = opts.maxDials ?? 256;
+    this.maxDialsPerGuest = shareOption(opts.maxDialsPerGuest, this.maxDials, "maxDialsPerGuest");
+    this.fds = opts.fds;
     const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
     const group = opts.connect === undefined && opts.hostSockets !== "node" ? nativeStreams() : undefined;
     this.dial = group === undefined ? nodeDialer(connect) : (_host, ip, port, done) => group.connect(ip, port, done);
@@ -115,18 +129,35 @@ export class TcpTranslator {
       flow.unreachable(IcmpUnreachCode.AdminProhibited);
       return;
     }
-    if (c.dialsInFlight >= this.maxDials) {
-      c.tooManyDials++;
+    const guest = flow.guest;
+    if (c.dialsInFlight >= this.maxDials || (guest !== undefined && guest.tcpDials >= this.maxDialsPerGuest)) {
+      if (c.dialsInFlight >= this.maxDials) c.tooManyDials++;
+      else c.guestDialShare++;
       flow.refuse();
       return;
     }
+    const fds = this.fds;
+    if (fds !== undefined && !fds.tryAcquire()) {
+      c.fdBudgetRefused++;
+      flow.refuse();
+      return;
+    }
+    // The descriptor goes back once, when the host socket is gone (dial failed, or bridge ended).
+    let holdsFd = fds !== undefined;
+    const releaseFd = () => {
+      if (!holdsFd) return;
+      holdsFd = false;
+      fds!.release();
+    };
     c.dials++;
     c.dialsInFlight++;
+    if (guest !== undefined) guest.tcpDials++;
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
       c.dialsInFlight--;
+      if (guest !== undefined) guest.tcpDials--;
       clearTimeout(timer);
       return true;
     };
@@ -134,6 +165,7 @@ export class TcpTranslator {
       if (!settle()) return;
       c.timedOut++;
       sock.destroy();
+      releaseFd();
       flow.unreachable(IcmpUnreachCode.Host);
     }, this.dialTimeoutMs);
     timer.unref?.();
@@ -141,10 +173,11 @@ export class TcpTranslator {
       if (!settle()) return;
       if (code === undefined) {
         c.connected++;
-        bridgeSocket(flow, sock, c, this.log);
+        bridgeSocket(flow, sock, c, this.log, releaseFd);
         flow.accept();
         return;
       }
+      releaseFd();
       this.log?.debug({ dst: `${target.host}:${flow.remotePort}`, code }, "tcp: dial failed");
       if (code === "ECONNREFUSED") {
         c.refused++;
@@ -156,7 +189,10 @@ export class TcpTranslator {
     });
     // The guest may give up (RST) while we dial.
     flow.onEvents = (f, ev) => {
-      if (ev & TcpEvent.Closed && settle()) sock.destroy();
+      if (ev & TcpEvent.Closed && settle()) {
+        sock.destroy();
+        releaseFd();
+      }
     };
   }
 }
@@ -182,9 +218,9 @@ function nodeDialer(connect: (host: string, port: number, onread?: OnRead) => So
  * Relay bytes between an established `flow` and a connected host stream `sock`, with
  * backpressure both ways, FIN ↔ half-close and RST ↔ reset (see the file comment). Takes over
  * `flow.onEvents` and `flow.owner`. Shared by socket translation (guest → host) and port
- * forwarding (host → guest).
+ * forwarding (host → guest). `onFinish` runs once when the bridge ends.
  */
-export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters, log?: Logger): void {
+export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters, log?: Logger, onFinish?: () => void): void {
   const b: Bridge = { sock, pending: undefined, hostEnded: false, blocked: false, endSent: false, finished: false };
   flow.owner = b;
   c.open++;
@@ -221,6 +257,7 @@ export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters,
     if (b.finished) return;
     b.finished = true;
     c.open--;
+    onFinish?.();
   };
 
   sock.attach({

@@ -6,8 +6,11 @@
  * host alias), which is what STUN-like and DNS-like clients expect.
  *
  * Bounds (configurable): flows idle for `idleMs` (default 60 s) are closed; beyond `maxFlows`
- * the least recently used flow is evicted. Broadcasts never get here (the stack keeps them);
- * destinations the address policy refuses are dropped and counted. Fragmented datagrams are
+ * the least recently used flow is evicted, by the per-guest rule of src/stack/guests.ts
+ * (`maxFlowsPerGuest`, default a quarter of `maxFlows`): a guest at its share loses its own
+ * oldest flow, and a guest within its share is never evicted by another's flood. Broadcasts never get here (the stack keeps them);
+ * destinations the address policy refuses are dropped, counted and answered with ICMP
+ * "administratively prohibited" (RFC 1812 §5.2.7.1, code 13). Fragmented datagrams are
  * reassembled by the stack before they arrive.
  *
  * Host sockets come from the addon's epoll set (`NativeDatagramSocket`: datagrams of every ready
@@ -19,9 +22,12 @@ import { createSocket, type Socket } from "node:dgram";
 import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
+import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/udp.js";
+import { IcmpUnreachCode } from "../ipv4/icmp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
+import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
+import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 import { errnoName } from "../link/native.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
@@ -29,6 +35,10 @@ import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 export interface UdpTranslateOptions {
   idleMs?: number;
   maxFlows?: number;
+  /** One guest's share of `maxFlows` (default a quarter). */
+  maxFlowsPerGuest?: number;
+  /** Descriptor budget (fd-budget.ts): a new flow past it is dropped and counted. */
+  fds?: FdBudget;
   timers?: TimerHost;
   /** Host sockets: "native" (default; the addon's epoll set) or "node" (`dgram`). Without the addon, "node". */
   hostSockets?: "native" | "node";
@@ -42,15 +52,22 @@ interface HostDatagram {
   close(): void;
 }
 
+/** A guest's flows in this table (for `evictForGuest`). */
+const COUNT = (g: Guest): number => g.udpFlows;
+
 export class UdpTranslateCounters {
   flowsOpened = 0;
   flowsExpired = 0;
   flowsEvicted = 0;
+  /** Flows of a guest at or over its share evicted for a new flow (guests.ts). */
+  guestShareEvictions = 0;
   datagramsToHost = 0;
   datagramsToGuest = 0;
   bytesToHost = 0;
   bytesToGuest = 0;
   denied = 0;
+  /** New flows dropped because the descriptor budget was spent (fd-budget.ts). */
+  fdBudgetRefused = 0;
   sendErrors = 0;
   guestUnreachable = 0;
 }
@@ -60,6 +77,8 @@ class UdpFlow implements TimerTarget {
   timerSeq = 0;
   timerQueuedAt = Infinity;
   lastActive: number;
+  /** The guest that opened the flow (charged for it). */
+  guest: Guest | undefined;
   constructor(
     readonly key: number,
     public sock: HostDatagram,
@@ -81,6 +100,8 @@ export class UdpTranslator {
   private readonly flows: IdleTable<UdpFlow>;
   private readonly log: Logger | undefined;
   private readonly group: NativeStreamGroup | undefined;
+  private readonly maxFlowsPerGuest: number;
+  private readonly fds: FdBudget | undefined;
 
   constructor(
     private readonly stack: NetworkStack,
@@ -88,9 +109,12 @@ export class UdpTranslator {
     opts: UdpTranslateOptions = {},
   ) {
     this.log = opts.log;
+    this.fds = opts.fds;
     this.group = opts.hostSockets === "node" ? undefined : nativeStreams();
     const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
-    this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, opts.maxFlows ?? 4096, (f, why) => {
+    const maxFlows = opts.maxFlows ?? 4096;
+    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
+    this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, maxFlows, (f, why) => {
       if (why === "expired") this.counters.flowsExpired++;
       else this.counters.flowsEvicted++;
       this.release(f);
@@ -106,14 +130,21 @@ export class UdpTranslator {
     const c = this.counters;
     const target = this.policy.resolve(d.dstIp);
     if (!target.ok) {
+      // Refused like a TCP SYN or an echo request: "administratively prohibited" (RFC 1812 §5.2.7.1).
       c.denied++;
+      sendUdpUnreachable(this.stack, d, IcmpUnreachCode.AdminProhibited);
       return;
     }
     const now = this.stack.now();
     const key = d.srcIp * 65536 + d.srcPort;
     let flow = this.flows.get(key);
-    if (flow === undefined) flow = this.open(key, d, now);
-    else {
+    if (flow === undefined) {
+      if (this.fds !== undefined && !this.fds.tryAcquire()) {
+        c.fdBudgetRefused++;
+        return;
+      }
+      flow = this.open(key, d, now);
+    } else {
       this.flows.touch(flow, now);
       flow.port = d.port;
       flow.guestMac = d.srcMac;
@@ -130,8 +161,12 @@ export class UdpTranslator {
   };
 
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
+    const guest = this.stack.rxGuest;
+    if (evictForGuest(this.flows, guest, this.maxFlowsPerGuest, COUNT)) this.counters.guestShareEvictions++;
     this.flows.makeRoom();
     const flow = new UdpFlow(key, CLOSED, d.port, d.srcMac, d.srcIp, d.srcPort, now);
+    flow.guest = guest;
+    if (guest !== undefined) guest.udpFlows++;
     const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
     if (native !== undefined && typeof native !== "string") {
       flow.sock = {
@@ -199,6 +234,8 @@ export class UdpTranslator {
   }
 
   private release(flow: UdpFlow): void {
+    if (flow.guest !== undefined) flow.guest.udpFlows--;
+    this.fds?.release();
     flow.sock.close();
   }
 

@@ -4,6 +4,9 @@
  *   192.168.65.0/24   guest network
  *   192.168.65.1      gateway: ARP, DHCP, DNS, ICMP echo
  *   192.168.65.2      host alias (connections go to the host's 127.0.0.1); off when hostAlias is null
+ *                     (the address stays reserved as `hostAliasAddress`: refused, never leased,
+ *                     never dialled on the host side; ARP for it is not answered, and a packet
+ *                     sent to it anyway gets ICMP "administratively prohibited")
  *   192.168.65.3 …    guests
  *
  * Addresses are uint32 numbers and MACs 48-bit numbers inside the stack; `resolveConfig`
@@ -19,6 +22,13 @@ export interface StackConfig {
   gatewayIp: number;
   /** The host alias address, or null when host loopback is disabled. */
   hostAliasIp: number | null;
+  /**
+   * The alias's address whether host loopback is on or off (network+2 by default). With
+   * loopback off it is still reserved: connections to it are refused (administratively
+   * prohibited), it is never leased and never accepted as a guest's source address.
+   * (Issue 19: nulling the alias made .2 an ordinary destination that was dialled on the host.)
+   */
+  hostAliasAddress: number;
   /** MAC address the gateway (and host alias) answer with. */
   gatewayMac: number;
   /** IP MTU toward guests. */
@@ -69,6 +79,8 @@ export function resolveConfig(input: StackConfigInput = {}): StackConfig {
     }
   }
   if (hostAliasIp === gatewayIp) throw new Error("host alias address equals the gateway address");
+  // With the alias off its default address stays reserved (unless the gateway took it).
+  const hostAliasAddress = hostAliasIp ?? (network + 2 === gatewayIp ? gatewayIp : (network + 2) >>> 0);
   const gatewayMac = need(parseMac(input.gatewayMac ?? DEFAULT_GATEWAY_MAC), "gateway MAC", input.gatewayMac);
   const mtu = input.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521) throw new Error(`invalid MTU ${mtu}: use 576..65521`);
@@ -76,5 +88,5 @@ export function resolveConfig(input: StackConfigInput = {}): StackConfig {
   if (!Number.isInteger(maxNeighbors) || maxNeighbors < 1) throw new Error(`invalid maxNeighbors ${maxNeighbors}`);
   const ttl = input.ttl ?? 64;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new Error(`invalid ttl ${ttl}`);
-  return { network, prefixLength, gatewayIp, hostAliasIp, gatewayMac, mtu, maxNeighbors, ttl };
+  return { network, prefixLength, gatewayIp, hostAliasIp, hostAliasAddress, gatewayMac, mtu, maxNeighbors, ttl };
 }

@@ -25,7 +25,15 @@ export type DropReason =
   | "tx-too-big"
   | "ipv4-fragment-invalid"
   | "ipv4-fragment-too-big"
-  | "ipv4-fragment-overlap";
+  | "ipv4-fragment-overlap"
+  /** Source validation (guests.ts): the gateway's or the host alias's address as a source. */
+  | "src-gateway"
+  /** 0.0.0.0 as a source, other than a DHCP client message. */
+  | "src-unspecified"
+  /** A source address not bound to the frame's MAC for that guest (spoofed, unleased, foreign). */
+  | "src-not-bound"
+  /** An ARP packet with the gateway's or the host alias's address as its sender. */
+  | "arp-spoofed-sender";
 
 export class StackCounters extends DropCounters<DropReason> {
   rxFrames = 0;
@@ -36,5 +44,7 @@ export class StackCounters extends DropCounters<DropReason> {
   arpReplies = 0;
   /** ARP replies received for the gateway's own requests. */
   arpRepliesIn = 0;
+  /** ARP packets whose sender address is not the guest's own (guests.ts): answered, not learned. */
+  arpSendersNotLearned = 0;
   icmpEchoReplies = 0;
 }

@@ -32,6 +32,11 @@ export class IdleTable<F extends IdleEntry> {
     return this.map.size;
   }
 
+  /** At the cap: the next `add` needs `makeRoom` (or another eviction) first. */
+  get full(): boolean {
+    return this.map.size >= this.maxEntries;
+  }
+
   get(key: number): F | undefined {
     return this.map.get(key);
   }
@@ -57,6 +62,21 @@ export class IdleTable<F extends IdleEntry> {
     const oldest = this.map.values().next().value as F;
     this.delete(oldest);
     this.onEnd(oldest, "evicted");
+  }
+
+  /**
+   * Evict the least recently used entry `mine` selects (a guest at its share of the table,
+   * guests.ts, loses its own oldest flow rather than another guest's). Scans from the oldest:
+   * at most the table's size. False when none matched.
+   */
+  evictOldest(mine: (entry: F) => boolean): boolean {
+    for (const e of this.map.values()) {
+      if (!mine(e)) continue;
+      this.delete(e);
+      this.onEnd(e, "evicted");
+      return true;
+    }
+    return false;
   }
 
   add(entry: F, now: number): void {

@@ -30,6 +30,7 @@ import { NeighborTable } from "./neighbors.js";
 import { handleIcmp, type IcmpForwarder } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
 import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
+import { Guest, type SourceBindings } from "./guests.js";
 
 /** One attached channel. */
 export class Port {
@@ -37,14 +38,26 @@ export class Port {
   readonly txChecksum: boolean;
   /** The link cuts TCP super-segments (up to 64 KiB) into MSS-sized ones. */
   readonly tcpSegmentation: boolean;
+  /**
+   * Finds the guest behind this port from a frame's source MAC when several guests share it
+   * (the switch's port, see switched.ts); unset for a port that is one guest.
+   */
+  guestResolver: ((srcMac: number) => Guest | undefined) | undefined;
 
   constructor(
     readonly id: number,
     readonly channel: FrameChannel,
+    /** The guest this port is (guests.ts). */
+    readonly guest: Guest,
   ) {
     const o = channel.offloads;
     this.txChecksum = o?.txChecksum === true;
     this.tcpSegmentation = this.txChecksum && o?.tcpSegmentation === true;
+  }
+
+  /** The guest that sent a frame from `srcMac` on this port. */
+  guestOf(srcMac: number): Guest {
+    return this.guestResolver?.(srcMac) ?? this.guest;
   }
 }
 
@@ -82,6 +95,11 @@ export class NetworkStack {
    * (RX_CSUM_VERIFIED); protocol handlers then skip verifying it. Reassembled datagrams never.
    */
   rxL4ChecksumVerified = false;
+  /** The guest (guests.ts) whose frame is being received; undefined outside `receive`. */
+  rxGuest: Guest | undefined;
+  /** Source validation (guests.ts): undefined accepts any source. */
+  sourceBindings: SourceBindings | undefined;
+  private nextGuestId = 1;
   private readonly udpServices = new Map<number, UdpHandler>();
   /** Handler of UDP datagrams to destinations beyond the gateway (socket translation). */
   udpForwarder: UdpHandler | undefined;
@@ -110,7 +128,7 @@ export class NetworkStack {
 
   /** Attach a channel: its frames are served by this stack until it closes or is detached. */
   attach(channel: FrameChannel): Port {
-    const port = new Port(this.nextPortId++, channel);
+    const port = new Port(this.nextPortId++, channel, this.newGuest(channel.name));
     this.ports.add(port);
     channel.setReceiver((frame, rxFlags) => this.receive(port, frame, rxFlags));
     channel.once("closed", () => this.detach(port));
@@ -119,7 +137,13 @@ export class NetworkStack {
 
   detach(port: Port): void {
     if (!this.ports.delete(port)) return;
+    port.guest.detached = true;
     this.neighbors.forgetPort(port);
+  }
+
+  /** A new guest identity (a port, or a switch port behind one; guests.ts). */
+  newGuest(name: string): Guest {
+    return new Guest(this.nextGuestId++, name);
   }
 
   get attached(): readonly Port[] {
@@ -177,6 +201,7 @@ export class NetworkStack {
       this.receiveFrame(port, frame);
     } finally {
       this.rxL4ChecksumVerified = false;
+      this.rxGuest = undefined;
     }
   }
 
@@ -192,6 +217,7 @@ export class NetworkStack {
       return c.drop(isMulticastMac(dst) ? "eth-unknown-type" : "eth-not-for-us");
     }
     const type = eth.ethertype;
+    this.rxGuest = port.guestOf(eth.src);
     if (type === EtherType.ARP) return this.receiveArp(port, eth.src, eth.payload);
     if (type === EtherType.IPv4) return this.receiveIpv4(port, eth.src, dst, eth.payload);
     c.drop("eth-unknown-type");
@@ -202,8 +228,20 @@ export class NetworkStack {
     const c = this.counters;
     const arp = parseArp(payload);
     if (isWireError(arp)) return c.drop("arp-malformed");
+    // guests.ts: the gateway's or the alias's address as sender is dropped; another sender
+    // address that is not the guest's own is answered (the reply only tells it the gateway's
+    // MAC) but never learned, so it cannot poison the neighbour table.
+    let learn = arp.senderIp !== 0 && inSubnet(this.config, arp.senderIp) && !this.isLocalAddress(arp.senderIp);
+    if (this.sourceBindings !== undefined && arp.senderIp !== 0) {
+      const cfg = this.config;
+      if (arp.senderIp === cfg.gatewayIp || arp.senderIp === cfg.hostAliasAddress) return c.drop("arp-spoofed-sender");
+      if (learn && (arp.senderMac !== srcMac || !this.sourceAllowed(this.rxGuest!, srcMac, arp.senderIp))) {
+        learn = false;
+        c.arpSendersNotLearned++;
+      }
+    }
     // Learn the sender (merge or add), but only for addresses of the guest network.
-    if (arp.senderIp !== 0 && inSubnet(this.config, arp.senderIp) && !this.isLocalAddress(arp.senderIp)) {
+    if (learn) {
       this.neighbors.learn(arp.senderIp, arp.senderMac, port);
     }
     // A reply to one of our own requests (`requestArp`) has done its job once learned above.
@@ -235,6 +273,7 @@ export class NetworkStack {
     if (!packet.checksumOk() && !isChecksumlessDhcpBroadcast(packet)) return c.drop("ipv4-bad-checksum");
     const ip = parseIpv4(payload, { verifyChecksum: false });
     if (isWireError(ip)) return c.drop("ipv4-malformed");
+    if (this.sourceBindings !== undefined && !this.checkSource(srcMac, ip, packet)) return;
     if (inSubnet(this.config, ip.src) && !this.isLocalAddress(ip.src)) this.neighbors.learn(ip.src, srcMac, port);
     // A broadcast frame carrying unicast IP to someone else is not ours (RFC 1122 §3.3.6).
     if (dstMac === MAC_BROADCAST && ip.dst !== 0xffff_ffff && !this.isLocalAddress(ip.dst) && ip.dst !== this.broadcast) {
@@ -244,6 +283,31 @@ export class NetworkStack {
     const h = this.handlers[ip.protocol];
     if (h === undefined) return c.drop("ipv4-no-handler");
     h(this, port, srcMac, ip, packet);
+  }
+
+  /**
+   * Source validation of an IPv4 packet (guests.ts): false when it is dropped (counted).
+   * DHCP client messages to the gateway or a broadcast pass from any source; 0.0.0.0 only so.
+   */
+  private checkSource(srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): boolean {
+    const src = ip.src;
+    if (src === 0 || src === this.config.gatewayIp || src === this.config.hostAliasAddress || !this.sourceAllowed(this.rxGuest!, srcMac, src)) {
+      if (isDhcpClientMessage(ip, packet, this.config.gatewayIp, this.broadcast)) return true;
+      this.counters.drop(src === 0 ? "src-unspecified" : src === this.config.gatewayIp || src === this.config.hostAliasAddress ? "src-gateway" : "src-not-bound");
+      return false;
+    }
+    return true;
+  }
+
+  /** `ip` is bound to `mac` for `guest` (never the gateway's or the alias's); cached per guest. */
+  private sourceAllowed(guest: Guest, mac: number, ip: number): boolean {
+    const b = this.sourceBindings!;
+    if (guest.okIp === ip && guest.okMac === mac && guest.okGeneration === b.generation) return true;
+    if (ip === this.config.gatewayIp || ip === this.config.hostAliasAddress || !b.allows(guest, mac, ip)) return false;
+    guest.okMac = mac;
+    guest.okIp = ip;
+    guest.okGeneration = b.generation;
+    return true;
   }
 
   /**
@@ -347,6 +411,17 @@ const FRAGMENT_DROPS: Record<FragmentDrop, DropReason> = {
  */
 function isChecksumlessDhcpBroadcast(p: Ipv4Packet): boolean {
   return p.headerChecksum === 0 && p.protocol === 17 && p.dst === 0xffff_ffff;
+}
+
+/**
+ * A DHCP client message (RFC 2131 §4.1: UDP from 68 to 67), unfragmented, to the gateway or a
+ * broadcast address: exempt from source validation (a client has no address yet, or is
+ * renewing one the server forgot).
+ */
+function isDhcpClientMessage(ip: Ipv4Repr, packet: Ipv4Packet, gateway: number, broadcast: number): boolean {
+  if (ip.protocol !== 17 || isFragment(ip) || (ip.dst !== 0xffff_ffff && ip.dst !== gateway && ip.dst !== broadcast)) return false;
+  const u = packet.payload;
+  return u.length >= 8 && u[0] === 0 && u[1] === 68 && u[2] === 0 && u[3] === 67;
 }
 
 /** Reused IPv4 representation for the transmit path (fields overwritten per packet). */

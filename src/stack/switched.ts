@@ -17,6 +17,11 @@
  * the whole switch; its neighbour table maps each guest IP to that guest's MAC, and the switch
  * picks the guest's port from the MAC.
  *
+ * Each switch port is a guest of its own (guests.ts: shares of the stack's tables, source
+ * validation): the stack's port resolves a frame's guest from its source MAC, which the switch
+ * has just learned on the ingress port before handing the frame over. A guest's state goes
+ * when its switch port's link closes.
+ *
  * Synchronous hand-off means re-entrancy: a guest frame can make the stack transmit while the
  * switch is still inside `input`. The switch is written for that (no per-frame state held
  * across `send`, port list copied on write); never connect two internal links in a loop.
@@ -25,6 +30,7 @@
 import { BaseFrameChannel } from "../link/channel.js";
 import { EthernetSwitch, type SwitchOptions, type SwitchPort } from "../ethernet/switch.js";
 import type { NetworkStack, Port } from "./stack.js";
+import type { Guest } from "./guests.js";
 
 /** One end of an internal link: `send` delivers the same bytes to the other end, now. */
 class InternalEnd extends BaseFrameChannel {
@@ -86,5 +92,21 @@ export function attachSwitchDetailed(stack: NetworkStack, opts: AttachSwitchOpti
   const [stackSide, switchSide] = internalLink("switch-stack", stack.config.mtu);
   const stackPort = stack.attach(stackSide);
   const stackSwitchPort = sw.addPort(switchSide, { staticMacs: [stack.config.gatewayMac] });
+  const guests = new Map<SwitchPort, Guest>();
+  stackPort.guestResolver = (srcMac) => {
+    const p = sw.lookup(srcMac);
+    if (p === undefined || p === stackSwitchPort) return undefined;
+    let g = guests.get(p);
+    if (g === undefined) {
+      const guest = stack.newGuest(p.name);
+      g = guest;
+      guests.set(p, guest);
+      p.link.once("closed", () => {
+        guest.detached = true;
+        guests.delete(p);
+      });
+    }
+    return g;
+  };
   return { sw, stackSwitchPort, stackPort };
 }

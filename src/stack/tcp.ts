@@ -9,8 +9,10 @@
  * (a SYN to a listener), RFC 6528 (initial sequence numbers), RFC 6191 (reusing a 4-tuple
  * in TIME-WAIT).
  *
- * Bounds (configurable): flows in total and half-open flows (SYN held or SYN-ACK sent); a SYN
- * beyond either bound is refused with RST and counted.
+ * Bounds (configurable): flows in total and half-open flows (SYN held or SYN-ACK sent), and
+ * each guest's share of both (guests.ts; default a quarter: one guest flooding SYNs leaves the
+ * others room); a SYN beyond any bound is refused with RST and counted. Flows skiff opens
+ * toward a guest (port forwarding) count against the totals only.
  */
 
 import { isWireError } from "../common/wire-error.js";
@@ -24,6 +26,7 @@ import type { TcpConfig } from "../tcp/config.js";
 import { IsnGenerator, randomU32 } from "../tcp/isn.js";
 import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
+import { shareOption, type Guest } from "./guests.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
 import { TX_CSUM_PARTIAL, txGsoMeta } from "../link/channel.js";
 
@@ -44,6 +47,10 @@ export interface TcpLayerOptions {
   maxFlows?: number;
   /** Flows in SYN-RECEIVED (held or answered). */
   maxHalfOpen?: number;
+  /** One guest's share of `maxFlows` (default a quarter). */
+  maxFlowsPerGuest?: number;
+  /** One guest's share of `maxHalfOpen` (default a quarter). */
+  maxHalfOpenPerGuest?: number;
   timers?: TimerHost;
 }
 
@@ -62,6 +69,8 @@ export class TcpLayerCounters {
   flowsClosed = 0;
   resetsSent = 0;
   refusedTooMany = 0;
+  /** SYNs refused because their guest used its share of flows or half-open flows. */
+  refusedGuestShare = 0;
   badSegments = 0;
 }
 
@@ -80,6 +89,8 @@ export class TcpFlow implements TimerTarget {
   /** Counted in the layer's half-open flows. */
   halfOpen = false;
   removed = false;
+  /** The guest whose SYN opened the flow (its share is charged); undefined for active opens. */
+  guest: Guest | undefined;
 
   constructor(
     private readonly layer: TcpLayer,
@@ -184,6 +195,8 @@ export class TcpLayer {
   private readonly cfg: Partial<TcpConfig>;
   private readonly maxFlows: number;
   private readonly maxHalfOpen: number;
+  private readonly maxFlowsPerGuest: number;
+  private readonly maxHalfOpenPerGuest: number;
   /** Listener for SYNs to the gateway's own ports (e.g. DNS over TCP). */
   private readonly local = new Map<number, TcpListener>();
   /** Listener for SYNs to every other destination (socket translation). */
@@ -197,6 +210,8 @@ export class TcpLayer {
     this.cfg = { mss: stack.config.mtu - 40, ...opts.tcp };
     this.maxFlows = opts.maxFlows ?? 65536;
     this.maxHalfOpen = opts.maxHalfOpen ?? 1024;
+    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, this.maxFlows, "maxFlowsPerGuest");
+    this.maxHalfOpenPerGuest = shareOption(opts.maxHalfOpenPerGuest, this.maxHalfOpen, "maxHalfOpenPerGuest");
     this.timers = new TimerDriver<TcpFlow>(opts.timers ?? { ...realTimerHost, now: () => stack.now() }, (flow) => this.service(flow));
     stack.setProtocolHandler(IpProtocol.TCP, (s, port, srcMac, ip, packet) => this.receive(port, srcMac, ip, packet));
   }
@@ -297,8 +312,13 @@ export class TcpLayer {
     }
     const toGateway = ip.dst === this.stack.config.gatewayIp;
     const listener = toGateway ? this.local.get(seg.dstPort) : this.forwarder;
-    if (listener === undefined || this.flowCount >= this.maxFlows || this.halfOpen >= this.maxHalfOpen) {
-      if (listener !== undefined) this.counters.refusedTooMany++;
+    const guest = this.stack.rxGuest;
+    const overShare = guest !== undefined && (guest.tcpFlows >= this.maxFlowsPerGuest || guest.tcpHalfOpen >= this.maxHalfOpenPerGuest);
+    if (listener === undefined || overShare || this.flowCount >= this.maxFlows || this.halfOpen >= this.maxHalfOpen) {
+      if (listener !== undefined) {
+        if (overShare) this.counters.refusedGuestShare++;
+        else this.counters.refusedTooMany++;
+      }
       const rst = resetForUnknown(seg);
       if (rst) this.sendRaw(port, srcMac, ip.dst, ip.src, rst);
       return this.stack.counters.drop("tcp-no-service");
@@ -308,6 +328,7 @@ export class TcpLayer {
     const tsOffset = randomU32();
     const conn = TcpConnection.fromSyn(this.cfg, seg, iss, now, tsOffset);
     flow = new TcpFlow(this, conn, port, srcMac, ip.src, seg.srcPort, ip.dst, seg.dstPort);
+    flow.guest = guest;
     this.add(flow);
     listener(flow);
     if (!flow.removed) this.service(flow);
@@ -325,6 +346,11 @@ export class TcpLayer {
     this.halfOpen++;
     this.counters.flowsOpened++;
     flow.halfOpen = true;
+    const g = flow.guest;
+    if (g !== undefined) {
+      g.tcpFlows++;
+      g.tcpHalfOpen++;
+    }
   }
 
   private remove(flow: TcpFlow): void {
@@ -335,6 +361,7 @@ export class TcpLayer {
     m?.delete(endpointKey(flow.remoteIp, flow.remotePort));
     if (m !== undefined && m.size === 0) this.flows.delete(k);
     this.flowCount--;
+    if (flow.guest !== undefined) flow.guest.tcpFlows--;
     this.leaveHalfOpen(flow);
     this.counters.flowsClosed++;
     this.timers.cancel(flow);
@@ -345,6 +372,7 @@ export class TcpLayer {
     if (!flow.halfOpen) return;
     flow.halfOpen = false;
     this.halfOpen--;
+    if (flow.guest !== undefined) flow.guest.tcpHalfOpen--;
   }
 
   /**

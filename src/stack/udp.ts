@@ -10,7 +10,8 @@
 import { isWireError } from "../common/wire-error.js";
 import { parseUdp, emitUdp, udpLen, UDP_HEADER_LEN, type UdpRepr } from "../ipv4/udp.js";
 import { emitIcmp, icmpLen, IcmpUnreachCode, type IcmpRepr } from "../ipv4/icmp.js";
-import { IpProtocol, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
+import { emitIpv4, IpProtocol, NO_IPV4_OPTIONS, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
+import { setU16 } from "../common/bytes.js";
 import type { NetworkStack, Port } from "./stack.js";
 
 /** One received datagram (payload borrowed). */
@@ -59,9 +60,35 @@ export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: I
  */
 export function sendPortUnreachable(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
   const quoted = packet.bytes.subarray(0, Math.min(packet.bytes.length, packet.headerLen + 8));
-  const msg: IcmpRepr = { kind: "dest-unreachable", code: IcmpUnreachCode.Port, nextHopMtu: 0, original: quoted };
+  sendDestUnreachable(stack, port, srcMac, ip.dst, ip.src, IcmpUnreachCode.Port, quoted);
+}
+
+/**
+ * Destination unreachable with `code` for a datagram the stack only has as a `UdpDatagram`
+ * (socket translation refusing it: code 13, administratively prohibited, RFC 1812 §5.2.7.1).
+ * The quote is rebuilt: a 20-byte IPv4 header and the 8-byte UDP header (checksum 0).
+ */
+export function sendUdpUnreachable(stack: NetworkStack, d: UdpDatagram, code: number): void {
+  const q = UNREACH_QUOTE;
+  emitIpv4(
+    { src: d.srcIp, dst: d.dstIp, protocol: IpProtocol.UDP, ttl: 64, id: 0, tos: 0, df: false, mf: false, fragmentOffset: 0, payloadLength: UDP_HEADER_LEN + d.payload.length, options: NO_IPV4_OPTIONS },
+    q,
+    0,
+  );
+  setU16(q, 20, d.srcPort);
+  setU16(q, 22, d.dstPort);
+  setU16(q, 24, (UDP_HEADER_LEN + d.payload.length) & 0xffff);
+  setU16(q, 26, 0);
+  // From the gateway, as the TCP layer's unreachable: the router refusing it (RFC 1812 §4.3.2.4).
+  sendDestUnreachable(stack, d.port, d.srcMac, stack.config.gatewayIp, d.srcIp, code, q);
+}
+const UNREACH_QUOTE = new Uint8Array(28);
+
+/** Send ICMP destination unreachable `code` from `src` to `dst` at `dstMac`, quoting `quoted`. */
+function sendDestUnreachable(stack: NetworkStack, port: Port, dstMac: number, src: number, dst: number, code: number, quoted: Uint8Array): void {
+  const msg: IcmpRepr = { kind: "dest-unreachable", code, nextHopMtu: 0, original: quoted };
   const len = icmpLen(msg);
-  const off = stack.beginIpv4(port, srcMac, ip.dst, ip.src, IpProtocol.ICMP, len, false);
+  const off = stack.beginIpv4(port, dstMac, src, dst, IpProtocol.ICMP, len, false);
   if (off < 0) return;
   emitIcmp(msg, stack.txBuffer, off);
   stack.finishIpv4(len);

@@ -348,6 +348,18 @@ describe("socket-translate/icmp: datagram mode", () => {
     expect(s.ch.sent).to.have.length(0);
   });
 
+  it("a guest pinging with many identifiers evicts its own flows, never another guest's within its share (issue 19)", () => {
+    const s = setup(undefined, { maxFlows: 8 });
+    // A second attachment is a second guest (src/stack/guests.ts).
+    const other = s.stack.attach(new Recorder());
+    const B_IP = ip4("192.168.65.9")!;
+    s.stack.receive(other, echoFrame(FAR, 1, 1, DATA, B_IP));
+    for (let id = 1; id <= 50; id++) s.stack.receive(s.port, echoFrame(FAR, id, 1, DATA));
+    expect(s.tr.size).to.equal(8);
+    expect(s.tr.list().filter((f) => f.guest === "192.168.65.9")).to.have.length(1);
+    expect(s.tr.counters.guestShareEvictions).to.be.greaterThan(0);
+  });
+
   it("evicts the least recently used flow beyond maxFlows", () => {
     const s = setup(undefined, { maxFlows: 2 });
     s.stack.receive(s.port, echoFrame(FAR, 1, 1, DATA));

@@ -1,0 +1,116 @@
+/**
+ * Guests of the stack, one per attachment port, and what isolates them from each other
+ * (issue 19): each guest's share of the shared tables, and source-address validation.
+ *
+ * What a guest is. A direct attachment (`stack.attach(channel)`: a TAP device, a vmnet VIF, a
+ * QEMU socket) is one guest. Behind the switch (`attachSwitch`, `skiff serve`) the stack has a
+ * single Port, and each *switch port* is a guest: the port a frame came in on is found from its
+ * source MAC, which the switch has just learned on that port (src/stack/switched.ts). Frames
+ * the stack sends carry the guest of the flow they belong to.
+ *
+ * Shares. Every table a guest can fill has a total bound and a per-guest share, each
+ * configurable where the table is: TCP flows and half-open flows (TcpLayer), host dials in
+ * flight (TcpTranslator), UDP and ICMP flows
+ * (socket translation), DHCP leases (DhcpService). The defaults give a guest a quarter of a
+ * table (and 4 DHCP client MACs), so one guest flooding SYNs, UDP flows or DHCP MACs leaves
+ * room for the others. The counts live here, on the guest; the tables enforce them:
+ *  - TCP flows cannot be taken back, so a share is a hard cap: a SYN beyond it gets RST;
+ *  - UDP and ICMP flows are soft state that idles out, so a guest may use the whole table while
+ *    it has room (a lone guest keeps the full capacity); when it is full, a guest at or over
+ *    its share loses its own least recently used flow, and any other guest's new flow takes
+ *    the least recently used flow of a guest over its share (`evictForGuest`). A guest within
+ *    its share is never evicted by another's flood.
+ *
+ * Source validation (anti-spoofing, like a switch's port security). When a `SourceBindings`
+ * is installed (the network's DHCP service does it), an IPv4 packet or ARP sender address from
+ * a guest is accepted only when the address is bound to the frame's source MAC for that guest
+ * (`SourceBindings.allows`): a DHCP lease obtained through that guest's port, or a static lease
+ * (skiff run's configured address, a vmnet handshake's address). Always refused as a source:
+ * the gateway's address and the host alias's (also when host loopback is off). 0.0.0.0 is
+ * accepted only for DHCP (UDP 68 → 67), and DHCP client messages are accepted from any
+ * source (a client renewing after a restart of skiff, whose leases are in memory only, must
+ * reach the server to get its binding back). Everything else is dropped and counted by reason
+ * (stack counters `src-*`). ARP: a packet with the gateway's or the alias's address as sender
+ * is dropped ("arp-spoofed-sender"); one with another sender address that is not the guest's
+ * own is answered, since the reply only tells the gateway's MAC to the asking MAC, but never
+ * learned, so it cannot poison the neighbour table (`arpSendersNotLearned`); a guest with a
+ * hand-set address still finds the gateway, and its IPv4 packets are what validation drops. The
+ * last accepted (MAC, address) of each guest is cached, so the check costs a few compares per
+ * packet while the bindings do not change.
+ *
+ * Policy decisions (issue 19 asked for safe defaults): validation is on in the assembled network
+ * (`Network`, src/cli/network.ts; `validateSources: false` turns it off) for guests configured
+ * by hand without DHCP, who should rather get a static lease. A binding made through a port
+ * belongs to that port while it is attached (another port forging both the MAC and the address
+ * is refused), and passes to the next port that uses it once the first is gone (a VM that
+ * reconnects); static leases belong to no port (RootlessKit opens two vmnet connections for one
+ * VIF). Not done: MAC pinning in the switch (a guest forging another's MAC can still take its
+ * frames from the switch; the stack refuses its IPv4 traffic as above). Leases live in memory
+ * only: after skiff restarts, a DHCP guest's traffic is dropped until it renews (T1, half the
+ * lease time), unless it has a static lease.
+ */
+
+/** One guest (attachment port): its usage of each shared table. */
+export class Guest {
+  tcpFlows = 0;
+  tcpHalfOpen = 0;
+  /** Host dials in flight for this guest's SYNs (socket translation). */
+  tcpDials = 0;
+  udpFlows = 0;
+  icmpFlows = 0;
+  /** MACs this guest obtained DHCP leases for (bounded by the DHCP service's share). */
+  readonly leaseMacs = new Set<number>();
+  /** The port went away; its leases may be taken over by another port. */
+  detached = false;
+  /** Cache of the last source accepted (see the file comment). */
+  okMac = -1;
+  okIp = -1;
+  okGeneration = -1;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+  ) {}
+}
+
+/** Who may use which source address: installed on the stack to turn validation on. */
+export interface SourceBindings {
+  /** Changes whenever a binding changes (invalidates the per-guest cache). */
+  readonly generation: number;
+  /** True when `ip` is bound to `mac` and may be used by `guest`. */
+  allows(guest: Guest, mac: number, ip: number): boolean;
+}
+
+/** A guest's share of a table of `total` entries when none is configured: a quarter (at least 1). */
+export function defaultShare(total: number): number {
+  return Math.max(1, Math.floor(total / 4));
+}
+
+/** Check a per-guest share option (a positive integer); returns it or the default. */
+export function shareOption(value: number | undefined, total: number, what: string): number {
+  const v = value ?? defaultShare(total);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`invalid ${what} ${v}: use a positive integer`);
+  return v;
+}
+
+/** What `evictForGuest` needs of a flow table (IdleTable). */
+interface GuestFlowTable<F> {
+  readonly full: boolean;
+  evictOldest(mine: (entry: F) => boolean): boolean;
+}
+
+/**
+ * Make room in a full `table` for a new flow of `guest` (the UDP/ICMP rule of the file comment).
+ * `count` reads a guest's flows in this table. Returns true when a flow of a guest at or over
+ * its share was evicted; false when the table had room or only the plain LRU rule applies.
+ */
+export function evictForGuest<F extends { guest: Guest | undefined }>(
+  table: GuestFlowTable<F>,
+  guest: Guest | undefined,
+  share: number,
+  count: (g: Guest) => number,
+): boolean {
+  if (!table.full) return false;
+  if (guest !== undefined && count(guest) >= share) return table.evictOldest((f) => f.guest === guest);
+  return table.evictOldest((f) => f.guest !== undefined && f.guest !== guest && count(f.guest) > share);
+}
