@@ -14,6 +14,11 @@
  * - Static entries (`addPort(link, { staticMacs })`) never age, are never evicted, and cannot
  *   be moved by a frame from another port claiming that source address (counted as spoofed).
  *   The gateway's MAC on the stack's port is one.
+ * - Port security (issue 19): at most `maxMacsPerPort` learned MACs behind a port at once (a
+ *   frame from a further new MAC is dropped, counted), so a guest sending from ever new MACs
+ *   cannot push the other guests out of the table; and an optional `ingressFilter` that every
+ *   frame from an untrusted port passes before it is switched (the stack installs one that
+ *   refuses spoofed IPv4 and ARP sender addresses: src/stack/switched.ts).
  *
  * Sans-I/O as far as a switch can be: no timers and no clock of its own; time comes from the
  * injected `now()` (milliseconds). Ports are any objects shaped like a FrameChannel
@@ -57,11 +62,15 @@ export class SwitchPort {
   readonly counters = new SwitchPortCounters();
   /** MACs pinned to this port (never aged, never moved). */
   readonly staticMacs: readonly number[];
+  /** Dynamic MAC table entries behind this port (bounded by `maxMacsPerPort`). */
+  learnedMacs = 0;
 
   constructor(
     readonly id: number,
     readonly link: SwitchLink,
     staticMacs: readonly number[],
+    /** Frames from this port skip the ingress filter (the stack's own port). */
+    readonly trusted: boolean,
   ) {
     this.staticMacs = staticMacs;
   }
@@ -81,7 +90,11 @@ export type SwitchDropReason =
   /** Destination is known to be behind the ingress port (no hair-pinning). */
   | "same-port"
   /** Frame from a port that is no longer attached. */
-  | "detached";
+  | "detached"
+  /** A new source MAC on a port that already has `maxMacsPerPort` learned entries. */
+  | "port-mac-limit"
+  /** Refused by the ingress filter (a guest's spoofed IPv4 or ARP sender address). */
+  | "filtered";
 
 export class SwitchCounters extends DropCounters<SwitchDropReason> {
   /** Frames forwarded to exactly one port (known unicast). */
@@ -98,9 +111,21 @@ export class SwitchCounters extends DropCounters<SwitchDropReason> {
   expired = 0;
 }
 
+/**
+ * Decides whether a frame from an untrusted port may reach other untrusted ports (called after
+ * the source MAC is learned, at most once per frame); false keeps it from them, counted as
+ * "filtered". Trusted ports (the stack's) still get it: they check what they take themselves.
+ */
+export type IngressFilter = (port: SwitchPort, frame: Uint8Array) => boolean;
+
 export interface SwitchOptions {
   /** Most MAC table entries (static ones included); default 1024. */
   maxMacs?: number;
+  /**
+   * Most MACs learned behind one port at a time (port security); default 64. A guest sending
+   * from ever new MACs cannot push the others' entries out of the table.
+   */
+  maxMacsPerPort?: number;
   /** Age after which an unrefreshed entry is forgotten, ms; default 300 000 (802.1D). */
   agingMs?: number;
   /** Milliseconds clock; injected so tests control time. Defaults to performance.now(). */
@@ -110,6 +135,8 @@ export interface SwitchOptions {
 export interface AddPortOptions {
   /** MACs that live behind this port for good (e.g. the gateway's on the stack's port). */
   staticMacs?: readonly number[];
+  /** Frames from this port are not passed through `ingressFilter` (the stack's own port). */
+  trusted?: boolean;
 }
 
 interface MacEntry {
@@ -129,7 +156,10 @@ export interface MacTableEntry {
 export class EthernetSwitch {
   readonly counters = new SwitchCounters();
   readonly maxMacs: number;
+  readonly maxMacsPerPort: number;
   readonly agingMs: number;
+  /** Checked for every frame from an untrusted port (see IngressFilter); none: all pass. */
+  ingressFilter: IngressFilter | undefined;
   readonly now: () => number;
   private readonly table = new Map<number, MacEntry>();
   /** Copy-on-write: forwarding iterates a snapshot, so ports may come and go meanwhile. */
@@ -138,9 +168,11 @@ export class EthernetSwitch {
 
   constructor(opts: SwitchOptions = {}) {
     this.maxMacs = opts.maxMacs ?? 1024;
+    this.maxMacsPerPort = opts.maxMacsPerPort ?? 64;
     this.agingMs = opts.agingMs ?? 300_000;
     this.now = opts.now ?? (() => performance.now());
     if (!(this.maxMacs >= 1)) throw new Error("maxMacs must be at least 1");
+    if (!(this.maxMacsPerPort >= 1)) throw new Error("maxMacsPerPort must be at least 1");
   }
 
   get ports(): readonly SwitchPort[] {
@@ -157,11 +189,12 @@ export class EthernetSwitch {
    * is removed when the link closes.
    */
   addPort(link: SwitchLink, opts: AddPortOptions = {}): SwitchPort {
-    const port = new SwitchPort(this.nextPortId++, link, [...(opts.staticMacs ?? [])]);
+    const port = new SwitchPort(this.nextPortId++, link, [...(opts.staticMacs ?? [])], opts.trusted ?? false);
     this.portList = [...this.portList, port];
     const now = this.now();
     for (const mac of port.staticMacs) {
-      this.table.delete(mac);
+      const old = this.table.get(mac);
+      if (old !== undefined) this.forget(mac, old);
       this.makeRoom();
       this.table.set(mac, { port, seen: now, isStatic: true });
     }
@@ -176,7 +209,7 @@ export class EthernetSwitch {
     const i = this.portList.indexOf(port);
     if (i < 0) return;
     this.portList = this.portList.filter((p) => p !== port);
-    for (const [mac, e] of this.table) if (e.port === port) this.table.delete(mac);
+    for (const [mac, e] of this.table) if (e.port === port) this.forget(mac, e);
   }
 
   /** The port behind `mac`, if known and fresh. */
@@ -189,7 +222,7 @@ export class EthernetSwitch {
     let n = 0;
     for (const [mac, e] of this.table) {
       if (!e.isStatic && now - e.seen >= this.agingMs) {
-        this.table.delete(mac);
+        this.forget(mac, e);
         n++;
       }
     }
@@ -214,11 +247,16 @@ export class EthernetSwitch {
     const src = getMac(frame, 6);
     if (isMulticastMac(src)) return c.drop("group-source");
     const now = this.now();
-    if (!this.learn(src, port, now)) return c.drop("spoofed-source");
+    const learned = this.learn(src, port, now);
+    if (learned !== undefined) return c.drop(learned);
+    // The ingress filter guards the other guests; a trusted port (the stack) checks what it
+    // takes itself, with reasons, so frames to it are not filtered here.
+    const filter = port.trusted ? undefined : this.ingressFilter;
     if (!isMulticastMac(dst)) {
       const e = this.fresh(dst, now);
       if (e !== undefined) {
         if (e.port === port) return c.drop("same-port");
+        if (filter !== undefined && !e.port.trusted && !filter(port, frame)) return c.drop("filtered");
         c.unicast++;
         this.transmit(e.port, frame);
         return;
@@ -226,31 +264,49 @@ export class EthernetSwitch {
     }
     c.flooded++;
     const ports = this.portList;
+    let refused: boolean | undefined;
     for (let i = 0; i < ports.length; i++) {
       const p = ports[i];
-      if (p !== port) this.transmit(p, frame);
+      if (p === port) continue;
+      if (filter !== undefined && !p.trusted) {
+        refused ??= !filter(port, frame);
+        if (refused) continue;
+      }
+      this.transmit(p, frame);
     }
+    if (refused) c.drop("filtered");
   }
 
-  /** 802.1D §7.8: record `mac` behind `port`. False when a static entry elsewhere owns it. */
-  private learn(mac: number, port: SwitchPort, now: number): boolean {
+  /**
+   * 802.1D §7.8: record `mac` behind `port`. The drop reason when it may not be: a static entry
+   * elsewhere owns it, or the port has its most learned MACs (and this one is new to it).
+   */
+  private learn(mac: number, port: SwitchPort, now: number): SwitchDropReason | undefined {
     const t = this.table;
-    const e = t.get(mac);
+    const e = this.fresh(mac, now);
+    if (e !== undefined && e.port === port) {
+      if (!e.isStatic) e.seen = now;
+      return undefined;
+    }
+    if (e !== undefined && e.isStatic) return "spoofed-source";
+    if (port.learnedMacs >= this.maxMacsPerPort) return "port-mac-limit";
     if (e !== undefined) {
-      if (e.port === port) {
-        if (!e.isStatic) e.seen = now;
-        return true;
-      }
-      if (e.isStatic) return false;
       // The address moved (a guest reattached on another port): re-learn it.
-      t.delete(mac);
+      this.forget(mac, e);
       this.counters.moves++;
     } else {
       this.counters.learned++;
       this.makeRoom();
     }
     t.set(mac, { port, seen: now, isStatic: false });
-    return true;
+    port.learnedMacs++;
+    return undefined;
+  }
+
+  /** Remove a table entry, keeping its port's count of learned MACs. */
+  private forget(mac: number, e: MacEntry): void {
+    this.table.delete(mac);
+    if (!e.isStatic) e.port.learnedMacs--;
   }
 
   /** Evict the oldest-learned dynamic entry while the table is full. */
@@ -259,7 +315,7 @@ export class EthernetSwitch {
     if (t.size < this.maxMacs) return;
     for (const [mac, e] of t) {
       if (e.isStatic) continue;
-      t.delete(mac);
+      this.forget(mac, e);
       this.counters.evictions++;
       if (t.size < this.maxMacs) return;
     }
@@ -271,7 +327,7 @@ export class EthernetSwitch {
     const e = this.table.get(mac);
     if (e === undefined) return undefined;
     if (!e.isStatic && now - e.seen >= this.agingMs) {
-      this.table.delete(mac);
+      this.forget(mac, e);
       this.counters.expired++;
       return undefined;
     }

@@ -299,6 +299,35 @@ export class NetworkStack {
     return true;
   }
 
+  /**
+   * Source validation of a frame one guest sends to others through the switch (switched.ts
+   * installs it as the switch's ingress filter): with validation on, an IPv4 packet must come
+   * from an address bound to its source MAC for `guest` (0.0.0.0 only for a DHCP client
+   * message), and an ARP packet must name that MAC and such an address (or 0.0.0.0, a probe)
+   * as its sender; the gateway's and the alias's addresses never pass. Without this, a guest
+   * could answer ARP for the gateway to its neighbours and take their traffic. Other
+   * EtherTypes pass (IPv6 is not validated yet). Frames the stack itself takes are checked
+   * again, with counted reasons, on arrival.
+   */
+  mayForward(guest: Guest, frame: Uint8Array): boolean {
+    if (this.sourceBindings === undefined) return true;
+    const eth = new EthernetFrame(frame);
+    if (!eth.check()) return false;
+    const mac = eth.src;
+    if (eth.ethertype === EtherType.ARP) {
+      const arp = parseArp(eth.payload);
+      if (isWireError(arp) || arp.senderMac !== mac) return false;
+      return arp.senderIp === 0 || this.sourceAllowed(guest, mac, arp.senderIp);
+    }
+    if (eth.ethertype !== EtherType.IPv4) return true;
+    const packet = new Ipv4Packet(eth.payload);
+    if (!packet.check()) return false;
+    const ip = parseIpv4(eth.payload, { verifyChecksum: false });
+    if (isWireError(ip)) return false;
+    if (ip.src === 0) return isDhcpClientMessage(ip, packet, this.config.gatewayIp, this.broadcast);
+    return this.sourceAllowed(guest, mac, ip.src);
+  }
+
   /** `ip` is bound to `mac` for `guest` (never the gateway's or the alias's); cached per guest. */
   private sourceAllowed(guest: Guest, mac: number, ip: number): boolean {
     const b = this.sourceBindings!;

@@ -20,7 +20,9 @@
  * Each switch port is a guest of its own (guests.ts: shares of the stack's tables, source
  * validation): the stack's port resolves a frame's guest from its source MAC, which the switch
  * has just learned on the ingress port before handing the frame over. A guest's state goes
- * when its switch port's link closes.
+ * when its switch port's link closes. Frames between guests pass the same source validation
+ * (the switch's ingress filter, `NetworkStack.mayForward`), so a guest cannot answer ARP for
+ * the gateway to its neighbours; and a port learns at most `maxMacsPerPort` MACs.
  *
  * Synchronous hand-off means re-entrancy: a guest frame can make the stack transmit while the
  * switch is still inside `input`. The switch is written for that (no per-frame state held
@@ -91,11 +93,9 @@ export function attachSwitchDetailed(stack: NetworkStack, opts: AttachSwitchOpti
   const sw = new EthernetSwitch({ now: stack.now, ...opts });
   const [stackSide, switchSide] = internalLink("switch-stack", stack.config.mtu);
   const stackPort = stack.attach(stackSide);
-  const stackSwitchPort = sw.addPort(switchSide, { staticMacs: [stack.config.gatewayMac] });
+  const stackSwitchPort = sw.addPort(switchSide, { staticMacs: [stack.config.gatewayMac], trusted: true });
   const guests = new Map<SwitchPort, Guest>();
-  stackPort.guestResolver = (srcMac) => {
-    const p = sw.lookup(srcMac);
-    if (p === undefined || p === stackSwitchPort) return undefined;
+  const guestOf = (p: SwitchPort): Guest => {
     let g = guests.get(p);
     if (g === undefined) {
       const guest = stack.newGuest(p.name);
@@ -108,5 +108,11 @@ export function attachSwitchDetailed(stack: NetworkStack, opts: AttachSwitchOpti
     }
     return g;
   };
+  stackPort.guestResolver = (srcMac) => {
+    const p = sw.lookup(srcMac);
+    return p === undefined || p === stackSwitchPort ? undefined : guestOf(p);
+  };
+  // Guests' spoofed IPv4 and ARP senders are refused before they reach other guests too.
+  sw.ingressFilter = (p, frame) => stack.mayForward(guestOf(p), frame);
   return { sw, stackSwitchPort, stackPort };
 }

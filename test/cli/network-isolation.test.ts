@@ -13,6 +13,7 @@ import { attachSwitchDetailed, internalLink } from "../../src/stack/switched.js"
 import { parseIpv4Address } from "../../src/common/addr.js";
 import { TcpFlag } from "../../src/tcp/wire.js";
 import { DhcpMessageType } from "../../src/dhcp/wire.js";
+import { ArpOp } from "../../src/ethernet/arp.js";
 import { RecordingChannel, GUEST_MAC, GUEST_IP, GW_IP, HOST_IP } from "../support/stack.js";
 import { arpRequest, dhcpFrame, tcpSyn, udpFrame, describe as seen, type Seen } from "../support/frames.js";
 
@@ -122,6 +123,36 @@ describe("source validation (anti-spoofing)", () => {
     b.send(arpRequest(B_MAC, b.ip, GW_IP));
     expect(b.got.filter((x) => x.kind === "arp")).to.have.length(1);
     expect(s.net.stack.neighbors.lookup(b.ip)?.mac).to.equal(B_MAC);
+  });
+
+  it("a guest's ARP claiming the gateway's (or another guest's) address never reaches the other guests; its own does (found by the soak)", () => {
+    const { s, a, b } = twoLeased();
+    net = s.net;
+    const arpsTo = (g: TestGuest) => g.got.filter((x) => x.kind === "arp").length;
+    a.got.length = 0;
+    // B poisons A's cache: "the gateway is at B's MAC", a request and a gratuitous reply.
+    b.send(arpRequest(B_MAC, GW_IP, a.ip));
+    b.send(arpRequest(B_MAC, GW_IP, GW_IP, ArpOp.Reply));
+    b.send(arpRequest(B_MAC, a.ip, GW_IP));
+    expect(arpsTo(a), "spoofed ARP flooded to A").to.equal(0);
+    expect(s.sw.counters.dropped("filtered")).to.equal(3);
+    // An IPv4 packet from B with the gateway's address as source does not reach A either.
+    b.send(udpFrame(B_MAC, GW_IP, 53, a.ip, 5000, Uint8Array.of(1), A_MAC));
+    expect(a.got.filter((x) => x.kind === "udp"), "spoofed UDP to A").to.have.length(0);
+    b.send(arpRequest(B_MAC, b.ip, a.ip));
+    expect(arpsTo(a), "B's own ARP request for A").to.equal(1);
+  });
+
+  it("a guest sending from ever new MACs learns at most maxMacsPerPort of them; the other guests stay in the table", () => {
+    const s = switched();
+    net = s.net;
+    const a = s.guest(A_MAC);
+    lease(a);
+    const b = s.guest(B_MAC);
+    for (let i = 0; i < 2000; i++) b.send(dhcpFrame(0x0200_0000_0000 + i, "discover"));
+    expect(s.sw.counters.dropped("port-mac-limit")).to.be.greaterThan(1000);
+    expect(s.sw.lookup(A_MAC), "A's entry").to.not.equal(undefined);
+    expect(s.sw.macCount).to.be.at.most(s.sw.maxMacsPerPort + 3);
   });
 
   it("skiff run's shape: a direct port with a static lease may send from that address only", () => {

@@ -78,6 +78,7 @@ process.stdin.on("data", async (line: string) => {
     stats: true,
     udpReceived,
     stack: net.stack.counters.snapshot(),
+    switch: sw.counters.snapshot(),
     tcp: { ...net.tcp.counters, open: net.tcp.size, halfOpen: net.tcp.halfOpenCount },
     udpFlows: net.udp.size,
     leases: net.dhcp.leases().length,

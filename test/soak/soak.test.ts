@@ -167,9 +167,11 @@ describe(`soak: seeded fuzz-and-flood against one skiff network (seed ${SEED}, $
     for (;;) {
       const l = await lines.next();
       if (l.done) throw new Error("skiff child exited");
-      const s = JSON.parse(l.value) as { stats?: boolean; stack: { drops?: Record<string, number> } & Record<string, unknown> };
+      type Drops = { drops?: Record<string, number> };
+      const s = JSON.parse(l.value) as { stats?: boolean; stack: Drops; switch: Drops };
       if (!s.stats) continue;
-      const drops = s.stack.drops ?? {};
+      const drops: Record<string, number> = { ...s.stack.drops };
+      for (const [k, v] of Object.entries(s.switch.drops ?? {})) drops[`switch:${k}`] = v;
       return { dropped: Object.values(drops).reduce((a, b) => a + b, 0), drops };
     }
   }

@@ -14,10 +14,11 @@ import { isWireError } from "../../src/common/wire-error.js";
 import { MAC_BROADCAST } from "../../src/common/addr.js";
 import { GW_MAC } from "./stack.js";
 
-export function arpRequest(mac: number, senderIp: number, targetIp: number): Uint8Array {
+/** A broadcast ARP request (or, with `op` ArpOp.Reply, a gratuitous reply) from `mac`. */
+export function arpRequest(mac: number, senderIp: number, targetIp: number, op: number = ArpOp.Request): Uint8Array {
   const f = new Uint8Array(60);
   const o = emitEthernet({ dst: MAC_BROADCAST, src: mac, ethertype: EtherType.ARP }, f);
-  emitArp({ op: ArpOp.Request, senderMac: mac, senderIp, targetMac: 0, targetIp }, f, o);
+  emitArp({ op, senderMac: mac, senderIp, targetMac: 0, targetIp }, f, o);
   return f;
 }
 
