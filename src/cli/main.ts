@@ -13,12 +13,14 @@ import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
 import { DEFAULT_BUSY_POLL_US } from "./network.js";
+import { skiffVersion } from "./version.js";
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
   const program = new Command("skiff")
     .description("A userspace network stack for virtual machines and network namespaces")
+    .version(skiffVersion(), "-V, --version", "print skiff's version")
     .exitOverride()
     .showHelpAfterError();
 
