@@ -13,8 +13,7 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
-import { TcpEvent } from "../tcp/state.js";
-import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
+import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import { bridgeSocket } from "../socket-translate/tcp.js";
 import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
