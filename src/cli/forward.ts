@@ -8,7 +8,6 @@ import type { Command } from "commander";
 import type { Logger } from "pino";
 import { formatIpv4, formatMac } from "../common/addr.js";
 import type { CaptureChannel } from "../link/capture.js";
-import { PcapWriter } from "../pcap/writer.js";
 import { ForwardManager, type ForwardInfo } from "../forward/manager.js";
 import { ApiServer } from "../forward/api.js";
 import { apiRequest } from "../forward/client.js";
@@ -49,9 +48,11 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
   const opened: ForwardInfo[] = await forwards.add(specs);
   for (const f of opened) opts.log.info(f, "forwarding");
   let api: ApiServer | undefined;
+  const cap = opts.capture;
+  // A write error stops the capture (--pcap or POST /capture); say so once.
+  cap?.setErrorHandler((err, path) => opts.log.error({ path, err: err.message }, "capture stopped: write error"));
   try {
     if (opts.apiSocket !== undefined) {
-      const cap = opts.capture;
       api = await ApiServer.listen(opts.apiSocket, {
         forwards,
         defaultGuest: opts.guestIp,
@@ -69,7 +70,8 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           forwards: forwards.stats(),
         }),
         capture: cap && {
-          start: (path) => cap.startCapture(PcapWriter.toFile(path)),
+          start: (path) => cap.startFile(path),
+          status: () => cap.status(),
           stop: () => {
             const was = cap.capturing !== undefined;
             cap.stopCapture();

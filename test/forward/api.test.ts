@@ -4,7 +4,8 @@
  * the state unchanged afterwards. No guest is needed: forwards only listen here.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,7 +17,6 @@ import { ApiServer } from "../../src/forward/api.js";
 import { apiRequest } from "../../src/forward/client.js";
 import { RecordStore } from "../../src/dns/records.js";
 import { CaptureChannel } from "../../src/link/capture.js";
-import { PcapWriter } from "../../src/pcap/writer.js";
 import { RecordingChannel } from "../support/stack.js";
 
 describe("forward/api: the control API on a Unix socket", () => {
@@ -46,7 +46,8 @@ describe("forward/api: the control API on a Unix socket", () => {
       dns: records,
       stats: () => ({ stack: stack.counters.snapshot(), forwards: fm.stats() }),
       capture: {
-        start: (p) => capture.startCapture(PcapWriter.toFile(p)),
+        start: (p) => capture.startFile(p),
+        status: () => capture.status(),
         stop: () => {
           const was = capture.capturing !== undefined;
           capture.stopCapture();
@@ -148,6 +149,34 @@ describe("forward/api: the control API on a Unix socket", () => {
     expect(existsSync(file)).to.equal(true);
     expect(statSync(file).size).to.equal(24 + 16 + 60); // header + one ARP frame
     expect((await call("DELETE", "/capture")).status).to.equal(404);
+  });
+
+  it("refuses a capture path that is a device, a FIFO or a link with 400 and the reason", async () => {
+    const fifo = join(dir, "fifo.pcap");
+    expect(spawnSync("mkfifo", [fifo]).status).to.equal(0);
+    const link = join(dir, "link.pcap");
+    symlinkSync(join(dir, "target"), link);
+    for (const [path, why] of [
+      ["/dev/full", /\/dev\/full: is a character device/],
+      [fifo, /is a FIFO/],
+      [link, /is a symbolic link/],
+    ] as const) {
+      const r = await call("POST", "/capture", { path });
+      expect(r.status, path).to.equal(400);
+      expect((r.body as { error: string }).error, path).to.match(why);
+    }
+    expect(existsSync(join(dir, "target"))).to.equal(false);
+    expect(capture.capturing).to.equal(undefined);
+  });
+
+  it("GET /capture: running, the file, packets written and dropped", async () => {
+    const file = join(dir, "cap.pcap");
+    expect((await call("POST", "/capture", { path: file })).status).to.equal(201);
+    stack.requestArp(0xc0a84103);
+    const st = (await call("GET", "/capture")).body as { running: boolean; path: string; packetsWritten: number; packetsDropped: number };
+    expect([st.running, st.path, st.packetsWritten, st.packetsDropped]).to.deep.equal([true, file, 1, 0]);
+    expect((await call("DELETE", "/capture")).status).to.equal(200);
+    expect(((await call("GET", "/capture")).body as { running: boolean }).running).to.equal(false);
   });
 
   it("answers a body over 64 KiB with 413 and an error, not a reset (declared and chunked)", async () => {

@@ -66,6 +66,7 @@ describe("link/capture wrapper", () => {
       collectFrames(b);
       collectFrames(cap);
       for (let i = 0; i < 5; i++) cap.send(frame(60 + i, i));
+      await cap.capturing!.flushed();
       const out = execFileSync("tshark", ["-r", path, "-T", "fields", "-e", "frame.len"], { encoding: "utf8" });
       expect(out.trim().split("\n")).to.deep.equal(["60", "61", "62", "63", "64"]);
       cap.close();

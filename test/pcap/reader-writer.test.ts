@@ -401,16 +401,19 @@ describe("pcap/writer", () => {
     }
   });
 
-  it("keeps the file readable by tshark while it is still being written", function () {
+  it("keeps the file readable by tshark while it is still being written", async function () {
     skipWithoutTshark(this);
     const path = join(tmp, "live.pcap");
     const w = PcapWriter.toFile(path);
     const frames = mustRead(fixture("arp-ping.pcap")).packets;
-    // Header only: an empty but valid capture.
+    // Header only: an empty but valid capture. Writes are asynchronous: `flushed` waits for them.
+    await w.flushed();
     expect(tsharkFrames(path)).to.deep.equal([]);
     for (let i = 0; i < 3; i++) w.writePacket(frames[i].data, BigInt(i + 1) * 1_000_000_000n);
+    await w.flushed();
     expect(tsharkFrames(path)).to.have.length(3);
     for (let i = 3; i < 8; i++) w.writePacket(frames[i].data, BigInt(i + 1) * 1_000_000_000n);
+    await w.flushed();
     expect(tsharkFrames(path)).to.have.length(8);
     expect(run("tshark", ["-r", path])).to.contain("Echo (ping) reply");
     w.close();
@@ -430,22 +433,28 @@ describe("pcap/writer", () => {
 
   it("reports an I/O error once, never throws, and counts later packets as dropped", () => {
     const errors: Error[] = [];
-    // /dev/full refuses every write with ENOSPC, starting with the header.
-    const w = PcapWriter.toFile("/dev/full", { onError: (e) => errors.push(e) });
-    expect(w.error).to.be.instanceOf(Error);
-    for (let i = 0; i < 5; i++) expect(w.writePacket(new Uint8Array(60), BigInt(i))).to.equal(false);
-    w.close();
-    expect(errors).to.have.length(1);
-    expect((errors[0] as NodeJS.ErrnoException).code).to.equal("ENOSPC");
-    expect(w.packetsWritten).to.equal(0);
-    expect(w.packetsDropped).to.equal(5);
-    const quiet = PcapWriter.toFile("/dev/full", {
-      onError: () => {
-        throw new Error("handler failure");
-      },
-    });
-    expect(quiet.writePacket(new Uint8Array(1), 0n)).to.equal(false);
-    quiet.close();
+    // A descriptor of /dev/full refuses every write with ENOSPC, starting with the header.
+    // (toFile refuses /dev/full itself: capture-file.test.ts.)
+    const fd = openSync("/dev/full", "w");
+    try {
+      const w = PcapWriter.toFd(fd, { onError: (e) => errors.push(e) });
+      expect(w.error).to.be.instanceOf(Error);
+      for (let i = 0; i < 5; i++) expect(w.writePacket(new Uint8Array(60), BigInt(i))).to.equal(false);
+      w.close();
+      expect(errors).to.have.length(1);
+      expect((errors[0] as NodeJS.ErrnoException).code).to.equal("ENOSPC");
+      expect(w.packetsWritten).to.equal(0);
+      expect(w.packetsDropped).to.equal(5);
+      const quiet = PcapWriter.toFd(fd, {
+        onError: () => {
+          throw new Error("handler failure");
+        },
+      });
+      expect(quiet.writePacket(new Uint8Array(1), 0n)).to.equal(false);
+      quiet.close();
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it("drops after close and on non-byte input; validates options", () => {
