@@ -108,7 +108,7 @@ export interface TcpLayer {
   options: TcpOptions;
   /** null when the datagram is incomplete or a fragment. */
   checksumOk: boolean | null;
-  /** Payload bytes the IPv4 datagram says the segment carries. */
+  /** Payload bytes the IPv4 datagram says the segment carries, bounded by the frame's length on the wire. */
   payloadLength: number;
 }
 
@@ -205,20 +205,24 @@ function fail(d: DecodedFrame, e: WireError | LayerError): DecodedFrame {
   return d;
 }
 
-/** Decode one Ethernet frame (the captured bytes, without FCS). Never throws. */
-export function decodeFrame(frame: Uint8Array): DecodedFrame {
+/**
+ * Decode one Ethernet frame (the captured bytes, without FCS). `wireLen` is the frame's length
+ * on the wire (pcap "Original Packet Length", without FCS), at least `frame.length`. Never throws.
+ */
+export function decodeFrame(frame: Uint8Array, wireLen = frame.length): DecodedFrame {
   const d: DecodedFrame = { layers: {} };
   const eth = parseEthernet(frame);
   if (eth instanceof WireError) return fail(d, eth);
   const ethLayer: EthLayer = { src: formatMac(eth.src), dst: formatMac(eth.dst), type: hex(eth.ethertype, 4) };
   if (eth.vlan) ethLayer.vlan = { id: eth.vlan.id, pcp: eth.vlan.pcp, dei: eth.vlan.dei };
   d.layers.eth = ethLayer;
-  const payload = frame.subarray(eth.vlan ? 18 : 14);
+  const ethLen = eth.vlan ? 18 : 14;
+  const payload = frame.subarray(ethLen);
   switch (eth.ethertype) {
     case EtherType.ARP:
       return decodeArp(payload, d);
     case EtherType.IPv4:
-      return decodeIpv4(payload, d);
+      return decodeIpv4(payload, Math.max(payload.length, wireLen - ethLen), d);
     default:
       return d;
   }
@@ -237,7 +241,8 @@ function decodeArp(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
   return d;
 }
 
-function decodeIpv4(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+/** `wireLen`: bytes of the datagram's frame on the wire after the Ethernet header. */
+function decodeIpv4(bytes: Uint8Array, wireLen: number, d: DecodedFrame): DecodedFrame {
   // RFC 791 §3.1. allowTruncated: a frame cut before Total Length still has a readable header.
   const ip = parseIpv4(bytes, { verifyChecksum: false, allowTruncated: true });
   if (ip instanceof WireError) return fail(d, ip);
@@ -265,7 +270,9 @@ function decodeIpv4(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
   if (ip.fragmentOffset !== 0) return d;
   const whole = present && !isFragment(ip);
   const l4 = bytes.subarray(hl, Math.min(tl, bytes.length));
-  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: ip.payloadLength };
+  // The payload is what Total Length claims, but never more than the frame carried on the
+  // wire (a frame shorter than its claim); a snapshot length cut keeps the claim, as tshark does.
+  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: Math.min(tl, wireLen) - hl };
   switch (ip.protocol) {
     case IpProtocol.ICMP:
       return decodeIcmp(l4, ctx, d);
@@ -283,7 +290,7 @@ interface L4Context {
   dst: number;
   /** The whole unfragmented datagram is present: checksums can be judged, upper layers decoded. */
   whole: boolean;
-  /** Total Length minus the IPv4 header length. */
+  /** Total Length (bounded by the frame's length on the wire) minus the IPv4 header length. */
   payloadLength: number;
 }
 
@@ -587,7 +594,7 @@ function formatNs(ns: bigint, nanosecond: boolean): string {
  */
 export function inspectPacket(p: PcapPacket, frame: number, nanosecond: boolean, fcsLen = 0): InspectedFrame {
   const bytes = fcsLen > 0 && p.originalLength === p.capturedLength ? p.data.subarray(0, Math.max(0, p.data.length - fcsLen)) : p.data;
-  const d = decodeFrame(bytes);
+  const d = decodeFrame(bytes, Math.max(bytes.length, p.originalLength - fcsLen));
   const out: InspectedFrame = {
     frame,
     time: formatPacketTime(p, nanosecond),

@@ -411,6 +411,16 @@ describe("pcap/inspect inspectPacket", () => {
     expect(d.layers.dns).to.equal(undefined);
   });
 
+  it("bounds the TCP payload length by the bytes the frame had on the wire, not the Total Length claim", () => {
+    const full = ipFrame(6, tcpSegment({ flags: TcpFlag.ACK, payload: new Uint8Array(100) }));
+    setU16(full, 14 + 2, 1000); // claims 1000 bytes; the frame carries 20 + 20 + 100
+    const whole = inspectPacket({ tsSec: 1, tsFrac: 0, capturedLength: full.length, originalLength: full.length, data: full }, 1, false);
+    expect(whole.layers.tcp).to.deep.include({ payloadLength: 100, checksumOk: null });
+    // Cut by the snapshot length: the frame on the wire was longer, the claim stands (tshark agrees).
+    const cut = inspectPacket({ tsSec: 1, tsFrac: 0, capturedLength: 60, originalLength: 1014, data: full.subarray(0, 60) }, 2, false);
+    expect(cut.layers.tcp).to.deep.include({ payloadLength: 960 });
+  });
+
   it("formats times with 6 decimals for µs files and 9 for ns files", () => {
     const p = { tsSec: 1795426394, tsFrac: 750395498, capturedLength: 0, originalLength: 0, data: new Uint8Array(0) };
     expect(inspectPacket(p, 1, true).time).to.equal("1795426394.750395498");
