@@ -20,12 +20,18 @@
  *    fragment, the transport header is decoded from the bytes present with `checksumOk: null`
  *    and nothing above it is decoded; a later fragment (offset > 0) has no transport header,
  *    so decoding ends after ipv4 (RFC 791 §3.2).
+ *  - A TCP or UDP checksum that fails but holds exactly the pseudo-header sum is a partial
+ *    checksum left for the link to complete (checksum offload, as tcpdump on a TAP or veth
+ *    with offloads records it): `checksumOk: false` with `checksumPartial: true`, shown as
+ *    "partial-checksum(offload)" rather than "bad-checksum". skiff's own captures hold
+ *    completed checksums (src/pcap/l4-checksum.ts); this is for captures taken elsewhere.
  *
  * Not a hot path: one object and a few strings per frame are fine here.
  */
 
 import { formatIpv4, formatMac } from "../common/addr.js";
 import { getU16 } from "../common/bytes.js";
+import { pseudoHeaderSum } from "../ipv4/checksum.js";
 import { WireError } from "../common/wire-error.js";
 import { ArpOp, parseArp } from "../ethernet/arp.js";
 import { EtherType, parseEthernet } from "../ethernet/ethernet.js";
@@ -104,6 +110,8 @@ export interface UdpLayer {
   length: number;
   /** null: no checksum sent (field 0), or the datagram is incomplete or a fragment. */
   checksumOk: boolean | null;
+  /** Present when the failing checksum is the pseudo-header sum only (offload; see the file comment). */
+  checksumPartial?: true;
 }
 
 export interface TcpLayer {
@@ -121,6 +129,8 @@ export interface TcpLayer {
   options: TcpOptions;
   /** null when the datagram is incomplete or a fragment. */
   checksumOk: boolean | null;
+  /** Present when the failing checksum is the pseudo-header sum only (offload; see the file comment). */
+  checksumPartial?: true;
   /** Payload bytes the IPv4 datagram says the segment carries, bounded by the frame's length on the wire. */
   payloadLength: number;
 }
@@ -294,12 +304,14 @@ function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     if (getU16(bytes, 4) < UDP_HEADER_LEN) return fail(d, new WireError("udp", "bad length"));
   }
   const view = new UdpPacket(bytes);
-  d.layers.udp = {
+  const udpLayer: UdpLayer = {
     srcPort: view.srcPort,
     dstPort: view.dstPort,
     length: view.length,
     checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
   };
+  if (udpLayer.checksumOk === false && isPartialChecksum(bytes, 6, IpProtocol.UDP, ctx)) udpLayer.checksumPartial = true;
+  d.layers.udp = udpLayer;
   if (payload === null || payload.length === 0) return d;
   if (DHCP_PORTS.has(view.srcPort) || DHCP_PORTS.has(view.dstPort)) {
     const dhcp = decodeDhcpLayer(payload);
@@ -309,6 +321,14 @@ function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
   }
   if (view.srcPort === DNS_PORT || view.dstPort === DNS_PORT) return withDns(decodeDnsLayer(payload), d);
   return d;
+}
+
+/**
+ * The checksum field at `at` of the whole segment `bytes` holds the pseudo-header sum (RFC 9293
+ * §3.1, RFC 768), folded and not complemented: what an offloading sender leaves for its link.
+ */
+function isPartialChecksum(bytes: Uint8Array, at: number, protocol: number, ctx: L4Context): boolean {
+  return getU16(bytes, at) === pseudoHeaderSum(ctx.src, ctx.dst, protocol, bytes.length);
 }
 
 /** Flag names, low bit first (RFC 9293 §3.1; ECE and CWR from RFC 3168 §23.2). */
@@ -335,7 +355,7 @@ function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
   if (tcp instanceof WireError) return fail(d, tcp);
   const view = new TcpSegment(bytes);
   const hl = view.dataOffset;
-  d.layers.tcp = {
+  const tcpLayer: TcpLayer = {
     srcPort: tcp.srcPort,
     dstPort: tcp.dstPort,
     seq: tcp.seq,
@@ -349,6 +369,8 @@ function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
     payloadLength: Math.max(0, ctx.payloadLength - hl),
   };
+  if (tcpLayer.checksumOk === false && isPartialChecksum(bytes, 16, IpProtocol.TCP, ctx)) tcpLayer.checksumPartial = true;
+  d.layers.tcp = tcpLayer;
   if (!ctx.whole || (tcp.srcPort !== DNS_PORT && tcp.dstPort !== DNS_PORT)) return d;
   // RFC 1035 §4.2.2: a 2-byte length, then the message; decoded only when it is all here.
   const p = tcp.payload;
@@ -424,8 +446,9 @@ function ipv4Text(ip: Ipv4Layer): string {
   return s;
 }
 
-function checksumText(ok: boolean | null | undefined): string {
-  return ok === false ? " bad-checksum" : "";
+function checksumText(ok: boolean | null | undefined, partial?: true): string {
+  if (ok !== false) return "";
+  return partial ? " partial-checksum(offload)" : " bad-checksum";
 }
 
 function icmpText(c: IcmpLayer): string {
@@ -441,7 +464,7 @@ function icmpText(c: IcmpLayer): string {
 }
 
 function udpText(u: UdpLayer): string {
-  return `udp ${u.srcPort}→${u.dstPort} len ${u.length}${checksumText(u.checksumOk)}`;
+  return `udp ${u.srcPort}→${u.dstPort} len ${u.length}${checksumText(u.checksumOk, u.checksumPartial)}`;
 }
 
 function tcpText(t: TcpLayer): string {
@@ -449,7 +472,7 @@ function tcpText(t: TcpLayer): string {
   return (
     `tcp ${t.srcPort}→${t.dstPort} [${t.flags}] seq ${t.seq} ack ${t.ack} win ${t.window} len ${t.payloadLength}` +
     (opts ? ` ${opts}` : "") +
-    checksumText(t.checksumOk)
+    checksumText(t.checksumOk, t.checksumPartial)
   );
 }
 
