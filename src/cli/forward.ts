@@ -68,6 +68,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           udpTranslate: { ...net.udp.counters, flowsOpen: net.udp.size },
           icmpTranslate: { ...net.icmp.counters },
           forwards: forwards.stats(),
+          ...(cap ? { capture: cap.status() } : {}),
         }),
         capture: cap && {
           start: (path) => cap.startFile(path),

@@ -58,12 +58,19 @@ export class CaptureChannel extends BaseFrameChannel {
   }
 
   /**
-   * Wrap `inner` and capture to `path` at once. Throws (a `CaptureFileError`) when the path
-   * is refused; `opts.onError` hears of a later write error, which stops the capture.
+   * Wrap `inner` and capture to `path` at once. The wrapper owns `inner` from the start: when
+   * the path is refused, `inner` is closed and the `CaptureFileError` thrown (a caller that
+   * gave up on the wrapper then leaves no open link behind). `opts.onError` hears of a later
+   * write error, which stops the capture.
    */
   static toFile(inner: FrameChannel, path: string, opts: PcapFileOptions = {}): CaptureChannel {
     const c = new CaptureChannel(inner);
-    c.startFile(path, opts);
+    try {
+      c.startFile(path, opts);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
     return c;
   }
 

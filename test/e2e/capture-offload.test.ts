@@ -2,11 +2,12 @@
  * End to end: `skiff run --pcap FILE` with TAP offloads on (the default) records a capture in
  * which skiff's own frames and the guest kernel's carry valid TCP/UDP checksums: the partial
  * checksums of offload are completed in the recorded copy. `pcap inspect` reports no
- * bad-checksum and tshark, with checksum validation on, agrees. The file is private (0600).
+ * bad-checksum and tshark, with checksum validation on, agrees. The file is private (0600),
+ * and a refused path (a link, a device) ends skiff at once with the reason.
  */
 import { expect } from "chai";
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -80,5 +81,25 @@ describe("e2e: skiff run --pcap with checksum offload", function () {
     expect(statuses.length).to.equal(frames.length);
     // tshark's status 0 is "bad".
     expect(statuses.filter((l) => l.split("\t").some((v) => v.split(",").includes("0")))).to.deep.equal([]);
+  });
+
+  it("refuses a --pcap path that is a link or a device: exit 1 with the reason, at once, the target intact", async () => {
+    const target = join(dir, "target");
+    writeFileSync(target, "keep");
+    const link = join(dir, "link.pcap");
+    symlinkSync(target, link);
+    for (const [path, why] of [
+      [link, /link\.pcap: is a symbolic link; refusing to follow it/],
+      ["/dev/full", /\/dev\/full: is a character device/],
+    ] as const) {
+      // The wrapped TAP used to stay open after the refusal, and skiff never exited.
+      const r = await promisify(execFile)(process.execPath, [bin, "run", "--pcap", path, "--", "true"], { timeout: 20_000 }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code?: number; killed?: boolean; stderr?: string }) => ({ code: e.killed ? -1 : (e.code ?? -1), stderr: e.stderr ?? "" }),
+      );
+      expect(r.code, path).to.equal(1);
+      expect(r.stderr).to.match(why);
+    }
+    expect(readFileSync(target, "utf8")).to.equal("keep");
   });
 });

@@ -57,6 +57,18 @@ describe("link/capture wrapper", () => {
     cap.close();
   });
 
+  it("toFile on a refused path throws the reason and closes the link it was given", () => {
+    const [a] = memoryPair();
+    let msg = "";
+    try {
+      CaptureChannel.toFile(a, "/dev/full");
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).to.equal("/dev/full: is a character device; only a new or regular file can hold a capture");
+    expect(a.closed).to.equal(true);
+  });
+
   it("writes a file tshark can read while the capture is still open", async function () {
     const dir = mkdtempSync(join(tmpdir(), "skiff-cap-"));
     try {
