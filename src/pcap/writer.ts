@@ -143,7 +143,7 @@ export class PcapWriter {
   packetsWritten = 0;
   /** Packets not written: after an error or `close()`, or refused by a full stream. */
   packetsDropped = 0;
-  /** File bytes written, header included. */
+  /** File bytes written (for a file: accepted for the disk), header included. */
   bytesWritten = 0;
   /** The first I/O error, if any. */
   error: Error | null = null;
