@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { formatIpv4, formatMac } from "../common/addr.js";
 import type { CaptureChannel } from "../link/capture.js";
 import { ForwardManager, type ForwardInfo } from "../forward/manager.js";
-import { ApiServer } from "../forward/api.js";
+import { ApiServer, type ApiLimits } from "../forward/api.js";
 import { apiRequest } from "../forward/client.js";
 import { parsePublish, type ForwardSpec } from "../forward/spec.js";
 import type { Network } from "./network.js";
@@ -22,6 +22,8 @@ export interface ControlOptions {
   guestIp?: string;
   /** The capture wrapper of the guest link, for `POST /capture`. */
   capture?: CaptureChannel;
+  /** Bounds of the control API (connections, timeouts); defaults in src/forward/api.ts. */
+  apiLimits?: ApiLimits;
   log: Logger;
 }
 
@@ -79,7 +81,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
             return was;
           },
         },
-      });
+      }, opts.apiLimits);
     }
   } catch (e) {
     forwards.closeAll();

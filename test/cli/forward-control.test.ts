@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { closeSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { Network } from "../../src/cli/network.js";
@@ -93,5 +94,24 @@ describe("cli/forward: startControl and the capture", () => {
     const errors = logs.filter((l) => l.msg === "capture stopped: write error");
     expect(errors).to.have.length(1);
     expect(errors[0]).to.deep.include({ path: file, err: "EIO: i/o error, write" });
+  });
+
+  it("passes apiLimits to the API: a connection beyond maxConnections is closed", async () => {
+    const sock = join(dir, "api.sock");
+    control = await startControl(net, { apiSocket: sock, capture, log: logger(), apiLimits: { maxConnections: 1 } });
+    const first = connect(sock);
+    await new Promise((r) => first.once("connect", r));
+    const second = connect(sock);
+    second.on("error", () => {});
+    const closed = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 2000);
+      second.once("close", () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+      second.resume();
+    });
+    first.destroy();
+    expect(closed).to.equal(true);
   });
 });
