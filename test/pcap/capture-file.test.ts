@@ -141,14 +141,7 @@ describe("pcap capture files: safe open", function () {
     expect(r.stdout).to.match(/refused: .*lonely\.pcap: is a FIFO/);
   });
 
-  it("replaces only a regular file of ours with a single link, and makes it 0600", () => {
-    const mine = join(sticky, "mine.pcap");
-    writeFileSync(mine, "old content that is longer than a header", { mode: 0o644 });
-    const w = PcapWriter.toFile(mine);
-    w.close();
-    expect(statSync(mine).size).to.equal(24);
-    expect(statSync(mine).mode & 0o777).to.equal(0o600);
-
+  it("refuses another user's file and a planted hard link; replaces a regular file of ours, made 0600", () => {
     const theirs = join(sticky, "theirs.pcap");
     writeFileSync(theirs, "their data");
     chownSync(theirs, NOBODY, NOBODY);
@@ -162,6 +155,13 @@ describe("pcap capture files: safe open", function () {
     linkSync(precious, hard);
     refused(() => PcapWriter.toFile(hard), /2 hard links/);
     expect(readFileSync(precious, "utf8")).to.equal("keep me");
+
+    const mine = join(sticky, "mine.pcap");
+    writeFileSync(mine, "old content that is longer than a header", { mode: 0o644 });
+    const w = PcapWriter.toFile(mine);
+    w.close();
+    expect(statSync(mine).size).to.equal(24);
+    expect(statSync(mine).mode & 0o777).to.equal(0o600);
   });
 });
 
