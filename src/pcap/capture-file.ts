@@ -122,8 +122,10 @@ function resolveDirectory(path: string, uid: number): string {
  */
 export function openCaptureFile(path: string): number {
   const uid = euid();
+  const name = basename(path);
+  if (name === "" || name === "." || name === ".." || path.endsWith(sep)) throw new CaptureFileError(path, "does not name a file");
   const dir = resolveDirectory(path, uid);
-  const file = join(dir, basename(path));
+  const file = join(dir, name);
   let fd: number;
   let created = true;
   try {
