@@ -127,7 +127,7 @@ describe("pcap capture files: safe open", function () {
     refused(() => PcapWriter.toFile("/dev/full"), /\/dev\/full: is a character device/);
     refused(() => PcapWriter.toFile("/dev/null"), /character device/);
     refused(() => PcapWriter.toFile(sticky), /directory/);
-    refused(() => PcapWriter.toFile(join(sticky, "..")), /does not name a file/);
+    refused(() => PcapWriter.toFile(`${sticky}/..`), /does not name a file/);
     refused(() => PcapWriter.toFile(sticky + "/"), /does not name a file/);
   });
 
