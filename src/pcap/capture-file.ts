@@ -16,8 +16,8 @@
  *     - a new file is created with O_CREAT | O_EXCL and mode 0600 (private: the guest's
  *       traffic is readable by its owner only);
  *     - an existing name is opened without O_CREAT: a symbolic link fails (ELOOP) and is
- *       refused; O_NONBLOCK keeps a FIFO without a reader from blocking the open (ENXIO),
- *       and a FIFO with one from ever being used.
+ *       refused; O_NONBLOCK makes the open of a FIFO without a reader fail at once (ENXIO)
+ *       instead of blocking the process (a FIFO with a reader is refused by step 3).
  *  3. The opened descriptor is checked with fstat: anything but a regular file (FIFO,
  *     character or block device, directory, socket) is refused; an existing file must be
  *     owned by the effective user and have a single link (a hard link planted to another
@@ -27,7 +27,9 @@
  * file as it was.
  *
  * What this does not protect against: the effective user's own directories being changed by
- * the effective user (or root) at the same moment.
+ * the effective user (or root) at the same moment. Stricter than needed in one case: a
+ * group-writable directory is refused even when the group holds only the user (user private
+ * groups); capture to a directory only its owner can write.
  */
 
 import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, lstatSync, openSync, readlinkSync, type Stats } from "node:fs";
