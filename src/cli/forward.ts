@@ -8,9 +8,8 @@ import type { Command } from "commander";
 import type { Logger } from "pino";
 import { formatIpv4, formatMac } from "../common/addr.js";
 import type { CaptureChannel } from "../link/capture.js";
-import { PcapWriter } from "../pcap/writer.js";
 import { ForwardManager, type ForwardInfo } from "../forward/manager.js";
-import { ApiServer } from "../forward/api.js";
+import { ApiServer, type ApiLimits } from "../forward/api.js";
 import { apiRequest } from "../forward/client.js";
 import { parsePublish, type ForwardSpec } from "../forward/spec.js";
 import type { Network } from "./network.js";
@@ -23,6 +22,8 @@ export interface ControlOptions {
   guestIp?: string;
   /** The capture wrapper of the guest link, for `POST /capture`. */
   capture?: CaptureChannel;
+  /** Bounds of the control API (connections, timeouts); defaults in src/forward/api.ts. */
+  apiLimits?: ApiLimits;
   log: Logger;
 }
 
@@ -49,9 +50,11 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
   const opened: ForwardInfo[] = await forwards.add(specs);
   for (const f of opened) opts.log.info(f, "forwarding");
   let api: ApiServer | undefined;
+  const cap = opts.capture;
+  // A write error stops the capture (--pcap or POST /capture); say so once.
+  cap?.setErrorHandler((err, path) => opts.log.error({ path, err: err.message }, "capture stopped: write error"));
   try {
     if (opts.apiSocket !== undefined) {
-      const cap = opts.capture;
       api = await ApiServer.listen(opts.apiSocket, {
         forwards,
         defaultGuest: opts.guestIp,
@@ -68,16 +71,18 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           icmpTranslate: { ...net.icmp.counters },
           fdBudget: { ...net.fds.counters, size: Number.isFinite(net.fds.size) ? net.fds.size : null },
           forwards: forwards.stats(),
+          ...(cap ? { capture: cap.status() } : {}),
         }),
         capture: cap && {
-          start: (path) => cap.startCapture(PcapWriter.toFile(path)),
+          start: (path) => cap.startFile(path),
+          status: () => cap.status(),
           stop: () => {
             const was = cap.capturing !== undefined;
             cap.stopCapture();
             return was;
           },
         },
-      });
+      }, opts.apiLimits);
     }
   } catch (e) {
     forwards.closeAll();

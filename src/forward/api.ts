@@ -8,9 +8,21 @@
  *   GET    /dns/records              POST /dns/records {name, ip} → 201     DELETE /dns/records/{name}
  *   GET    /stats                    counters per attachment and per protocol
  *   POST   /capture {path}           start a pcap capture                   DELETE /capture   stop it
+ *   GET    /capture                  the capture's state: running, path, packets written and dropped, error
  *
- * Malformed JSON, unknown fields, bad addresses or ports → 400 `{error}` naming the problem,
- * and nothing changes; unknown paths → 404; a known path with another method → 405.
+ * Malformed JSON, unknown fields, bad addresses or ports, a malformed percent-encoding in the
+ * path → 400 `{error}` naming the problem, and nothing changes; unknown paths → 404; a known
+ * path with another method → 405; a body over 64 KiB → 413, then the connection is closed (the
+ * rest of the body is read and discarded, so the client sees the answer, not a reset). A
+ * capture path that is refused (a link, a FIFO, a device, another user's file: see
+ * src/pcap/capture-file.ts) → 400 with the reason.
+ *
+ * Resources (RFC 9112 §9.8 lets a server close idle connections): at most `maxConnections`
+ * connections at once (default 64); one more is closed at once and counted
+ * (`connectionsRefused` in GET /stats's `api`), while the open ones go on being served. A
+ * connection that has not sent its request headers within `headersTimeoutMs` (default 10 s),
+ * or stays idle for `idleTimeoutMs` (default 30 s), is closed, so slow or silent clients
+ * cannot hold the slots.
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -37,12 +49,28 @@ export interface ApiContext {
     start(path: string): void;
     /** Stop; false when no capture was running. */
     stop(): boolean;
+    /** The capture's state (GET /capture). */
+    status?(): unknown;
   };
   log?: Logger;
 }
 
+/** Bounds of the API server's resources (see the file comment). */
+export interface ApiLimits {
+  /** Connections open at once; default 64. */
+  maxConnections?: number;
+  /** Time allowed for a request's headers, in ms; default 10 000. */
+  headersTimeoutMs?: number;
+  /** Time a connection may stay idle (no byte either way), in ms; default 30 000. */
+  idleTimeoutMs?: number;
+}
+
+export const DEFAULT_API_LIMITS: Required<ApiLimits> = { maxConnections: 64, headersTimeoutMs: 10_000, idleTimeoutMs: 30_000 };
+
 /** Largest request body accepted. */
 const MAX_BODY = 64 * 1024;
+/** How long the rest of a too-large body is read (and discarded) after the 413. */
+const DISCARD_MS = 2_000;
 
 class HttpError extends Error {
   constructor(
@@ -75,16 +103,47 @@ function stringFields(body: unknown, required: string[], optional: string[] = []
   return o as Record<string, string>;
 }
 
+/** Counters of the API server itself. */
+export interface ApiCounters {
+  /** Connections open now. */
+  connections: number;
+  /** Connections closed at once because `maxConnections` were open. */
+  connectionsRefused: number;
+}
+
 export class ApiServer {
   private constructor(
     private readonly server: Server,
     readonly path: string,
+    readonly counters: ApiCounters,
   ) {}
 
   /** Listen on the Unix socket `path` (mode 0600). A stale socket file left by a dead skiff is replaced. */
-  static async listen(path: string, ctx: ApiContext): Promise<ApiServer> {
+  static async listen(path: string, ctx: ApiContext, limits: ApiLimits = {}): Promise<ApiServer> {
+    const lim = { ...DEFAULT_API_LIMITS, ...limits };
+    for (const [k, v] of Object.entries(lim)) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`api ${k} must be a positive integer, got ${v}`);
+    }
     await prepareSocketPath(path, "--api-socket");
-    const server = createServer((req, res) => void handle(ctx, req, res));
+    const counters: ApiCounters = { connections: 0, connectionsRefused: 0 };
+    const server = createServer(
+      {
+        headersTimeout: lim.headersTimeoutMs,
+        requestTimeout: lim.headersTimeoutMs + lim.idleTimeoutMs,
+        keepAliveTimeout: Math.min(5_000, lim.idleTimeoutMs),
+        // How often Node checks the two timeouts above.
+        connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(lim.headersTimeoutMs / 4))),
+      },
+      (req, res) => void handle(ctx, counters, req, res),
+    );
+    server.maxConnections = lim.maxConnections;
+    // Node closes a connection over maxConnections itself and tells us with "drop".
+    server.on("drop", () => counters.connectionsRefused++);
+    server.on("connection", (sock) => {
+      counters.connections++;
+      sock.once("close", () => counters.connections--);
+    });
+    server.setTimeout(lim.idleTimeoutMs, (sock) => sock.destroy());
     const old = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -95,7 +154,7 @@ export class ApiServer {
       process.umask(old);
     }
     chmodSync(path, 0o600);
-    return new ApiServer(server, path);
+    return new ApiServer(server, path, counters);
   }
 
   close(): Promise<void> {
@@ -106,15 +165,21 @@ export class ApiServer {
   }
 }
 
+/** A body over MAX_BODY: 413 is answered, then the connection closes (`handle`). */
+class TooLarge extends HttpError {}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    const declared = Number(req.headers["content-length"]);
+    if (declared > MAX_BODY) return reject(new TooLarge(413, `request body larger than ${MAX_BODY} bytes`));
     req.on("data", (d: Buffer) => {
+      if (n > MAX_BODY) return;
       n += d.length;
       if (n > MAX_BODY) {
-        reject(new HttpError(413, `request body larger than ${MAX_BODY} bytes`));
-        req.destroy();
+        chunks.length = 0;
+        reject(new TooLarge(413, `request body larger than ${MAX_BODY} bytes`));
       } else chunks.push(d);
     });
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
@@ -122,18 +187,38 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body) + "\n";
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(text) };
+  if (close) headers.connection = "close";
+  res.writeHead(status, headers);
   res.end(text);
 }
 
-async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * After a 413: answer, half-close, and read (discarding) what the client still sends for a
+ * while, so it sees the answer rather than a reset; then close.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse, e: HttpError): void {
+  const sock = req.socket;
+  // Node destroys a "connection: close" socket once the answer is out; unread bytes of the
+  // body would then reach the client as ECONNRESET. End our side only; the timer destroys.
+  (sock as { destroySoon?: () => void }).destroySoon = () => sock.end();
+  send(res, e.status, { error: e.message }, true);
+  req.removeAllListeners("data");
+  req.resume();
+  const timer = setTimeout(() => sock.destroy(), DISCARD_MS);
+  timer.unref();
+  sock.once("close", () => clearTimeout(timer));
+}
+
+async function handle(ctx: ApiContext, counters: ApiCounters, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const url = new URL(req.url ?? "/", "http://skiff");
-    const [status, body] = await route(ctx, req.method ?? "GET", url.pathname, req);
+    const [status, body] = await route(ctx, counters, req.method ?? "GET", url.pathname, req);
     send(res, status, body);
   } catch (e) {
+    if (e instanceof TooLarge) return refuseBody(req, res, e);
     if (e instanceof HttpError) return send(res, e.status, { error: e.message });
     ctx.log?.error({ err: (e as Error).message }, "api: internal error");
     send(res, 500, { error: (e as Error).message });
@@ -142,8 +227,17 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
 
 type Result = [number, unknown];
 
-async function route(ctx: ApiContext, method: string, path: string, req: IncomingMessage): Promise<Result> {
-  const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+/** One path segment, percent-decoded (RFC 3986 §2.1); 400 when the encoding is malformed. */
+function decodeSegment(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw bad(`malformed percent-encoding in the path segment ${JSON.stringify(p)}`);
+  }
+}
+
+async function route(ctx: ApiContext, counters: ApiCounters, method: string, path: string, req: IncomingMessage): Promise<Result> {
+  const parts = path.split("/").filter((p) => p !== "").map(decodeSegment);
   const allow = (...methods: string[]) => {
     if (!methods.includes(method)) throw new HttpError(405, `${method} is not allowed on ${path} (allowed: ${methods.join(", ")})`);
   };
@@ -195,12 +289,14 @@ async function route(ctx: ApiContext, method: string, path: string, req: Incomin
   }
   if (parts[0] === "stats" && parts.length === 1) {
     allow("GET");
-    return [200, ctx.stats ? ctx.stats() : { forwards: ctx.forwards.stats() }];
+    const stats = ctx.stats ? ctx.stats() : { forwards: ctx.forwards.stats() };
+    return [200, { ...(stats as object), api: { ...counters } }];
   }
   if (parts[0] === "capture" && parts.length === 1) {
-    allow("POST", "DELETE");
+    allow("GET", "POST", "DELETE");
     const cap = ctx.capture;
     if (!cap) throw missing("capture");
+    if (method === "GET") return [200, cap.status ? cap.status() : {}];
     if (method === "DELETE") {
       if (!cap.stop()) throw new HttpError(404, "no capture is running");
       return [200, { stopped: true }];

@@ -1,6 +1,7 @@
 /**
  * `pcap inspect`: decode one captured Ethernet frame into named layers, and format the result
- * as one text line or one JSON object.
+ * as one text line or one JSON object. This file holds the link, network and transport layers
+ * and the line format; the application layers (DHCP, DNS) are in `inspect-apps.ts`.
  *
  * Layers, in decode order: eth (IEEE 802.3 with EtherType, one 802.1Q tag), arp (RFC 826),
  * ipv4 (RFC 791 §3.1), then icmp (RFC 792), udp (RFC 768) or tcp (RFC 9293 §3.1), then on top
@@ -19,22 +20,40 @@
  *    fragment, the transport header is decoded from the bytes present with `checksumOk: null`
  *    and nothing above it is decoded; a later fragment (offset > 0) has no transport header,
  *    so decoding ends after ipv4 (RFC 791 §3.2).
+ *  - A TCP or UDP checksum that fails but holds exactly the pseudo-header sum is a partial
+ *    checksum left for the link to complete (checksum offload, as tcpdump on a TAP or veth
+ *    with offloads records it): `checksumOk: false` with `checksumPartial: true`, shown as
+ *    "partial-checksum(offload)" rather than "bad-checksum". skiff's own captures hold
+ *    completed checksums (src/pcap/l4-checksum.ts); this is for captures taken elsewhere.
  *
  * Not a hot path: one object and a few strings per frame are fine here.
  */
 
-import dnsPacket from "dns-packet";
 import { formatIpv4, formatMac } from "../common/addr.js";
-import { getU16, getU32 } from "../common/bytes.js";
+import { getU16 } from "../common/bytes.js";
+import { pseudoHeaderSum } from "../ipv4/checksum.js";
 import { WireError } from "../common/wire-error.js";
-import { decodeDomainSearch, DhcpMessageType, DhcpOption, messageType, parseDhcp, readIpList } from "../dhcp/wire.js";
 import { ArpOp, parseArp } from "../ethernet/arp.js";
 import { EtherType, parseEthernet } from "../ethernet/ethernet.js";
 import { IcmpPacket, IcmpType, parseIcmp } from "../ipv4/icmp.js";
 import { IpProtocol, Ipv4Packet, isFragment, parseIpv4 } from "../ipv4/ipv4.js";
 import { UDP_HEADER_LEN, UdpPacket, parseUdp } from "../ipv4/udp.js";
 import { describeTcpOptions, parseTcp, TcpFlag, TcpSegment, type TcpOptions } from "../tcp/wire.js";
+import {
+  decodeDhcpLayer,
+  decodeDnsLayer,
+  dhcpText,
+  dnsText,
+  hex,
+  printable,
+  type DhcpLayer,
+  type DnsLayer,
+  type LayerError,
+} from "./inspect-apps.js";
 import { packetTimeNs, type PcapPacket } from "./reader.js";
+
+export { dhcpMessageTypeName } from "./inspect-apps.js";
+export type { DhcpLayer, DhcpOptionField, DhcpOptionValue, DnsLayer, DnsRecordField, LayerError } from "./inspect-apps.js";
 
 export interface EthLayer {
   src: string;
@@ -91,6 +110,8 @@ export interface UdpLayer {
   length: number;
   /** null: no checksum sent (field 0), or the datagram is incomplete or a fragment. */
   checksumOk: boolean | null;
+  /** Present when the failing checksum is the pseudo-header sum only (offload; see the file comment). */
+  checksumPartial?: true;
 }
 
 export interface TcpLayer {
@@ -108,53 +129,10 @@ export interface TcpLayer {
   options: TcpOptions;
   /** null when the datagram is incomplete or a fragment. */
   checksumOk: boolean | null;
-  /** Payload bytes the IPv4 datagram says the segment carries. */
+  /** Present when the failing checksum is the pseudo-header sum only (offload; see the file comment). */
+  checksumPartial?: true;
+  /** Payload bytes the IPv4 datagram says the segment carries, bounded by the frame's length on the wire. */
   payloadLength: number;
-}
-
-export type DhcpOptionValue = string | number | string[] | number[];
-
-export interface DhcpOptionField {
-  code: number;
-  name?: string;
-  /** Decoded for known options (addresses, numbers, strings, domain list); hex otherwise. */
-  value: DhcpOptionValue;
-}
-
-export interface DhcpLayer {
-  /** 1 BOOTREQUEST, 2 BOOTREPLY. */
-  op: number;
-  xid: number;
-  ciaddr: string;
-  yiaddr: string;
-  siaddr: string;
-  giaddr: string;
-  chaddr: string;
-  /** Option 53 by name ("DISCOVER", ...), null for plain BOOTP. */
-  messageType: string | null;
-  options: DhcpOptionField[];
-}
-
-export interface DnsRecordField {
-  name: string;
-  type: string;
-  class?: string;
-  ttl?: number;
-  /** Record data with byte strings as hex; for OPT the EDNS fields. */
-  data?: unknown;
-}
-
-export interface DnsLayer {
-  id: number;
-  /** True for a response. */
-  qr: boolean;
-  opcode: string;
-  rcode: string;
-  flags: { aa: boolean; tc: boolean; rd: boolean; ra: boolean; ad: boolean; cd: boolean };
-  questions: Array<{ name: string; type: string; class?: string }>;
-  answers: DnsRecordField[];
-  authorities: DnsRecordField[];
-  additionals: DnsRecordField[];
 }
 
 export interface FrameLayers {
@@ -166,11 +144,6 @@ export interface FrameLayers {
   tcp?: TcpLayer;
   dhcp?: DhcpLayer;
   dns?: DnsLayer;
-}
-
-export interface LayerError {
-  layer: string;
-  reason: string;
 }
 
 /** What one frame decodes to: the layers in decode order, then the failure if any. */
@@ -192,33 +165,29 @@ export interface InspectedFrame {
   error?: LayerError;
 }
 
-const hex = (n: number, width: number) => `0x${n.toString(16).padStart(width, "0")}`;
-
-function bytesHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
-  return s;
-}
-
 function fail(d: DecodedFrame, e: WireError | LayerError): DecodedFrame {
   d.error = { layer: e.layer, reason: e.reason };
   return d;
 }
 
-/** Decode one Ethernet frame (the captured bytes, without FCS). Never throws. */
-export function decodeFrame(frame: Uint8Array): DecodedFrame {
+/**
+ * Decode one Ethernet frame (the captured bytes, without FCS). `wireLen` is the frame's length
+ * on the wire (pcap "Original Packet Length", without FCS), at least `frame.length`. Never throws.
+ */
+export function decodeFrame(frame: Uint8Array, wireLen = frame.length): DecodedFrame {
   const d: DecodedFrame = { layers: {} };
   const eth = parseEthernet(frame);
   if (eth instanceof WireError) return fail(d, eth);
   const ethLayer: EthLayer = { src: formatMac(eth.src), dst: formatMac(eth.dst), type: hex(eth.ethertype, 4) };
   if (eth.vlan) ethLayer.vlan = { id: eth.vlan.id, pcp: eth.vlan.pcp, dei: eth.vlan.dei };
   d.layers.eth = ethLayer;
-  const payload = frame.subarray(eth.vlan ? 18 : 14);
+  const ethLen = eth.vlan ? 18 : 14;
+  const payload = frame.subarray(ethLen);
   switch (eth.ethertype) {
     case EtherType.ARP:
       return decodeArp(payload, d);
     case EtherType.IPv4:
-      return decodeIpv4(payload, d);
+      return decodeIpv4(payload, Math.max(payload.length, wireLen - ethLen), d);
     default:
       return d;
   }
@@ -237,7 +206,8 @@ function decodeArp(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
   return d;
 }
 
-function decodeIpv4(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
+/** `wireLen`: bytes of the datagram's frame on the wire after the Ethernet header. */
+function decodeIpv4(bytes: Uint8Array, wireLen: number, d: DecodedFrame): DecodedFrame {
   // RFC 791 §3.1. allowTruncated: a frame cut before Total Length still has a readable header.
   const ip = parseIpv4(bytes, { verifyChecksum: false, allowTruncated: true });
   if (ip instanceof WireError) return fail(d, ip);
@@ -265,7 +235,9 @@ function decodeIpv4(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
   if (ip.fragmentOffset !== 0) return d;
   const whole = present && !isFragment(ip);
   const l4 = bytes.subarray(hl, Math.min(tl, bytes.length));
-  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: ip.payloadLength };
+  // The payload is what Total Length claims, but never more than the frame carried on the
+  // wire (a frame shorter than its claim); a snapshot length cut keeps the claim, as tshark does.
+  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: Math.min(tl, wireLen) - hl };
   switch (ip.protocol) {
     case IpProtocol.ICMP:
       return decodeIcmp(l4, ctx, d);
@@ -283,7 +255,7 @@ interface L4Context {
   dst: number;
   /** The whole unfragmented datagram is present: checksums can be judged, upper layers decoded. */
   whole: boolean;
-  /** Total Length minus the IPv4 header length. */
+  /** Total Length (bounded by the frame's length on the wire) minus the IPv4 header length. */
   payloadLength: number;
 }
 
@@ -332,16 +304,31 @@ function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     if (getU16(bytes, 4) < UDP_HEADER_LEN) return fail(d, new WireError("udp", "bad length"));
   }
   const view = new UdpPacket(bytes);
-  d.layers.udp = {
+  const udpLayer: UdpLayer = {
     srcPort: view.srcPort,
     dstPort: view.dstPort,
     length: view.length,
     checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
   };
+  if (udpLayer.checksumOk === false && isPartialChecksum(bytes, 6, IpProtocol.UDP, ctx)) udpLayer.checksumPartial = true;
+  d.layers.udp = udpLayer;
   if (payload === null || payload.length === 0) return d;
-  if (DHCP_PORTS.has(view.srcPort) || DHCP_PORTS.has(view.dstPort)) return decodeDhcp(payload, d);
-  if (view.srcPort === DNS_PORT || view.dstPort === DNS_PORT) return decodeDns(payload, d);
+  if (DHCP_PORTS.has(view.srcPort) || DHCP_PORTS.has(view.dstPort)) {
+    const dhcp = decodeDhcpLayer(payload);
+    if (dhcp instanceof WireError) return fail(d, dhcp);
+    d.layers.dhcp = dhcp;
+    return d;
+  }
+  if (view.srcPort === DNS_PORT || view.dstPort === DNS_PORT) return withDns(decodeDnsLayer(payload), d);
   return d;
+}
+
+/**
+ * The checksum field at `at` of the whole segment `bytes` holds the pseudo-header sum (RFC 9293
+ * §3.1, RFC 768), folded and not complemented: what an offloading sender leaves for its link.
+ */
+function isPartialChecksum(bytes: Uint8Array, at: number, protocol: number, ctx: L4Context): boolean {
+  return getU16(bytes, at) === pseudoHeaderSum(ctx.src, ctx.dst, protocol, bytes.length);
 }
 
 /** Flag names, low bit first (RFC 9293 §3.1; ECE and CWR from RFC 3168 §23.2). */
@@ -368,7 +355,7 @@ function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
   if (tcp instanceof WireError) return fail(d, tcp);
   const view = new TcpSegment(bytes);
   const hl = view.dataOffset;
-  d.layers.tcp = {
+  const tcpLayer: TcpLayer = {
     srcPort: tcp.srcPort,
     dstPort: tcp.dstPort,
     seq: tcp.seq,
@@ -382,186 +369,20 @@ function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
     payloadLength: Math.max(0, ctx.payloadLength - hl),
   };
+  if (tcpLayer.checksumOk === false && isPartialChecksum(bytes, 16, IpProtocol.TCP, ctx)) tcpLayer.checksumPartial = true;
+  d.layers.tcp = tcpLayer;
   if (!ctx.whole || (tcp.srcPort !== DNS_PORT && tcp.dstPort !== DNS_PORT)) return d;
   // RFC 1035 §4.2.2: a 2-byte length, then the message; decoded only when it is all here.
   const p = tcp.payload;
   if (p.length < 2) return d;
   const len = getU16(p, 0);
   if (2 + len > p.length) return d;
-  return decodeDns(p.subarray(2, 2 + len), d);
+  return withDns(decodeDnsLayer(p.subarray(2, 2 + len)), d);
 }
 
-// ---- DHCP (RFC 2131, RFC 2132) ----
-
-const DHCP_MESSAGE_TYPE_NAMES: Record<number, string> = {
-  [DhcpMessageType.Discover]: "DISCOVER",
-  [DhcpMessageType.Offer]: "OFFER",
-  [DhcpMessageType.Request]: "REQUEST",
-  [DhcpMessageType.Decline]: "DECLINE",
-  [DhcpMessageType.Ack]: "ACK",
-  [DhcpMessageType.Nak]: "NAK",
-  [DhcpMessageType.Release]: "RELEASE",
-  [DhcpMessageType.Inform]: "INFORM",
-  9: "FORCERENEW", // RFC 3203
-  10: "LEASEQUERY", // RFC 4388 §6.1
-  11: "LEASEUNASSIGNED",
-  12: "LEASEUNKNOWN",
-  13: "LEASEACTIVE",
-};
-
-export function dhcpMessageTypeName(t: number): string {
-  return DHCP_MESSAGE_TYPE_NAMES[t] ?? `TYPE${t}`;
-}
-
-/** How an option's value is shown. */
-type OptionKind = "ip" | "ips" | "u32" | "i32" | "u16" | "u8" | "text" | "codes" | "messageType" | "domains" | "hex";
-
-/** Known options: name and value kind (RFC 2132 sections noted; RFC 3397 for 119). */
-const DHCP_OPTIONS: Record<number, [string, OptionKind]> = {
-  [DhcpOption.SubnetMask]: ["subnetMask", "ip"], // §3.3
-  2: ["timeOffset", "i32"], // §3.4
-  [DhcpOption.Router]: ["router", "ips"], // §3.5
-  4: ["timeServers", "ips"], // §3.6
-  [DhcpOption.DnsServers]: ["dnsServers", "ips"], // §3.8
-  [DhcpOption.HostName]: ["hostName", "text"], // §3.14
-  [DhcpOption.DomainName]: ["domainName", "text"], // §3.17
-  23: ["defaultTtl", "u8"], // §4.5
-  [DhcpOption.InterfaceMtu]: ["interfaceMtu", "u16"], // §5.1
-  [DhcpOption.BroadcastAddress]: ["broadcastAddress", "ip"], // §5.3
-  42: ["ntpServers", "ips"], // §8.3
-  [DhcpOption.RequestedIp]: ["requestedIp", "ip"], // §9.1
-  [DhcpOption.LeaseTime]: ["leaseTime", "u32"], // §9.2
-  [DhcpOption.Overload]: ["overload", "u8"], // §9.3
-  [DhcpOption.MessageType]: ["messageType", "messageType"], // §9.6
-  [DhcpOption.ServerId]: ["serverId", "ip"], // §9.7
-  [DhcpOption.ParameterList]: ["parameterList", "codes"], // §9.8
-  [DhcpOption.Message]: ["message", "text"], // §9.9
-  [DhcpOption.MaxMessageSize]: ["maxMessageSize", "u16"], // §9.10
-  [DhcpOption.RenewalTime]: ["renewalTime", "u32"], // §9.11
-  [DhcpOption.RebindingTime]: ["rebindingTime", "u32"], // §9.12
-  60: ["vendorClass", "text"], // §9.13
-  [DhcpOption.ClientId]: ["clientId", "hex"], // §9.14
-  66: ["tftpServer", "text"], // §9.4
-  67: ["bootFile", "text"], // §9.5
-  81: ["clientFqdn", "hex"], // RFC 4702
-  [DhcpOption.DomainSearch]: ["domainSearch", "domains"], // RFC 3397
-  121: ["classlessRoutes", "hex"], // RFC 3442
-};
-
-function latin1(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
-  return s;
-}
-
-/** The value of one option, decoded by kind; hex when its length does not fit the kind. */
-function dhcpOptionValue(kind: OptionKind, data: Uint8Array): DhcpOptionValue {
-  const n = data.length;
-  switch (kind) {
-    case "ip":
-      if (n === 4) return formatIpv4(getU32(data, 0));
-      break;
-    case "ips":
-      if (n > 0 && n % 4 === 0) return readIpList(data).map(formatIpv4);
-      break;
-    case "u32":
-      if (n === 4) return getU32(data, 0);
-      break;
-    case "i32":
-      if (n === 4) return getU32(data, 0) | 0;
-      break;
-    case "u16":
-      if (n === 2) return getU16(data, 0);
-      break;
-    case "u8":
-      if (n === 1) return data[0];
-      break;
-    case "text":
-      return latin1(data);
-    case "codes":
-      return Array.from(data);
-    case "messageType":
-      if (n === 1) return dhcpMessageTypeName(data[0]);
-      break;
-    case "domains": {
-      const names = decodeDomainSearch(data);
-      if (!(names instanceof WireError)) return names;
-      break;
-    }
-    case "hex":
-      break;
-  }
-  return bytesHex(data);
-}
-
-function decodeDhcp(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
-  const m = parseDhcp(bytes);
-  if (m instanceof WireError) return fail(d, m);
-  const mt = messageType(m);
-  d.layers.dhcp = {
-    op: m.op,
-    xid: m.xid,
-    ciaddr: formatIpv4(m.ciaddr),
-    yiaddr: formatIpv4(m.yiaddr),
-    siaddr: formatIpv4(m.siaddr),
-    giaddr: formatIpv4(m.giaddr),
-    chaddr: formatMac(m.chaddr),
-    messageType: mt === undefined ? null : dhcpMessageTypeName(mt),
-    options: m.options.map(({ code, data }) => {
-      const known = DHCP_OPTIONS[code];
-      if (!known) return { code, value: bytesHex(data) };
-      return { code, name: known[0], value: dhcpOptionValue(known[1], data) };
-    }),
-  };
-  return d;
-}
-
-// ---- DNS (RFC 1035 §4.1, through dns-packet) ----
-
-/** dns-packet's values as plain JSON: byte strings become hex. */
-function plain(v: unknown, depth = 0): unknown {
-  if (v instanceof Uint8Array) return bytesHex(v);
-  if (depth > 8 || v === null || typeof v !== "object") return v;
-  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = plain(x, depth + 1);
-  return out;
-}
-
-function dnsRecord(r: dnsPacket.Answer): DnsRecordField {
-  if (r.type === "OPT") {
-    // RFC 6891 §6.1.2: the OPT pseudo-record's class and TTL carry EDNS fields.
-    return {
-      name: r.name,
-      type: r.type,
-      data: plain({ udpPayloadSize: r.udpPayloadSize, extendedRcode: r.extendedRcode, ednsVersion: r.ednsVersion, flags: r.flags, options: r.options }),
-    };
-  }
-  const out: DnsRecordField = { name: r.name, type: r.type };
-  if (r.class !== undefined) out.class = r.class;
-  if (r.ttl !== undefined) out.ttl = r.ttl;
-  if ("data" in r && r.data !== undefined) out.data = plain(r.data);
-  return out;
-}
-
-function decodeDns(bytes: Uint8Array, d: DecodedFrame): DecodedFrame {
-  let p: dnsPacket.DecodedPacket & { opcode?: string; rcode?: string };
-  try {
-    p = dnsPacket.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
-  } catch (e) {
-    return fail(d, { layer: "dns", reason: e instanceof Error ? e.message : String(e) });
-  }
-  d.layers.dns = {
-    id: p.id ?? 0,
-    qr: p.flag_qr,
-    opcode: p.opcode ?? "",
-    rcode: p.rcode ?? "",
-    flags: { aa: p.flag_aa, tc: p.flag_tc, rd: p.flag_rd, ra: p.flag_ra, ad: p.flag_ad, cd: p.flag_cd },
-    questions: (p.questions ?? []).map((q) => (q.class === undefined ? { name: q.name, type: q.type } : { name: q.name, type: q.type, class: q.class })),
-    answers: (p.answers ?? []).map(dnsRecord),
-    authorities: (p.authorities ?? []).map(dnsRecord),
-    additionals: (p.additionals ?? []).map(dnsRecord),
-  };
+function withDns(dns: DnsLayer | LayerError, d: DecodedFrame): DecodedFrame {
+  if ("reason" in dns) return fail(d, dns);
+  d.layers.dns = dns;
   return d;
 }
 
@@ -587,7 +408,7 @@ function formatNs(ns: bigint, nanosecond: boolean): string {
  */
 export function inspectPacket(p: PcapPacket, frame: number, nanosecond: boolean, fcsLen = 0): InspectedFrame {
   const bytes = fcsLen > 0 && p.originalLength === p.capturedLength ? p.data.subarray(0, Math.max(0, p.data.length - fcsLen)) : p.data;
-  const d = decodeFrame(bytes);
+  const d = decodeFrame(bytes, Math.max(bytes.length, p.originalLength - fcsLen));
   const out: InspectedFrame = {
     frame,
     time: formatPacketTime(p, nanosecond),
@@ -602,12 +423,6 @@ export function inspectPacket(p: PcapPacket, frame: number, nanosecond: boolean,
 /** One JSON object (one line, no trailing newline). */
 export function formatFrameJson(f: InspectedFrame): string {
   return JSON.stringify(f);
-}
-
-/** Strings from the wire in a text line: control characters, quotes and backslashes escaped. */
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\x00-\x20\x7f-\x9f"\\]/.test(s) || s === "" ? JSON.stringify(s) : s;
 }
 
 function ethText(e: EthLayer): string {
@@ -631,8 +446,9 @@ function ipv4Text(ip: Ipv4Layer): string {
   return s;
 }
 
-function checksumText(ok: boolean | null | undefined): string {
-  return ok === false ? " bad-checksum" : "";
+function checksumText(ok: boolean | null | undefined, partial?: true): string {
+  if (ok !== false) return "";
+  return partial ? " partial-checksum(offload)" : " bad-checksum";
 }
 
 function icmpText(c: IcmpLayer): string {
@@ -648,7 +464,7 @@ function icmpText(c: IcmpLayer): string {
 }
 
 function udpText(u: UdpLayer): string {
-  return `udp ${u.srcPort}→${u.dstPort} len ${u.length}${checksumText(u.checksumOk)}`;
+  return `udp ${u.srcPort}→${u.dstPort} len ${u.length}${checksumText(u.checksumOk, u.checksumPartial)}`;
 }
 
 function tcpText(t: TcpLayer): string {
@@ -656,43 +472,8 @@ function tcpText(t: TcpLayer): string {
   return (
     `tcp ${t.srcPort}→${t.dstPort} [${t.flags}] seq ${t.seq} ack ${t.ack} win ${t.window} len ${t.payloadLength}` +
     (opts ? ` ${opts}` : "") +
-    checksumText(t.checksumOk)
+    checksumText(t.checksumOk, t.checksumPartial)
   );
-}
-
-function dhcpValueText(v: DhcpOptionValue): string {
-  if (Array.isArray(v)) return v.map((x) => (typeof x === "string" ? printable(x) : String(x))).join(",");
-  return typeof v === "string" ? printable(v) : String(v);
-}
-
-function dhcpText(m: DhcpLayer): string {
-  let s = `dhcp ${m.messageType ?? (m.op === 1 ? "BOOTREQUEST" : m.op === 2 ? "BOOTREPLY" : `op ${m.op}`)} xid ${hex(m.xid, 8)} chaddr ${m.chaddr}`;
-  if (m.ciaddr !== "0.0.0.0") s += ` ciaddr ${m.ciaddr}`;
-  if (m.yiaddr !== "0.0.0.0") s += ` yiaddr ${m.yiaddr}`;
-  if (m.siaddr !== "0.0.0.0") s += ` siaddr ${m.siaddr}`;
-  if (m.giaddr !== "0.0.0.0") s += ` giaddr ${m.giaddr}`;
-  for (const o of m.options) {
-    if (o.code === DhcpOption.MessageType) continue;
-    s += ` ${o.name ?? `opt${o.code}`}=${dhcpValueText(o.value)}`;
-  }
-  return s;
-}
-
-function dnsRecordText(r: DnsRecordField): string {
-  if (r.type === "OPT") return "OPT";
-  const data = typeof r.data === "string" ? ` ${printable(r.data)}` : "";
-  return `${r.type} ${printable(r.name)}${data}`;
-}
-
-function dnsText(m: DnsLayer): string {
-  let s = `dns ${m.qr ? "response" : "query"} ${hex(m.id, 4)}`;
-  if (m.opcode !== "QUERY") s += ` ${m.opcode}`;
-  if (m.qr) s += ` ${m.rcode}`;
-  for (const q of m.questions) s += ` ${q.type} ${printable(q.name)}`;
-  if (m.answers.length > 0) s += ` → ${m.answers.map(dnsRecordText).join(", ")}`;
-  if (m.authorities.length > 0) s += ` auth ${m.authorities.map(dnsRecordText).join(", ")}`;
-  if (m.additionals.length > 0) s += ` add ${m.additionals.map(dnsRecordText).join(", ")}`;
-  return s;
 }
 
 /**

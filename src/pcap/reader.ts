@@ -11,9 +11,12 @@
  *  - `readPcapFile(path)` / `streamPcapFile(path, onPacket)`: the same over a file, whole or in
  *    fixed-size chunks.
  *
- * A file that ends inside a record, a captured length above the snapshot length or above
- * 256 KiB is reported as a `PcapReadError` (a `WireError` with layer "pcap") that also says
- * how many packets were read before it.
+ * A file that ends inside a record, or a captured length above the hard per-record cap
+ * (`maxRecordLen`, default 256 KiB: libpcap's and Wireshark's largest record), is reported as a
+ * `PcapReadError` (a `WireError` with layer "pcap") that also says how many packets were read
+ * before it. A captured length above the file header's snapshot length is accepted, as
+ * tshark accepts it: the header's snaplen is what the capturing tool asked for, and some
+ * tools write records longer than it (section 4 gives no rule for readers).
  */
 
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
@@ -57,6 +60,11 @@ export class PcapReadError extends WireError {
   }
 }
 
+export interface PcapReadOptions {
+  /** Largest captured length accepted in a record, 1..2^31; default 262144 (256 KiB). */
+  maxRecordLen?: number;
+}
+
 /** Receiver of decoded packets; `packet.data` is borrowed for the call. */
 export type PcapPacketReceiver = (packet: PcapPacket) => void;
 
@@ -82,7 +90,15 @@ export class PcapDecoder {
   private pending: Uint8Array = EMPTY;
   private littleEndian = true;
   private nanosecond = false;
-  private snaplen = PCAP_MAX_SNAPLEN;
+  private readonly maxRecordLen: number;
+
+  constructor(opts: PcapReadOptions = {}) {
+    const max = opts.maxRecordLen ?? PCAP_MAX_SNAPLEN;
+    if (!Number.isInteger(max) || max < 1 || max > 0x8000_0000) {
+      throw new RangeError(`pcap maxRecordLen must be an integer in 1..2^31, got ${max}`);
+    }
+    this.maxRecordLen = max;
+  }
 
   /** Decode what `chunk` completes; returns false once the decoder has failed. */
   push(chunk: Uint8Array, onPacket: PcapPacketReceiver): boolean {
@@ -104,20 +120,15 @@ export class PcapDecoder {
       this.header = h;
       this.littleEndian = h.littleEndian;
       this.nanosecond = h.nanosecond;
-      // libpcap treats a snaplen of 0 or above its maximum as "the maximum".
-      this.snaplen = h.snaplen === 0 || h.snaplen > PCAP_MAX_SNAPLEN ? PCAP_MAX_SNAPLEN : h.snaplen;
       off = PCAP_HEADER_LEN;
     }
     const le = this.littleEndian;
     while (buf.length - off >= PCAP_RECORD_HEADER_LEN) {
       // Section 5: the four record header fields, in the file's byte order.
       const capturedLength = getU32x(buf, off + 8, le);
-      if (capturedLength > PCAP_MAX_SNAPLEN) {
-        return this.fail(`absurd captured length ${capturedLength} after ${this.packetsRead} packets`);
-      }
-      if (capturedLength > this.snaplen) {
+      if (capturedLength > this.maxRecordLen) {
         return this.fail(
-          `captured length ${capturedLength} exceeds snaplen ${this.snaplen} after ${this.packetsRead} packets`,
+          `captured length ${capturedLength} exceeds the ${this.maxRecordLen}-byte record limit after ${this.packetsRead} packets`,
         );
       }
       const end = off + PCAP_RECORD_HEADER_LEN + capturedLength;
@@ -167,8 +178,8 @@ function ioError(path: string, e: unknown, packetsRead: number): PcapReadError {
 }
 
 /** Read a whole capture held in memory. Packets' `data` are subarrays of `bytes`. */
-export function readPcap(bytes: Uint8Array): PcapCapture | PcapReadError {
-  const d = new PcapDecoder();
+export function readPcap(bytes: Uint8Array, opts: PcapReadOptions = {}): PcapCapture | PcapReadError {
+  const d = new PcapDecoder(opts);
   const packets: PcapPacket[] = [];
   d.push(bytes, (p) => packets.push(p));
   const err = d.finish();
@@ -177,14 +188,14 @@ export function readPcap(bytes: Uint8Array): PcapCapture | PcapReadError {
 }
 
 /** Read a whole capture file. I/O errors come back as a `PcapReadError` too. */
-export function readPcapFile(path: string): PcapCapture | PcapReadError {
+export function readPcapFile(path: string, opts: PcapReadOptions = {}): PcapCapture | PcapReadError {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     return ioError(path, e, 0);
   }
-  return readPcap(bytes);
+  return readPcap(bytes, opts);
 }
 
 /**
@@ -196,8 +207,9 @@ export function streamPcapFile(
   path: string,
   onPacket: PcapPacketReceiver,
   chunkSize = 65_536,
+  opts: PcapReadOptions = {},
 ): { header: PcapFileHeader; packets: number } | PcapReadError {
-  const d = new PcapDecoder();
+  const d = new PcapDecoder(opts);
   let fd: number;
   try {
     fd = openSync(path, "r");

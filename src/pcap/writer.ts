@@ -3,9 +3,14 @@
  *
  * Implements the writing side of draft-ietf-opsawg-pcap sections 4 (File Header) and 5
  * (Packet Record). Sinks:
- *  - a file path or file descriptor: synchronous writes, the header at open and each record
- *    (header + data) in a single write call from one reused buffer, so `tshark -r` can read
- *    the file while it is still being written;
+ *  - a file path (`toFile`): opened by `openCaptureFile` (capture-file.ts: never through a
+ *    link, only a new or regular file of the caller, mode 0600), written by `FileSink`
+ *    (file-sink.ts: asynchronous batched writes, a capped queue, records beyond the cap
+ *    dropped and counted), so a slow disk never blocks the event loop; `flushed()` resolves
+ *    once what was written so far is in the file, which `tshark -r` can read while the capture
+ *    is still open;
+ *  - a caller's file descriptor (`toFd`): synchronous writes, each record (header + data) in
+ *    one write call; for descriptors the caller chose and owns;
  *  - a Node `Writable`: one owned buffer per record; records are dropped (and counted) while
  *    the stream holds more than `maxBuffered` bytes, so a slow stream never grows memory
  *    without bound;
@@ -13,9 +18,17 @@
  *
  * `writePacket` never throws. The first I/O error is kept in `error` and reported once
  * through `onError`; every later packet is counted in `packetsDropped`.
+ *
+ * Checksum offload: a frame whose TCP/UDP checksum the link left partial (the pseudo-header
+ * sum only: a TAP with offloads, both directions) is written with the checksum completed when
+ * `writePacket` is told so (`completeChecksum`, see l4-checksum.ts), so tshark and
+ * `pcap inspect` see valid checksums where the wire would have had them.
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
+import { openCaptureFile } from "./capture-file.js";
+import { completeL4Checksum } from "./l4-checksum.js";
+import { DEFAULT_MAX_QUEUED, FileSink, type FileSinkIo } from "./file-sink.js";
 import type { Writable } from "node:stream";
 import {
   emitPcapHeader,
@@ -45,17 +58,28 @@ export interface PcapStreamOptions extends PcapWriterOptions {
   maxBuffered?: number;
 }
 
+export interface PcapFileOptions extends PcapWriterOptions {
+  /** Drop records while more than this many bytes wait for the disk; default 8 MiB. */
+  maxQueued?: number;
+  /** File operations (tests inject failures); default Node's fs. */
+  io?: FileSinkIo;
+}
+
 export interface PcapFdOptions extends PcapWriterOptions {
   /** Close the descriptor in `close()`; default false (the caller owns it). */
   closeFd?: boolean;
 }
 
-/** Where records go. `alloc` hands out the buffer `put` then writes in one call. */
+/**
+ * Where records go. `alloc` hands out the buffer `put` then writes in one call, or null when
+ * the record must be dropped (a full queue or stream).
+ */
 interface Sink {
-  alloc(len: number): Uint8Array;
-  /** Write one record; false when it was dropped for backpressure. May throw on I/O error. */
+  alloc(len: number): Uint8Array | null;
+  /** Write one record. May throw on I/O error. */
   put(rec: Uint8Array): boolean;
   close(): void;
+  flushed?(): Promise<void>;
 }
 
 class FdSink implements Sink {
@@ -98,11 +122,11 @@ class StreamSink implements Sink {
     private readonly stream: Writable,
     private readonly maxBuffered: number,
   ) {}
-  alloc(len: number): Uint8Array {
+  alloc(len: number): Uint8Array | null {
+    if (this.stream.writableLength > this.maxBuffered) return null;
     return Buffer.allocUnsafe(len);
   }
   put(rec: Uint8Array): boolean {
-    if (this.stream.writableLength > this.maxBuffered) return false;
     this.stream.write(rec);
     return true;
   }
@@ -119,7 +143,7 @@ export class PcapWriter {
   packetsWritten = 0;
   /** Packets not written: after an error or `close()`, or refused by a full stream. */
   packetsDropped = 0;
-  /** File bytes written, header included. */
+  /** File bytes written (for a file: accepted for the disk), header included. */
   bytesWritten = 0;
   /** The first I/O error, if any. */
   error: Error | null = null;
@@ -131,7 +155,7 @@ export class PcapWriter {
   private readonly memory: MemorySink | null;
   private readonly sink: Sink;
 
-  private constructor(opts: PcapWriterOptions, makeSink: (snaplen: number) => Sink) {
+  private constructor(opts: PcapWriterOptions, makeSink: (snaplen: number, fail: (err: Error) => void) => Sink) {
     const snaplen = opts.snaplen ?? PCAP_MAX_SNAPLEN;
     if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > PCAP_MAX_SNAPLEN) {
       throw new RangeError(`pcap snaplen must be an integer in 1..${PCAP_MAX_SNAPLEN}, got ${snaplen}`);
@@ -144,22 +168,28 @@ export class PcapWriter {
     this.snaplen = snaplen;
     this.linkType = linkType;
     this.onError = opts.onError;
-    this.sink = makeSink(snaplen);
+    this.sink = makeSink(snaplen, (err) => this.fail(err));
     this.memory = this.sink instanceof MemorySink ? this.sink : null;
     // Section 4: the file header goes out at open, so a reader sees a valid (empty) file.
     const h = this.sink.alloc(PCAP_HEADER_LEN);
-    emitPcapHeader({ linkType, snaplen, nanosecond: this.nanosecond }, h);
-    this.putRecord(h);
+    if (h) {
+      emitPcapHeader({ linkType, snaplen, nanosecond: this.nanosecond }, h);
+      this.putRecord(h);
+    }
   }
 
   /**
-   * Create (truncate) `path` and write the header. Throws if the file cannot be opened
-   * (a configuration error); write errors later go to `onError`.
+   * Create `path` (or empty an existing regular file of the caller's; see capture-file.ts)
+   * and write the header. Throws a `CaptureFileError` naming the reason when the path is
+   * refused (a link, a FIFO, a device, another user's file...); write errors later go to
+   * `onError`.
    */
-  static toFile(path: string, opts: PcapWriterOptions = {}): PcapWriter {
-    const fd = openSync(path, "w");
+  static toFile(path: string, opts: PcapFileOptions = {}): PcapWriter {
+    const maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
+    if (!Number.isInteger(maxQueued) || maxQueued < 1) throw new RangeError(`pcap maxQueued must be a positive integer, got ${maxQueued}`);
+    const fd = openCaptureFile(path);
     try {
-      return new PcapWriter(opts, (snaplen) => new FdSink(fd, true, snaplen));
+      return new PcapWriter(opts, (_snaplen, fail) => new FileSink(fd, maxQueued, fail, opts.io));
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -188,6 +218,11 @@ export class PcapWriter {
     return this.memory ? this.memory.chunks : [];
   }
 
+  /** Resolves once every record written so far has reached the sink's file (or it failed). */
+  flushed(): Promise<void> {
+    return this.sink.flushed ? this.sink.flushed() : Promise.resolve();
+  }
+
   /** The whole file of a memory writer as one array. */
   bytes(): Uint8Array {
     const out = new Uint8Array(this.memory ? this.bytesWritten : 0);
@@ -202,8 +237,10 @@ export class PcapWriter {
   /**
    * Append one packet, truncated to `snaplen` (its original length is recorded). Returns true
    * when the record was written, false when it was dropped. Never throws.
+   * `completeChecksum`: the frame's TCP/UDP checksum is partial (offload); the record gets the
+   * completed checksum when the whole frame fits in it (`data` itself is not changed).
    */
-  writePacket(data: Uint8Array, ts: PcapTimestamp): boolean {
+  writePacket(data: Uint8Array, ts: PcapTimestamp, completeChecksum = false): boolean {
     if (this.closed || this.error || !(data instanceof Uint8Array)) {
       this.packetsDropped++;
       return false;
@@ -230,12 +267,17 @@ export class PcapWriter {
     }
     const captured = data.length < this.snaplen ? data.length : this.snaplen;
     const rec = this.sink.alloc(PCAP_RECORD_HEADER_LEN + captured);
+    if (rec === null) {
+      this.packetsDropped++;
+      return false;
+    }
     // Section 5 record header, little-endian like the file header.
     setU32le(rec, 0, sec);
     setU32le(rec, 4, this.nanosecond ? nsec : Math.floor(nsec / 1000));
     setU32le(rec, 8, captured);
     setU32le(rec, 12, data.length);
     rec.set(captured === data.length ? data : data.subarray(0, captured), PCAP_RECORD_HEADER_LEN);
+    if (completeChecksum && captured === data.length) completeL4Checksum(rec.subarray(PCAP_RECORD_HEADER_LEN));
     if (!this.putRecord(rec)) {
       this.packetsDropped++;
       return false;

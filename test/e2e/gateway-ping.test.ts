@@ -77,7 +77,9 @@ describe("e2e: kernel guest pings skiff's gateway through a TAP device", functio
     expect(r.stdout).to.match(/lladdr 02:50:00:00:00:01/);
   });
 
-  it("the capture holds the exchange in both directions, readable as pcap", () => {
+  it("the capture holds the exchange in both directions, readable as pcap", async () => {
+    // Capture writes are asynchronous: wait until what was captured is in the file.
+    await cap.capturing?.flushed();
     const c = readPcapFile(join(dir, "session.pcap"));
     if (isWireError(c)) throw new Error(c.reason);
     const kinds = c.packets.map((p) => {

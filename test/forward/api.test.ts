@@ -4,8 +4,10 @@
  * the state unchanged afterwards. No guest is needed: forwards only listen here.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NetworkStack } from "../../src/stack/stack.js";
@@ -15,7 +17,6 @@ import { ApiServer } from "../../src/forward/api.js";
 import { apiRequest } from "../../src/forward/client.js";
 import { RecordStore } from "../../src/dns/records.js";
 import { CaptureChannel } from "../../src/link/capture.js";
-import { PcapWriter } from "../../src/pcap/writer.js";
 import { RecordingChannel } from "../support/stack.js";
 
 describe("forward/api: the control API on a Unix socket", () => {
@@ -45,7 +46,8 @@ describe("forward/api: the control API on a Unix socket", () => {
       dns: records,
       stats: () => ({ stack: stack.counters.snapshot(), forwards: fm.stats() }),
       capture: {
-        start: (p) => capture.startCapture(PcapWriter.toFile(p)),
+        start: (p) => capture.startFile(p),
+        status: () => capture.status(),
         stop: () => {
           const was = capture.capturing !== undefined;
           capture.stopCapture();
@@ -149,6 +151,64 @@ describe("forward/api: the control API on a Unix socket", () => {
     expect((await call("DELETE", "/capture")).status).to.equal(404);
   });
 
+  it("refuses a capture path that is a device, a FIFO or a link with 400 and the reason", async () => {
+    const fifo = join(dir, "fifo.pcap");
+    expect(spawnSync("mkfifo", [fifo]).status).to.equal(0);
+    const link = join(dir, "link.pcap");
+    symlinkSync(join(dir, "target"), link);
+    for (const [path, why] of [
+      ["/dev/full", /\/dev\/full: is a character device/],
+      [fifo, /is a FIFO/],
+      [link, /is a symbolic link/],
+    ] as const) {
+      const r = await call("POST", "/capture", { path });
+      expect(r.status, path).to.equal(400);
+      expect((r.body as { error: string }).error, path).to.match(why);
+    }
+    expect(existsSync(join(dir, "target"))).to.equal(false);
+    expect(capture.capturing).to.equal(undefined);
+  });
+
+  it("GET /capture: running, the file, packets written and dropped", async () => {
+    const file = join(dir, "cap.pcap");
+    expect((await call("POST", "/capture", { path: file })).status).to.equal(201);
+    stack.requestArp(0xc0a84103);
+    const st = (await call("GET", "/capture")).body as { running: boolean; path: string; packetsWritten: number; packetsDropped: number };
+    expect([st.running, st.path, st.packetsWritten, st.packetsDropped]).to.deep.equal([true, file, 1, 0]);
+    expect((await call("DELETE", "/capture")).status).to.equal(200);
+    expect(((await call("GET", "/capture")).body as { running: boolean }).running).to.equal(false);
+  });
+
+  it("answers a body over 64 KiB with 413 and an error, not a reset (declared and chunked)", async () => {
+    const big = JSON.stringify({ path: "x".repeat(100 * 1024) });
+    const r = await call("POST", "/capture", big);
+    expect(r.status).to.equal(413);
+    expect((r.body as { error: string }).error).to.match(/larger than 65536 bytes/);
+    // Without Content-Length: the limit is found while reading.
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ socketPath: sock, method: "POST", path: "/dns/records", headers: { "content-type": "application/json" } }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      for (let i = 0; i < 10; i++) req.write("x".repeat(16 * 1024));
+      req.end();
+    });
+    expect(chunked.status).to.equal(413);
+    expect(JSON.parse(chunked.body).error).to.match(/larger than/);
+    // The API still answers.
+    expect((await call("GET", "/forwards")).status).to.equal(200);
+  });
+
+  it("answers a malformed percent-encoding with 400 and an error", async () => {
+    for (const path of ["/forwards/%E0%A4%A", "/dns/records/%zz", "/forwards/%"]) {
+      const r = await call("DELETE", path);
+      expect(r.status, path).to.equal(400);
+      expect((r.body as { error: string }).error, path).to.match(/malformed percent-encoding/);
+    }
+  });
+
   it("refuses a socket in use, and a path that is not a socket", async () => {
     let msg = "";
     await ApiServer.listen(sock, { forwards: fm }).catch((e: Error) => (msg = e.message));
@@ -157,5 +217,110 @@ describe("forward/api: the control API on a Unix socket", () => {
     writeFileSync(join(dir, "plain"), "x");
     await ApiServer.listen(join(dir, "plain"), { forwards: fm }).catch((e: Error) => (msg = e.message));
     expect(msg).to.match(/plain/);
+  });
+});
+
+/** Raw connections to a Unix socket, for the resource limits. */
+function rawConnect(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+/** Resolves with true when `s` closes within `ms`, false otherwise. */
+function closesWithin(s: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (s.destroyed) return resolve(true);
+    const t = setTimeout(() => resolve(false), ms);
+    s.once("close", () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+    s.on("error", () => {});
+    s.resume();
+  });
+}
+
+/** One HTTP/1.1 request on a raw connection; resolves with the status line. */
+function rawGet(s: Socket, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const onData = (d: Buffer) => {
+      got += d.toString();
+      if (got.includes("\r\n\r\n")) {
+        s.off("data", onData);
+        resolve(got.split("\r\n")[0]);
+      }
+    };
+    s.on("data", onData);
+    s.write(`GET ${path} HTTP/1.1\r\nhost: skiff\r\n\r\n`);
+  });
+}
+
+describe("forward/api: resource limits", () => {
+  let dir: string;
+  let stack: NetworkStack;
+  let tcp: TcpLayer;
+  let fm: ForwardManager;
+  let api: ApiServer | undefined;
+  const held: Socket[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "skiff-api-lim-"));
+    stack = new NetworkStack();
+    tcp = new TcpLayer(stack);
+    fm = new ForwardManager(stack, tcp);
+  });
+  afterEach(async () => {
+    for (const s of held.splice(0)) s.destroy();
+    await api?.close();
+    fm.closeAll();
+    tcp.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("closes connections beyond maxConnections at once, counts them, and keeps serving the others", async () => {
+    const sock = join(dir, "api.sock");
+    api = await ApiServer.listen(sock, { forwards: fm }, { maxConnections: 4 });
+    for (let i = 0; i < 4; i++) held.push(await rawConnect(sock));
+    // The four are served (a request on each keeps them open: keep-alive).
+    for (const s of held) expect(await rawGet(s, "/forwards")).to.equal("HTTP/1.1 200 OK");
+    const extra: Socket[] = [];
+    for (let i = 0; i < 3; i++) extra.push(await rawConnect(sock));
+    for (const s of extra) expect(await closesWithin(s, 2000), "a connection beyond the cap is closed").to.equal(true);
+    expect(await rawGet(held[0], "/forwards")).to.equal("HTTP/1.1 200 OK");
+    expect(api.counters.connectionsRefused).to.equal(3);
+    const stats = await new Promise<string>((resolve) => {
+      let got = "";
+      held[1].on("data", (d: Buffer) => {
+        got += d.toString();
+        if (got.includes("connectionsRefused")) resolve(got);
+      });
+      held[1].write("GET /stats HTTP/1.1\r\nhost: skiff\r\n\r\n");
+    });
+    expect(stats).to.match(/"connectionsRefused":3/);
+  });
+
+  it("closes a connection that does not finish its headers in time, and one that stays idle", async () => {
+    const sock = join(dir, "api.sock");
+    api = await ApiServer.listen(sock, { forwards: fm }, { headersTimeoutMs: 200, idleTimeoutMs: 400 });
+    const slow = await rawConnect(sock);
+    held.push(slow);
+    slow.write("GET /forwards HTTP/1.1\r\nhost: sk");
+    const silent = await rawConnect(sock);
+    held.push(silent);
+    const t0 = Date.now();
+    expect(await closesWithin(slow, 3000), "slow headers closed").to.equal(true);
+    expect(await closesWithin(silent, 3000), "idle connection closed").to.equal(true);
+    expect(Date.now() - t0).to.be.below(3000);
+    expect((await apiRequest(sock, "GET", "/forwards")).status).to.equal(200);
+  });
+
+  it("refuses limits that are not positive integers", async () => {
+    let msg = "";
+    await ApiServer.listen(join(dir, "x.sock"), { forwards: fm }, { maxConnections: 0 }).catch((e: Error) => (msg = e.message));
+    expect(msg).to.match(/maxConnections must be a positive integer/);
   });
 });

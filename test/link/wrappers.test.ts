@@ -57,6 +57,18 @@ describe("link/capture wrapper", () => {
     cap.close();
   });
 
+  it("toFile on a refused path throws the reason and closes the link it was given", () => {
+    const [a] = memoryPair();
+    let msg = "";
+    try {
+      CaptureChannel.toFile(a, "/dev/full");
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).to.equal("/dev/full: is a character device; only a new or regular file can hold a capture");
+    expect(a.closed).to.equal(true);
+  });
+
   it("writes a file tshark can read while the capture is still open", async function () {
     const dir = mkdtempSync(join(tmpdir(), "skiff-cap-"));
     try {
@@ -66,6 +78,7 @@ describe("link/capture wrapper", () => {
       collectFrames(b);
       collectFrames(cap);
       for (let i = 0; i < 5; i++) cap.send(frame(60 + i, i));
+      await cap.capturing!.flushed();
       const out = execFileSync("tshark", ["-r", path, "-T", "fields", "-e", "frame.len"], { encoding: "utf8" });
       expect(out.trim().split("\n")).to.deep.equal(["60", "61", "62", "63", "64"]);
       cap.close();

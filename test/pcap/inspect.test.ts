@@ -11,6 +11,7 @@ import { setU16 } from "../../src/common/bytes.js";
 import { dhcpLen, DhcpOption, emitDhcp, encodeDomainSearch, ipListOption, u32Option, type DhcpRepr } from "../../src/dhcp/wire.js";
 import { ArpOp, emitArp, ARP_LEN } from "../../src/ethernet/arp.js";
 import { emitEthernet, EtherType, type VlanTag } from "../../src/ethernet/ethernet.js";
+import { pseudoHeaderSum } from "../../src/ipv4/checksum.js";
 import { emitIcmp, icmpLen, type IcmpRepr } from "../../src/ipv4/icmp.js";
 import { emitIpv4, NO_IPV4_OPTIONS, type Ipv4Repr } from "../../src/ipv4/ipv4.js";
 import { emitUdp } from "../../src/ipv4/udp.js";
@@ -411,6 +412,16 @@ describe("pcap/inspect inspectPacket", () => {
     expect(d.layers.dns).to.equal(undefined);
   });
 
+  it("bounds the TCP payload length by the bytes the frame had on the wire, not the Total Length claim", () => {
+    const full = ipFrame(6, tcpSegment({ flags: TcpFlag.ACK, payload: new Uint8Array(100) }));
+    setU16(full, 14 + 2, 1000); // claims 1000 bytes; the frame carries 20 + 20 + 100
+    const whole = inspectPacket({ tsSec: 1, tsFrac: 0, capturedLength: full.length, originalLength: full.length, data: full }, 1, false);
+    expect(whole.layers.tcp).to.deep.include({ payloadLength: 100, checksumOk: null });
+    // Cut by the snapshot length: the frame on the wire was longer, the claim stands (tshark agrees).
+    const cut = inspectPacket({ tsSec: 1, tsFrac: 0, capturedLength: 60, originalLength: 1014, data: full.subarray(0, 60) }, 2, false);
+    expect(cut.layers.tcp).to.deep.include({ payloadLength: 960 });
+  });
+
   it("formats times with 6 decimals for µs files and 9 for ns files", () => {
     const p = { tsSec: 1795426394, tsFrac: 750395498, capturedLength: 0, originalLength: 0, data: new Uint8Array(0) };
     expect(inspectPacket(p, 1, true).time).to.equal("1795426394.750395498");
@@ -437,6 +448,29 @@ describe("pcap/inspect inspectPacket", () => {
     const line = formatFrameText(g, 0n, true);
     expect(line).to.match(/^4 0\.000000000 eth .* \| ipv4 192\.168\.65\.3→192\.168\.65\.1 .* \| udp 5000→53 len \d+ \| error dns: .+$/);
     expect(line).to.not.include("\n");
+  });
+
+  it("calls a checksum holding only the pseudo-header sum partial (offload), not bad", () => {
+    const repr: TcpRepr = { srcPort: 40000, dstPort: 80, seq: 1, ack: 2, flags: TcpFlag.ACK, window: 500, urgentPointer: 0, options: {}, payload: new Uint8Array(30).fill(3) };
+    const seg = new Uint8Array(tcpLen(repr));
+    emitTcp(repr, seg, 0, GUEST, GW, true); // the offload form: pseudo-header sum only
+    const udp = udpDatagram(5000, 9999, Uint8Array.of(1, 2, 3));
+    setU16(udp, 6, pseudoHeaderSum(GUEST, GW, 17, udp.length));
+    const line = (frame: Uint8Array) => {
+      const f = inspectPacket({ tsSec: 0, tsFrac: 0, capturedLength: frame.length, originalLength: frame.length, data: frame }, 1, false);
+      return { f, text: formatFrameText(f, 0n, false) };
+    };
+    const t = line(ipFrame(6, seg));
+    expect(t.f.layers.tcp).to.deep.include({ checksumOk: false, checksumPartial: true });
+    expect(t.text).to.match(/ len 30 partial-checksum\(offload\)$/);
+    const u = line(ipFrame(17, udp));
+    expect(u.f.layers.udp).to.deep.include({ checksumOk: false, checksumPartial: true });
+    expect(u.text).to.match(/udp 5000→9999 len 11 partial-checksum\(offload\)$/);
+    // Any other wrong value is bad, and not called partial.
+    seg[16] ^= 1;
+    const b = line(ipFrame(6, seg));
+    expect(b.f.layers.tcp?.checksumPartial).to.equal(undefined);
+    expect(b.text).to.match(/ bad-checksum$/);
   });
 
   it("escapes control characters from the wire in text lines", () => {

@@ -279,18 +279,33 @@ describe("pcap/reader faults", () => {
     }
   });
 
-  it("rejects a captured length above the snaplen, or absurd, naming the packets before it", () => {
-    const small = PcapWriter.toMemory({ snaplen: 64 });
-    small.writePacket(new Uint8Array(60), 1n);
-    small.writePacket(new Uint8Array(60), 2n);
-    const f = small.bytes();
-    setU32le(f, PCAP_HEADER_LEN + 76 + 8, 65);
-    const r = readPcap(f);
-    expect(String(r)).to.equal("pcap: captured length 65 exceeds snaplen 64 after 1 packets");
-    expect((r as PcapReadError).packetsRead).to.equal(1);
+  it("reads records longer than the file's snaplen whole, as tshark does", function () {
+    // The fixture's frames (42 and 98 bytes) under a header that claims a 64-byte snaplen.
+    const f = bytes.slice();
+    setU32le(f, 16, 64);
+    const r = mustRead(f);
+    expect(r.header.snaplen).to.equal(64);
+    expect(r.packets.map((p) => p.capturedLength)).to.deep.equal(cap.packets.map((p) => p.capturedLength));
+    expect(r.packets.some((p) => p.capturedLength > 64)).to.equal(true);
+    const streamed = decodeInChunks(f, [5, 64]);
+    expect(streamed.err).to.equal(null);
+    expect(streamed.packets).to.have.length(cap.packets.length);
+    if (!HAVE_TSHARK) return;
+    const path = join(tmp, "over-snaplen.pcap");
+    writeFileSync(path, f);
+    expect(tsharkFrames(path)).to.deep.equal(r.packets.map(frameLine));
+  });
+
+  it("rejects a record above the hard cap (256 KiB, or the one given), naming the packets before it", () => {
     const big = bytes.slice();
     setU32le(big, starts[2] + 8, PCAP_MAX_SNAPLEN + 1);
-    expect(String(readPcap(big))).to.equal(`pcap: absurd captured length ${PCAP_MAX_SNAPLEN + 1} after 2 packets`);
+    const r = readPcap(big);
+    expect(String(r)).to.equal(`pcap: captured length ${PCAP_MAX_SNAPLEN + 1} exceeds the 262144-byte record limit after 2 packets`);
+    expect((r as PcapReadError).packetsRead).to.equal(2);
+    // A smaller cap, given by the caller: the 98-byte echo frames are over it.
+    const capped = readPcap(bytes, { maxRecordLen: 64 });
+    expect(String(capped)).to.match(/^pcap: captured length 98 exceeds the 64-byte record limit after \d+ packets$/);
+    expect(() => readPcap(bytes, { maxRecordLen: 0 })).to.throw(RangeError);
   });
 
   it("rejects empty input, short headers and pcapng files", () => {
@@ -401,16 +416,19 @@ describe("pcap/writer", () => {
     }
   });
 
-  it("keeps the file readable by tshark while it is still being written", function () {
+  it("keeps the file readable by tshark while it is still being written", async function () {
     skipWithoutTshark(this);
     const path = join(tmp, "live.pcap");
     const w = PcapWriter.toFile(path);
     const frames = mustRead(fixture("arp-ping.pcap")).packets;
-    // Header only: an empty but valid capture.
+    // Header only: an empty but valid capture. Writes are asynchronous: `flushed` waits for them.
+    await w.flushed();
     expect(tsharkFrames(path)).to.deep.equal([]);
     for (let i = 0; i < 3; i++) w.writePacket(frames[i].data, BigInt(i + 1) * 1_000_000_000n);
+    await w.flushed();
     expect(tsharkFrames(path)).to.have.length(3);
     for (let i = 3; i < 8; i++) w.writePacket(frames[i].data, BigInt(i + 1) * 1_000_000_000n);
+    await w.flushed();
     expect(tsharkFrames(path)).to.have.length(8);
     expect(run("tshark", ["-r", path])).to.contain("Echo (ping) reply");
     w.close();
@@ -430,22 +448,28 @@ describe("pcap/writer", () => {
 
   it("reports an I/O error once, never throws, and counts later packets as dropped", () => {
     const errors: Error[] = [];
-    // /dev/full refuses every write with ENOSPC, starting with the header.
-    const w = PcapWriter.toFile("/dev/full", { onError: (e) => errors.push(e) });
-    expect(w.error).to.be.instanceOf(Error);
-    for (let i = 0; i < 5; i++) expect(w.writePacket(new Uint8Array(60), BigInt(i))).to.equal(false);
-    w.close();
-    expect(errors).to.have.length(1);
-    expect((errors[0] as NodeJS.ErrnoException).code).to.equal("ENOSPC");
-    expect(w.packetsWritten).to.equal(0);
-    expect(w.packetsDropped).to.equal(5);
-    const quiet = PcapWriter.toFile("/dev/full", {
-      onError: () => {
-        throw new Error("handler failure");
-      },
-    });
-    expect(quiet.writePacket(new Uint8Array(1), 0n)).to.equal(false);
-    quiet.close();
+    // A descriptor of /dev/full refuses every write with ENOSPC, starting with the header.
+    // (toFile refuses /dev/full itself: capture-file.test.ts.)
+    const fd = openSync("/dev/full", "w");
+    try {
+      const w = PcapWriter.toFd(fd, { onError: (e) => errors.push(e) });
+      expect(w.error).to.be.instanceOf(Error);
+      for (let i = 0; i < 5; i++) expect(w.writePacket(new Uint8Array(60), BigInt(i))).to.equal(false);
+      w.close();
+      expect(errors).to.have.length(1);
+      expect((errors[0] as NodeJS.ErrnoException).code).to.equal("ENOSPC");
+      expect(w.packetsWritten).to.equal(0);
+      expect(w.packetsDropped).to.equal(5);
+      const quiet = PcapWriter.toFd(fd, {
+        onError: () => {
+          throw new Error("handler failure");
+        },
+      });
+      expect(quiet.writePacket(new Uint8Array(1), 0n)).to.equal(false);
+      quiet.close();
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it("drops after close and on non-byte input; validates options", () => {
