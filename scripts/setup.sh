@@ -19,8 +19,10 @@ cd "$(dirname "$0")/.."
 #                       image itself is built from linux-image-amd64 and busybox-static with
 #                       `apt-get download` by `skiff vm image build`, never installed here)
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
+#   nftables            nft: random loss on a link's ingress for the TCP-under-loss bench rows and
+#                       e2e test (this kernel has no sch_netem; netdev-family nftables is built in)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio nftables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

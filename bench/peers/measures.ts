@@ -159,7 +159,7 @@ const holdStep: Step = {
   },
 };
 
-/** What runs in one contender start at each MTU. */
+/** What runs in one contender start at each MTU (the loss rows have a start of their own, see loss.ts). */
 export function plan(mtu: number): Step[] {
   if (mtu === 1500) return [tcpStep(1500, false), tcpStep(1500, true)];
   return [
