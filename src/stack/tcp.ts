@@ -63,6 +63,11 @@ export class TcpLayerCounters {
   resetsSent = 0;
   refusedTooMany = 0;
   badSegments = 0;
+  /** Loss recovery of the flows closed so far (their engines' counters, summed on close). */
+  retransmitTimeouts = 0;
+  lossProbes = 0;
+  rackRecoveries = 0;
+  retransmittedSegments = 0;
 }
 
 export class TcpFlow implements TimerTarget {
@@ -334,6 +339,11 @@ export class TcpLayer {
     this.flowCount--;
     this.leaveHalfOpen(flow);
     this.counters.flowsClosed++;
+    const c = flow.conn.counters;
+    this.counters.retransmitTimeouts += c.timeouts;
+    this.counters.lossProbes += c.lossProbes;
+    this.counters.rackRecoveries += c.rackRecoveries;
+    this.counters.retransmittedSegments += c.retransmittedSegments;
     this.timers.cancel(flow);
   }
 
