@@ -25,9 +25,9 @@ export const METRICS: MetricDef[] = [
   { key: "cpu_down", label: "CPU per GB, TCP host→ns, MTU 65520", unit: "s/GB", better: "lower" },
   { key: "rss_idle", label: "RSS idle", unit: "MB", better: "lower" },
   { key: "rss_10k", label: "RSS with 10,000 idle TCP conns", unit: "MB", better: "lower" },
-  ...[1, 5, 10].flatMap((pct): MetricDef[] => [
-    { key: `loss${pct}_down`, label: `20 MB host→ns, ${pct}% loss each way (MTU 1500, no offload)`, unit: "s", better: "lower" },
-    { key: `loss${pct}_up`, label: `20 MB ns→host, ${pct}% loss each way (MTU 1500, no offload)`, unit: "s", better: "lower" },
+  ...[0, 1, 5, 10].flatMap((pct): MetricDef[] => [
+    { key: `loss${pct}_down`, label: `20 MB host→ns, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
+    { key: `loss${pct}_up`, label: `20 MB ns→host, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
   ]),
 ];
 
