@@ -52,6 +52,8 @@ export interface TcpConfig {
   rack: boolean;
   /** Tail loss probes (RFC 8985 §7), with `rack`; on by default. */
   tlp: boolean;
+  /** Proportional Rate Reduction (RFC 6937) for cwnd in RACK's recoveries; on by default. */
+  prr: boolean;
   /** Probe timing (tlp.ts): WCDelAckT, the PTO's floor, probes per episode. */
   tlpTiming: TlpConfig;
   /** Challenge ACKs per second per connection (RFC 5961 §7). */
@@ -82,6 +84,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   dupThresh: 3,
   rack: true,
   tlp: true,
+  prr: true,
   tlpTiming: DEFAULT_TLP_CONFIG,
   challengeAckLimit: 10,
 });

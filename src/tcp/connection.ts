@@ -29,6 +29,7 @@ import { RecvQueue } from "./recv-queue.js";
 import { SackScoreboard } from "./sack-scoreboard.js";
 import { Rack } from "./rack.js";
 import { TlpEpisode, probeTimeout } from "./tlp.js";
+import { Prr } from "./prr.js";
 import type { CongestionControl } from "./congestion.js";
 import { type TcpConfig, tcpConfig, windowScaleFor } from "./config.js";
 import { TcpState, TcpEvent, stateName, type TcpError } from "./state.js";
@@ -148,6 +149,8 @@ export class TcpConnection {
   /** RFC 8985 loss detection (with SACK and `cfg.rack`): the segments in flight and RACK's state. */
   private readonly rack = new Rack();
   private readonly tlp = new TlpEpisode();
+  /** RFC 6937 rate reduction in RACK's recoveries (`cfg.prr`). */
+  private readonly prr = new Prr();
   /** RACK entered recovery: the first lost segment goes out whatever the pipe (RFC 6675 §5 step 4.3). */
   private rackForceRtx = false;
   /** The PTO fired: a tail loss probe is due (RFC 8985 §7.3). */
@@ -734,6 +737,9 @@ export class TcpConnection {
     if (this.sackOn && seg.options.sack && seg.options.sack.length > 0) {
       newlySacked = this.scoreboard.update(seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndMax, seg.options.sack);
     }
+    // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed bytes.
+    const una0 = this.sndUna;
+    const sacked0 = this.rack.sackedBytes;
     if (this.rackOn) this.rackOnAck(seg, ack, now);
 
     const window = seg.window << this.sndScale;
@@ -761,7 +767,7 @@ export class TcpConnection {
       }
     }
     if (this.probePending && this.sndWnd > 0) this.probePending = false;
-    if (this.rackOn) this.rackAfterAck(now);
+    if (this.rackOn) this.rackAfterAck(now, seqSub(this.sndUna, una0) + this.rack.sackedBytes - sacked0);
     return true;
   }
 
@@ -780,14 +786,23 @@ export class TcpConnection {
     if (sack && sack.length > 0 && (seqLe(sack[0][1], ack) || (sack.length > 1 && seqGe(sack[0][0], sack[1][0]) && seqLe(sack[0][1], sack[1][1])))) this.tlp.noteDsack();
   }
 
-  /** After an ACK: end a probe episode (RFC 8985 §7.4), detect losses (§6.2 step 5), re-arm the PTO (§7.2). */
-  private rackAfterAck(now: number): void {
+  /**
+   * After an ACK that delivered `delivered` bytes: end a probe episode (RFC 8985 §7.4), detect
+   * losses (§6.2 step 5), set cwnd by PRR in recovery (RFC 6937), re-arm the PTO (§7.2).
+   */
+  private rackAfterAck(now: number, delivered: number): void {
     if (this.tlp.onAck(this.sndUna) && !this.inRecovery) {
       // §7.4.2: the probe repaired a loss; react once as to a loss (RFC 5681 eq. (4)).
       this.cc.onEnterRecovery(this.cc.cwnd, this.sndMss, now);
     }
     this.rackDetect(now);
+    this.prrOnAck(delivered);
     this.armPto(now);
+  }
+
+  /** RFC 6937 §3 "on every ACK during recovery": cwnd = pipe + sndcnt. */
+  private prrOnAck(delivered: number): void {
+    if (this.inRecovery && this.cfg.prr) this.cc.cwnd = this.prr.onAck(delivered, this.pipe(), this.cc.ssthresh, this.sndMss);
   }
 
   /** RFC 8985 §6.2 step 5, and entering fast recovery when it finds a loss (§9, RFC 6675 §5 step 4). */
@@ -809,8 +824,10 @@ export class TcpConnection {
     this.rttSeq = undefined;
     // One reduction per window of data (RFC 6675 §5 step 4 "HighACK > RecoveryPoint"): not
     // again for data sent before a timeout or the previous recovery.
-    if (seqGt(this.sndUna, this.recoveryPoint)) this.cc.onEnterRecovery(seqSub(this.sndMax, this.sndUna), this.sndMss, now);
+    const flight = seqSub(this.sndMax, this.sndUna);
+    if (seqGt(this.sndUna, this.recoveryPoint)) this.cc.onEnterRecovery(flight, this.sndMss, now);
     this.recoveryPoint = this.sndMax;
+    this.prr.start(flight);
   }
 
   /**
@@ -887,6 +904,8 @@ export class TcpConnection {
         this.inRecovery = false;
         this.dupAcks = 0;
         this.cc.onExitRecovery(seqSub(this.sndMax, this.sndUna), this.sndMss, now);
+        // RFC 6937 §3: at the end of recovery, cwnd = ssthresh.
+        if (this.rackOn && this.cfg.prr) this.cc.cwnd = this.cc.ssthresh;
       } else if (!this.sackOn) {
         // RFC 6582 §3.2 step 4 ("partial acknowledgment"): retransmit the next segment,
         // deflate cwnd by the amount acknowledged, add back one SMSS.
@@ -1150,6 +1169,7 @@ export class TcpConnection {
     if (this.rtoAt <= now) this.retransmitTimeout(now);
     if (this.rackAt <= now) {
       this.rackDetect(now);
+      this.prrOnAck(0);
       this.armPto(now);
     }
     if (this.ptoAt <= now) {
@@ -1399,6 +1419,7 @@ export class TcpConnection {
     // RACK tracks data bytes only: a FIN cannot be SACKed, so it would look lost (RFC 8985 §6.2)
     // once later data is SACKed; a lost FIN is left to the probe and the RTO.
     if (this.rackOn) this.rack.onSend(seq, seqAdd(seq, len), now);
+    if (this.inRecovery) this.prr.onSent(len);
     return this.fill(seq, this.rcvNxt, flags | (len > 0 ? TcpFlag.PSH : 0), payload, now, true);
   }
 
@@ -1521,6 +1542,7 @@ export class TcpConnection {
     if (seqGt(end, this.sndMax)) this.sndMax = end;
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtoTimeout();
     this.persistAt = Infinity;
+    if (this.inRecovery) this.prr.onSent(len);
     if (this.rackOn) {
       this.rack.onSend(seq, seqAdd(seq, len), now);
       // RFC 8985 §7.2: (re)schedule the probe after sending new data (and, see armPto, after
