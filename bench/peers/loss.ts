@@ -13,8 +13,8 @@ export const LOSS_RATES = [0, 1, 5, 10];
 const TRANSFERS = 3;
 /** Bytes of each transfer. */
 export const LOSS_BYTES = 20_000_000;
-/** A transfer slower than this is stopped and reported as failed. */
-const TRANSFER_TIMEOUT_MS = 240_000;
+/** A transfer slower than this is stopped and reported (no figure; the direction's other transfers are skipped). */
+const TRANSFER_TIMEOUT_MS = 60_000;
 
 const script = () => fileURLToPath(new URL("./transfer.mjs", import.meta.url));
 
@@ -61,6 +61,7 @@ export function lossSteps(): Step[] {
               times.push(await transfer(link.nsPath, s.hostIp, env.ports.transfer, dir));
             } catch (e) {
               warnings.push(`loss ${pct}% ${dir}: ${(e as Error).message}`);
+              if ((e as Error).message.includes("did not finish")) break;
             }
           }
           const m = median(times);

@@ -791,7 +791,7 @@ export class TcpConnection {
    * losses (§6.2 step 5), set cwnd by PRR in recovery (RFC 6937), re-arm the PTO (§7.2).
    */
   private rackAfterAck(now: number, delivered: number): void {
-    if (this.tlp.onAck(this.sndUna) && !this.inRecovery) {
+    if (this.tlp.onAck(this.sndUna, delivered > 0) && !this.inRecovery) {
       // §7.4.2: the probe repaired a loss; react once as to a loss (RFC 5681 eq. (4)).
       this.cc.onEnterRecovery(this.cc.cwnd, this.sndMss, now);
     }

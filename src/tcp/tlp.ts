@@ -99,15 +99,24 @@ export class TlpEpisode {
   }
 
   /**
-   * RFC 8985 §7.4 on an ACK: returns true when the episode ends with a loss that the probe
-   * repaired (the congestion control must react once); the episode ends when the cumulative
-   * ACK reaches TLP.end_seq.
+   * RFC 8985 §7.4.2 on an ACK (after the D-SACK check), with SND.UNA after it and whether it
+   * delivered anything (SND.UNA advanced or new data SACKed). Returns true when the episode ends
+   * with a loss the probe repaired (the congestion control must react once):
+   *  - below TLP.end_seq: keep waiting;
+   *  - a probe of new data, or a D-SACK for the probe: both copies arrived, no loss;
+   *  - the cumulative ACK beyond TLP.end_seq without a D-SACK: the probe repaired a loss;
+   *  - exactly at TLP.end_seq: this may be the ACK of the original, with the probe's D-SACK
+   *    still to come: keep waiting, unless the ACK is a pure duplicate (then nothing was lost).
    */
-  onAck(sndUna: number): boolean {
+  onAck(sndUna: number, delivered: boolean): boolean {
     if (this.endSeq === undefined || !seqGe(sndUna, this.endSeq)) return false;
-    const repaired = this.isRetrans && !this.dsacked;
+    if (!this.isRetrans || this.dsacked || (sndUna === this.endSeq && !delivered)) {
+      this.endSeq = undefined;
+      return false;
+    }
+    if (sndUna === this.endSeq) return false;
     this.endSeq = undefined;
-    return repaired;
+    return true;
   }
 
   clear(): void {

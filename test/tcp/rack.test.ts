@@ -153,6 +153,40 @@ describe("tcp/rack: tail loss probe (RFC 8985 §7)", () => {
     expect(c.counters.lossProbes).to.equal(4);
   });
 
+  it("§7.4.2: a probe that was not needed (the ACK of the original was only late): the D-SACK for the probe keeps cwnd", () => {
+    const { c, d } = flight(10);
+    send(c, 20, sackAck(8));
+    recv(c, 40, [rtx(d, 9)]);
+    // The original's ACK (exactly TLP.end_seq: may be for either copy), then the probe's D-SACK.
+    send(c, 41, sackAck(10));
+    send(c, 42, sackAck(10, [[9, 10]]));
+    recvNothing(c, 42);
+    expect(c.snapshot().ssthresh).to.be.greaterThan(1e6);
+    expect(c.counters.timeouts).to.equal(0);
+  });
+
+  it("§7.4.2: a probe that repaired a loss (the cumulative ACK passes it, no D-SACK): cwnd is reduced once", () => {
+    const { c, d } = flight(10);
+    // Segment 8 arrives but its ACK is lost; segment 9 is lost.
+    send(c, 20, sackAck(8));
+    recv(c, 40, [rtx(d, 9)]);
+    const before = c.snapshot().cwnd;
+    // The probe fills the hole; more data follows and is acknowledged beyond TLP.end_seq.
+    send(c, 50, sackAck(10));
+    const more = pattern(2 * MSS, 7);
+    c.write(more);
+    expect(which(drain(c, 50))).to.deep.equal([10, 11]);
+    expect(c.snapshot().ssthresh).to.be.greaterThan(1e6);
+    const grown = c.snapshot().cwnd;
+    send(c, 60, sackAck(12));
+    // RFC 5681 eq. (4) on the window of the moment (grown by this ACK's 2 SMSS): halved, once.
+    const snap = c.snapshot();
+    expect(grown).to.be.greaterThan(before);
+    expect(snap.ssthresh).to.equal(Math.floor((grown + 2 * MSS) / 2));
+    expect(snap.cwnd).to.equal(snap.ssthresh);
+    expect(snap.inRecovery).to.equal(false);
+  });
+
   it("off with `tlp: false` (RACK alone): the tail waits for the RTO", () => {
     const { c, d } = flight(10, { tlp: false });
     send(c, 20, sackAck(8));
