@@ -9,8 +9,6 @@ import { median } from "./report.js";
 
 /** Loss rates of the rows, percent each way (0: the same path without loss, for reference). */
 export const LOSS_RATES = [0, 1, 5, 10];
-/** Transfers each way per step; the step reports their median (one transfer's luck with a lost tail swings it). */
-const TRANSFERS = 3;
 /** Bytes of each transfer. */
 export const LOSS_BYTES = 20_000_000;
 /** A transfer slower than this is stopped and reported (no figure; the direction's other transfers are skipped). */
@@ -44,7 +42,10 @@ export async function transfer(nsPath: string, hostIp: string, port: number, dir
   return (JSON.parse(r.stdout.trim().split("\n").pop()!) as { ms: number }).ms / 1000;
 }
 
-/** One step per loss rate: loss on, 20 MB down then up (TRANSFERS times, the median kept), loss off. */
+/**
+ * One step per loss rate: loss on, 20 MB down then up (`lossTransfers` times each, 3 unless
+ * --quick, the median kept: one transfer's luck with a lost tail swings it), loss off.
+ */
 export function lossSteps(): Step[] {
   return LOSS_RATES.map((pct) => ({
     name: `20 MB each way, ${pct}% random loss both ways`,
@@ -56,7 +57,7 @@ export function lossSteps(): Step[] {
       try {
         for (const dir of ["down", "up"] as const) {
           const times: number[] = [];
-          for (let k = 0; k < TRANSFERS; k++) {
+          for (let k = 0; k < env.dur.lossTransfers; k++) {
             try {
               times.push(await transfer(link.nsPath, s.hostIp, env.ports.transfer, dir));
             } catch (e) {

@@ -15,6 +15,8 @@ export interface Durations {
   sockperf: number;
   /** Idle connections held for the RSS figure. */
   holdConns: number;
+  /** 20 MB transfers each way per loss row (their median is the figure). */
+  lossTransfers: number;
 }
 
 export interface Env {
