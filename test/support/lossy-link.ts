@@ -114,7 +114,11 @@ export function lossLink(s: { nsPath: string; hostInterfaces?: string[] }, pct: 
     if (!addr || !gw || !mac || !mtu) throw new Error(`guest interface ${dev}: address ${addr}, gateway ${gw}, MAC ${mac}, MTU ${mtu}`);
     const name = `skb-lossg-${process.pid}-${++lossNs}`;
     sh(["ip", "netns", "add", name]);
-    undo.push(() => shQuiet(["ip", "netns", "delete", name]));
+    undo.push(() => {
+      // Whatever still runs in it (a transfer stopped by a timeout) would keep it, and the veth, alive.
+      for (const pid of shTry(["ip", "netns", "pids", name]).split(/\s+/).filter(Boolean)) shQuiet(["kill", "-9", pid]);
+      shQuiet(["ip", "netns", "delete", name]);
+    });
     const inG = inNs(`/run/netns/${name}`, []);
     // The guest's address and MAC move to the veth's guest end; the TAP becomes a bridge port
     // (with another MAC: a bridge keeps its ports' own addresses for itself).
@@ -128,6 +132,7 @@ export function lossLink(s: { nsPath: string; hostInterfaces?: string[] }, pct: 
     sh([...inC, "ip", "link", "add", "skbl-br", "type", "bridge", "forward_delay", "0"]);
     undo.push(() => shQuiet([...inC, "ip", "link", "del", "skbl-br"]));
     sh([...inC, "ip", "link", "add", "skbl-h", "mtu", mtu, "type", "veth", "peer", "name", "skbl-g", "netns", name]);
+    undo.push(() => shQuiet([...inC, "ip", "link", "del", "skbl-h"]));
     sh([...inC, "ip", "link", "set", dev, "master", "skbl-br"]);
     undo.push(() => shQuiet([...inC, "ip", "link", "set", dev, "nomaster"]));
     sh([...inC, "ip", "link", "set", "skbl-h", "master", "skbl-br", "up"]);
