@@ -7,6 +7,8 @@ import { expect } from "chai";
 import { Ipv6Addr, parseIpv6Address } from "../../src/ipv6/addr.js";
 import { emitIpv6, IPV6_HEADER_LEN } from "../../src/ipv6/ipv6.js";
 import { WireError } from "../../src/common/wire-error.js";
+import { readPcapFile } from "../../src/pcap/reader.js";
+import { fileURLToPath } from "node:url";
 
 export const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 export const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -62,4 +64,15 @@ export function reasonOf(x: unknown, layer: string): string {
 export function ok<T>(x: T | WireError): T {
   if (x instanceof WireError) throw new Error(`unexpected ${x.toString()}`);
   return x;
+}
+
+/** The IPv6 packets (Ethernet header stripped; EtherType 0x86dd only) of a fixture in fixtures/pcaps/ipv6/, in capture order, with their 1-based frame numbers. */
+export function fixturePackets(name: string): Array<{ frame: number; ip: Uint8Array }> {
+  const cap = readPcapFile(fileURLToPath(new URL(`../../fixtures/pcaps/ipv6/${name}`, import.meta.url)));
+  if (cap instanceof WireError) throw new Error(cap.toString());
+  const out: Array<{ frame: number; ip: Uint8Array }> = [];
+  cap.packets.forEach((p, i) => {
+    if (p.data[12] === 0x86 && p.data[13] === 0xdd) out.push({ frame: i + 1, ip: Uint8Array.from(p.data.subarray(14)) });
+  });
+  return out;
 }
