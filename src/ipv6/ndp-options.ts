@@ -13,6 +13,7 @@
 import { getMac, getU32, setMac, setU32 } from "../common/bytes.js";
 import { WireError } from "../common/wire-error.js";
 import { readIpv6Addr, writeIpv6Addr, type Ipv6Addr } from "./addr.js";
+import { domainNamesLen, readDomainNames, writeDomainNames } from "./dns-names.js";
 
 /** Option types (IANA "IPv6 Neighbor Discovery Option Formats"). */
 export const NdpOptionType = {
@@ -74,44 +75,6 @@ export type NdpOption =
 
 const fail = (reason: string) => new WireError("ndp", reason);
 
-/** Domain names from DNS wire format (RFC 1035 §3.1, uncompressed) padded with zeros (RFC 8106 §5.2). */
-function parseDomains(b: Uint8Array, start: number, end: number): string[] | WireError {
-  const out: string[] = [];
-  let i = start;
-  while (i < end) {
-    if (b[i] === 0) {
-      // Padding: the rest must be zero (RFC 8106 §5.2).
-      for (let j = i; j < end; j++) if (b[j] !== 0) return fail("bad dnssl");
-      break;
-    }
-    const labels: string[] = [];
-    let nameLen = 0;
-    for (;;) {
-      if (i >= end) return fail("bad dnssl");
-      const l = b[i];
-      if (l === 0) {
-        i++;
-        break;
-      }
-      // No compression pointers (0xc0) or extended label types; labels of 1..63 bytes.
-      if (l > 63 || i + 1 + l > end) return fail("bad dnssl");
-      nameLen += l + 1;
-      if (nameLen > 254) return fail("bad dnssl");
-      let label = "";
-      for (let j = i + 1; j <= i + l; j++) {
-        const ch = b[j];
-        // Printable ASCII except the dot (labels are LDH in practice; RFC 1035 §2.3.1).
-        if (ch <= 0x20 || ch >= 0x7f || ch === 0x2e) return fail("bad dnssl");
-        label += String.fromCharCode(ch);
-      }
-      labels.push(label);
-      i += 1 + l;
-    }
-    out.push(labels.join("."));
-  }
-  return out;
-}
-
 /**
  * Parse the options in `b[start, end)`. Reasons (layer "ndp"): "bad option length" (a length
  * of 0 or past the end; RFC 4861 §4.6), "bad mtu option", "bad prefix option",
@@ -163,8 +126,8 @@ export function parseNdpOptions(b: Uint8Array, start: number, end: number): NdpO
       }
       case NdpOptionType.Dnssl: {
         if (len < 16) return fail("bad dnssl");
-        const domains = parseDomains(b, i + 8, i + len);
-        if (domains instanceof WireError) return domains;
+        const domains = readDomainNames(b, i + 8, i + len, true);
+        if (domains === undefined) return fail("bad dnssl");
         out.push({ type: "dnssl", lifetime: getU32(b, i + 4), domains });
         break;
       }
@@ -175,13 +138,6 @@ export function parseNdpOptions(b: Uint8Array, start: number, end: number): NdpO
     i += len;
   }
   return out;
-}
-
-/** Wire length of the DNSSL names (RFC 8106 §5.2), before padding. */
-function domainsLen(domains: readonly string[]): number {
-  let n = 0;
-  for (const d of domains) n += d.length + 2;
-  return n;
 }
 
 /** Bytes `o` takes on the wire (a multiple of 8). Throws RangeError for data that cannot be encoded. */
@@ -200,25 +156,10 @@ export function ndpOptionLen(o: NdpOption): number {
       return 8 + 16 * o.servers.length;
     case "dnssl":
       if (o.domains.length === 0) throw new RangeError("ndp: a DNSSL option needs a domain");
-      return 8 + ((domainsLen(o.domains) + 7) & ~7);
+      return 8 + ((domainNamesLen(o.domains) + 7) & ~7);
     default:
       return (o.data.length + 2 + 7) & ~7;
   }
-}
-
-/** Check and encode one domain name into `buf[at]`; returns the next offset. */
-function emitDomain(name: string, buf: Uint8Array, at: number): number {
-  // The root name ("") would read back as padding: not encodable here.
-  if (name.length < 1 || name.length > 253) throw new RangeError(`ndp: bad domain name "${name}"`);
-  for (const label of name.split(".")) {
-    if (label.length < 1 || label.length > 63 || !/^[\x21-\x2d\x2f-\x7e]+$/.test(label)) {
-      throw new RangeError(`ndp: bad domain name "${name}"`);
-    }
-    buf[at++] = label.length;
-    for (let k = 0; k < label.length; k++) buf[at++] = label.charCodeAt(k);
-  }
-  buf[at++] = 0;
-  return at;
 }
 
 /**
@@ -261,8 +202,7 @@ export function emitNdpOption(o: NdpOption, buf: Uint8Array, off: number): numbe
     case "dnssl": {
       buf[off] = NdpOptionType.Dnssl;
       setU32(buf, off + 4, o.lifetime);
-      let at = off + 8;
-      for (const d of o.domains) at = emitDomain(d, buf, at);
+      writeDomainNames(o.domains, buf, off + 8);
       break;
     }
     default:

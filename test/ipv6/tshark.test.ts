@@ -70,7 +70,7 @@ function pkt(nextHeader: number, ext: Uint8Array, upperLen: number, upper: (b: U
   return b;
 }
 
-const icmp = (r: Icmpv6Repr, src = GUEST, dst = GATEWAY, nh = 58, ext = new Uint8Array(0)) =>
+const icmp = (r: Icmpv6Repr, src = GUEST, dst = GATEWAY, nh = 58, ext: Uint8Array = new Uint8Array(0)) =>
   pkt(nh, ext, icmpv6Len(r), (b, o) => emitIcmpv6(r, b, o, src, dst), src, dst);
 const nd = (r: NdpRepr, src: ReturnType<typeof a6>, dst: ReturnType<typeof a6>) =>
   pkt(58, new Uint8Array(0), ndpLen(r), (b, o) => emitNdp(r, b, o, src, dst), src, dst, 255);
