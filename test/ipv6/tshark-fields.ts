@@ -12,6 +12,7 @@ import { walkExtensionHeaders, type ExtChain } from "../../src/ipv6/ext.js";
 import { parseIcmpv6 } from "../../src/ipv6/icmpv6.js";
 import { Ipv6Packet, parseIpv6, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
 import { parseNdp } from "../../src/ipv6/ndp.js";
+import { DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT, parseDhcpv6 } from "../../src/ipv6/dhcpv6.js";
 import type { NdpOption } from "../../src/ipv6/ndp-options.js";
 
 export type Fields = Record<string, string[]>;
@@ -30,6 +31,8 @@ export const FIELDS = [
   "icmpv6.opt.prefix.valid_lifetime", "icmpv6.opt.prefix.preferred_lifetime", "icmpv6.opt.mtu",
   "icmpv6.opt.rdnss", "icmpv6.opt.rdnss.lifetime", "icmpv6.opt.dnssl", "icmpv6.opt.dnssl.lifetime",
   "udp.srcport", "udp.dstport", "udp.checksum.status", "tcp.srcport", "tcp.dstport", "tcp.checksum.status",
+  "dhcpv6.msgtype", "dhcpv6.xid", "dhcpv6.option.type", "dhcpv6.duid.bytes", "dhcpv6.requested_option_code",
+  "dhcpv6.elapsed_time", "dhcpv6.dns_server", "dhcpv6.search_list_entry", "dhcpv6.tld", "dhcpv6.status_code", "dhcpv6.status_msg",
 ] as const;
 
 const hexN = (n: number, width: number) => `0x${n.toString(16).padStart(width, "0")}`;
@@ -129,6 +132,8 @@ export function ourFields(b: Uint8Array, f: Fields = {}): Fields {
     add(f, "udp.srcport", getU16(upper, 0));
     add(f, "udp.dstport", getU16(upper, 2));
     add(f, "udp.checksum.status", status());
+    const ports = [getU16(upper, 0), getU16(upper, 2)];
+    if (ports.includes(DHCPV6_CLIENT_PORT) || ports.includes(DHCPV6_SERVER_PORT)) dhcpv6Fields(f, upper.subarray(8, getU16(upper, 4)));
   } else if (c.protocol === 6 && upper.length >= 20) {
     add(f, "tcp.srcport", getU16(upper, 0));
     add(f, "tcp.dstport", getU16(upper, 2));
@@ -190,4 +195,40 @@ export function ourFields(b: Uint8Array, f: Fields = {}): Fields {
 
 function fixedNdpLen(type: number): number {
   return type === 133 ? 8 : type === 134 ? 16 : type === 137 ? 40 : 24;
+}
+
+/** DHCPv6 fields of a message (RFC 8415 §8, §21). */
+function dhcpv6Fields(f: Fields, b: Uint8Array): void {
+  const m = parseDhcpv6(b);
+  if (m instanceof WireError) return;
+  add(f, "dhcpv6.msgtype", m.msgType);
+  add(f, "dhcpv6.xid", hexN(m.transactionId, 6));
+  for (let at = 4; at + 4 <= b.length; at += 4 + getU16(b, at + 2)) add(f, "dhcpv6.option.type", getU16(b, at));
+  for (const o of m.options) {
+    switch (o.type) {
+      case "client-id":
+      case "server-id":
+        add(f, "dhcpv6.duid.bytes", Buffer.from(o.duid).toString("hex"));
+        break;
+      case "oro":
+        for (const c of o.requested) add(f, "dhcpv6.requested_option_code", c);
+        break;
+      case "elapsed-time":
+        add(f, "dhcpv6.elapsed_time", o.centiseconds * 10);
+        break;
+      case "status":
+        add(f, "dhcpv6.status_code", o.status);
+        add(f, "dhcpv6.status_msg", o.message);
+        break;
+      case "dns-servers":
+        for (const s of o.servers) add(f, "dhcpv6.dns_server", formatIpv6(s));
+        break;
+      case "domain-list":
+        // tshark prints names with the root's dot, and single-label names as "TLDs".
+        for (const d of o.domains) add(f, d.includes(".") ? "dhcpv6.search_list_entry" : "dhcpv6.tld", `${d}.`);
+        break;
+      default:
+        break;
+    }
+  }
 }

@@ -3,7 +3,8 @@
  * every capture in fixtures/pcaps/ipv6/ (recorded from a real Linux guest and dnsmasq by
  * fixtures/pcaps/record.sh), and a synthetic capture of cases the guest did not produce
  * (Destination Options, a Routing header, an atomic fragment, ICMPv6 errors quoting a packet,
- * a bad checksum, a Redirect, an RA with several RDNSS servers and search domains).
+ * a bad checksum, a Redirect, an RA with several RDNSS servers and search domains, a stateless
+ * DHCPv6 INFORMATION-REQUEST and REPLY).
  *
  * tshark runs with IPv6 reassembly off (each fragment is judged alone, as the walk does) and
  * UDP/TCP checksum verification on; ICMPv6 checksums are always verified by tshark.
@@ -20,8 +21,10 @@ import { WireError } from "../../src/common/wire-error.js";
 import { readPcapFile } from "../../src/pcap/reader.js";
 import { emitFragmentHeader, emitOptionsHeader } from "../../src/ipv6/ext.js";
 import { emitIcmpv6, icmpv6Len, type Icmpv6Repr } from "../../src/ipv6/icmpv6.js";
-import { emitIpv6, IPV6_HEADER_LEN } from "../../src/ipv6/ipv6.js";
+import { emitIpv6, IPV6_HEADER_LEN, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
 import { emitNdp, ndpLen, type NdpRepr } from "../../src/ipv6/ndp.js";
+import { dhcpv6Len, duidLl, emitDhcpv6, type Dhcpv6Message } from "../../src/ipv6/dhcpv6.js";
+import type { Ipv6Addr } from "../../src/ipv6/addr.js";
 import { FIELDS, ourFields, type Fields } from "./tshark-fields.js";
 import { a6, cat, GATEWAY, GUEST, hex } from "./helpers.js";
 
@@ -90,6 +93,24 @@ function udpDatagram(src = GUEST, dst = GATEWAY): Uint8Array {
   }, src, dst);
 }
 
+/** A UDP datagram over IPv6 with its checksum (RFC 8200 §8.1). */
+function udp6(srcPort: number, dstPort: number, payload: Uint8Array, src: Ipv6Addr, dst: Ipv6Addr): Uint8Array {
+  return pkt(17, new Uint8Array(0), 8 + payload.length, (b, o) => {
+    const len = 8 + payload.length;
+    b.set([srcPort >>> 8, srcPort & 0xff, dstPort >>> 8, dstPort & 0xff, len >>> 8, len & 0xff, 0, 0], o);
+    b.set(payload, o + 8);
+    const c = upperLayerChecksum6(b, o, len, src, dst, 17);
+    b[o + 6] = c >>> 8;
+    b[o + 7] = c & 0xff;
+  }, src, dst);
+}
+
+function dhcp(m: Dhcpv6Message): Uint8Array {
+  const b = new Uint8Array(dhcpv6Len(m));
+  emitDhcpv6(m, b);
+  return b;
+}
+
 function syntheticFrames(): Uint8Array[] {
   const echo: Icmpv6Repr = { kind: "echo-request", id: 0x1234, seq: 7, data: hex("00112233") };
   const destOpts = new Uint8Array(16);
@@ -125,6 +146,25 @@ function syntheticFrames(): Uint8Array[] {
     nd({ kind: "na", router: false, solicited: false, override: true, target: guestLl, options: [{ type: "target-lla", mac: 0x525400123456 }] }, guestLl, a6("ff02::1")),
     nd({ kind: "redirect", target: a6("fe80::9"), destination: a6("2001:db8::9"), options: [{ type: "target-lla", mac: 0x525400000009 }] }, ll, guestLl),
     nd({ kind: "rs", options: [{ type: "source-lla", mac: 0x525400123456 }] }, guestLl, a6("ff02::2")),
+    udp6(546, 547, dhcp({
+      msgType: 11, transactionId: 0xabcdef,
+      options: [
+        { type: "client-id", duid: duidLl(0x525400123456) },
+        { type: "oro", requested: [23, 24, 32] },
+        { type: "elapsed-time", centiseconds: 150 },
+      ],
+    }), guestLl, a6("ff02::1:2")),
+    udp6(547, 546, dhcp({
+      msgType: 7, transactionId: 0xabcdef,
+      options: [
+        { type: "server-id", duid: duidLl(0x025000000001) },
+        { type: "client-id", duid: duidLl(0x525400123456) },
+        { type: "dns-servers", servers: [a6("fd53:6b69:6666::1"), a6("fd53:6b69:6666::3")] },
+        { type: "domain-list", domains: ["internal", "docker.internal"] },
+        { type: "information-refresh-time", seconds: 86400 },
+        { type: "status", status: 0, message: "all good" },
+      ],
+    }), ll, guestLl),
   ].map(eth);
 }
 
