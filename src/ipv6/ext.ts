@@ -103,7 +103,7 @@ export interface ExtChain {
   protocol: number;
   /** Offset of the upper-layer header (for a later fragment: of the fragment's data). */
   offset: number;
-  /** End of the packet: 40 + Payload Length. */
+  /** End of the packet: 40 + Payload Length (or the end of the bytes of a truncated quote). */
   end: number;
   /** Extension headers walked. */
   headers: number;
@@ -111,7 +111,7 @@ export interface ExtChain {
   protocolFieldAt: number;
   /** Router Alert value (RFC 2711) from the Hop-by-Hop header, or -1. */
   routerAlert: number;
-  /** Routing type and segments left of a Routing header (segments left 0), or -1. */
+  /** Routing type of a Routing header (whose segments left is 0: others are refused), or -1. */
   routingType: number;
   /** Offset of the Fragment header, or -1 when the packet is not a fragment. */
   fragmentAt: number;
@@ -195,8 +195,9 @@ function walkOptions(b: Uint8Array, start: number, end: number, limits: ExtLimit
 
 /**
  * Walk the extension-header chain of the IPv6 packet in `packet` (fixed header first; the
- * Payload Length must fit the bytes: parse the fixed header with `parseIpv6` first). Never
- * throws. Reasons (layer "ipv6"): "truncated" (the fixed header or a header past the end of
+ * Payload Length must fit the bytes, unless `allowTruncated`: the packet quoted by an ICMPv6
+ * error, cut to fit the minimum MTU, is walked as far as its bytes go and `end` is where they
+ * end). Never throws. Reasons (layer "ipv6"): "truncated" (the fixed header or a header past the end of
  * the payload), "too many headers", "chain too long" (the bounds), "too much padding", "too
  * many options", "unrecognized option" (§4.2 action 01, silent), and as
  * `Ipv6ParameterProblem`: "hop-by-hop not first" (code 1), "option truncated" (code 0),
@@ -204,10 +205,17 @@ function walkOptions(b: Uint8Array, start: number, end: number, limits: ExtLimit
  * (code 0), "incomplete header chain" (code 3, RFC 7112 §5), "nested fragment" (code 0, a
  * second Fragment header after a first fragment's).
  */
-export function walkExtensionHeaders(packet: Uint8Array, limits: ExtLimits = DEFAULT_EXT_LIMITS): Parsed<ExtChain> {
+export function walkExtensionHeaders(
+  packet: Uint8Array,
+  limits: ExtLimits = DEFAULT_EXT_LIMITS,
+  opts?: { allowTruncated?: boolean },
+): Parsed<ExtChain> {
   if (packet.length < IPV6_HEADER_LEN) return fail("truncated");
-  const end = IPV6_HEADER_LEN + getU16(packet, Ipv6Field.PayloadLength);
-  if (end > packet.length) return fail("truncated");
+  let end = IPV6_HEADER_LEN + getU16(packet, Ipv6Field.PayloadLength);
+  if (end > packet.length) {
+    if (opts?.allowTruncated !== true) return fail("truncated");
+    end = packet.length;
+  }
   const c: ExtChain = {
     protocol: packet[Ipv6Field.NextHeader],
     offset: IPV6_HEADER_LEN,

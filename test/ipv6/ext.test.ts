@@ -199,4 +199,14 @@ describe("ipv6/ext: extension-header walk (RFC 8200 §4, RFC 7112)", () => {
     short[5] = 4; // Payload Length 4: the options header runs past it
     expect(reasonOf(walkExtensionHeaders(short), "ipv6")).to.equal("truncated");
   });
+
+  it("walks a quoted packet cut short (an ICMPv6 error's quote) as far as its bytes go, on request", () => {
+    const whole = packet6(60, cat(opts(6, "010400000000"), TCP20, new Uint8Array(1500)));
+    const quote = whole.subarray(0, 1232);
+    expect(reasonOf(walkExtensionHeaders(quote), "ipv6")).to.equal("truncated");
+    const c = ok(walkExtensionHeaders(quote, DEFAULT_EXT_LIMITS, { allowTruncated: true }));
+    expect([c.protocol, c.offset, c.end]).to.deep.equal([6, 48, 1232]);
+    // Headers cut by the end of the quote are still reported as truncated.
+    expect(reasonOf(walkExtensionHeaders(whole.subarray(0, 44), DEFAULT_EXT_LIMITS, { allowTruncated: true }), "ipv6")).to.equal("truncated");
+  });
 });
