@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/addr.ts: RFC 5952 text form (against Node's URL serialiser too), RFC 4291 parsing, derived addresses as Linux derives them, prefixes, hashing. */
 import { expect } from "chai";
 import fc from "fast-check";
 import {

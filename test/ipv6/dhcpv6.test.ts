@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/dhcpv6.ts: stateless DHCPv6 (RFC 8415, RFC 3646) by hand, round trips, malformed and damaged messages. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { WireError } from "../../src/common/wire-error.js";

@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/ext.ts: the extension-header walk (RFC 8200 §4, RFC 7112), its bounds and parameter problems, the Fragment header codec. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { WireError } from "../../src/common/wire-error.js";

@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/fragments.ts: reassembly (RFC 8200 §4.5), overlaps (RFC 5722), atomic fragments (RFC 6946), timeout and bounds. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { fileURLToPath } from "node:url";

@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/icmpv6.ts: ICMPv6 messages (RFC 4443) by hand and from a capture, round trips, damaged input, when errors may be sent. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { WireError } from "../../src/common/wire-error.js";

@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/ipv6.ts: the fixed header (RFC 8200 §3) by hand and from a capture, round trips, damaged input, the §8.1 pseudo-header sum. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { onesSum } from "../../src/ipv4/checksum.js";

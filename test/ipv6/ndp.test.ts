@@ -1,3 +1,4 @@
+/** Tests of src/ipv6/ndp.ts and ndp-options.ts: ND messages (RFC 4861) and options (RFC 8106) against the captured Linux/dnsmasq messages, receive checks, round trips. */
 import { expect } from "chai";
 import fc from "fast-check";
 import { WireError } from "../../src/common/wire-error.js";
