@@ -7,19 +7,19 @@
  *
  * fd 3 is a SOCK_SEQPACKET socket to skiff (native/fdpass.c): one message per datagram.
  *   helper -> skiff: "U" (after unshare: write my uid/gid maps), "T" + SCM_RIGHTS(tap fd),
- *                    "R" (configured, waiting), "E<step>:<errno>" (failed; exits 1)
- *   skiff -> helper: "M" (maps written), "G" (go: exec the command); EOF means give up.
+ *                    "R" (namespaces ready), "E<step>:<errno>" (failed; exits 1)
+ *   skiff -> helper: "M" (maps written); EOF means give up (or, for `hold`, let go).
  *
  * Modes:
  *   skiff-userns enter [--userns PATH] --netns PATH --tap NAME [--vnet-hdr] [CONFIG]
  *       slirp4netns's way in (its nsenter + child): setns(2) into PATH's user namespace (a
  *       failure there is ignored, as slirp4netns does: the network namespace may be ours
  *       already) and network namespace, attach/create the TAP, send it, configure, exit 0.
- *   skiff-userns create --tap NAME [--vnet-hdr] [CONFIG] [--resolv FILE] -- CMD [ARGS...]
+ *   skiff-userns hold
  *       `skiff run` as a user: unshare(CLONE_NEWUSER), wait for skiff to write the maps, then
- *       unshare(CLONE_NEWNET | CLONE_NEWNS), create the TAP, send it, configure, bind FILE over
- *       /etc/resolv.conf (in the private mount namespace), wait for "G" and exec CMD as root of
- *       the new user namespace (full capabilities there, none outside).
+ *       unshare(CLONE_NEWNET | CLONE_NEWNS) (mounts made private), say "R" and hold the
+ *       namespaces until skiff closes the socket (or dies). skiff then enters them through
+ *       /proc/PID/ns/{user,net,mnt} like any slirp4netns caller: `enter` for the TAP, nsenter(1) for the rest.
  *   CONFIG: --mtu N --mac AA:BB:CC:DD:EE:FF --addr A.B.C.D --mask A.B.C.D --gw A.B.C.D
  *       (what slirp4netns --configure does: lo up; the TAP up with MTU, MAC, address, netmask;
  *       a default route via the gateway; all through the classic ioctls of netdevice(7) and
@@ -45,7 +45,7 @@
 #define SOCK 3
 
 struct conf {
-  const char *tap, *userns, *netns, *resolv, *mac;
+  const char *tap, *userns, *netns, *mac;
   int vnet, mtu;
   struct in_addr addr, mask, gw;
   int have_addr;
@@ -155,12 +155,19 @@ static void enter(const struct conf *c) {
   if (setns(net, CLONE_NEWNET) < 0) fail("setns-net", errno);
 }
 
-static void create(const struct conf *c) {
+static int hold(void) {
+  char c;
+  ssize_t n;
   if (unshare(CLONE_NEWUSER) < 0) fail("unshare-user", errno);
   say("U");
   await('M');
   if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) fail("unshare-net", errno);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("mount-private", errno);
+  say("R");
+  for (;;) { /* until EOF: skiff let go, or died */
+    n = recv(SOCK, &c, 1, 0);
+    if (n == 0 || (n < 0 && errno != EINTR)) return 0;
+  }
 }
 
 static int need_addr(const char *v, struct in_addr *a) {
@@ -173,24 +180,21 @@ static int need_addr(const char *v, struct in_addr *a) {
 
 int main(int argc, char **argv) {
   struct conf c;
-  int i, create_mode, tap;
-  char **cmd = NULL;
+  int i, tap;
   memset(&c, 0, sizeof c);
-  if (argc < 2 || (strcmp(argv[1], "enter") && strcmp(argv[1], "create"))) {
-    fprintf(stderr, "usage: skiff-userns enter|create ... (run by skiff, see native/userns.c)\n");
+  if (argc == 2 && !strcmp(argv[1], "hold")) return hold();
+  if (argc < 2 || strcmp(argv[1], "enter")) {
+    fprintf(stderr, "usage: skiff-userns enter|hold ... (run by skiff, see native/userns.c)\n");
     return 2;
   }
-  create_mode = !strcmp(argv[1], "create");
   for (i = 2; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--")) { cmd = argv + i + 1; break; }
     if (!strcmp(a, "--vnet-hdr")) { c.vnet = 1; continue; }
     if (!v) { fprintf(stderr, "skiff-userns: %s needs a value\n", a); return 2; }
     i++;
     if (!strcmp(a, "--tap")) c.tap = v;
     else if (!strcmp(a, "--userns")) c.userns = v;
     else if (!strcmp(a, "--netns")) c.netns = v;
-    else if (!strcmp(a, "--resolv")) c.resolv = v;
     else if (!strcmp(a, "--mac")) c.mac = v;
     else if (!strcmp(a, "--mtu")) c.mtu = atoi(v);
     else if (!strcmp(a, "--addr")) c.have_addr = need_addr(v, &c.addr);
@@ -198,21 +202,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--gw")) need_addr(v, &c.gw);
     else { fprintf(stderr, "skiff-userns: unknown option %s\n", a); return 2; }
   }
-  if (!c.tap || strlen(c.tap) >= IFNAMSIZ || (create_mode ? !cmd || !*cmd : !c.netns)) {
-    fprintf(stderr, "skiff-userns: missing --tap, --netns or the command\n");
+  if (!c.tap || strlen(c.tap) >= IFNAMSIZ || !c.netns) {
+    fprintf(stderr, "skiff-userns: missing --tap or --netns\n");
     return 2;
   }
-  if (create_mode) create(&c);
-  else enter(&c);
+  enter(&c);
   tap = open_tap(&c);
   if (c.have_addr) configure(&c);
-  if (c.resolv && mount(c.resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0) fail("bind-resolv", errno);
   close(tap);
-  if (!create_mode) return 0;
-  say("R");
-  await('G');
-  close(SOCK);
-  execvp(cmd[0], cmd);
-  fprintf(stderr, "skiff: cannot run %s: %s\n", cmd[0], strerror(errno));
-  return 127;
+  return 0;
 }

@@ -210,47 +210,29 @@ export function openTapInNamespace(o: NsTapOptions & { netns: string; userns?: s
   }
 }
 
-/** A command started in new user + network + mount namespaces, its TAP already received. */
-export interface NamespacedCommand {
-  child: ChildProcess;
-  tap: TapChannel;
+/** New user + network + mount namespaces, held open by the helper process `pid`. */
+export interface HeldNamespaces {
+  pid: number;
   /** How the user namespace was mapped, for the log. */
   mapping: string;
-  /** Let the command run (call once the network serves the TAP). */
-  start(): void;
-  /** Give up before `start`: the helper exits without running the command. */
-  abort(): void;
+  /** Let go: the helper exits (the namespaces live on while a process is in them). */
+  release(): void;
 }
 
 /**
  * `skiff run` as a user: the helper unshares a user namespace, skiff writes its maps, the helper
- * unshares network and mount namespaces, creates and configures the TAP, binds `resolv` over
- * /etc/resolv.conf, then waits for `start()` to exec `command`.
+ * unshares network and mount namespaces and holds them until `release` (or until skiff dies: the
+ * helper sees the socket close). Enter them through /proc/PID/ns/{user,net,mnt}.
  */
-export function spawnInNewNamespaces(o: NsTapOptions & { command: string[]; resolv?: string }): NamespacedCommand {
-  const args = ["create", ...helperArgs(o), ...(o.resolv !== undefined ? ["--resolv", o.resolv] : []), "--", ...o.command];
-  const h = new Helper(args, { tap: o.tap });
-  let tap: TapChannel | undefined;
+export function holdNewNamespaces(): HeldNamespaces {
+  const h = new Helper(["hold"], { tap: "" });
   try {
     h.expect("U");
     const mapping = writeIdMaps(h.child.pid!);
     h.send("M");
-    h.expect("T");
-    tap = h.takeTap(o, o.tap);
     h.expect("R");
-    const ready = tap;
-    return {
-      child: h.child,
-      tap: ready,
-      mapping,
-      start: () => {
-        h.send("G");
-        h.close(false);
-      },
-      abort: () => h.close(true),
-    };
+    return { pid: h.child.pid!, mapping, release: () => h.close(false) };
   } catch (e) {
-    tap?.close();
     h.close(true);
     throw e;
   }
