@@ -26,7 +26,7 @@ import { checkSocketPath } from "../common/socket-path.js";
 import { resolveConfig, prefixMask, broadcastAddress } from "../stack/config.js";
 import { DEFAULT_DENY } from "../socket-translate/policy.js";
 import { ForwardManager } from "../forward/manager.js";
-import { SlirpApi, SlirpApiServer } from "../forward/slirp-api.js";
+import { checkApiSocketLength, SlirpApi, SlirpApiServer } from "../forward/slirp-api.js";
 import { openTapInNamespace } from "../link/userns.js";
 import type { TapChannel } from "../link/tap.js";
 import { Network } from "./network.js";
@@ -79,7 +79,10 @@ export function slirpAddresses(cidr: string): { network: string; mask: string; h
 async function serveSlirp(o: SlirpOptions, log: Logger): Promise<number> {
   if (o.enableIpv6) throw new Error("--enable-ipv6: IPv6 is not implemented in skiff yet (run without it; for Podman set network_cmd_options = [\"enable_ipv6=false\"] in containers.conf)");
   const a = slirpAddresses(o.cidr);
-  if (o.apiSocket !== undefined) checkSocketPath(o.apiSocket, "--api-socket");
+  if (o.apiSocket !== undefined) {
+    checkApiSocketLength(o.apiSocket);
+    checkSocketPath(o.apiSocket, "--api-socket");
+  }
   if (o.enableSandbox) process.stderr.write("skiff slirp4netns: --enable-sandbox: skiff does not pivot_root into a sandbox as slirp4netns does; it keeps the rights it was started with (no more)\n");
   if (o.enableSeccomp) process.stderr.write("skiff slirp4netns: --enable-seccomp: skiff installs no seccomp filter\n");
   const netns = o.netnsType === "pid" ? `/proc/${o.target}/ns/net` : o.target;

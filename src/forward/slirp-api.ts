@@ -116,11 +116,18 @@ function isPort(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535;
 }
 
+/** sun_path holds 108 bytes with the terminating NUL (unix(7)); Node would truncate a longer path silently. */
+export function checkApiSocketLength(path: string): void {
+  const n = Buffer.byteLength(path);
+  if (n >= 108) throw new Error(`--api-socket ${path}: the path is too long (${n} bytes; a Unix socket path has at most 107)`);
+}
+
 /** The API on a Unix socket (mode 0600). */
 export class SlirpApiServer {
   private constructor(private readonly server: Server) {}
 
   static async listen(path: string, api: SlirpApi, log: Logger): Promise<SlirpApiServer> {
+    checkApiSocketLength(path);
     await prepareSocketPath(path, "--api-socket");
     const server = createServer((sock) => serve(sock, api, log));
     server.maxConnections = MAX_CONNECTIONS;
@@ -133,7 +140,12 @@ export class SlirpApiServer {
     } finally {
       process.umask(old);
     }
-    chmodSync(path, 0o600);
+    try {
+      chmodSync(path, 0o600);
+    } catch (e) {
+      server.close();
+      throw e;
+    }
     return new SlirpApiServer(server);
   }
 

@@ -55,7 +55,7 @@ export function ensureUser(name: string, subids: boolean): TestUser {
   const gid = Number(spawnSync("id", ["-g", name], { encoding: "utf8" }).stdout);
   const has = spawnSync("grep", ["-q", `^${name}:`, "/etc/subuid"]).status === 0;
   if (has !== subids) throw new Error(`user ${name} ${has ? "has" : "has no"} /etc/subuid range, the test needs the opposite`);
-  const dir = mkdtempSync(join("/tmp", `skiff-${name}-`));
+  const dir = mkdtempSync("/tmp/sk-"); // short: Podman puts a 69-byte socket name in it (108-byte limit)
   chownSync(dir, uid, gid);
   chmodSync(dir, 0o700);
   return { name, uid, gid, dir, subids };
