@@ -5,13 +5,15 @@
  * server through host.internal (SHA-256 of a 4 MB body), DNS through skiff's resolver (the
  * resolv.conf bound in the namespace and `dig @gateway`), ping to the gateway, a server published
  * with `-p`, the control API on `--api-socket` listing that forward, a `--pcap` file (0600) with the
- * traffic; skiff's status is the command's. With /dev/net/tun at 0600 the user gets an error that
- * names the fix.
+ * traffic; skiff's status is the command's. With /dev/net/tun at 0600, or with user namespaces
+ * forbidden (user.max_user_namespaces = 0, set inside a user namespace the test makes, so the
+ * host's setting is untouched), the user gets an error that names the setting to change.
  */
 import { expect } from "chai";
 import { createServer, request, type Server } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cleanupUserDir, ensureUser, openTun, rootlessUnavailable, runAs, spawnAs, type TestUser } from "../support/rootless.js";
@@ -142,6 +144,23 @@ for (const subids of [true, false]) {
         } finally {
           chmodSync("/dev/net/tun", mode);
         }
+      });
+
+      it("with user namespaces forbidden, fails with an error naming the sysctl", async () => {
+        // A user namespace mapped 0-65535 to the host's 0-65535 (root writes the maps), where
+        // root sets max_user_namespaces = 0 for itself and its children, then becomes the user.
+        const inner = `echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups env HOME=${user.dir} ${SKIFF.join(" ")} run -- true`;
+        const child = spawn("unshare", ["--user", "sh", "-c", `while ! grep -q . /proc/self/gid_map; do sleep 0.05; done; exec sh -c '${inner}'`], { stdio: ["ignore", "pipe", "pipe"], cwd: user.dir });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        const code = new Promise<number>((r) => child.on("close", (c) => r(c ?? -1)));
+        // Maps can be written once unshare(1) has made its namespace (not before: EPERM).
+        const own = readlinkSync("/proc/self/ns/user");
+        for (let i = 0; i < 100 && readlinkSync(`/proc/${child.pid}/ns/user`) === own; i++) await new Promise((r) => setTimeout(r, 20));
+        writeFileSync(`/proc/${child.pid}/uid_map`, "0 0 65536");
+        writeFileSync(`/proc/${child.pid}/gid_map`, "0 0 65536");
+        expect(await code, stderr).to.equal(1);
+        expect(stderr).to.match(/cannot create a user namespace \(unshare\(CLONE_NEWUSER\): ENOSPC\).*sysctl -w user\.max_user_namespaces=/);
       });
     }
   });
