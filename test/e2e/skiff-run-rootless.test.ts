@@ -5,7 +5,7 @@
  * server through host.internal (SHA-256 of a 4 MB body), DNS through skiff's resolver (the
  * resolv.conf bound in the namespace and `dig @gateway`), ping to the gateway, a server published
  * with `-p`, the control API on `--api-socket` listing that forward, a `--pcap` file (0600) with the
- * traffic; skiff's status is the command's. With /dev/net/tun at 0600, or with user namespaces
+ * traffic; skiff's status is the command's, and what the command left running is killed. With /dev/net/tun at 0600, or with user namespaces
  * forbidden (user.max_user_namespaces = 0, set inside a user namespace the test makes, so the
  * host's setting is untouched), the user gets an error that names the setting to change.
  */
@@ -93,6 +93,7 @@ for (const subids of [true, false]) {
         `ping -c 1 -W 3 192.168.65.1 > ${d}/ping.out`,
         `cd ${d}/www && python3 -m http.server 8080 --bind 0.0.0.0 >/dev/null 2>&1 & srv=$!`,
         `for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8080/ && break; sleep 0.1; done`,
+        `sleep 300 & echo $! > ${d}/straggler.pid`,
         `touch ${d}/ready`,
         `for i in $(seq 300); do [ -e ${d}/done ] && break; sleep 0.1; done`,
         "kill $srv",
@@ -126,6 +127,10 @@ for (const subids of [true, false]) {
         clearTimeout(t);
       }
       expect(code, out).to.equal(7);
+      // A process the command left running in the namespace is gone with it (as with the root way).
+      const straggler = Number(readFileSync(join(d, "straggler.pid"), "utf8"));
+      expect(straggler).to.be.greaterThan(0);
+      expect(existsSync(`/proc/${straggler}`) && !readFileSync(`/proc/${straggler}/stat`, "utf8").includes(") Z "), `process ${straggler} left running`).to.equal(false);
       const st = statSync(pcap);
       expect(st.mode & 0o777).to.equal(0o600);
       expect(st.uid).to.equal(user.uid);

@@ -8,7 +8,9 @@
  *     127.0.0.1:53, which RootlessKit and its slirp4netns see as their resolver (a private mount
  *     namespace binds a resolv.conf naming it), so no query leaves the host;
  *   - a port published with `--port-driver=slirp4netns -p 127.0.0.1:PORT:8080/tcp` (through
- *     the API socket's add_hostfwd) reaches a server inside the namespace.
+ *     the API socket's add_hostfwd) reaches a server inside the namespace;
+ *   - with `--disable-host-loopback`, a connection to 10.0.2.2 fails and the host server sees
+ *     no request, while DNS through 10.0.2.3 (routed via 10.0.2.2) still answers.
  */
 import { expect } from "chai";
 import { createServer, type Server } from "node:http";
@@ -25,14 +27,16 @@ const BODY = randomBytes(4 << 20);
 const BODY_SHA = createHash("sha256").update(BODY).digest("hex");
 const NAME = "skiff-e2e.test";
 
-async function hostServer(): Promise<{ server: Server; port: number }> {
+async function hostServer(): Promise<{ server: Server; port: number; requests: () => number }> {
+  let n = 0;
   const server = createServer((req, res) => {
+    n++;
     const body = req.url === "/blob" ? BODY : Buffer.from("hello from the host\n");
     res.writeHead(200, { "content-length": body.length });
     res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, port: (server.address() as { port: number }).port };
+  return { server, port: (server.address() as { port: number }).port, requests: () => n };
 }
 
 async function waitFor(path: string, ms: number): Promise<boolean> {
@@ -57,7 +61,7 @@ for (const impl of ["skiff", "slirp4netns"] as const) {
     this.timeout(120_000);
     let user: TestUser;
     let undoTun = () => {};
-    let http: { server: Server; port: number };
+    let http: { server: Server; port: number; requests: () => number };
     let dns: { queries: () => number; close: () => void } | undefined;
 
     before(async function () {
@@ -135,6 +139,25 @@ for (const impl of ["skiff", "slirp4netns"] as const) {
         if (code === -2) child.kill("SIGKILL");
       }
       expect(await exited, out).to.equal(0);
+    });
+
+    it("--disable-host-loopback: 10.0.2.2 refuses connections, DNS through 10.0.2.3 still answers", async () => {
+      const binary = impl === "skiff" ? SKIFF : spawnSync("sh", ["-c", "command -v slirp4netns"], { encoding: "utf8" }).stdout.trim();
+      const before = http.requests();
+      const script = `curl -sS -m 5 -o /dev/null http://10.0.2.2:${http.port}/; echo "curl=$?"; dig +short +time=3 +tries=2 @10.0.2.3 ${NAME}`;
+      const argv = ["rootlesskit", `--state-dir=${join(user.dir, "rk2")}`, "--net=slirp4netns", `--slirp4netns-binary=${binary}`, "--disable-host-loopback", "sh", "-c", script];
+      const child = spawnAs(user, argv, { env: userEnv(user), resolv: testResolvConf(user) });
+      let out = "";
+      let stdout = "";
+      child.stdout!.on("data", (x) => ((out += x), (stdout += x)));
+      child.stderr!.on("data", (x) => (out += x));
+      const code = await new Promise<number>((r) => child.on("close", (c) => r(c ?? -1)));
+      expect(code, out).to.equal(0);
+      const curl = /curl=(\d+)/.exec(stdout);
+      expect(curl, out).to.not.equal(null);
+      expect(Number(curl![1]), `curl to 10.0.2.2 with host loopback disabled\n${out}`).to.not.equal(0);
+      expect(http.requests(), "requests the host server saw").to.equal(before);
+      expect(stdout.trim().split("\n").pop(), out).to.equal("10.0.2.2");
     });
   });
 }
