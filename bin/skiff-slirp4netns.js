@@ -12,5 +12,4 @@ if (!existsSync(built)) {
   process.exit(1);
 }
 const { main } = await import(pathToFileURL(built).href);
-process.env.SKIFF_ARGV0 ??= "slirp4netns";
 process.exitCode = await main([process.argv[0], process.argv[1], "slirp4netns", ...process.argv.slice(2)]);

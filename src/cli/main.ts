@@ -5,6 +5,7 @@
 
 import { intArg, mtuArg, logLevelArg, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
 import { Command, CommanderError, Option } from "commander";
+import { basename } from "node:path";
 import { pino } from "pino";
 import { run } from "./run.js";
 import { serve } from "./serve.js";
@@ -20,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
   // slirp4netns's own command line (getopt-style), not commander's: see ./slirp4netns-args.ts.
-  if (argv[2] === "slirp4netns") return slirp4netns(argv.slice(3), process.env.SKIFF_ARGV0 ?? "skiff slirp4netns", log);
+  // Named after the program that was run: bin/skiff-slirp4netns.js (or a symlink to it) says "slirp4netns".
+  if (argv[2] === "slirp4netns") return slirp4netns(argv.slice(3), basename(argv[1] ?? "") === "skiff.js" ? "skiff slirp4netns" : "slirp4netns", log);
   const program = new Command("skiff")
     .description("A userspace network stack for virtual machines and network namespaces")
     .version(skiffVersion(), "-V, --version", "print skiff's version")
