@@ -15,7 +15,9 @@
  * means PATH, through `--userns-path` when given. The TAP is opened with virtio-net offload
  * (`--no-offload` turns it off). `--ready-fd` gets "1" and is closed once the TAP is served and the
  * API socket listens; a poll event on `--exit-fd` (data, or its writer closing), SIGTERM, SIGINT,
- * or the TAP going away (the namespace died) ends the process with status 0.
+ * or the TAP device being deleted ends the process with status 0. As with slirp4netns, the end of
+ * the namespace's processes is not enough: the TAP's descriptor, opened inside, keeps the network
+ * namespace alive, so callers use --exit-fd or a signal.
  */
 
 import { closeSync, writeSync } from "node:fs";
