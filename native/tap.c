@@ -66,6 +66,7 @@
 #include <uv.h>
 
 #include "nofile.h"
+#include "fdpass.h"
 #include "streams.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
@@ -632,5 +633,6 @@ NAPI_MODULE_INIT() {
   }
   CHECK(streams_register(env, exports));
   CHECK(nofile_register(env, exports));
+  CHECK(fdpass_register(env, exports));
   return exports;
 }

@@ -5,6 +5,7 @@
 
 import { intArg, mtuArg, logLevelArg, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
 import { Command, CommanderError, Option } from "commander";
+import { basename } from "node:path";
 import { pino } from "pino";
 import { run } from "./run.js";
 import { serve } from "./serve.js";
@@ -14,10 +15,14 @@ import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
 import { DEFAULT_BUSY_POLL_US } from "./network.js";
 import { skiffVersion } from "./version.js";
+import { slirp4netns } from "./slirp4netns.js";
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
+  // slirp4netns's own command line (getopt-style), not commander's: see ./slirp4netns-args.ts.
+  // Named after the program that was run: bin/skiff-slirp4netns.js (or a symlink to it) says "slirp4netns".
+  if (argv[2] === "slirp4netns") return slirp4netns(argv.slice(3), basename(argv[1] ?? "") === "skiff.js" ? "skiff slirp4netns" : "slirp4netns", log);
   const program = new Command("skiff")
     .description("A userspace network stack for virtual machines and network namespaces")
     .version(skiffVersion(), "-V, --version", "print skiff's version")
@@ -102,6 +107,11 @@ export async function main(argv: string[]): Promise<number> {
         log,
       });
     });
+
+  program
+    .command("slirp4netns")
+    .description("a drop-in slirp4netns (RootlessKit, Podman, rootless Docker): skiff slirp4netns [OPTION]... PID|PATH TAPNAME; see skiff slirp4netns --help")
+    .helpOption(false);
 
   forwardCommand(program, (s) => (status = s));
   vmCommand(program, log, (s) => (status = s));

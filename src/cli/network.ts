@@ -28,6 +28,8 @@ export interface NetworkOptions {
   subnet?: string;
   /** Host alias address; "0.0.0.0" disables host loopback. */
   hostIp?: string;
+  /** Gateway address (default: the subnet's .1); `skiff slirp4netns` puts it on .3, slirp4netns's DNS address. */
+  gatewayIp?: string;
   /** Destination CIDRs to refuse (replaces the default deny list). */
   deny?: string[];
   /** Extra DNS records, "NAME=IP". */
@@ -90,7 +92,7 @@ export class Network {
   private readonly statics = new Map<number, number>();
 
   constructor(opts: NetworkOptions) {
-    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
+    this.stack = new NetworkStack({ subnet: opts.subnet, gatewayIp: opts.gatewayIp, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
     const l = opts.limits ?? {};
     const limit = raiseFileLimit(opts.log);
