@@ -65,6 +65,7 @@
 #include <uv.h>
 
 #include "streams.h"
+#include "fs.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
@@ -629,5 +630,6 @@ NAPI_MODULE_INIT() {
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
   CHECK(streams_register(env, exports));
+  CHECK(fs_register(env, exports));
   return exports;
 }

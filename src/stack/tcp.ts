@@ -20,6 +20,8 @@ import { emitIcmp, icmpLen, type IcmpRepr } from "../ipv4/icmp.js";
 import { parseTcp, emitTcp, tcpLen, TcpFlag, type TcpRepr } from "../tcp/wire.js";
 import { TcpConnection, resetForUnknown } from "../tcp/connection.js";
 import { TcpState } from "../tcp/state.js";
+/** The engine's event bits, re-exported for services above the stack (src/share/). */
+export { TcpEvent } from "../tcp/state.js";
 import type { TcpConfig } from "../tcp/config.js";
 import { IsnGenerator, randomU32 } from "../tcp/isn.js";
 import { formatIpv4 } from "../common/addr.js";
