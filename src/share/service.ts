@@ -43,7 +43,12 @@ export class ShareService {
     this.registry = registry ?? new ShareRegistry();
     this.port = opts.port ?? P9_PORT;
     this.maxConnections = opts.maxConnections ?? 64;
-    for (const spec of opts.shares ?? []) this.registry.add(spec);
+    try {
+      for (const spec of opts.shares ?? []) this.registry.add(spec);
+    } catch (e) {
+      this.registry.close();
+      throw e;
+    }
   }
 
   /** Serve the port on the gateway through `layer`. */

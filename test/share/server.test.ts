@@ -24,17 +24,6 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function readAll(fid: number): Promise<Uint8Array> {
-    const parts: Buffer[] = [];
-    for (let off = 0n; ; ) {
-      const r = await c.call({ type: P9.Tread, fid, offset: off, count: 8192 });
-      const d = r.data as Uint8Array;
-      if (d.length === 0) return Buffer.concat(parts);
-      parts.push(Buffer.from(d));
-      off += BigInt(d.length);
-    }
-  }
-
   async function listDir(fid: number, count = 8192): Promise<string[]> {
     const names: string[] = [];
     for (let off = 0n; ; ) {
