@@ -59,6 +59,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
         leases: () =>
           net.dhcp.leases().map((l) => ({ mac: formatMac(l.mac), ip: formatIpv4(l.ip), static: l.static, expiresInMs: Number.isFinite(l.expiresAt) ? Math.max(0, l.expiresAt - net.stack.now()) : null })),
         dns: net.dns.records,
+        shares: net.shares.registry,
         stats: () => ({
           attachments: net.stack.attached.map((p) => ({ id: p.id, name: p.channel.name, ...p.channel.stats })),
           stack: net.stack.counters.snapshot(),
@@ -67,6 +68,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           udpTranslate: { ...net.udp.counters, flowsOpen: net.udp.size },
           icmpTranslate: { ...net.icmp.counters },
           forwards: forwards.stats(),
+          shares: { ...net.shares.counters, connectionsOpen: net.shares.connections },
         }),
         capture: cap && {
           start: (path) => cap.startCapture(PcapWriter.toFile(path)),

@@ -35,6 +35,7 @@ export class P9Connection {
   private pumping = false;
   private flushing = false;
   private done = false;
+  private onDrained: (() => void) | undefined;
   /** Why the connection was closed by skiff, if it was. */
   closeReason: string | undefined;
 
@@ -44,7 +45,10 @@ export class P9Connection {
     opts: SessionOptions = {},
   ) {
     this.session = new P9Session(registry, { send: (r) => this.send(r), close: (why) => this.fail(why) }, opts);
-    this.session.onSettled = () => this.pump();
+    this.session.onSettled = () => {
+      this.pump();
+      this.checkDrained();
+    };
   }
 
   get closed(): boolean {
@@ -112,6 +116,23 @@ export class P9Connection {
       this.flushing = false;
     }
     this.pump();
+    this.checkDrained();
+  }
+
+  /**
+   * Call `cb` once no request is running and every reply has been taken by the transport (the
+   * peer has finished sending: after this the connection can be closed cleanly).
+   */
+  whenDrained(cb: () => void): void {
+    this.onDrained = cb;
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    const cb = this.onDrained;
+    if (cb === undefined || this.done || this.session.inFlight > 0 || this.out.length > 0) return;
+    this.onDrained = undefined;
+    cb();
   }
 
   /** The peer went away: drop everything (fids clunked, descriptors closed). */

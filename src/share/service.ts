@@ -100,11 +100,11 @@ export class ShareService {
       if (ev & TcpEvent.PeerFin && !c.closed) {
         // The client is done sending: answer what is running, then close our side.
         c.pump();
-        if (c.session.inFlight === 0 && c.queuedBytes === 0) {
+        c.whenDrained(() => {
           this.conns.delete(c);
           c.close();
           flow.shutdownWrite();
-        }
+        });
       }
     };
     flow.accept();

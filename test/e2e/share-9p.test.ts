@@ -14,8 +14,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { qemuMissing } from "../support/qemu.js";
-import { buildImage, defaultCacheDir } from "../../src/vm/image.js";
+import { guestImageOrSkip } from "../support/qemu.js";
+import { defaultCacheDir } from "../../src/vm/image.js";
 import { vmRun } from "../../src/cli/vm.js";
 
 const log = pino({ level: "silent" });
@@ -34,17 +34,7 @@ describe("e2e: host-directory sharing — the guest kernel's 9p client over skif
   let dir: string;
 
   before(function () {
-    const missing = qemuMissing();
-    if (missing) {
-      console.log(`      (skipped: ${missing})`);
-      this.skip();
-    }
-    try {
-      buildImage({ cacheDir });
-    } catch (e) {
-      console.log(`      (skipped: the guest image cannot be built here: ${(e as Error).message})`);
-      this.skip();
-    }
+    guestImageOrSkip(this);
     dir = mkdtempSync(join(tmpdir(), "skiff-share-e2e-"));
   });
   after(() => {

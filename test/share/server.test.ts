@@ -301,6 +301,18 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     expect((await c.call({ type: P9.Tflush, oldtag: 999 })).type).to.equal(P9.Rflush);
   });
 
+  it("whenDrained: called only once the running read has been answered", async () => {
+    writeFileSync(join(dir, "f"), "abc");
+    await c.walk(0, 1, "f");
+    await c.call({ type: P9.Tlopen, fid: 1, flags: O_RDONLY });
+    const read = c.call({ type: P9.Tread, fid: 1, offset: 0n, count: 3 });
+    let drainedAfter = -1;
+    c.conn.whenDrained(() => (drainedAfter = c.replies.length));
+    expect(drainedAfter).to.equal(-1);
+    await read;
+    expect(drainedAfter).to.equal(c.replies.length);
+  });
+
   it("bounds: fids beyond maxFids get EMFILE; a size field above msize closes the connection", async () => {
     const b = new TestClient(registryWith("w", dir), { maxFids: 3 });
     await b.version(8192);
