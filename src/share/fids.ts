@@ -9,7 +9,9 @@
  * thread-pool operation. After Txattrwalk/Txattrcreate a fid holds an attribute buffer instead.
  * Because everything is a descriptor, a file unlinked while open stays usable through its fid.
  *
- * Bounded: at most `maxFids` fids per connection (EMFILE beyond).
+ * Bounded: at most `maxFids` fids per connection, and at most `budget.max` across every
+ * connection sharing one `FidBudget` (EMFILE beyond either), so guests cannot use up skiff's
+ * descriptors (each fid holds at least one).
  */
 
 import { closeQuietly, Errno, FsError } from "./host-fs.js";
@@ -84,9 +86,18 @@ export class Fid {
   }
 }
 
+/** Fids in use across connections (one per share service). */
+export class FidBudget {
+  used = 0;
+  constructor(readonly max: number) {}
+}
+
 export class FidTable {
   private readonly fids = new Map<number, Fid>();
-  constructor(readonly maxFids: number) {}
+  constructor(
+    readonly maxFids: number,
+    private readonly budget: FidBudget = new FidBudget(maxFids),
+  ) {}
 
   get size(): number {
     return this.fids.size;
@@ -106,7 +117,7 @@ export class FidTable {
   /** Check that `fid` may be created (unused, under the bound). */
   checkFree(fid: number): void {
     if (this.fids.has(fid)) throw new FsError(Errno.EBADF);
-    if (this.fids.size >= this.maxFids) throw new FsError(Errno.EMFILE);
+    if (this.fids.size >= this.maxFids || this.budget.used >= this.budget.max) throw new FsError(Errno.EMFILE);
   }
 
   /** Add a fid; its node, parent and share references are handed over. */
@@ -114,6 +125,7 @@ export class FidTable {
     this.checkFree(id);
     const f = new Fid(retain(share), node, qid, parent, name === undefined ? undefined : Uint8Array.from(name), uid);
     this.fids.set(id, f);
+    this.budget.used++;
     return f;
   }
 
@@ -121,6 +133,7 @@ export class FidTable {
   remove(id: number): Fid {
     const f = this.get(id);
     this.fids.delete(id);
+    this.budget.used--;
     dropFid(f);
     return f;
   }
@@ -128,6 +141,7 @@ export class FidTable {
   /** Clunk everything (a new Tversion or the end of the connection). */
   clear(): void {
     for (const f of this.fids.values()) dropFid(f);
+    this.budget.used -= this.fids.size;
     this.fids.clear();
   }
 }

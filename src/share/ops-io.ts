@@ -61,6 +61,7 @@ export function lcreate(ctx: OpsContext, m: P9Message): P9Message {
   const gid = num(m.gid);
   if (gid !== ctx.opts.defaultGid) d.share.owners.set(fd, st, { uid: d.uid, gid });
   const qid = qidOf(st);
+  d.parent?.unref();
   d.moveTo(node, qid, d.node, name); // the directory's node becomes the new file's parent
   d.open = new OpenFile(fd, false);
   return { type: P9.Rlcreate, tag: m.tag, qid, iounit: iounit(ctx) };

@@ -4,20 +4,26 @@
  * attachment mounts with
  *   mount -t 9p -o trans=tcp,port=564,version=9p2000.L,aname=NAME 192.168.65.1 /mnt
  * One `ShareRegistry` (name → host directory) serves every connection; shares can be added and
- * removed while guests are connected. Connections beyond `maxConnections` are refused with RST.
+ * removed while guests are connected. Connections beyond `maxConnections` are refused with RST;
+ * fids of all connections together are bounded by `maxTotalFids` (each holds a descriptor).
+ * Memory per connection is bounded by about (maxInFlight + 2) × msize.
  */
 
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import { P9Connection, type P9Transport } from "./connection.js";
 import { ShareRegistry, type ShareSpec } from "./registry.js";
 import type { SessionOptions } from "./session.js";
+import { FidBudget } from "./fids.js";
 
 /** The 9P port (IANA "9pfs", the Linux client's default). */
 export const P9_PORT = 564;
 
 export interface ShareServiceOptions extends SessionOptions {
   port?: number;
+  /** Connections at once (default 32). */
   maxConnections?: number;
+  /** Fids of all connections together (default 16384). */
+  maxTotalFids?: number;
   /** Shares to start with. */
   shares?: ShareSpec[];
 }
@@ -33,6 +39,7 @@ export class ShareService {
   readonly registry: ShareRegistry;
   readonly port: number;
   private readonly maxConnections: number;
+  private readonly fidBudget: FidBudget;
   private readonly conns = new Set<P9Connection>();
   private closed = false;
 
@@ -42,7 +49,8 @@ export class ShareService {
   ) {
     this.registry = registry ?? new ShareRegistry();
     this.port = opts.port ?? P9_PORT;
-    this.maxConnections = opts.maxConnections ?? 64;
+    this.maxConnections = opts.maxConnections ?? 32;
+    this.fidBudget = new FidBudget(opts.maxTotalFids ?? 16384);
     try {
       for (const spec of opts.shares ?? []) this.registry.add(spec);
     } catch (e) {
@@ -85,7 +93,7 @@ export class ShareService {
         flow.abort();
       },
     };
-    conn = new P9Connection(this.registry, transport, this.opts);
+    conn = new P9Connection(this.registry, transport, { ...this.opts, fidBudget: this.fidBudget });
     const c = conn;
     this.conns.add(c);
     this.counters.connections++;

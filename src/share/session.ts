@@ -17,7 +17,7 @@
 import { isWireError } from "../common/wire-error.js";
 import { P9, encodeMessage, parseMessage, messageTag, s, text, type P9Message } from "./wire.js";
 import { Errno, FsError } from "./host-fs.js";
-import { FidTable } from "./fids.js";
+import { FidTable, type FidBudget } from "./fids.js";
 import type { ShareRegistry } from "./registry.js";
 import * as meta from "./ops-meta.js";
 import * as io from "./ops-io.js";
@@ -28,7 +28,9 @@ export interface SessionOptions {
   maxMsize?: number;
   /** Fids per connection (default 4096). */
   maxFids?: number;
-  /** Requests answered asynchronously (read, write, fsync) at once per connection (default 64). */
+  /** Fids of all connections sharing this budget (the share service passes one; default: maxFids). */
+  fidBudget?: FidBudget;
+  /** Requests answered asynchronously (read, write, fsync) at once per connection (default 16). */
   maxInFlight?: number;
   /** gid reported for files with no remembered owner (default 0). */
   defaultGid?: number;
@@ -87,8 +89,8 @@ export class P9Session implements OpsContext {
   ) {
     this.maxMsize = Math.max(MIN_MSIZE, opts.maxMsize ?? DEFAULT_MAX_MSIZE);
     this.msize = this.maxMsize;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
-    this.fids = new FidTable(Math.max(1, opts.maxFids ?? 4096));
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 16);
+    this.fids = new FidTable(Math.max(1, opts.maxFids ?? 4096), opts.fidBudget);
     this.opts = { defaultGid: opts.defaultGid ?? 0, keepSetid: opts.keepSetid ?? false };
   }
 

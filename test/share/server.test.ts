@@ -1,8 +1,9 @@
 /** The 9P2000.L server over an in-memory transport on a temporary directory: every message type. */
 import { expect } from "chai";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, openSync, closeSync, ftruncateSync, writeSync, readSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, openSync, closeSync, ftruncateSync, writeSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { Errno } from "../../src/share/host-fs.js";
+import { FidBudget } from "../../src/share/fids.js";
 import { P9, parseDirents, s, text, type P9Message, type Qid } from "../../src/share/wire.js";
 import { TestClient, errnoOf, registryWith, tempDir } from "./client.js";
 
@@ -311,6 +312,50 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     expect(drainedAfter).to.equal(-1);
     await read;
     expect(drainedAfter).to.equal(c.replies.length);
+  });
+
+  it("no descriptor leaks: after creates, walks, opens, renames, xattrs and the connection's end, /proc/self/fd is back where it was", async () => {
+    const fds = (): number => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const b = new TestClient(registryWith("w", dir));
+    await b.version();
+    await b.attach("w");
+    mkdirSync(join(dir, "sub"));
+    for (let i = 0; i < 20; i++) {
+      await b.walk(0, 1, "sub");
+      await b.call({ type: P9.Tlcreate, fid: 1, name: s(`f${i}`), flags: O_RDWR, mode: 0o644, gid: 7 });
+      await b.call({ type: P9.Twrite, fid: 1, offset: 0n, data: s("x") });
+      await b.walk(0, 2, "sub", `f${i}`);
+      await b.call({ type: P9.Trename, fid: 2, dfid: 0, name: s(`g${i}`) });
+      await b.call({ type: P9.Txattrwalk, fid: 2, newfid: 3, name: new Uint8Array(0) });
+      await b.walk(0, 4, "..", `g${i}`);
+      await b.call({ type: P9.Tlopen, fid: 4, flags: O_RDONLY });
+      for (const fid of [1, 2, 3, 4]) expect((await b.call({ type: P9.Tclunk, fid })).type).to.equal(P9.Rclunk);
+    }
+    await b.walk(0, 5, "g0");
+    await b.call({ type: P9.Tlopen, fid: 5, flags: O_RDONLY });
+    expect(fds()).to.be.greaterThan(before);
+    b.conn.close();
+    b.registry.close();
+    expect(fds()).to.equal(before);
+  });
+
+  it("bounds: the fid budget shared by connections", async () => {
+    const budget = new FidBudget(3);
+    const r = registryWith("w", dir);
+    const x = new TestClient(r, { fidBudget: budget });
+    const y = new TestClient(r, { fidBudget: budget });
+    await x.version();
+    await y.version();
+    await x.attach("w");
+    await y.attach("w");
+    expect((await x.walk(0, 1)).type).to.equal(P9.Rwalk);
+    expect(errnoOf(await y.walk(0, 1))).to.equal(Errno.EMFILE);
+    await x.call({ type: P9.Tclunk, fid: 1 });
+    expect((await y.walk(0, 1)).type).to.equal(P9.Rwalk);
+    x.conn.close();
+    expect(budget.used).to.equal(2);
+    r.close();
   });
 
   it("bounds: fids beyond maxFids get EMFILE; a size field above msize closes the connection", async () => {
