@@ -5,7 +5,9 @@
  *   mount -t 9p -o trans=tcp,port=564,version=9p2000.L,aname=NAME 192.168.65.1 /mnt
  * — and works on it: ls, cat, write, chmod, mkdir, rename, symlink, hard link, rm, chown (remembered,
  * not applied), 64 MiB both ways with SHA-256 equal, a 10,000-entry directory, small-file churn.
- * The host then sees the results with skiff's user as owner and the modes the guest set.
+ * The host then sees the results with skiff's user as owner and the modes the guest set. Then
+ * statfs (df), mkfifo, truncate, a write beyond 4 GiB, reading a file removed while open, and
+ * coherence: a host edit made while the guest waits is what the guest's next read returns.
  * Also `skiff vm run -v HOSTDIR:GUESTDIR:ro`: mounted before the command, writes refused (EROFS).
  */
 import { expect } from "chai";
@@ -122,6 +124,56 @@ describe("e2e: host-directory sharing — the guest kernel's 9p client over skif
     const r = Number(field(lines, "READ_MS"));
     const churn = Number(field(lines, "CHURN_MS"));
     console.log(`      64 MiB guest→host ${(64_000 / w).toFixed(0)} MiB/s, host→guest (sha256sum) ${(64_000 / r).toFixed(0)} MiB/s; 1,000 create+stat+unlink ${((1000 * 1000) / churn).toFixed(0)} files/s (TCG)`);
+  });
+
+  it("statfs, mkfifo, truncate, a write beyond 4 GiB, an unlinked open file, and a host edit seen by the guest's next read", async () => {
+    const share = join(dir, "more");
+    mkdirSync(share);
+    writeFileSync(join(share, "co.txt"), "v1");
+    writeFileSync(join(share, "keep.txt"), "kept after rm");
+    const script = [
+      "mkdir -p /m",
+      "mount -t 9p -o trans=tcp,port=564,version=9p2000.L,aname=more 192.168.65.1 /m",
+      "df /m | tail -1 | awk '{ print \"DF_BLOCKS=\" $2 }'",
+      "mkfifo /m/fifo && echo FIFO=$(stat -c %F /m/fifo | tr ' ' _)",
+      "echo 0123456789 > /m/t.txt && truncate -s 4 /m/t.txt && echo TRUNC=$(cat /m/t.txt)",
+      "echo far | dd of=/m/big bs=1 seek=5368709120 2>/dev/null && echo BIGSIZE=$(stat -c %s /m/big)",
+      "echo FAR=$(dd if=/m/big bs=1 skip=5368709120 count=3 2>/dev/null)",
+      "exec 3< /m/keep.txt; rm /m/keep.txt; echo GONE=$([ -e /m/keep.txt ] && echo no || echo yes); echo UNLINKED_READ=$(cat <&3); exec 3<&-",
+      "echo CO1=$(cat /m/co.txt)",
+      "touch /m/waiting",
+      "i=0; while [ \"$(cat /m/co.txt)\" != v2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+      "echo CO2=$(cat /m/co.txt)",
+      "sync",
+      "umount /m",
+    ].join("\n");
+    const lines: string[] = [];
+    const watcher = setInterval(() => {
+      if (existsSync(join(share, "waiting"))) {
+        writeFileSync(join(share, "co.txt"), "v2");
+        clearInterval(watcher);
+      }
+    }, 50);
+    try {
+      const status = await vmRun({
+        cpus: 1, memoryMiB: 256, mtu: 1500, accel: "tcg", cacheDir, command: ["sh", "-c", script],
+        shares: [{ name: "more", path: share }], consoleLog: join(dir, "more.console.log"), output: (l) => lines.push(l), log,
+      });
+      expect(status, lines.join("\n")).to.equal(0);
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(Number(field(lines, "DF_BLOCKS"))).to.be.greaterThan(0);
+    expect(field(lines, "FIFO")).to.equal("fifo");
+    expect(lstatSync(join(share, "fifo")).isFIFO()).to.equal(true);
+    expect(field(lines, "TRUNC")).to.equal("0123");
+    expect(field(lines, "BIGSIZE")).to.equal(String(5 * 2 ** 30 + 4));
+    expect(statSync(join(share, "big")).size).to.equal(5 * 2 ** 30 + 4);
+    expect(field(lines, "FAR")).to.equal("far");
+    expect(field(lines, "GONE")).to.equal("yes");
+    expect(field(lines, "UNLINKED_READ")).to.equal("kept after rm");
+    expect(field(lines, "CO1")).to.equal("v1");
+    expect(field(lines, "CO2")).to.equal("v2");
   });
 
   it("skiff vm run -v HOSTDIR:GUESTDIR:ro mounts the share before the command; writes get EROFS", async () => {
