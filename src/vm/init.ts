@@ -39,7 +39,7 @@ if [ -n "$shares" ]; then
   gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
   echo "$shares" | base64 -d > /tmp/skiff-shares
   while read -r name dir mode; do
-    o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=524288
+    o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=1048576
     [ "$mode" = ro ] && o=$o,ro
     mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir" || echo "skiff-init: mounting share $name on $dir failed"
   done < /tmp/skiff-shares
