@@ -7,7 +7,11 @@
  * of the host file, so it survives restarts and follows renames and hard links. Where that
  * attribute cannot be written (symlinks, file systems without user xattrs) it goes in a side
  * table keyed by (device, inode), bounded (oldest entries dropped first). A file with nothing
- * remembered reports the attaching user's uid (the 9P `n_uname`) and the share's default gid.
+ * remembered reports the attaching user's uid (the 9P `n_uname`; "no uid" counts as root) and
+ * the share's default gid. The Linux client attaches once per guest user (its default
+ * access=client mode keys fids by fsuid) and checks permissions itself against what getattr
+ * reports, so every guest user is the owner of such files — the osxfs rule — while a remembered
+ * chown is reported to all of them and checked against the real mode bits.
  * The guest can neither read, list nor set `user.skiff.*` attributes.
  */
 

@@ -8,7 +8,9 @@
  * The host then sees the results with skiff's user as owner and the modes the guest set. Then
  * statfs (df), mkfifo, truncate, a write beyond 4 GiB, reading a file removed while open, and
  * coherence: a host edit made while the guest waits is what the guest's next read returns.
- * Also `skiff vm run -v HOSTDIR:GUESTDIR:ro`: mounted before the command, writes refused (EROFS).
+ * Also `skiff vm run -v HOSTDIR:GUESTDIR[:ro]`: mounted before the command; each guest user
+ * (the client attaches per user) is the owner of files nobody chowned, a chown is remembered and
+ * then checked by the guest kernel against the real modes, and a :ro volume refuses writes.
  */
 import { expect } from "chai";
 import { createHash, randomBytes } from "node:crypto";
@@ -181,22 +183,45 @@ describe("e2e: host-directory sharing — the guest kernel's 9p client over skif
     expect(field(lines, "CO2")).to.equal("v2");
   });
 
-  it("skiff vm run -v HOSTDIR:GUESTDIR:ro mounts the share before the command; writes get EROFS", async () => {
+  it("skiff vm run -v HOSTDIR:GUESTDIR and :ro: mounted before CMD; every guest user is the owner until a chown, which is remembered (osxfs); ro gets EROFS", async () => {
+    const rw = join(dir, "rw");
     const ro = join(dir, "ro");
+    mkdirSync(rw);
     mkdirSync(ro);
+    writeFileSync(join(rw, "hostfile"), "host\n", { mode: 0o644 });
     writeFileSync(join(ro, "data.txt"), "read me");
-    const script = "cat /data/data.txt; echo; if echo x > /data/new 2>/tmp/err; then echo WROTE=yes; else echo WROTE=no; cat /tmp/err; fi; grep ' /data ' /proc/mounts";
+    const script = [
+      "echo 'u:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd; echo 'u:x:1000:' >> /etc/group",
+      "grep ' /work ' /proc/mounts; grep ' /data ' /proc/mounts",
+      "mkdir /work/sub",
+      "su u -c 'echo U_SEES=$(stat -c %u /work/hostfile); echo more >> /work/hostfile && echo U_APPEND=ok; echo mine > /work/sub/f && echo U_CREATE=ok'",
+      "chown 1234:1234 /work/hostfile",
+      "su u -c 'echo U_SEES_AFTER=$(stat -c %u:%g /work/hostfile); echo again >> /work/hostfile 2>/dev/null && echo U_AFTER_CHOWN=ok || echo U_AFTER_CHOWN=denied'",
+      "echo ROOT_SEES=$(stat -c %u:%g /work/hostfile),$(stat -c %u:%g /work/sub/f)",
+      "cat /data/data.txt; echo",
+      "if { echo x > /data/new; } 2>/tmp/err; then echo WROTE=yes; else echo WROTE=no; cat /tmp/err; fi",
+    ].join("\n");
     const lines: string[] = [];
     const status = await vmRun({
       cpus: 1, memoryMiB: 256, mtu: 1500, accel: "tcg", cacheDir, command: ["sh", "-c", script],
-      volumes: [`${ro}:/data:ro`], consoleLog: join(dir, "ro.console.log"), output: (l) => lines.push(l), log,
+      volumes: [`${rw}:/work`, `${ro}:/data:ro`], consoleLog: join(dir, "volumes.console.log"), output: (l) => lines.push(l), log,
     });
     const out = lines.join("\n");
     expect(status, out).to.equal(0);
+    expect(out).to.match(/ \/work 9p rw,/);
+    expect(out).to.match(/ \/data 9p ro,/);
+    expect(field(lines, "U_SEES"), "user 1000 is the owner of a file nobody chowned").to.equal("1000");
+    expect(field(lines, "U_APPEND")).to.equal("ok");
+    expect(field(lines, "U_CREATE")).to.equal("ok");
+    expect(field(lines, "U_SEES_AFTER"), "a chown is remembered and reported to everyone").to.equal("1234:1234");
+    expect(field(lines, "U_AFTER_CHOWN"), "modes are real: 0644 of owner 1234 keeps user 1000 out").to.equal("denied");
+    expect(field(lines, "ROOT_SEES")).to.equal("1234:1234,1000:1000");
+    expect(readFileSync(join(rw, "hostfile"), "utf8")).to.equal("host\nmore\n");
+    expect(statSync(join(rw, "hostfile")).uid, "the host owner never changes").to.equal(process.getuid?.());
+    expect(statSync(join(rw, "sub", "f")).uid, "files the guest creates belong to skiff's user").to.equal(process.getuid?.());
     expect(out).to.include("read me");
     expect(field(lines, "WROTE"), out).to.equal("no");
     expect(out).to.match(/Read-only file system/);
-    expect(out).to.match(/ \/data 9p ro,/);
     expect(existsSync(join(ro, "new"))).to.equal(false);
   });
 });
