@@ -27,6 +27,8 @@
  *
  *   fsOpenRoot(path) -> fd                          O_PATH|O_DIRECTORY of a share's root
  *   fsDup(fd) -> fd                                 F_DUPFD_CLOEXEC (Node has no dup)
+ *   fsUseOpenat2(on) -> was                         use openat2 when the kernel has it (tests turn
+ *                                                   it off to exercise the openat fallback)
  *   fsWalk(dirfd, name) -> fd                       O_PATH|O_NOFOLLOW of one component
  *   fsParent(fd, rootfd) -> fd                      "..", never above rootfd
  *   fsReopen(fd, flags) -> fd                       a real open of the held regular file/directory
@@ -156,6 +158,17 @@ static napi_value fs_open_root(napi_env env, napi_callback_info info) {
   char path[4096];
   if (!cstr(env, argv[0], path, sizeof path)) BAD("fsOpenRoot(path bytes)");
   return ret(env, open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+}
+
+static napi_value fs_use_openat2(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  bool on;
+  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) BAD("fsUseOpenat2(boolean)");
+  int was = have_openat2;
+  have_openat2 = on;
+  napi_value out;
+  napi_get_boolean(env, was, &out);
+  return out;
 }
 
 static napi_value fs_dup(napi_env env, napi_callback_info info) {
@@ -521,7 +534,7 @@ static napi_value fs_lock(napi_env env, napi_callback_info info) {
 
 napi_status fs_register(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
-      {"fsOpenRoot", fs_open_root}, {"fsDup", fs_dup}, {"fsWalk", fs_walk}, {"fsParent", fs_parent}, {"fsReopen", fs_reopen},
+      {"fsOpenRoot", fs_open_root}, {"fsDup", fs_dup}, {"fsUseOpenat2", fs_use_openat2}, {"fsWalk", fs_walk}, {"fsParent", fs_parent}, {"fsReopen", fs_reopen},
       {"fsCreate", fs_create}, {"fsStat", fs_stat}, {"fsStatfs", fs_statfs}, {"fsMkdir", fs_mkdir},
       {"fsSymlink", fs_symlink}, {"fsMknod", fs_mknod}, {"fsLink", fs_link}, {"fsRename", fs_rename},
       {"fsUnlink", fs_unlink}, {"fsReadlink", fs_readlink}, {"fsChmod", fs_chmod}, {"fsTruncate", fs_truncate},

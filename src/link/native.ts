@@ -133,6 +133,8 @@ export interface FsAddon {
   fsOpenRoot(path: Uint8Array): number;
   /** A second descriptor for the same open file (F_DUPFD_CLOEXEC). */
   fsDup(fd: number): number;
+  /** Use openat2 (true, the default where the kernel has it) or the openat(O_NOFOLLOW) fallback; returns the previous setting. */
+  fsUseOpenat2(on: boolean): boolean;
   /** O_PATH|O_NOFOLLOW descriptor of `name` in `dirfd` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
   fsWalk(dirfd: number, name: Uint8Array): number;
   /** O_PATH descriptor of the parent of `fd`, refusing (-ENOENT) when `rootfd` is not an ancestor; `fd` itself (dup) at the root. */

@@ -6,18 +6,22 @@
 import { expect } from "chai";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Errno } from "../../src/share/host-fs.js";
+import { Errno, fsAddon } from "../../src/share/host-fs.js";
 import { P9, s, text, type P9Message, type Qid } from "../../src/share/wire.js";
 import { TestClient, errnoOf, registryWith, tempDir } from "./client.js";
 
 const O_RDONLY = 0, O_RDWR = 2;
 
-describe("share/containment: a guest cannot reach outside the share's root", () => {
+for (const openat2 of [true, false]) describe(`share/containment: a guest cannot reach outside the share's root (${openat2 ? "openat2 RESOLVE_BENEATH" : "openat O_NOFOLLOW fallback"})`, () => {
   let top: string;
   let root: string;
   let outside: string;
   let secret: string;
   let c: TestClient;
+
+  let was = true;
+  before(() => (was = fsAddon().fsUseOpenat2(openat2)));
+  after(() => fsAddon().fsUseOpenat2(was));
 
   beforeEach(async () => {
     top = tempDir("skiff-contain-");
