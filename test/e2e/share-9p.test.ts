@@ -19,8 +19,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { guestImageOrSkip } from "../support/qemu.js";
-import { defaultCacheDir } from "../../src/vm/image.js";
+import { guestImageOrSkip, pinnedImageCache } from "../support/qemu.js";
 import { vmRun } from "../../src/cli/vm.js";
 
 const log = pino({ level: "silent" });
@@ -35,15 +34,16 @@ function field(lines: string[], key: string): string {
 
 describe("e2e: host-directory sharing — the guest kernel's 9p client over skiff's TCP", function () {
   this.timeout(600_000);
-  const cacheDir = process.env.SKIFF_VM_CACHE ?? defaultCacheDir();
+  let cacheDir: string;
   let dir: string;
 
   before(function () {
-    guestImageOrSkip(this);
+    cacheDir = pinnedImageCache(guestImageOrSkip(this));
     dir = mkdtempSync(join(tmpdir(), "skiff-share-e2e-"));
   });
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   });
 
   it("mount with the acceptance form; file operations, 64 MiB both ways, 20,000 entries; the host sees owner and modes", async () => {
