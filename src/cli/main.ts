@@ -87,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", repeat)
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
+    .option("--share <name=dir[:ro]>", "serve host directory DIR to guests as 9P share NAME on the gateway's TCP port 564 (repeatable)", repeat, [])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .action(async (o) => {
@@ -103,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
         hostIp,
         deny: o.deny,
         dnsRecords: o.dnsRecord,
+        shares: o.share,
         apiSocket: o.apiSocket,
         log,
       });
