@@ -30,6 +30,8 @@ export interface SessionOptions {
   maxFids?: number;
   /** Fids of all connections sharing this budget (the share service passes one; default: maxFids). */
   fidBudget?: FidBudget;
+  /** Bytes of extended-attribute values buffered by attribute fids per connection (default 1 MiB). */
+  maxXattrBytes?: number;
   /** Requests answered asynchronously (read, write, fsync) at once per connection (default 16). */
   maxInFlight?: number;
   /** gid reported for files with no remembered owner (default 0). */
@@ -80,6 +82,12 @@ export class P9Session implements OpsContext {
   private generation = 0;
   /** Requests in flight: tag → tags of Tflush messages waiting for it. */
   private readonly pending = new Map<number, number[]>();
+  /**
+   * Asynchronous requests still running on the thread pool, of this session and of earlier ones
+   * (before a Tversion or close). `pending` forgets those; this does not, so a guest cannot pile
+   * up reads (and their msize buffers) by sending Tversion between bursts.
+   */
+  private running = 0;
   private closed = false;
 
   constructor(
@@ -90,7 +98,7 @@ export class P9Session implements OpsContext {
     this.maxMsize = Math.max(MIN_MSIZE, opts.maxMsize ?? DEFAULT_MAX_MSIZE);
     this.msize = this.maxMsize;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 16);
-    this.fids = new FidTable(Math.max(1, opts.maxFids ?? 4096), opts.fidBudget);
+    this.fids = new FidTable(Math.max(1, opts.maxFids ?? 4096), opts.fidBudget, Math.max(65536, opts.maxXattrBytes ?? 1 << 20));
     this.opts = { defaultGid: opts.defaultGid ?? 0, keepSetid: opts.keepSetid ?? false };
   }
 
@@ -100,12 +108,12 @@ export class P9Session implements OpsContext {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.running;
   }
 
   /** Too many requests running: stop reading until `onSettled`. */
   get busy(): boolean {
-    return this.pending.size >= this.maxInFlight;
+    return this.running >= this.maxInFlight;
   }
 
   /** Handle one whole message (size[4] first); the session owns `frame` from now on. */
@@ -134,6 +142,7 @@ export class P9Session implements OpsContext {
     const tag = m.tag;
     const gen = this.generation;
     this.pending.set(tag, []);
+    this.running++;
     r.then(
       (reply) => this.settle(gen, tag, reply),
       (e: unknown) => this.settle(gen, tag, errorReply(tag, errnoOf(e))),
@@ -150,7 +159,10 @@ export class P9Session implements OpsContext {
   }
 
   private settle(gen: number, tag: number, reply: P9Message | Uint8Array): void {
-    if (gen !== this.generation || this.closed) return;
+    this.running--;
+    if (this.closed) return;
+    if (gen !== this.generation) return void this.onSettled?.(); // room again for the new session
+
     const flushes = this.pending.get(tag) ?? [];
     this.pending.delete(tag);
     this.sendReply(reply);

@@ -1,0 +1,70 @@
+/**
+ * Review attacks on the 9P server's resource bounds (src/share/session.ts, fids.ts, ops-io.ts):
+ * a hostile guest must not get past maxInFlight by renegotiating with Tversion, nor make the
+ * server buffer extended-attribute values without a bound.
+ */
+import { expect } from "chai";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Errno } from "../../src/share/host-fs.js";
+import { P9, encodeMessage, s } from "../../src/share/wire.js";
+import { TestClient, errnoOf, registryWith, tempDir } from "./client.js";
+
+describe("share/bounds: resource bounds hold against a hostile guest", () => {
+  let dir: string;
+  let c: TestClient;
+
+  afterEach(() => {
+    c.conn.close();
+    c.registry.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("Tversion does not reset the in-flight bound: reads still running keep the session busy", async () => {
+    dir = tempDir();
+    writeFileSync(join(dir, "f"), "x".repeat(1000));
+    c = new TestClient(registryWith("w", dir), { maxInFlight: 2 });
+    await c.version();
+    await c.attach("w");
+    expect((await c.walk(0, 1, "f")).type).to.equal(P9.Rwalk);
+    expect((await c.call({ type: P9.Tlopen, fid: 1, flags: 0 })).type).to.equal(P9.Rlopen);
+    const session = c.conn.session;
+    // Straight into the session (the transport would stop reading while busy): two reads go to
+    // the thread pool, then the guest renegotiates, hoping to start two more.
+    session.handle(encodeMessage({ type: P9.Tread, tag: 10, fid: 1, offset: 0n, count: 1000 }));
+    session.handle(encodeMessage({ type: P9.Tread, tag: 11, fid: 1, offset: 0n, count: 1000 }));
+    expect(session.busy).to.equal(true);
+    session.handle(encodeMessage({ type: P9.Tversion, tag: 0xffff, msize: 65536, version: s("9P2000.L") }));
+    expect(session.inFlight, "reads of the old session still run on the thread pool").to.equal(2);
+    expect(session.busy).to.equal(true);
+    // When they finish the bound is free again (and their replies are dropped: new session).
+    await new Promise<void>((resolve) => {
+      const poll = (): void => void (session.inFlight === 0 ? resolve() : setImmediate(poll));
+      poll();
+    });
+    expect(session.busy).to.equal(false);
+    expect(c.replies.some((r) => r.tag === 10 || r.tag === 11)).to.equal(false);
+  });
+
+  it("xattrcreate buffers are bounded per connection (ENOSPC beyond maxXattrBytes), and freed on clunk", async () => {
+    dir = tempDir();
+    c = new TestClient(registryWith("w", dir));
+    await c.version();
+    await c.attach("w");
+    const full = 65536n;
+    let accepted = 0;
+    let refused = 0;
+    for (let fid = 1; fid <= 64; fid++) {
+      expect((await c.walk(0, fid)).type).to.equal(P9.Rwalk);
+      const r = await c.call({ type: P9.Txattrcreate, fid, name: s("user.big"), attr_size: full, flags: 0 });
+      if (r.type === P9.Rxattrcreate) accepted++;
+      else (expect(errnoOf(r)).to.equal(Errno.ENOSPC), refused++);
+    }
+    // Without a bound, 64 fids × 64 KiB were all buffered (and 16384 fids × 64 KiB = 1 GiB).
+    expect(accepted * 65536).to.be.at.most(1 << 20);
+    expect(refused).to.be.greaterThan(0);
+    // Clunking an attribute fid (unfinished value: EINVAL) gives its bytes back.
+    expect(errnoOf(await c.call({ type: P9.Tclunk, fid: 1 }))).to.equal(Errno.EINVAL);
+    expect((await c.call({ type: P9.Txattrcreate, fid: 64, name: s("user.big"), attr_size: full, flags: 0 })).type).to.equal(P9.Rxattrcreate);
+  });
+});
