@@ -11,7 +11,9 @@
  *
  * Bounded: at most `maxFids` fids per connection, and at most `budget.max` across every
  * connection sharing one `FidBudget` (EMFILE beyond either), so guests cannot use up skiff's
- * descriptors (each fid holds at least one).
+ * descriptors (each fid holds at least one). Attribute buffers (up to 64 KiB each) are bounded
+ * too: at most `maxXattrBytes` per connection (ENOSPC beyond), else a guest could make the
+ * server hold maxFids × 64 KiB (1 GiB with the defaults) by opening attribute fids.
  */
 
 import { closeQuietly, Errno, FsError } from "./host-fs.js";
@@ -94,10 +96,20 @@ export class FidBudget {
 
 export class FidTable {
   private readonly fids = new Map<number, Fid>();
+  /** Bytes held by attribute fids of this table. */
+  xattrBytes = 0;
   constructor(
     readonly maxFids: number,
     private readonly budget: FidBudget = new FidBudget(maxFids),
+    readonly maxXattrBytes = 1 << 20,
   ) {}
+
+  /** Make `f` an attribute fid holding `x` (FsError ENOSPC when the table's attribute bytes would pass the bound). */
+  setXattr(f: Fid, x: XattrState): void {
+    if (this.xattrBytes + x.data.length > this.maxXattrBytes) throw new FsError(Errno.ENOSPC);
+    this.xattrBytes += x.data.length;
+    f.xattr = x;
+  }
 
   get size(): number {
     return this.fids.size;
@@ -134,22 +146,24 @@ export class FidTable {
     const f = this.get(id);
     this.fids.delete(id);
     this.budget.used--;
-    dropFid(f);
+    this.dropFid(f);
     return f;
   }
 
   /** Clunk everything (a new Tversion or the end of the connection). */
   clear(): void {
-    for (const f of this.fids.values()) dropFid(f);
+    for (const f of this.fids.values()) this.dropFid(f);
     this.budget.used -= this.fids.size;
     this.fids.clear();
   }
-}
 
-function dropFid(f: Fid): void {
-  f.open?.release();
-  f.open = undefined;
-  f.node.unref();
-  f.parent?.unref();
-  release(f.share);
+  private dropFid(f: Fid): void {
+    if (f.xattr !== undefined) this.xattrBytes -= f.xattr.data.length;
+    f.xattr = undefined;
+    f.open?.release();
+    f.open = undefined;
+    f.node.unref();
+    f.parent?.unref();
+    release(f.share);
+  }
 }

@@ -212,8 +212,9 @@ export function xattrwalk(ctx: OpsContext, m: P9Message): P9Message {
     const buf = new Uint8Array(Math.min(size, XATTR_MAX));
     data = buf.subarray(0, size === 0 ? 0 : check(a.fsGetXattr(f.node.fd, name, buf)));
   }
-  const x = ctx.fids.add(newfid, f.share, f.node.ref(), f.qid, f.parent?.ref(), f.name, f.uid);
-  x.xattr = { write: false, name: Uint8Array.from(name), data, filled: data.length, flags: 0 };
+  const state = { write: false, name: Uint8Array.from(name), data, filled: data.length, flags: 0 };
+  if (ctx.fids.xattrBytes + data.length > ctx.fids.maxXattrBytes) throw new FsError(Errno.ENOSPC); // before the fid exists
+  ctx.fids.setXattr(ctx.fids.add(newfid, f.share, f.node.ref(), f.qid, f.parent?.ref(), f.name, f.uid), state);
   return { type: P9.Rxattrwalk, tag: m.tag, size: BigInt(data.length) };
 }
 
@@ -226,7 +227,8 @@ export function xattrcreate(ctx: OpsContext, m: P9Message): P9Message {
   if (!guestXattrName(name)) throw new FsError(Errno.EOPNOTSUPP);
   const size = m.attr_size as bigint;
   if (size > BigInt(XATTR_MAX)) throw new FsError(Errno.E2BIG);
-  f.xattr = { write: true, name: Uint8Array.from(name), data: new Uint8Array(Number(size)), filled: 0, flags: num(m.flags) };
+  if (ctx.fids.xattrBytes + Number(size) > ctx.fids.maxXattrBytes) throw new FsError(Errno.ENOSPC); // before allocating
+  ctx.fids.setXattr(f, { write: true, name: Uint8Array.from(name), data: new Uint8Array(Number(size)), filled: 0, flags: num(m.flags) });
   return { type: P9.Rxattrcreate, tag: m.tag };
 }
 
