@@ -88,6 +88,8 @@ export class P9Session implements OpsContext {
    * up reads (and their msize buffers) by sending Tversion between bursts.
    */
   private running = 0;
+  /** Tflush messages waiting for their request's reply (each bounded like a request in flight). */
+  private flushesWaiting = 0;
   private closed = false;
 
   constructor(
@@ -113,7 +115,9 @@ export class P9Session implements OpsContext {
 
   /** Too many requests running: stop reading until `onSettled`. */
   get busy(): boolean {
-    return this.running >= this.maxInFlight;
+    // Waiting flushes count too (attack: thousands of Tflush for one slow read each held memory
+    // and a queued Rflush until it finished; now the transport stops reading instead).
+    return this.running >= this.maxInFlight || this.flushesWaiting >= this.maxInFlight;
   }
 
   /** Handle one whole message (size[4] first); the session owns `frame` from now on. */
@@ -155,6 +159,7 @@ export class P9Session implements OpsContext {
     this.closed = true;
     this.generation++;
     this.pending.clear();
+    this.flushesWaiting = 0;
     this.fids.clear();
   }
 
@@ -165,6 +170,7 @@ export class P9Session implements OpsContext {
 
     const flushes = this.pending.get(tag) ?? [];
     this.pending.delete(tag);
+    this.flushesWaiting -= flushes.length;
     this.sendReply(reply);
     for (const f of flushes) this.sendReply({ type: P9.Rflush, tag: f });
     this.onSettled?.();
@@ -175,6 +181,7 @@ export class P9Session implements OpsContext {
     if (msize < 256) return this.sink.close(`Tversion msize ${msize} too small`);
     this.generation++;
     this.pending.clear();
+    this.flushesWaiting = 0;
     this.fids.clear();
     const ok = text(m.version).startsWith("9P2000.L");
     this.versioned = ok;
@@ -185,8 +192,9 @@ export class P9Session implements OpsContext {
   private flush(m: P9Message): void {
     this.counters.flushes++;
     const waiting = this.pending.get(m.oldtag as number);
-    if (waiting !== undefined) waiting.push(m.tag);
-    else this.sendReply({ type: P9.Rflush, tag: m.tag });
+    if (waiting === undefined) return this.sendReply({ type: P9.Rflush, tag: m.tag });
+    waiting.push(m.tag);
+    this.flushesWaiting++;
   }
 
   private sendError(tag: number, errno: number): void {

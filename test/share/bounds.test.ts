@@ -67,4 +67,27 @@ describe("share/bounds: resource bounds hold against a hostile guest", () => {
     expect(errnoOf(await c.call({ type: P9.Tclunk, fid: 1 }))).to.equal(Errno.EINVAL);
     expect((await c.call({ type: P9.Txattrcreate, fid: 64, name: s("user.big"), attr_size: full, flags: 0 })).type).to.equal(P9.Rxattrcreate);
   });
+
+  it("Tflush for a running request is backpressured: a flood of flushes is not read while they wait", async () => {
+    dir = tempDir();
+    writeFileSync(join(dir, "f"), "data");
+    c = new TestClient(registryWith("w", dir), { maxInFlight: 4 });
+    await c.version();
+    await c.attach("w");
+    await c.walk(0, 1, "f");
+    await c.call({ type: P9.Tlopen, fid: 1, flags: 0 });
+    // One read goes to the thread pool; 5000 Tflush for it arrive in the same burst. Each waiting
+    // flush held memory (and a reply queued at the end) until the read finished: unbounded.
+    c.transport.inbound.push(encodeMessage({ type: P9.Tread, tag: 7, fid: 1, offset: 0n, count: 4 }));
+    for (let i = 0; i < 5000; i++) c.transport.inbound.push(encodeMessage({ type: P9.Tflush, tag: 100 + i, oldtag: 7 }));
+    c.conn.pump();
+    const consumed = 5001 - c.transport.inbound.length;
+    expect(consumed, "messages read while the flushes wait").to.be.at.most(1 + 4);
+    // Everything is answered in the end, the read first (flush(5)).
+    await new Promise<void>((resolve) => {
+      const poll = (): void => void (c.replies.filter((r) => r.type === P9.Rflush).length === 5000 ? resolve() : setImmediate(poll));
+      poll();
+    });
+    expect(c.replies.findIndex((r) => r.tag === 7)).to.be.lessThan(c.replies.findIndex((r) => r.tag === 100));
+  });
 });
