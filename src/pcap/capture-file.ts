@@ -15,9 +15,12 @@
  *  2. The last component is opened with O_NOFOLLOW | O_NONBLOCK and never with O_TRUNC:
  *     - a new file is created with O_CREAT | O_EXCL and mode 0600 (private: the guest's
  *       traffic is readable by its owner only);
- *     - an existing name is opened without O_CREAT: a symbolic link fails (ELOOP) and is
- *       refused; O_NONBLOCK makes the open of a FIFO without a reader fail at once (ENXIO)
- *       instead of blocking the process (a FIFO with a reader is refused by step 3).
+ *     - an existing name is opened without O_CREAT, on Linux first as an O_PATH handle that
+ *       opens nothing: a symbolic link, FIFO, device, directory or socket is refused from its
+ *       fstat before any real open (opening a device can act by itself); a regular file is
+ *       then reopened for writing through /proc/self/fd. Elsewhere O_NOFOLLOW | O_NONBLOCK: a
+ *       symbolic link fails (ELOOP), a FIFO without a reader fails at once (ENXIO) instead of
+ *       blocking the process, and step 3 refuses the rest.
  *  3. The opened descriptor is checked with fstat: anything but a regular file (FIFO,
  *     character or block device, directory, socket) is refused; an existing file must be
  *     owned by the effective user and have a single link (a hard link planted to another
@@ -118,6 +121,30 @@ function resolveDirectory(path: string, uid: number): string {
   return cur;
 }
 
+/** O_PATH (Linux): a handle on the inode that opens nothing (node's fs.constants lacks it). */
+const O_PATH = 0o10000000;
+
+/**
+ * Open the existing `file` for writing without ever opening anything but a regular file
+ * (attack: `--pcap /dev/watchdog` or a FIFO with a reader; opening a device can act — start a
+ * watchdog, rewind a tape — before fstat could refuse it). On Linux the name is first taken as
+ * an O_PATH|O_NOFOLLOW handle, checked with fstat, and only then reopened for writing through
+ * /proc/self/fd (the same inode: a swap of the name in between cannot change what is opened).
+ * Elsewhere the plain O_NOFOLLOW|O_NONBLOCK open stays (step 3 refuses the rest).
+ */
+function openExisting(path: string, file: string): number {
+  if (process.platform !== "linux") return openSync(file, OPEN_FLAGS);
+  const handle = openSync(file, O_PATH | O_NOFOLLOW | (O_CLOEXEC ?? 0));
+  try {
+    const st = fstatSync(handle);
+    if (st.isSymbolicLink()) throw new CaptureFileError(path, "is a symbolic link; refusing to follow it");
+    if (!st.isFile()) throw new CaptureFileError(path, `is ${fileKind(st)}; only a new or regular file can hold a capture`);
+    return openSync(`/proc/self/fd/${handle}`, OPEN_FLAGS & ~O_NOFOLLOW);
+  } finally {
+    closeSync(handle);
+  }
+}
+
 /**
  * Open `path` for a capture (see the file comment); returns a descriptor positioned at 0 of an
  * empty regular file with mode 0600. Throws `CaptureFileError` on any refusal.
@@ -136,8 +163,9 @@ export function openCaptureFile(path: string): number {
     if (code(e) !== "EEXIST") throw new CaptureFileError(path, `cannot create: ${code(e)}`);
     created = false;
     try {
-      fd = openSync(file, OPEN_FLAGS);
+      fd = openExisting(path, file);
     } catch (e2) {
+      if (e2 instanceof CaptureFileError) throw e2;
       const c = code(e2);
       if (c === "ELOOP") throw new CaptureFileError(path, "is a symbolic link; refusing to follow it");
       if (c === "ENXIO") throw new CaptureFileError(path, "is a FIFO (no reader); refusing to write to it");

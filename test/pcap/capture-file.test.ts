@@ -5,7 +5,7 @@
  * the capture and are reported. Runs as root (as skiff does) to plant other users' files.
  */
 import { expect } from "chai";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -129,6 +129,38 @@ describe("pcap capture files: safe open", function () {
     refused(() => PcapWriter.toFile(sticky), /directory/);
     refused(() => PcapWriter.toFile(`${sticky}/..`), /does not name a file/);
     refused(() => PcapWriter.toFile(sticky + "/"), /does not name a file/);
+  });
+
+  it("refuses a FIFO or device without ever opening it (opening a device can act: a watchdog, a tape rewind)", function () {
+    this.timeout(30_000);
+    const fifo = join(sticky, "watched.pcap");
+    expect(spawnSync("mkfifo", [fifo]).status).to.equal(0);
+    // A reader in another process; a writer that opens and closes the FIFO leaves POLLHUP
+    // (0x10) on it, which shows whether the refusal came before or after an open for writing.
+    const code = `import os, select, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+print("ready", flush=True)
+sys.stdin.readline()
+p = select.poll(); p.register(fd, select.POLLIN)
+print("events", sum(e for _, e in p.poll(0)), flush=True)`;
+    const child = spawn("python3", ["-c", code, fifo], { stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    const seen = (what: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => (out.includes(what) ? resolve() : child.stdout!.once("data", (d) => ((out += d), check())));
+        check();
+      });
+    return seen("ready")
+      .then(() => {
+        refused(() => PcapWriter.toFile(fifo), /watched\.pcap: is a FIFO/);
+        child.stdin!.write("go\n");
+        return seen("\n" + "events");
+      })
+      .then(() => new Promise<void>((resolve) => child.once("exit", () => resolve())))
+      .then(() => {
+        const events = Number(/events (\d+)/.exec(out)![1]);
+        expect(events & 0x10, "POLLHUP: the FIFO was opened for writing before being refused").to.equal(0);
+      });
   });
 
   it("refuses a FIFO without a reader at once instead of blocking", function () {
