@@ -313,6 +313,10 @@ export class NetworkStack {
     if (this.sourceBindings === undefined) return true;
     const eth = new EthernetFrame(frame);
     if (!eth.check()) return false;
+    // Stacked or 802.1ad tags are refused (attack: ARP/IPv4 behind 0x88a8 or two 802.1Q tags
+    // skipped validation, and Linux takes a frame whose tags are all VLAN 0 as untagged).
+    const outer = (frame[12] << 8) | frame[13];
+    if (isVlanTagType(eth.ethertype) || (outer !== EtherType.VLAN && isVlanTagType(outer))) return false;
     const mac = eth.src;
     if (eth.ethertype === EtherType.ARP) {
       const arp = parseArp(eth.payload);
@@ -469,3 +473,8 @@ const TX_IP: Ipv4Repr = {
 };
 
 export { ETH_HEADER_LEN, ARP_LEN };
+
+/** An EtherType that announces a VLAN tag: 802.1Q, 802.1ad, or the older QinQ values 0x9100/0x9200. */
+function isVlanTagType(type: number): boolean {
+  return type === EtherType.VLAN || type === 0x88a8 || type === 0x9100 || type === 0x9200;
+}
