@@ -38,6 +38,9 @@
  * last accepted (MAC, address) of each guest is cached, so the check costs a few compares per
  * packet while the bindings do not change.
  *
+ * IPv6 has no bindings yet; a guest's Router Advertisements, Redirects and DHCPv6 server
+ * messages are refused between guests (`routerOnlyIpv6`), so none can become another's router.
+ *
  * Policy decisions (issue 19 asked for safe defaults): validation is on in the assembled network
  * (`Network`, src/cli/network.ts; `validateSources: false` turns it off) for guests configured
  * by hand without DHCP, who should rather get a static lease. A binding made through a port
@@ -49,6 +52,41 @@
  * only: after skiff restarts, a DHCP guest's traffic is dropped until it renews (T1, half the
  * lease time), unless it has a static lease.
  */
+
+import { getU16 } from "../common/bytes.js";
+import { isWireError } from "../common/wire-error.js";
+import { walkExtensionHeaders } from "../ipv6/ext.js";
+import { Icmpv6Type } from "../ipv6/icmpv6.js";
+import { NextHeader } from "../ipv6/ipv6.js";
+
+/** DHCPv6 server and client ports (RFC 8415 §7.2). */
+const DHCPV6_SERVER_PORT = 547;
+const DHCPV6_CLIENT_PORT = 546;
+
+/**
+ * RA guard for the switch's ingress filter (RFC 6105, with RFC 7113 §5 for extension headers):
+ * true when an IPv6 packet from a guest is one only a router or DHCPv6 server sends — a Router
+ * Advertisement, a Redirect, or a DHCPv6 server message (UDP 547 → 546) — or when its header
+ * chain cannot be walked to the upper layer (it could hide one). Attack: IPv6 is not bound like
+ * IPv4, so a guest could advertise itself as the other guests' default router (or hand them its
+ * DNS server) and take their IPv6 traffic. A later fragment carries no upper-layer header, and
+ * receivers ignore fragmented neighbour discovery (RFC 6980), so it passes.
+ */
+export function routerOnlyIpv6(packet: Uint8Array): boolean {
+  const chain = walkExtensionHeaders(packet);
+  if (isWireError(chain)) return true;
+  if (chain.fragmentAt >= 0 && chain.fragmentOffset !== 0) return false;
+  const at = chain.offset;
+  if (chain.protocol === NextHeader.ICMPv6) {
+    if (at + 1 > chain.end) return true;
+    return packet[at] === Icmpv6Type.RouterAdvertisement || packet[at] === Icmpv6Type.Redirect;
+  }
+  if (chain.protocol === NextHeader.UDP) {
+    if (at + 4 > chain.end) return true;
+    return getU16(packet, at) === DHCPV6_SERVER_PORT && getU16(packet, at + 2) === DHCPV6_CLIENT_PORT;
+  }
+  return false;
+}
 
 /** One guest (attachment port): its usage of each shared table. */
 export class Guest {

@@ -30,7 +30,7 @@ import { NeighborTable } from "./neighbors.js";
 import { handleIcmp, type IcmpForwarder } from "./icmp.js";
 import { handleUdp, type UdpHandler } from "./udp.js";
 import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
-import { Guest, type SourceBindings } from "./guests.js";
+import { Guest, routerOnlyIpv6, type SourceBindings } from "./guests.js";
 
 /** One attached channel. */
 export class Port {
@@ -306,7 +306,8 @@ export class NetworkStack {
    * message), and an ARP packet must name that MAC and such an address (or 0.0.0.0, a probe)
    * as its sender; the gateway's and the alias's addresses never pass. Without this, a guest
    * could answer ARP for the gateway to its neighbours and take their traffic. Other
-   * EtherTypes pass (IPv6 is not validated yet). Frames the stack itself takes are checked
+   * EtherTypes pass; IPv6 has no bindings yet, but router messages are refused (RA guard,
+   * `routerOnlyIpv6`). Frames the stack itself takes are checked
    * again, with counted reasons, on arrival.
    */
   mayForward(guest: Guest, frame: Uint8Array): boolean {
@@ -323,6 +324,7 @@ export class NetworkStack {
       if (isWireError(arp) || arp.senderMac !== mac) return false;
       return arp.senderIp === 0 || this.sourceAllowed(guest, mac, arp.senderIp);
     }
+    if (eth.ethertype === EtherType.IPv6) return !routerOnlyIpv6(eth.payload);
     if (eth.ethertype !== EtherType.IPv4) return true;
     const packet = new Ipv4Packet(eth.payload);
     if (!packet.check()) return false;

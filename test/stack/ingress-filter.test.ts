@@ -2,7 +2,9 @@
  * The switch's ingress filter, `NetworkStack.mayForward` (source validation between guests,
  * src/stack/guests.ts): review attacks that wrap a spoofed ARP or IPv4 packet in VLAN tags.
  * Linux treats a frame whose 802.1Q/802.1ad tags all carry VLAN 0 (priority tags) as untagged
- * (net/core/dev.c), so such a frame poisons a neighbour's ARP cache like a bare one.
+ * (net/core/dev.c), so such a frame poisons a neighbour's ARP cache like a bare one. And IPv6,
+ * which has no bindings: a guest must not act as the other guests' router (rogue Router
+ * Advertisements, Redirects, DHCPv6 server replies; RFC 6105, RFC 7113).
  */
 import { expect } from "chai";
 import { NetworkStack } from "../../src/stack/stack.js";
@@ -50,5 +52,43 @@ describe("stack/ingress filter: spoofed frames wrapped in VLAN tags", () => {
     expect(stack.mayForward(guest, tagged(poison, [EtherType.VLAN, 0], [EtherType.VLAN, 0]))).to.equal(false);
     expect(stack.mayForward(guest, tagged(poison, [0x88a8, 0], [EtherType.VLAN, 0]))).to.equal(false);
     expect(stack.mayForward(guest, tagged(spoofedUdp, [0x9100, 0]))).to.equal(false);
+  });
+});
+
+/** An IPv6 frame from GUEST_MAC: fe80::1 → `dst`, `upper` after optional Destination Options. */
+function ipv6Frame(nextHeader: number, upper: number[], opts: { destOpts?: boolean; dst?: number[] } = {}): Uint8Array {
+  const ext = opts.destOpts ? [nextHeader, 0, 1, 4, 0, 0, 0, 0] : [];
+  const payload = [...ext, ...upper];
+  const src = [0xfe, 0x80, ...new Array(13).fill(0), 1];
+  const dst = opts.dst ?? [0xff, 0x02, ...new Array(13).fill(0), 1];
+  const ip = [0x60, 0, 0, 0, payload.length >> 8, payload.length & 0xff, opts.destOpts ? 60 : nextHeader, 255, ...src, ...dst];
+  const mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+  return Uint8Array.from([0x33, 0x33, 0, 0, 0, 1, ...mac, 0x86, 0xdd, ...ip, ...payload]);
+}
+
+describe("stack/ingress filter: a guest cannot be the other guests' IPv6 router", () => {
+  const stack = new NetworkStack({ now: () => 0 });
+  stack.sourceBindings = { generation: 1, allows: () => true };
+  const guest = new Guest(1, "b");
+  const ICMPV6 = 58;
+  const UDP = 17;
+  const ra = [134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+  const redirect = [137, 0, 0, 0, 0, 0, 0, 0, ...new Array(32).fill(0)];
+  const ns = [135, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0x80, ...new Array(13).fill(0), 2];
+  const dhcpv6Advertise = [0x02, 0x23, 0x02, 0x22, 0, 12, 0, 0, 2, 0, 0, 1];
+
+  it("Router Advertisements and Redirects are refused, also behind a Destination Options header", () => {
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ra))).to.equal(false);
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ra, { destOpts: true }))).to.equal(false);
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, redirect))).to.equal(false);
+  });
+
+  it("DHCPv6 server messages (UDP 547 → 546) from a guest are refused", () => {
+    expect(stack.mayForward(guest, ipv6Frame(UDP, dhcpv6Advertise))).to.equal(false);
+  });
+
+  it("neighbour discovery between guests still passes", () => {
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns))).to.equal(true);
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns, { destOpts: true }))).to.equal(true);
   });
 });
