@@ -94,7 +94,9 @@ export type SwitchDropReason =
   /** A new source MAC on a port that already has `maxMacsPerPort` learned entries. */
   | "port-mac-limit"
   /** Refused by the ingress filter (a guest's spoofed IPv4 or ARP sender address). */
-  | "filtered";
+  | "filtered"
+  /** Source MAC is behind another attached port and `sourceClaim` refused the move. */
+  | "held-source";
 
 export class SwitchCounters extends DropCounters<SwitchDropReason> {
   /** Frames forwarded to exactly one port (known unicast). */
@@ -160,6 +162,13 @@ export class EthernetSwitch {
   readonly agingMs: number;
   /** Checked for every frame from an untrusted port (see IngressFilter); none: all pass. */
   ingressFilter: IngressFilter | undefined;
+  /**
+   * Asked before a MAC learned behind another (attached) port moves to an untrusted port: true
+   * when the frame proves the sender owns it. None: any frame moves it (802.1D). The stack
+   * installs one (attack: a guest sending anything from another guest's MAC took that guest's
+   * entry, and with it the frames the gateway sent to that guest).
+   */
+  sourceClaim: IngressFilter | undefined;
   readonly now: () => number;
   private readonly table = new Map<number, MacEntry>();
   /** Copy-on-write: forwarding iterates a snapshot, so ports may come and go meanwhile. */
@@ -247,7 +256,7 @@ export class EthernetSwitch {
     const src = getMac(frame, 6);
     if (isMulticastMac(src)) return c.drop("group-source");
     const now = this.now();
-    const learned = this.learn(src, port, now);
+    const learned = this.learn(src, port, now, frame);
     if (learned !== undefined) return c.drop(learned);
     // The ingress filter guards the other guests; a trusted port (the stack) checks what it
     // takes itself, with reasons, so frames to it are not filtered here.
@@ -281,7 +290,7 @@ export class EthernetSwitch {
    * 802.1D §7.8: record `mac` behind `port`. The drop reason when it may not be: a static entry
    * elsewhere owns it, or the port has its most learned MACs (and this one is new to it).
    */
-  private learn(mac: number, port: SwitchPort, now: number): SwitchDropReason | undefined {
+  private learn(mac: number, port: SwitchPort, now: number, frame: Uint8Array): SwitchDropReason | undefined {
     const t = this.table;
     const e = this.fresh(mac, now);
     if (e !== undefined && e.port === port) {
@@ -289,6 +298,7 @@ export class EthernetSwitch {
       return undefined;
     }
     if (e !== undefined && e.isStatic) return "spoofed-source";
+    if (e !== undefined && !port.trusted && this.sourceClaim !== undefined && !this.sourceClaim(port, frame)) return "held-source";
     if (port.learnedMacs >= this.maxMacsPerPort) return "port-mac-limit";
     if (e !== undefined) {
       // The address moved (a guest reattached on another port): re-learn it.

@@ -17,6 +17,7 @@
 
 import { isMulticastMac, MAC_BROADCAST } from "../common/addr.js";
 import { isWireError } from "../common/wire-error.js";
+import { getU32 } from "../common/bytes.js";
 import { EthernetFrame, EtherType, emitEthernet, ETH_HEADER_LEN } from "../ethernet/ethernet.js";
 import { ArpOp, ARP_LEN, emitArp, parseArp } from "../ethernet/arp.js";
 import { emitIpv4, IPV4_MIN_HEADER_LEN, isFragment, parseIpv4, type Ipv4Repr } from "../ipv4/ipv4.js";
@@ -332,6 +333,21 @@ export class NetworkStack {
     if (isWireError(ip)) return false;
     if (ip.src === 0) return isDhcpClientMessage(ip, packet, this.config.gatewayIp, this.broadcast);
     return this.sourceAllowed(guest, mac, ip.src);
+  }
+
+  /**
+   * Whether `frame` proves that `guest` owns its source MAC (the switch's `sourceClaim`, asked
+   * before a MAC learned behind another guest's port moves to this guest's): with validation
+   * on, only an IPv4 packet or ARP sender whose address is bound to that MAC for this guest
+   * does. Without it any frame does (plain 802.1D learning).
+   */
+  claimsSource(guest: Guest, frame: Uint8Array): boolean {
+    if (this.sourceBindings === undefined) return true;
+    if (!this.mayForward(guest, frame)) return false;
+    const eth = new EthernetFrame(frame);
+    const type = eth.ethertype;
+    if (type === EtherType.ARP) return getU32(eth.payload, 14) !== 0; // sender address, checked by mayForward
+    return type === EtherType.IPv4 && getU32(eth.payload, 12) !== 0; // source address, checked too
   }
 
   /** `ip` is bound to `mac` for `guest` (never the gateway's or the alias's); cached per guest. */

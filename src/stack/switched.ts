@@ -114,5 +114,7 @@ export function attachSwitchDetailed(stack: NetworkStack, opts: AttachSwitchOpti
   };
   // Guests' spoofed IPv4 and ARP senders are refused before they reach other guests too.
   sw.ingressFilter = (p, frame) => stack.mayForward(guestOf(p), frame);
+  // A MAC behind another attached port moves only with a frame from a source bound to it there.
+  sw.sourceClaim = (p, frame) => stack.claimsSource(guestOf(p), frame);
   return { sw, stackSwitchPort, stackPort };
 }

@@ -4,7 +4,8 @@
  * Linux treats a frame whose 802.1Q/802.1ad tags all carry VLAN 0 (priority tags) as untagged
  * (net/core/dev.c), so such a frame poisons a neighbour's ARP cache like a bare one. And IPv6,
  * which has no bindings: a guest must not act as the other guests' router (rogue Router
- * Advertisements, Redirects, DHCPv6 server replies; RFC 6105, RFC 7113).
+ * Advertisements, Redirects, DHCPv6 server replies; RFC 6105, RFC 7113). And a guest must not
+ * take another's MAC address in the switch (its frames from the gateway would go to the thief).
  */
 import { expect } from "chai";
 import { NetworkStack } from "../../src/stack/stack.js";
@@ -12,6 +13,7 @@ import { Guest, type SourceBindings } from "../../src/stack/guests.js";
 import { EtherType } from "../../src/ethernet/ethernet.js";
 import { ArpOp } from "../../src/ethernet/arp.js";
 import { arpRequest, udpFrame } from "../support/frames.js";
+import { attachSwitchDetailed, internalLink } from "../../src/stack/switched.js";
 import { GUEST_IP, GUEST_MAC, GW_IP } from "../support/stack.js";
 
 const OTHER_IP = GUEST_IP + 1;
@@ -90,5 +92,51 @@ describe("stack/ingress filter: a guest cannot be the other guests' IPv6 router"
   it("neighbour discovery between guests still passes", () => {
     expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns))).to.equal(true);
     expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns, { destOpts: true }))).to.equal(true);
+  });
+});
+
+describe("switch: a guest cannot steal another attached guest's MAC address", () => {
+  const A_MAC = 0x5254_0000_0a01;
+  const B_MAC = 0x5254_0000_0b01;
+  const A_IP = GUEST_IP;
+  const B_IP = GUEST_IP + 1;
+
+  function setup() {
+    const stack = new NetworkStack({ now: () => 0 });
+    const { sw } = attachSwitchDetailed(stack);
+    const ports = new Map<number, ReturnType<typeof sw.addPort>>();
+    // A's address belongs to A's port, B's to B's (what DHCP leases through each port give).
+    stack.sourceBindings = {
+      generation: 1,
+      allows: (g, mac, ip) => (mac === A_MAC && ip === A_IP && g.name.startsWith("A")) || (mac === B_MAC && ip === B_IP && g.name.startsWith("B")),
+    };
+    const guest = (name: string, mac: number) => {
+      const [g, s] = internalLink(name, 1500);
+      ports.set(mac, sw.addPort(s));
+      const got: Uint8Array[] = [];
+      g.setReceiver((f) => got.push(Uint8Array.from(f)));
+      return { send: (f: Uint8Array) => g.send(f), got };
+    };
+    const a = guest("A", A_MAC);
+    const b = guest("B", B_MAC);
+    a.send(arpRequest(A_MAC, A_IP, GW_IP));
+    b.send(arpRequest(B_MAC, B_IP, GW_IP));
+    return { sw, ports, a, b };
+  }
+
+  it("frames with A's MAC from B's port do not move A's entry (non-IP, spoofed IPv4, ARP)", () => {
+    const { sw, ports, b } = setup();
+    expect(sw.lookup(A_MAC)).to.equal(ports.get(A_MAC));
+    const raw = new Uint8Array(60);
+    raw.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 0x0a, 0x01, 0x88, 0xb5]); // local experimental EtherType
+    b.send(raw);
+    b.send(udpFrame(A_MAC, A_IP, 5000, GW_IP, 9, Uint8Array.of(1)));
+    b.send(arpRequest(A_MAC, A_IP, GW_IP));
+    expect(sw.lookup(A_MAC), "A's frames from the gateway would go to B").to.equal(ports.get(A_MAC));
+    expect(sw.counters.moves).to.equal(0);
+    // Once A's port is gone, its MAC may appear elsewhere (a VM that reconnected).
+    sw.removePort(ports.get(A_MAC)!);
+    b.send(udpFrame(A_MAC, A_IP, 5000, GW_IP, 9, Uint8Array.of(1)));
+    expect(sw.lookup(A_MAC)).to.equal(ports.get(B_MAC));
   });
 });
