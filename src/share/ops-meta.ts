@@ -50,6 +50,17 @@ export function hostMode(ctx: OpsContext, mode: number, isDir: boolean): number 
   return mode & (ctx.opts.keepSetid || isDir ? 0o7777 : 0o1777);
 }
 
+/**
+ * A 64-bit wire value as an exact JS number, else FsError(`errno`). The addon converts doubles to
+ * off_t/time_t, where a value out of range is undefined behaviour in C; and times are signed on
+ * the wire (attack/bug: a pre-1970 time, tv_sec -86400 sent as a u64, reached utimensat as
+ * about 1.8e19 and was stored as the file system's most negative time).
+ */
+function exactNumber(v: bigint, errno: number): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new FsError(errno);
+  return Number(v);
+}
+
 export function attach(ctx: OpsContext, m: P9Message): P9Message {
   const share = ctx.registry.lookup(text(m.aname));
   if (share === undefined) throw new FsError(Errno.ENOENT);
@@ -150,10 +161,10 @@ export function setattr(ctx: OpsContext, m: P9Message): P9Message {
     const cur = f.share.owners.get(fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
     f.share.owners.set(fd, st, { uid: valid & SET.UID ? num(m.uid) : cur.uid, gid: valid & SET.GID ? num(m.gid) : cur.gid });
   }
-  if (valid & SET.SIZE) check(a.fsTruncate(fd, Number(m.size as bigint)));
+  if (valid & SET.SIZE) check(a.fsTruncate(fd, exactNumber(m.size as bigint, Errno.EFBIG)));
   if (valid & (SET.ATIME | SET.MTIME)) {
     const time = (bit: number, setBit: number, sec: unknown, nsec: unknown): [number, number] =>
-      !(valid & bit) ? [0, UTIME_OMIT] : valid & setBit ? [Number(sec as bigint), Number(nsec as bigint) % 1e9] : [0, UTIME_NOW];
+      !(valid & bit) ? [0, UTIME_OMIT] : valid & setBit ? [exactNumber(BigInt.asIntN(64, sec as bigint), Errno.EINVAL), Number(nsec as bigint) % 1e9] : [0, UTIME_NOW];
     const [as, ans] = time(SET.ATIME, SET.ATIME_SET, m.atime_sec, m.atime_nsec);
     const [ms, mns] = time(SET.MTIME, SET.MTIME_SET, m.mtime_sec, m.mtime_nsec);
     check(a.fsUtimens(fd, as, ans, ms, mns));

@@ -4,7 +4,7 @@
  * server buffer extended-attribute values without a bound.
  */
 import { expect } from "chai";
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Errno } from "../../src/share/host-fs.js";
 import { P9, encodeMessage, s } from "../../src/share/wire.js";
@@ -89,5 +89,23 @@ describe("share/bounds: resource bounds hold against a hostile guest", () => {
       poll();
     });
     expect(c.replies.findIndex((r) => r.tag === 7)).to.be.lessThan(c.replies.findIndex((r) => r.tag === 100));
+  });
+
+  it("64-bit setattr fields: a time before 1970 (two's complement) is set as such; a size past 2^53 is EFBIG", async () => {
+    dir = tempDir();
+    writeFileSync(join(dir, "f"), "data");
+    c = new TestClient(registryWith("w", dir));
+    await c.version();
+    await c.attach("w");
+    await c.walk(0, 1, "f");
+    const u64 = (n: bigint) => BigInt.asUintN(64, n);
+    // touch -d 1969-12-31 in the guest: the client sends tv_sec -86400 as a u64.
+    const r = await c.call({ type: P9.Tsetattr, fid: 1, valid: 0x10 | 0x20 | 0x80 | 0x100, atime_sec: u64(-86400n), atime_nsec: 0n, mtime_sec: u64(-86400n), mtime_nsec: 0n });
+    expect(r.type).to.equal(P9.Rsetattr);
+    const st = statSync(join(dir, "f"), { bigint: true });
+    expect(st.mtimeNs / 1_000_000_000n).to.equal(-86400n);
+    expect(errnoOf(await c.call({ type: P9.Tsetattr, fid: 1, valid: 8, size: u64(-1n) }))).to.equal(Errno.EFBIG);
+    expect(errnoOf(await c.call({ type: P9.Tsetattr, fid: 1, valid: 8, size: (1n << 53n) + 1n }))).to.equal(Errno.EFBIG);
+    expect(statSync(join(dir, "f")).size).to.equal(4);
   });
 });
