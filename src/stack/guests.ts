@@ -47,8 +47,10 @@
  * belongs to that port while it is attached (another port forging both the MAC and the address
  * is refused), and passes to the next port that uses it once the first is gone (a VM that
  * reconnects); static leases belong to no port (RootlessKit opens two vmnet connections for one
- * VIF). Not done: MAC pinning in the switch (a guest forging another's MAC can still take its
- * frames from the switch; the stack refuses its IPv4 traffic as above). Leases live in memory
+ * VIF). MAC ownership in the switch: a MAC learned behind one attached port moves to another
+ * only with an IPv4 packet or ARP sender bound to it for the new port (`claimsSource`, the
+ * switch's `sourceClaim`), so a guest forging another's MAC cannot take its frames; a second
+ * connection of the same VM with a static lease still can. Leases live in memory
  * only: after skiff restarts, a DHCP guest's traffic is dropped until it renews (T1, half the
  * lease time), unless it has a static lease.
  */
