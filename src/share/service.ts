@@ -5,14 +5,15 @@
  *   mount -t 9p -o trans=tcp,port=564,version=9p2000.L,aname=NAME 192.168.65.1 /mnt
  * One `ShareRegistry` (name → host directory) serves every connection; shares can be added and
  * removed while guests are connected. Connections beyond `maxConnections` are refused with RST;
- * fids of all connections together are bounded by `maxTotalFids` (each holds a descriptor).
+ * fids of all connections together are bounded by `maxTotalFids` (each holds a descriptor), and
+ * requests running on the thread pool by maxConnections × maxInFlight, closed connections' included.
  * Memory per connection is bounded by about (maxInFlight + 2) × msize.
  */
 
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import { P9Connection, type P9Transport } from "./connection.js";
 import { ShareRegistry, type ShareSpec } from "./registry.js";
-import type { SessionOptions } from "./session.js";
+import { RequestBudget, type SessionOptions } from "./session.js";
 import { FidBudget } from "./fids.js";
 
 /** The 9P port (IANA "9pfs", the Linux client's default). */
@@ -40,6 +41,7 @@ export class ShareService {
   readonly port: number;
   private readonly maxConnections: number;
   private readonly fidBudget: FidBudget;
+  private readonly requestBudget: RequestBudget;
   private readonly conns = new Set<P9Connection>();
   private closed = false;
 
@@ -51,6 +53,8 @@ export class ShareService {
     this.port = opts.port ?? P9_PORT;
     this.maxConnections = opts.maxConnections ?? 32;
     this.fidBudget = new FidBudget(opts.maxTotalFids ?? 16384);
+    // Requests on the thread pool, closed connections' included: at most every connection's share.
+    this.requestBudget = new RequestBudget(this.maxConnections * Math.max(1, opts.maxInFlight ?? 16));
     try {
       for (const spec of opts.shares ?? []) this.registry.add(spec);
     } catch (e) {
@@ -93,7 +97,7 @@ export class ShareService {
         flow.abort();
       },
     };
-    conn = new P9Connection(this.registry, transport, { ...this.opts, fidBudget: this.fidBudget });
+    conn = new P9Connection(this.registry, transport, { ...this.opts, fidBudget: this.fidBudget, requestBudget: this.requestBudget });
     const c = conn;
     this.conns.add(c);
     this.counters.connections++;

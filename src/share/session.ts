@@ -32,12 +32,24 @@ export interface SessionOptions {
   fidBudget?: FidBudget;
   /** Bytes of extended-attribute values buffered by attribute fids per connection (default 1 MiB). */
   maxXattrBytes?: number;
+  /** Asynchronous requests of all connections sharing this budget, closed ones included (the share service passes one). */
+  requestBudget?: RequestBudget;
   /** Requests answered asynchronously (read, write, fsync) at once per connection (default 16). */
   maxInFlight?: number;
   /** gid reported for files with no remembered owner (default 0). */
   defaultGid?: number;
   /** Keep set-user/group-ID bits on host files (default false: dropped). */
   keepSetid?: boolean;
+}
+
+/**
+ * Asynchronous requests running for every connection of one service, counted until they finish
+ * even when their connection is gone (attack: a guest closing and reopening connections while
+ * reads of a hung or slow file system ran started maxInFlight more each time, without bound).
+ */
+export class RequestBudget {
+  used = 0;
+  constructor(readonly max: number) {}
 }
 
 export const DEFAULT_MAX_MSIZE = 1 << 20;
@@ -90,6 +102,7 @@ export class P9Session implements OpsContext {
   private running = 0;
   /** Tflush messages waiting for their request's reply (each bounded like a request in flight). */
   private flushesWaiting = 0;
+  private readonly requestBudget: RequestBudget;
   private closed = false;
 
   constructor(
@@ -100,6 +113,7 @@ export class P9Session implements OpsContext {
     this.maxMsize = Math.max(MIN_MSIZE, opts.maxMsize ?? DEFAULT_MAX_MSIZE);
     this.msize = this.maxMsize;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 16);
+    this.requestBudget = opts.requestBudget ?? new RequestBudget(this.maxInFlight);
     this.fids = new FidTable(Math.max(1, opts.maxFids ?? 4096), opts.fidBudget, Math.max(65536, opts.maxXattrBytes ?? 1 << 20));
     this.opts = { defaultGid: opts.defaultGid ?? 0, keepSetid: opts.keepSetid ?? false };
   }
@@ -117,7 +131,7 @@ export class P9Session implements OpsContext {
   get busy(): boolean {
     // Waiting flushes count too (attack: thousands of Tflush for one slow read each held memory
     // and a queued Rflush until it finished; now the transport stops reading instead).
-    return this.running >= this.maxInFlight || this.flushesWaiting >= this.maxInFlight;
+    return this.running >= this.maxInFlight || this.flushesWaiting >= this.maxInFlight || this.requestBudget.used >= this.requestBudget.max;
   }
 
   /** Handle one whole message (size[4] first); the session owns `frame` from now on. */
@@ -147,6 +161,7 @@ export class P9Session implements OpsContext {
     const gen = this.generation;
     this.pending.set(tag, []);
     this.running++;
+    this.requestBudget.used++;
     r.then(
       (reply) => this.settle(gen, tag, reply),
       (e: unknown) => this.settle(gen, tag, errorReply(tag, errnoOf(e))),
@@ -165,6 +180,7 @@ export class P9Session implements OpsContext {
 
   private settle(gen: number, tag: number, reply: P9Message | Uint8Array): void {
     this.running--;
+    this.requestBudget.used--;
     if (this.closed) return;
     if (gen !== this.generation) return void this.onSettled?.(); // room again for the new session
 

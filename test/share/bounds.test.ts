@@ -8,6 +8,7 @@ import { rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Errno } from "../../src/share/host-fs.js";
 import { P9, encodeMessage, s } from "../../src/share/wire.js";
+import { RequestBudget } from "../../src/share/session.js";
 import { TestClient, errnoOf, registryWith, tempDir } from "./client.js";
 
 describe("share/bounds: resource bounds hold against a hostile guest", () => {
@@ -107,5 +108,29 @@ describe("share/bounds: resource bounds hold against a hostile guest", () => {
     expect(errnoOf(await c.call({ type: P9.Tsetattr, fid: 1, valid: 8, size: u64(-1n) }))).to.equal(Errno.EFBIG);
     expect(errnoOf(await c.call({ type: P9.Tsetattr, fid: 1, valid: 8, size: (1n << 53n) + 1n }))).to.equal(Errno.EFBIG);
     expect(statSync(join(dir, "f")).size).to.equal(4);
+  });
+
+  it("requests of a closed connection still count against the service's budget (reconnecting does not reset it)", async () => {
+    dir = tempDir();
+    writeFileSync(join(dir, "f"), "x".repeat(1000));
+    const budget = new RequestBudget(2);
+    const registry = registryWith("w", dir);
+    const first = new TestClient(registry, { maxInFlight: 2, requestBudget: budget });
+    await first.version();
+    await first.attach("w");
+    await first.walk(0, 1, "f");
+    await first.call({ type: P9.Tlopen, fid: 1, flags: 0 });
+    first.conn.session.handle(encodeMessage({ type: P9.Tread, tag: 10, fid: 1, offset: 0n, count: 1000 }));
+    first.conn.session.handle(encodeMessage({ type: P9.Tread, tag: 11, fid: 1, offset: 0n, count: 1000 }));
+    first.conn.close(); // the guest drops the connection with both reads on the thread pool
+    c = new TestClient(registry, { maxInFlight: 2, requestBudget: budget });
+    expect(c.conn.session.busy, "a new connection may not start more while they run").to.equal(true);
+    await new Promise<void>((resolve) => {
+      const poll = (): void => void (budget.used === 0 ? resolve() : setImmediate(poll));
+      poll();
+    });
+    expect(c.conn.session.busy).to.equal(false);
+    await c.version();
+    expect((await c.attach("w")).type).to.equal(P9.Rattach);
   });
 });
