@@ -1,9 +1,22 @@
 /**
  * skiff as a library: the public API.
  *
- * Layers, bottom up (DESIGN.md): wire codecs (`ethernet`, `ipv4`, `tcp`, `dhcp`), pcap, link
- * channels (`FrameChannel` and its attachments and wrappers), and the gateway stack.
+ * The front door is `createNetwork(options)` (src/network/network.ts): the whole virtual
+ * network the `skiff` command serves, with methods to attach guests, forward ports, capture,
+ * serve the control API and read counters. Below it, for embedders that need the parts
+ * (ARCHITECTURE.md): wire codecs (`ethernet`, `ipv4`, `tcp`, `dhcp`), pcap, link channels
+ * (`FrameChannel` and its attachments and wrappers), and the gateway stack.
  */
+
+export * from "./network/network.js";
+export * from "./network/options.js";
+export { NetworkServices } from "./network/services.js";
+export type { LeaseInfo } from "./network/control.js";
+export type { NetworkStats } from "./network/stats.js";
+export { NetworkCapture, type CaptureControl, type CaptureStatus } from "./network/capture.js";
+export { ForwardManager, type ForwardInfo } from "./forward/manager.js";
+export { parsePublish, type ForwardSpec, type ForwardProto } from "./forward/spec.js";
+export { apiRequest } from "./forward/client.js";
 
 export * from "./common/wire-error.js";
 export * from "./common/addr.js";
@@ -25,6 +38,10 @@ export * from "./link/qemu-stream.js";
 export * from "./link/capture.js";
 export * from "./link/fault.js";
 export * from "./link/tap.js";
+export * from "./link/unix-dgram.js";
+export * from "./link/vfkit.js";
+export * from "./link/qemu-dgram.js";
+export * from "./link/vmnet.js";
 export * from "./stack/config.js";
 export * from "./stack/counters.js";
 export * from "./stack/neighbors.js";

@@ -12,7 +12,7 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
-import { DEFAULT_BUSY_POLL_US } from "./network.js";
+import { DEFAULT_BUSY_POLL_US } from "../network/options.js";
 import { skiffVersion } from "./version.js";
 
 export async function main(argv: string[]): Promise<number> {

@@ -35,6 +35,8 @@ export class TcpForwardCounters {
 export interface TcpForwardOptions {
   connectTimeoutMs?: number;
   log?: Logger;
+  /** Told of an error of the host listener after it listens (the forward is lost). */
+  onError?: (err: Error) => void;
 }
 
 export class TcpForward {
@@ -65,7 +67,10 @@ export class TcpForward {
       f.server.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, spec)));
       f.server.listen({ host: spec.hostAddr, port: spec.hostPort, exclusive: true }, () => resolve());
     });
-    f.server.on("error", (e) => f.log?.warn({ err: e.message }, "forward: listener error"));
+    f.server.on("error", (e) => {
+      f.log?.warn({ err: e.message }, "forward: listener error");
+      opts.onError?.(e);
+    });
     return f;
   }
 

@@ -35,6 +35,8 @@ export interface UdpForwardOptions {
   idleMs?: number;
   maxClients?: number;
   log?: Logger;
+  /** Told of an error of the host socket after it is bound. */
+  onError?: (err: Error) => void;
 }
 
 interface Client {
@@ -86,7 +88,10 @@ export class UdpForward {
       f.destroy();
       throw e;
     }
-    f.sock.on("error", (e) => f.log?.debug({ err: e.message }, "forward: udp socket error"));
+    f.sock.on("error", (e) => {
+      f.log?.debug({ err: e.message }, "forward: udp socket error");
+      opts.onError?.(e);
+    });
     f.sock.on("message", (msg, rinfo) => f.fromHost(msg, rinfo.address, rinfo.port));
     return f;
   }

@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { root } from "../support/cli.js";
 
 const MAC = 0x5254_0065_0003;
@@ -29,7 +29,7 @@ describe("cli/network: the assembled network", function () {
     this.timeout(20_000);
     const script = [
       'import { pino } from "pino";',
-      'import { Network } from "./src/cli/network.ts";',
+      'import { NetworkServices as Network } from "./src/network/services.ts";',
       'const log = pino({ level: "silent" });',
       "new Network({ mtu: 1500, log }).close();",
       'try { new Network({ mtu: 1500, log, dnsRecords: ["foo"] }); } catch {}',

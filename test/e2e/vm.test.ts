@@ -18,7 +18,7 @@ import { connect as tcpConnect, createServer as createTcpServer } from "node:net
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";
 import { openQemuDgram } from "../../src/link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, type GuestImage } from "../../src/vm/image.js";

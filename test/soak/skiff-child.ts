@@ -15,8 +15,8 @@
 import { createServer } from "node:http";
 import { createSocket } from "node:dgram";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
-import { startControl } from "../../src/cli/forward.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
+import { startControl } from "../../src/network/control.js";
 import { attachSwitch } from "../../src/stack/switched.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";

@@ -7,8 +7,8 @@
  */
 import { pino } from "pino";
 import dnsPacket from "dns-packet";
-import { Network } from "../../src/cli/network.js";
-import { startControl } from "../../src/cli/forward.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
+import { startControl } from "../../src/network/control.js";
 import { apiRequest } from "../../src/forward/client.js";
 import { loadTapAddon } from "../../src/link/native.js";
 import { TcpFlag } from "../../src/tcp/wire.js";

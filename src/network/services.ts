@@ -1,16 +1,14 @@
 /**
- * The full network a skiff command serves: the gateway stack with its TCP layer, socket
- * translation of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy,
- * the DHCP server and the DNS server on the gateway. `skiff run` and `skiff vpnkit` build it
- * the same way from their options; they differ only in how guests attach (a TAP device in a
- * namespace, or vmnet connections).
+ * The gateway's services, assembled: the gateway stack with its TCP layer, socket translation
+ * of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy, the DHCP server
+ * and the DNS server on the gateway. `Network` (network.ts) builds one and adds attachments,
+ * the switch, forwards, capture and the control API around it; tests build one directly.
  *
- * Isolation between guests (issue 19, src/stack/guests.ts) is on by default: source validation
- * (each guest sends only from its leased or static address) and each guest's share of every
- * table (`limits`).
+ * Isolation between guests (src/stack/guests.ts) is on by default: source validation (each
+ * guest sends only from its leased or static address) and each guest's share of every table
+ * (`limits`).
  */
 
-import type { Logger } from "pino";
 import { NetworkStack } from "../stack/stack.js";
 import { TcpLayer } from "../stack/tcp.js";
 import { TcpTranslator } from "../socket-translate/tcp.js";
@@ -21,61 +19,9 @@ import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { DhcpLease, StaticLease } from "../dhcp/server.js";
+import { NetworkOptionError, resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 
-export interface NetworkOptions {
-  mtu: number;
-  /** Guest network (default 192.168.65.0/24). */
-  subnet?: string;
-  /** Host alias address; "0.0.0.0" disables host loopback. */
-  hostIp?: string;
-  /** Destination CIDRs to refuse (replaces the default deny list). */
-  deny?: string[];
-  /** Extra DNS records, "NAME=IP". */
-  dnsRecords?: string[];
-  /** DHCP static leases known at start (more can be set later with `setStaticLeases`). */
-  staticLeases?: StaticLease[];
-  /** Busy-poll window after each frame, µs (src/stack/busy-poll.ts); default DEFAULT_BUSY_POLL_US. */
-  busyPollUs?: number;
-  /**
-   * Source validation (src/stack/guests.ts): a guest may send only from an address leased or
-   * statically assigned to its MAC. Default true; turn it off for guests configured by hand
-   * without DHCP (or give them a static lease instead).
-   */
-  validateSources?: boolean;
-  /** Bounds of the shared tables and each guest's share of them (defaults in NetworkLimits). */
-  limits?: NetworkLimits;
-  /**
-   * Descriptors kept out of the host-socket budget for the API, DNS, forwards and new guests
-   * (src/socket-translate/fd-budget.ts; default 256). The soft open-file limit is raised to the
-   * hard one first.
-   */
-  fdReserve?: number;
-  log: Logger;
-}
-
-/**
- * Totals and per-guest shares (issue 19). Defaults: 65 536 TCP flows, 1 024 half-open ones and
- * 256 host dials in flight, 4 096 UDP and 1 024 ICMP flows, each guest a quarter of each, 4
- * DHCP client MACs per guest.
- */
-export interface NetworkLimits {
-  tcpFlows?: number;
-  tcpFlowsPerGuest?: number;
-  tcpHalfOpen?: number;
-  tcpHalfOpenPerGuest?: number;
-  tcpDials?: number;
-  tcpDialsPerGuest?: number;
-  udpFlows?: number;
-  udpFlowsPerGuest?: number;
-  icmpFlows?: number;
-  icmpFlowsPerGuest?: number;
-  leasesPerGuest?: number;
-}
-
-/** Busy polling after traffic, µs: halves a TCP ping-pong's latency for a little CPU while traffic flows. */
-export const DEFAULT_BUSY_POLL_US = 100;
-
-export class Network {
+export class NetworkServices {
   readonly stack: NetworkStack;
   readonly tcp: TcpLayer;
   readonly tcpTranslator: TcpTranslator;
@@ -89,10 +35,15 @@ export class Network {
   /** Static leases by MAC. */
   private readonly statics = new Map<number, number>();
 
-  constructor(opts: NetworkOptions) {
-    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
+  /** The options, checked (`resolveNetworkOptions`); a bad one throws before anything is opened. */
+  readonly options: ResolvedNetworkOptions;
+
+  constructor(input: NetworkOptions | ResolvedNetworkOptions = {}) {
+    const opts = "config" in input ? input : resolveNetworkOptions(input);
+    this.options = opts;
+    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs });
     const cfg = this.stack.config;
-    const l = opts.limits ?? {};
+    const l = opts.limits;
     const limit = raiseFileLimit(opts.log);
     this.fds = new FdBudget({ limit: limit?.soft, reserve: opts.fdReserve, log: opts.log });
     const fds = this.fds;
@@ -101,22 +52,24 @@ export class Network {
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest, fds });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest, fds });
-    this.dhcpService = new DhcpService(this.stack, {
-      staticLeases: [...(opts.staticLeases ?? [])],
-      maxLeasesPerGuest: l.leasesPerGuest,
-      validateSources: opts.validateSources ?? true,
-    });
-    for (const sl of opts.staticLeases ?? []) this.statics.set(sl.mac, sl.ip);
-    this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
-    for (const rec of opts.dnsRecords ?? []) {
-      const i = rec.indexOf("=");
-      if (i <= 0) throw new Error(`--dns-record "${rec}": expected NAME=IP`);
-      try {
-        this.dns.records.add(rec.slice(0, i), rec.slice(i + 1));
-      } catch (e) {
-        throw new Error(`--dns-record "${rec}": ${(e as Error).message}`);
-      }
+    try {
+      this.dhcpService = new DhcpService(this.stack, {
+        staticLeases: [...opts.staticLeases],
+        maxLeasesPerGuest: l.leasesPerGuest,
+        validateSources: opts.validateSources,
+      });
+    } catch (e) {
+      throw new NetworkOptionError(/static lease/.test((e as Error).message) ? "staticLeases" : "limits.leasesPerGuest", (e as Error).message);
     }
+    for (const sl of opts.staticLeases) this.statics.set(sl.mac, sl.ip);
+    this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
+    opts.dnsRecords.forEach((rec, i) => {
+      try {
+        this.dns.records.add(rec.name, rec.ip);
+      } catch (e) {
+        throw new NetworkOptionError(`dnsRecords[${i}]`, `${JSON.stringify(rec.text)}: ${(e as Error).message}`);
+      }
+    });
     // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
     // option above leaves nothing open that would keep the process alive.
     this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
