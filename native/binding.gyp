@@ -1,9 +1,9 @@
 # node-gyp build of the TAP addon (native/tap.c, native/streams.c, native/nofile.c): `npm run build:native`.
-# Output: native/build/Release/skiff_tap.node, loaded by src/link/native.ts.
+# Output: native/build/Release/skiff.node, loaded by src/native/addon.ts (or a prebuilt: prebuilds/<platform>-<arch>/skiff.node).
 {
   "targets": [
     {
-      "target_name": "skiff_tap",
+      "target_name": "skiff",
       "sources": ["tap.c", "streams.c", "nofile.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],

@@ -33,7 +33,7 @@ fi
 #                       image itself is built from linux-image-amd64 and busybox-static with
 #                       `apt-get download` by `skiff vm image build`, never installed here)
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
-#   socat               test/link/native.test.ts: a datagram from an unbound sender
+#   socat               test/native/addon.test.ts: a datagram from an unbound sender
 #                       (UNIX-SENDTO); without it that test skips
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
   dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat)

@@ -40,7 +40,7 @@ import { DropCounters } from "../common/counters.js";
 import { isWireError } from "../common/wire-error.js";
 import { emitIcmp, icmpLen, IcmpPacket, IcmpType, IcmpUnreachCode, parseIcmp, type IcmpRepr } from "../ipv4/icmp.js";
 import { IpProtocol, IPV4_MAX_HEADER_LEN, parseIpv4, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
-import { errnoName, loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
+import { errnoName, loadAddon, type IcmpSocketAddon, type TapAddon } from "../native/addon.js";
 import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
@@ -240,7 +240,7 @@ export class IcmpTranslator {
   private select(opts: IcmpTranslateOptions): { addon: IcmpAddon | undefined; mode: IcmpMode; reason: string } {
     let addon: IcmpAddon;
     try {
-      addon = opts.addon ?? loadTapAddon();
+      addon = opts.addon ?? loadAddon("ICMP sockets");
     } catch (err) {
       return { addon: undefined, mode: "disabled", reason: `the native addon is not available (${(err as Error).message})` };
     }

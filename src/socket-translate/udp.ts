@@ -29,7 +29,7 @@ import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
-import { errnoName } from "../link/native.js";
+import { errnoName } from "../native/addon.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 
 export interface UdpTranslateOptions {
