@@ -31,7 +31,7 @@ export * from "./dhcp/wire.js";
 export * from "./pcap/format.js";
 export * from "./pcap/reader.js";
 export * from "./pcap/writer.js";
-export * from "./link/channel.js";
+export * from "./common/frame-channel.js";
 export * from "./link/memory.js";
 export * from "./link/stream-channel.js";
 export * from "./link/qemu-stream.js";

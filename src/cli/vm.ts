@@ -21,7 +21,7 @@ import type { Logger } from "pino";
 import { createNetwork } from "../network/network.js";
 import { parsePublishOptions } from "../network/control.js";
 import { formatIpv4 } from "../common/addr.js";
-import type { FrameChannel } from "../link/channel.js";
+import type { FrameChannel } from "../common/frame-channel.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
 import { openQemuDgram } from "../link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, findImage, VmSetupError, type GuestImage } from "../vm/image.js";

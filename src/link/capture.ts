@@ -19,7 +19,7 @@
  * than the MTU are recorded as they are, as tcpdump on such a device shows them.
  */
 
-import { BaseFrameChannel, RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, type ChannelOffloads, type FrameChannel } from "./channel.js";
+import { BaseFrameChannel, RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, type ChannelOffloads, type FrameChannel } from "../common/frame-channel.js";
 import { PcapWriter, wallClockNs, type PcapFileOptions } from "../pcap/writer.js";
 
 /** A capture's state, as the control API reports it. */

@@ -29,7 +29,7 @@
  */
 
 import { constants } from "node:os";
-import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "./channel.js";
+import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "../common/frame-channel.js";
 import { errnoName, loadAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "../native/addon.js";
 import { emitVnetHeader, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, vnetFlags, vnetGsoType } from "./vnet.js";
 

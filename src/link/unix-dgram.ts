@@ -42,7 +42,7 @@
 import { unlinkSync } from "node:fs";
 import { checkSocketPath } from "../common/socket-path.js";
 import { constants } from "node:os";
-import { BaseFrameChannel, maxFrameLen } from "./channel.js";
+import { BaseFrameChannel, maxFrameLen } from "../common/frame-channel.js";
 import { errnoName, loadAddon, type SkiffAddon } from "../native/addon.js";
 
 const { EAGAIN, ECONNREFUSED, ENOTCONN } = constants.errno;

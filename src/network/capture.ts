@@ -8,7 +8,7 @@
  */
 
 import { CaptureChannel, captureStatus, openCaptureFile, type CaptureStatus } from "../link/capture.js";
-import type { FrameChannel } from "../link/channel.js";
+import type { FrameChannel } from "../common/frame-channel.js";
 import type { PcapWriter, PcapFileOptions } from "../pcap/writer.js";
 
 export type { CaptureStatus };

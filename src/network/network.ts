@@ -22,7 +22,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { checkSocketPath, prepareSocketPath } from "../common/socket-path.js";
-import type { FrameChannel } from "../link/channel.js";
+import type { FrameChannel } from "../common/frame-channel.js";
 import { QemuStreamListener, formatStreamAddress, parseStreamAddress } from "../link/qemu-stream.js";
 import { UnixDgramChannel } from "../link/unix-dgram.js";
 import { openVfkit } from "../link/vfkit.js";

@@ -23,7 +23,7 @@ import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/udp.js";
-import { IcmpUnreachCode } from "../ipv4/icmp.js";
+import { IcmpUnreachCode } from "../stack/icmp.js";
 import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";

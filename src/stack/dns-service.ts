@@ -90,7 +90,7 @@ export class DnsService {
     this.maxTcp = opts.maxTcpConnections ?? 64;
     this.maxPipeline = opts.maxTcpPipeline ?? 16;
     this.idleMs = opts.tcpIdleMs ?? 10_000;
-    stack.bindUdp(this.port, (s, d) => this.onUdp(s, d));
+    stack.bindUdp(this.port, (_s, d) => this.onUdp(this.stack, d));
   }
 
   /** Answer one DNS-over-TCP message (without its two-byte length); undefined = no answer. */

@@ -28,7 +28,7 @@ import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
 import { shareOption, type Guest } from "./guests.js";
 import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
-import { TX_CSUM_PARTIAL, txGsoMeta } from "../link/channel.js";
+import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
 
 /** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
 const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;

@@ -26,7 +26,7 @@ import { QEMU_BINARY, QEMU_PACKAGE, Vm, type VmNet, type VmResult } from "../../
 import { GUEST_MAC, vmRun } from "../../src/cli/vm.js";
 import { main } from "../../src/cli/main.js";
 import { attachSwitch } from "../../src/stack/switched.js";
-import type { FrameChannel } from "../../src/link/channel.js";
+import type { FrameChannel } from "../../src/common/frame-channel.js";
 import { readPcapFile } from "../../src/pcap/reader.js";
 import { EtherType, ethernetHeaderLen, parseEthernet } from "../../src/ethernet/ethernet.js";
 import { IpProtocol, ipv4HeaderLen, parseIpv4 } from "../../src/ipv4/ipv4.js";

@@ -5,7 +5,7 @@ import { constants, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { TapChannel } from "../../src/link/tap.js";
-import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, txGsoMeta } from "../../src/link/channel.js";
+import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, txGsoMeta } from "../../src/common/frame-channel.js";
 import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4 } from "../../src/link/vnet.js";
 import { findAddon, type TapAddon } from "../../src/native/addon.js";
 import { getMac, getU16, getU32, setMac, setU16, setU32 } from "../../src/common/bytes.js";

@@ -20,7 +20,7 @@ import { startControl } from "../../src/network/control.js";
 import { attachSwitch } from "../../src/stack/switched.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";
-import type { FrameChannel } from "../../src/link/channel.js";
+import type { FrameChannel } from "../../src/common/frame-channel.js";
 import { blobBytes } from "./blob.js";
 
 const [guestNs, streamPath, apiPath] = process.argv.slice(2);

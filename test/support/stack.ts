@@ -2,7 +2,7 @@
  * Shared fixtures for tests that drive a NetworkStack directly with frames: the addressing
  * plan's constants and a channel that records what the stack sends.
  */
-import { BaseFrameChannel } from "../../src/link/channel.js";
+import { BaseFrameChannel } from "../../src/common/frame-channel.js";
 import { parseIpv4Address, parseMac } from "../../src/common/addr.js";
 
 export const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
