@@ -1,12 +1,12 @@
 /**
  * skiff's native addon (native/*.c): TAP devices, host TCP/UDP sockets in one epoll set, ICMP
  * sockets, Unix datagram sockets and the open-file limit. This file declares its functions and
- * finds and loads the compiled module, the usual prebuilt-or-build way: first a prebuilt binary
- * for this platform and architecture (`prebuilds/<platform>-<arch>/skiff.node`, shipped in the
- * npm package), else the one built from source (`native/build/Release/skiff.node`: by `npm run
- * build:native`, or by the package's install script when no prebuilt matches). Both are looked
- * for from this module's directory up to the package root, so the same code works from `src/`
- * (tsx) and from the bundled `dist/` file.
+ * finds and loads the compiled module, the usual prebuilt-or-build way (node-gyp-build's order):
+ * the module built from source if there is one (`native/build/Release/skiff.node`: by `npm run
+ * build:native`, or by the package's install script when no prebuilt matched), else a prebuilt
+ * binary for this platform and architecture (`prebuilds/<platform>-<arch>/skiff.node`, shipped
+ * in the npm package). Both are looked for from this module's directory up to the package root,
+ * so the same code works from `src/` (tsx) and from the bundled `dist/` file.
  *
  * Only the parts that need it load it (`loadAddon(purpose)`), so everything else in the package
  * works without it; where it is needed and missing, one error says what needs it and how to
@@ -156,12 +156,13 @@ export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloa
 let cached: SkiffAddon | undefined;
 
 /**
- * Find the addon from `startDir` up to the package root: a prebuilt binary for this platform
- * first, then the one built from source. Undefined when neither exists.
+ * Find the addon from `startDir` up to the package root: the one built from source first (a
+ * fresh `npm run build:native` wins), then a prebuilt binary for this platform. Undefined when
+ * neither exists.
  */
 export function findAddon(startDir: string): string | undefined {
   for (let dir = startDir; ; dir = dirname(dir)) {
-    for (const rel of [PREBUILT_PATH, BUILT_PATH]) {
+    for (const rel of [BUILT_PATH, PREBUILT_PATH]) {
       const candidate = join(dir, rel);
       if (existsSync(candidate)) return candidate;
     }
@@ -186,7 +187,7 @@ export function loadAddon(purpose: string): SkiffAddon {
   const here = dirname(fileURLToPath(import.meta.url));
   const path = findAddon(here);
   if (path === undefined) {
-    throw new AddonMissingError(purpose, `and none was found for ${process.platform}-${process.arch} (neither ${PREBUILT_PATH} nor ${BUILT_PATH} above ${here})`);
+    throw new AddonMissingError(purpose, `and none was found for ${process.platform}-${process.arch} (neither ${BUILT_PATH} nor ${PREBUILT_PATH} above ${here})`);
   }
   try {
     cached = createRequire(import.meta.url)(path) as SkiffAddon;
