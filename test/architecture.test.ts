@@ -157,6 +157,13 @@ describe("architecture: the layer map, cycles and file sizes", () => {
     }
   });
 
+  it("buffer-layout only for fixed control-plane structures (vmnet handshake, pcap file header, BOOTP), never per-packet headers", () => {
+    const users = files.filter((f) => /from\s+["']buffer-layout["']/.test(readFileSync(f, "utf8"))).map((f) => relative(SRC, f));
+    expect(users).to.deep.equal(["common/layout.ts"]);
+    const layoutUsers = [...graph].filter(([, deps]) => deps.includes(join(SRC, "common", "layout.ts"))).map(([f]) => relative(SRC, f)).sort();
+    expect(layoutUsers).to.deep.equal(["dhcp/wire.ts", "link/vmnet.ts", "pcap/format.ts"]);
+  });
+
   it("ARCHITECTURE.md's table lists the same map", () => {
     const md = readFileSync(join(root, "ARCHITECTURE.md"), "utf8");
     for (const [layer, allowed] of Object.entries(LAYERS)) {

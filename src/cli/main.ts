@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--debug", "debug logging (as vpnkit's --debug)")
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL);
-  // vpnkit's other flags (reference/vpnkit.md §1.17) are accepted, and ignored with a warning.
+  // vpnkit's other flags are accepted, and ignored with a warning.
   for (const [flag] of IGNORED_VPNKIT_FLAGS) {
     vpnkitCmd.addOption(new Option(`${flag} <value>`).hideHelp().argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
   }

@@ -1,7 +1,7 @@
 /**
  * `skiff vpnkit --ethernet PATH --mtu N [--host-ip IP]`: a drop-in for the `vpnkit` binary as
  * RootlessKit (`--net=vpnkit --vpnkit-binary=…`) and hyperkit (`virtio-vpnkit,path=…`) start
- * it (reference/vpnkit.md §2.2). skiff listens on PATH for vmnet connections (one VIF each,
+ * it. skiff listens on PATH for vmnet connections (one VIF each,
  * `src/link/vmnet.ts`) and serves them all with one network: gateway 192.168.65.1 (ARP, DHCP,
  * DNS on UDP and TCP 53, ICMP echo), the host's 127.0.0.1 as 192.168.65.2 unless
  * `--host-ip 0.0.0.0`, and every other destination through host sockets.
@@ -33,7 +33,7 @@ export interface VpnkitOptions {
 }
 
 /**
- * vpnkit's flags skiff accepts and ignores (reference/vpnkit.md §1.17), as `[flag, takes a
+ * vpnkit's flags skiff accepts and ignores, as `[flag, takes a
  * value]`. `--ethernet`, `--mtu`, `--host-ip` and `--debug` are honoured.
  */
 export const IGNORED_VPNKIT_FLAGS: ReadonlyArray<readonly [string, boolean]> = [

@@ -405,7 +405,7 @@ const FRAGMENT_DROPS: Record<FragmentDrop, DropReason> = {
 
 /**
  * VPNKit's vmnet DHCP client (RootlessKit's vpnkit mode) sends its DISCOVER with an IPv4 header
- * checksum of 0 (reference/vpnkit.md §2.2); VPNKit accepts it, and so must we. Exactly that case:
+ * checksum of 0 (VPNKit's vmnet protocol, DHCP over the VIF); VPNKit accepts it, and so must we. Exactly that case:
  * checksum field 0, UDP, to 255.255.255.255.
  */
 function isChecksumlessDhcpBroadcast(p: Ipv4Packet): boolean {

@@ -9,12 +9,23 @@
  */
 import { expect } from "chai";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { root } from "../support/cli.js";
 import { buildImage, defaultCacheDir, findImage, type GuestImage } from "../../src/vm/image.js";
 import { QEMU_BINARY, QEMU_PACKAGE } from "../../src/vm/qemu.js";
+
+/**
+ * Mentions in doc comments of files outside the package, left for other work: src/tcp/ (owned
+ * by the tcp-loss branch) still names the design notes as DESIGN.md; its rules are in the
+ * shipped ARCHITECTURE.md under the same headings.
+ */
+const KNOWN_DOC_MENTIONS = new Set(["DESIGN.md"]);
+
+function walkFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (e.name === "node_modules" ? [] : walkFiles(join(dir, e.name))) : [join(dir, e.name)]));
+}
 
 function run(cmd: string, args: string[], cwd: string, timeout = 60_000): { code: number | null; out: string; err: string } {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout });
@@ -44,14 +55,42 @@ describe("package: the examples run from the packed tarball", function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("ships the examples, the LICENSE and the bundle, and no sources or tests", () => {
+  it("ships the examples, the LICENSE, the bundle and the sources its source maps and doc comments name; no tests", () => {
     const pkg = readdirSync(join(project, "node_modules", "skiff")).sort();
-    expect(pkg).to.include.members(["LICENSE", "README.md", "bin", "dist", "examples", "native", "package.json", "prebuilds", "scripts"]);
+    expect(pkg).to.include.members(["ARCHITECTURE.md", "LICENSE", "README.md", "bin", "dist", "examples", "native", "package.json", "prebuilds", "scripts", "src"]);
+    expect(pkg).to.not.include.members(["test", "bench", "fixtures"]);
     expect(readdirSync(join(project, "node_modules", "skiff", "prebuilds"))).to.deep.equal([`${process.platform}-${process.arch}`]);
     // The binary ships once, as the prebuilt; the install script found it and built nothing.
     expect(existsSync(join(project, "node_modules", "skiff", "native", "build"))).to.equal(false);
     expect(pkg).to.not.include.members(["src", "test"]);
     expect(readdirSync(join(project, "examples")).sort()).to.deep.equal(["control-api.cjs", "fake-guest.mjs", "typed.ts", "vm-tool.mjs"]);
+  });
+
+  it("the doc comments of the installed declarations name only files the package ships", () => {
+    const pkgDir = join(project, "node_modules", "skiff");
+    const shipped = walkFiles(pkgDir).map((f) => relative(pkgDir, f));
+    const basenames = new Set(shipped.map((f) => f.split("/").pop()));
+    const missing = new Set<string>();
+    for (const decl of ["dist/index.d.ts", "dist/index.d.cts"]) {
+      const text = readFileSync(join(pkgDir, decl), "utf8");
+      // Paths of this repository (src/..., native/*.c, x.ts, *.md); Linux's net/*.c are not ours.
+      for (const m of text.matchAll(/[A-Za-z0-9_./-]+\.(?:ts|md)\b|\bnative\/[a-z-]+\.c\b/g)) {
+        const mention = m[0].replace(/^\.\//, "");
+        const ok = mention.includes("/") ? shipped.includes(mention) || shipped.includes(`src/${mention}`) : basenames.has(mention);
+        if (!ok && !KNOWN_DOC_MENTIONS.has(mention)) missing.add(mention);
+      }
+    }
+    expect([...missing].sort()).to.deep.equal([]);
+  });
+
+  it("npm run docs: TypeDoc builds the API reference from the doc comments with no warning (links resolve)", () => {
+    const out = join(dir, "api");
+    const r = run(process.execPath, [join(root, "node_modules", "typedoc", "bin", "typedoc"), "--out", out], root, 150_000);
+    expect(r.code, r.out + r.err).to.equal(0);
+    expect(r.out + r.err).to.not.match(/warning/i);
+    const page = (kind: string, name: string) => readdirSync(join(out, kind)).find((f) => f === `${name}.html` || f.endsWith(`.${name}.html`));
+    expect(page("functions", "createNetwork")).to.not.equal(undefined);
+    expect(readFileSync(join(out, "classes", page("classes", "Network")!), "utf8")).to.include("listenQemuStream");
   });
 
   it("ESM: fake-guest.mjs leases an address and resolves host.internal through a memory link", () => {
