@@ -1,6 +1,6 @@
 /**
  * The stack's one timer: a binary min-heap of deadlines and a single `setTimeout` set to the
- * earliest (DESIGN.md: "One driver in src/stack/ owns a single timer set to the earliest
+ * earliest (ARCHITECTURE.md: "One driver in src/stack/ owns a single timer set to the earliest
  * deadline"). Sans-I/O engines report when they next want to be polled; their owners
  * `schedule(item, at)` here and get `fire(item)` back at or after that time.
  *
