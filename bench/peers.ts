@@ -1,7 +1,11 @@
 // Side-by-side benchmark (issue 8): skiff against slirp4netns, pasta and a kernel veth pair on this machine in one run; prints one markdown table with targets, writes bench/results/latest.json and latest.svg.
 //
 // Run as root: `npm run bench` (3 rounds), `npm run bench -- --quick` (1 round, short runs),
-// `--rounds N` or SKB_ROUNDS=N, `--only skiff,veth` to measure some contenders only.
+// `--rounds N` or SKB_ROUNDS=N, `--only skiff,veth` to measure some contenders only, `--steps loss,iperf3`
+// to run only the steps whose name contains one of the words (e.g. `--steps loss`: the 20 MB
+// transfers under random loss at MTU 1500 without offload, issue 19). The loss rows run for
+// skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
+// pasta, whose downloads under loss take minutes.
 // Installs missing tools with apt-get, builds dist/ (npm run build:ts) so skiff is the current
 // source, and skips (with the reason) a contender that is missing or does not start.
 
@@ -10,7 +14,8 @@ import { cpus, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pasta, skiff, slirp4netns, veth, type Contender } from "./peers/contenders.js";
-import { plan, type Durations } from "./peers/measures.js";
+import { plan, type Durations, type Step } from "./peers/measures.js";
+import { lossSteps, startTransferServers } from "./peers/loss.js";
 import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers/proc.js";
 import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
@@ -24,8 +29,20 @@ const flag = (name: string) => {
 const quick = args.includes("--quick");
 const rounds = Number(flag("--rounds") ?? process.env.SKB_ROUNDS ?? (quick ? 1 : 3));
 const only = flag("--only")?.split(",");
-const dur: Durations = quick ? { tcp: 2, udp: 2, wrk: 2, sockperf: 2, holdConns: 10_000 } : { tcp: 5, udp: 5, wrk: 5, sockperf: 5, holdConns: 10_000 };
-const MTUS = [1500, 65520];
+const dur: Durations = quick
+  ? { tcp: 2, udp: 2, wrk: 2, sockperf: 2, holdConns: 10_000, lossTransfers: 1 }
+  : { tcp: 5, udp: 5, wrk: 5, sockperf: 5, holdConns: 10_000, lossTransfers: 3 };
+const stepFilter = flag("--steps")?.toLowerCase().split(",").filter(Boolean);
+const wanted = (st: Step) => !stepFilter || stepFilter.some((w) => st.name.toLowerCase().includes(w));
+const lossFor = args.includes("--loss-peers") || only ? undefined : ["skiff", "veth"];
+/** One contender start per entry: the MTU, its offload switch, the steps it runs (and for whom, if not all). */
+const STARTS: Array<{ mtu: number; offload?: boolean; steps: Step[]; contenders?: string[] }> = [
+  { mtu: 1500, steps: plan(1500) },
+  { mtu: 65520, steps: plan(65520) },
+  { mtu: 1500, offload: false, steps: lossSteps(), contenders: lossFor },
+]
+  .map((x) => ({ ...x, steps: x.steps.filter(wanted) }))
+  .filter((x) => x.steps.length > 0);
 
 /** Command → Debian package. */
 const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2" };
@@ -101,7 +118,7 @@ async function main(): Promise<number> {
   const addrs = ["127.0.0.1", ...contenders.filter((c) => c.serverAddr && !skipped.has(c.key)).map((c) => c.serverAddr!)];
   const ports = pickPorts();
   log(`host servers on ${addrs.join(", ")}: ${JSON.stringify(ports)}`);
-  const servers = await startServers(tmp, addrs, ports);
+  const servers = [...(await startServers(tmp, addrs, ports)), await startTransferServers(tmp, addrs, ports.transfer)];
   const env = { ports, dur, tmp };
   const samples: Samples = {};
   const started = new Set<string>();
@@ -111,12 +128,13 @@ async function main(): Promise<number> {
     // Alternate: each round starts with the next contender.
     const order = contenders.map((_, i) => contenders[(i + round - 1) % contenders.length]);
     for (const c of order) {
-      for (const mtu of MTUS) {
+      for (const { mtu, offload, steps, contenders: who } of STARTS) {
         if (skipped.has(c.key)) break;
-        const tag = `[round ${round}/${rounds} ${c.key} MTU ${mtu}]`;
+        if (who && !who.includes(c.key)) continue;
+        const tag = `[round ${round}/${rounds} ${c.key} MTU ${mtu}${offload === false ? " no offload" : ""}]`;
         let s;
         try {
-          s = await c.start(mtu);
+          s = await c.start(mtu, { offload });
           started.add(c.key);
         } catch (e) {
           const message = `start failed: ${(e as Error).message}`;
@@ -125,7 +143,7 @@ async function main(): Promise<number> {
           else problems.push({ round, contender: c.key, mtu, message });
           continue;
         }
-        for (const step of plan(mtu)) {
+        for (const step of steps) {
           if (step.needsPid && s.pid === undefined) continue;
           const t1 = Date.now();
           try {
@@ -157,7 +175,8 @@ async function main(): Promise<number> {
 
   const shown = contenders.filter((c) => samples[c.key]).map((c) => ({ key: c.key, label: c.label }));
   const summary = summarize(samples);
-  const targets = evaluateTargets(summary);
+  // With --steps, only the targets of what was measured.
+  const targets = evaluateTargets(summary).filter((t) => !stepFilter || t.pass !== undefined);
   const table = markdownTable(summary, shown);
   const minutes = ((Date.now() - t0) / 60_000).toFixed(1);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };

@@ -35,8 +35,10 @@ fi
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
 #   socat               test/native/addon.test.ts: a datagram from an unbound sender
 #                       (UNIX-SENDTO); without it that test skips
+#   nftables            nft: random loss on a link's ingress for the TCP-under-loss bench rows and
+#                       e2e test (this kernel has no sch_netem; netdev-family nftables is built in)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat nftables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -18,8 +18,10 @@
  * src/pcap/capture-file.ts) → 400 with the reason.
  *
  * Resources (RFC 9112 §9.8 lets a server close idle connections): at most `maxConnections`
- * connections at once (default 64); one more is closed at once and counted
- * (`connectionsRefused` in GET /stats's `api`), while the open ones go on being served. A
+ * connections at once (default 64). At the cap a new connection takes the place of the oldest
+ * one with no request in progress (api-connections.ts), so slow or idle clients cannot lock the
+ * API out; only when all have a request in progress is the new one closed. Both are counted
+ * (`connectionsEvicted`, `connectionsRefused` in GET /stats's `api`). A
  * connection that has not sent its request headers within `headersTimeoutMs` (default 10 s),
  * or stays idle for `idleTimeoutMs` (default 30 s), is closed, so slow or silent clients
  * cannot hold the slots.
@@ -28,6 +30,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { chmodSync } from "node:fs";
 import { prepareSocketPath } from "../common/socket-path.js";
+import { ApiConnections, type ApiCounters } from "./api-connections.js";
+
+export type { ApiCounters } from "./api-connections.js";
 import type { Logger } from "pino";
 import type { ForwardManager } from "./manager.js";
 import { validateForward } from "./spec.js";
@@ -103,14 +108,6 @@ function stringFields(body: unknown, required: string[], optional: string[] = []
   return o as Record<string, string>;
 }
 
-/** Counters of the API server itself. */
-export interface ApiCounters {
-  /** Connections open now. */
-  connections: number;
-  /** Connections closed at once because `maxConnections` were open. */
-  connectionsRefused: number;
-}
-
 export class ApiServer {
   private constructor(
     private readonly server: Server,
@@ -125,7 +122,8 @@ export class ApiServer {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`api ${k} must be a positive integer, got ${v}`);
     }
     await prepareSocketPath(path, "--api-socket");
-    const counters: ApiCounters = { connections: 0, connectionsRefused: 0 };
+    const counters: ApiCounters = { connections: 0, connectionsRefused: 0, connectionsEvicted: 0 };
+    const slots = new ApiConnections(lim.maxConnections, counters);
     const server = createServer(
       {
         headersTimeout: lim.headersTimeoutMs,
@@ -134,15 +132,13 @@ export class ApiServer {
         // How often Node checks the two timeouts above.
         connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(lim.headersTimeoutMs / 4))),
       },
-      (req, res) => void handle(ctx, counters, req, res),
+      (req, res) => {
+        const done = slots.requestStarted(req.socket);
+        res.once("close", done);
+        void handle(ctx, counters, req, res);
+      },
     );
-    server.maxConnections = lim.maxConnections;
-    // Node closes a connection over maxConnections itself and tells us with "drop".
-    server.on("drop", () => counters.connectionsRefused++);
-    server.on("connection", (sock) => {
-      counters.connections++;
-      sock.once("close", () => counters.connections--);
-    });
+    server.on("connection", (sock) => slots.admit(sock));
     server.setTimeout(lim.idleTimeoutMs, (sock) => sock.destroy());
     const old = process.umask(0o177);
     try {

@@ -189,7 +189,7 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
 
     if (mtu === 1500) {
       it("backpressure: a host reader that stops closes the guest's window; skiff holds a bounded amount", async () => {
-        // A host server that reads nothing for 1.5 s, then everything.
+        // A host server that reads nothing until the test has looked, then everything.
         let paused: import("node:net").Socket | undefined;
         let received = 0;
         const slow = createServer({ allowHalfOpen: true }, (s) => {
@@ -197,7 +197,6 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
           s.pause();
           s.on("data", (d) => (received += d.length));
           s.on("end", () => s.end(String(received)));
-          setTimeout(() => s.resume(), 1500);
         });
         const port = await listen(slow);
         const total = 60 * 1000 * 1000;
@@ -211,18 +210,19 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
           "print(s.recv(100).decode())",
         ].join("\n");
         const run = guest.ns.exec(["python3", "-c", script], 60_000);
-        // While the host does not read: the engine's receive buffer is full (window closed) and
-        // the host socket's user-space queue stays small.
-        await new Promise((r) => setTimeout(r, 1200));
-        const flows = [...guest.tcp.all()];
-        expect(flows).to.have.length(1);
-        const conn = flows[0].conn;
-        expect(conn.snapshot().rcvWnd, "window offered to the guest").to.be.lessThan(64 * 1024);
+        // While the host does not read: the engine's receive buffer fills and the window closes
+        // (waited for, not timed: a loaded machine takes longer), and the host socket's
+        // user-space queue stays small.
+        const flowOf = () => [...guest.tcp.all()].find((f) => f.remotePort === port);
+        await until(() => flowOf()?.owner !== undefined && flowOf()!.conn.snapshot().rcvWnd < 64 * 1024, 20_000, "the guest's window closed");
+        const flow = flowOf()!;
+        const conn = flow.conn;
         expect(conn.readable).to.be.at.most(conn.cfg.recvBufferSize);
-        const hostSock = (flows[0].owner as { sock: HostStream }).sock;
+        const hostSock = (flow.owner as { sock: HostStream }).sock;
         expect(hostSock instanceof NativeStream, "an addon socket").to.equal(hostSockets === "native");
         expect(hostSock.queuedBytes, "bytes queued in skiff for the host").to.be.lessThan(4 * 1024 * 1024);
         expect(received).to.equal(0);
+        paused!.resume();
         const r = await run;
         expect(r.code, r.stderr).to.equal(0);
         expect(r.stdout.trim()).to.equal(String(total));
@@ -247,11 +247,13 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
           pump();
         });
         const port = await listen(fast);
+        // The guest reads nothing until the test has looked (a marker file appears).
+        const go = join(dir, `go-${port}`);
         const script = [
-          "import socket, time",
+          "import socket, time, os",
           `s = socket.create_connection(("192.168.65.2", ${port}))`,
           "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)",
-          "time.sleep(1.5)",
+          `while not os.path.exists(${JSON.stringify(go)}): time.sleep(0.05)`,
           "n = 0",
           "while True:",
           "    d = s.recv(1 << 20)",
@@ -260,13 +262,12 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
           "print(n)",
         ].join("\n");
         const run = guest.ns.exec(["python3", "-c", script], 60_000);
-        await new Promise((r) => setTimeout(r, 1200));
-        const flows = [...guest.tcp.all()];
-        expect(flows).to.have.length(1);
-        const conn = flows[0].conn;
+        const flowOf = () => [...guest.tcp.all()].find((f) => f.remotePort === port);
+        const sockOf = () => (flowOf()?.owner as { sock: HostStream } | undefined)?.sock;
+        await until(() => sockOf()?.paused === true, 20_000, "the host socket paused");
+        const conn = flowOf()!.conn;
         expect(conn.unacknowledged, "bytes skiff holds toward the guest").to.be.at.most(conn.cfg.sendBufferSize + 2 * 1024 * 1024);
-        const hostSock = (flows[0].owner as { sock: HostStream }).sock;
-        expect(hostSock.paused, "host socket paused").to.equal(true);
+        writeFileSync(go, "");
         const r = await run;
         expect(r.code, r.stderr).to.equal(0);
         expect(r.stdout.trim()).to.equal(String(total));

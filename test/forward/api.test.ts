@@ -18,6 +18,7 @@ import { apiRequest } from "../../src/forward/client.js";
 import { RecordStore } from "../../src/dns/records.js";
 import { CaptureChannel } from "../../src/link/capture.js";
 import { RecordingChannel } from "../support/stack.js";
+import { until } from "../support/wait.js";
 
 describe("forward/api: the control API on a Unix socket", () => {
   let dir: string;
@@ -281,26 +282,48 @@ describe("forward/api: resource limits", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("closes connections beyond maxConnections at once, counts them, and keeps serving the others", async () => {
+  it("at maxConnections, a new connection replaces the oldest one without a request in progress: slowloris clients cannot lock the API out", async () => {
     const sock = join(dir, "api.sock");
     api = await ApiServer.listen(sock, { forwards: fm }, { maxConnections: 4 });
-    for (let i = 0; i < 4; i++) held.push(await rawConnect(sock));
-    // The four are served (a request on each keeps them open: keep-alive).
-    for (const s of held) expect(await rawGet(s, "/forwards")).to.equal("HTTP/1.1 200 OK");
+    // Four clients that never finish their headers hold every slot.
+    for (let i = 0; i < 4; i++) {
+      const s = await rawConnect(sock);
+      s.write("GET /forwards HTTP/1.1\r\nhost: sk");
+      held.push(s);
+    }
+    await until(() => api!.counters.connections === 4, 2000, "4 connections");
+    // A well-behaved client still gets its answer; the oldest slow one made room.
+    expect((await apiRequest(sock, "GET", "/forwards")).status).to.equal(200);
+    expect(await closesWithin(held[0], 2000), "the oldest slow client is closed").to.equal(true);
+    expect(api.counters.connectionsEvicted).to.be.at.least(1);
+    expect(api.counters.connections).to.be.at.most(4);
+  });
+
+  it("at maxConnections with every connection mid-request, a new one is closed at once and counted; the others are served", async () => {
+    const sock = join(dir, "api.sock");
+    api = await ApiServer.listen(sock, { forwards: fm }, { maxConnections: 4 });
+    // Four requests in progress: headers sent, the body not yet.
+    for (let i = 0; i < 4; i++) {
+      const s = await rawConnect(sock);
+      s.write("POST /forwards HTTP/1.1\r\nhost: skiff\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{");
+      held.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 100));
     const extra: Socket[] = [];
     for (let i = 0; i < 3; i++) extra.push(await rawConnect(sock));
     for (const s of extra) expect(await closesWithin(s, 2000), "a connection beyond the cap is closed").to.equal(true);
-    expect(await rawGet(held[0], "/forwards")).to.equal("HTTP/1.1 200 OK");
     expect(api.counters.connectionsRefused).to.equal(3);
-    const stats = await new Promise<string>((resolve) => {
+    expect(api.counters.connectionsEvicted).to.equal(0);
+    // The requests in progress complete.
+    held[0].write(`"proto":"tcp"}`.padEnd(39));
+    const status = await new Promise<string>((resolve) => {
       let got = "";
-      held[1].on("data", (d: Buffer) => {
+      held[0].on("data", (d: Buffer) => {
         got += d.toString();
-        if (got.includes("connectionsRefused")) resolve(got);
+        if (got.includes("\r\n")) resolve(got.split("\r\n")[0]);
       });
-      held[1].write("GET /stats HTTP/1.1\r\nhost: skiff\r\n\r\n");
     });
-    expect(stats).to.match(/"connectionsRefused":3/);
+    expect(status, "the request in progress is answered (400: no guest address given)").to.match(/^HTTP\/1.1 400/);
   });
 
   it("closes a connection that does not finish its headers in time, and one that stays idle", async () => {
