@@ -30,6 +30,7 @@ export const LAYERS: Record<string, string[]> = {
   native: [],
   ethernet: [],
   ipv4: [],
+  ipv6: ["ipv4"],
   tcp: ["ipv4"],
   dhcp: ["ipv4"],
   dns: ["ipv4"],

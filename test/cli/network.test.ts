@@ -1,5 +1,5 @@
 /**
- * The assembled network (cli/network.ts): `leases()` lists the guests' addresses — a static
+ * The gateway's services assembled (network/services.ts): `leases()` lists the guests' addresses — a static
  * lease shows even though no DHCP client asked for it (skiff run configures its guest
  * statically, so the control API's GET /leases used to be empty) — and closing it leaves
  * nothing that keeps the process alive.
@@ -13,7 +13,7 @@ import { root } from "../support/cli.js";
 const MAC = 0x5254_0065_0003;
 const log = pino({ level: "silent" });
 
-describe("cli/network: the assembled network", function () {
+describe("network/services: the assembled network", function () {
   it("leases() lists static leases no client has asked for yet, and ones added while running", () => {
     const net = new Network({ mtu: 1500, log, staticLeases: [{ mac: MAC, ip: 0xc0a8_4103 }] });
     try {
