@@ -46,15 +46,15 @@ export * from "./stack/config.js";
 export * from "./stack/counters.js";
 export * from "./stack/neighbors.js";
 export * from "./stack/stack.js";
-export * from "./stack/udp.js";
+export * from "./stack/gateway-udp.js";
 
 // Types the exported classes' members refer to (the parts of the assembled network).
 export type { IpHost, IcmpForwarder, UdpHandler, UdpDatagram, IcmpEcho } from "./stack/ip-host.js";
 export type { ApiResponse } from "./forward/client.js";
 export type { TcpLayer } from "./stack/tcp.js";
-export type { TcpTranslator } from "./socket-translate/tcp.js";
-export type { UdpTranslator } from "./socket-translate/udp.js";
-export type { IcmpTranslator } from "./socket-translate/icmp.js";
+export type { TcpTranslator } from "./socket-translate/tcp-translator.js";
+export type { UdpTranslator } from "./socket-translate/udp-translator.js";
+export type { IcmpTranslator } from "./socket-translate/icmp-translator.js";
 export type { DnsServer } from "./stack/dns-service.js";
 export type { DhcpService } from "./stack/dhcp-service.js";
 export type { FdBudget } from "./socket-translate/fd-budget.js";
@@ -63,6 +63,6 @@ export type { Guest, SourceBindings } from "./stack/guests.js";
 export type { FragmentLimits, FragmentReassembler } from "./ipv4/fragments.js";
 export type { DhcpLease, StaticLease } from "./dhcp/leases.js";
 export type { ForwardManagerOptions } from "./forward/manager.js";
-export type { TcpForwardCounters } from "./forward/tcp.js";
-export type { UdpForwardCounters } from "./forward/udp.js";
+export type { TcpForwardCounters } from "./forward/tcp-forward.js";
+export type { UdpForwardCounters } from "./forward/udp-forward.js";
 export type { TapAddon } from "./native/addon.js";

@@ -13,8 +13,8 @@ import type { NetworkStack } from "../stack/stack.js";
 import type { TcpLayer } from "../stack/tcp.js";
 import type { ForwardSpec } from "./spec.js";
 import { NeighborResolver } from "./neighbor.js";
-import { TcpForward, type TcpForwardCounters } from "./tcp.js";
-import { UdpForward, type UdpForwardCounters } from "./udp.js";
+import { TcpForward, type TcpForwardCounters } from "./tcp-forward.js";
+import { UdpForward, type UdpForwardCounters } from "./udp-forward.js";
 
 export interface ForwardInfo extends ForwardSpec {
   id: string;

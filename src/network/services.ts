@@ -11,10 +11,10 @@
 
 import { NetworkStack } from "../stack/stack.js";
 import { TcpLayer } from "../stack/tcp.js";
-import { TcpTranslator } from "../socket-translate/tcp.js";
+import { TcpTranslator } from "../socket-translate/tcp-translator.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
-import { UdpTranslator } from "../socket-translate/udp.js";
-import { IcmpTranslator } from "../socket-translate/icmp.js";
+import { UdpTranslator } from "../socket-translate/udp-translator.js";
+import { IcmpTranslator } from "../socket-translate/icmp-translator.js";
 import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";

@@ -22,7 +22,7 @@
 
 import type { Logger } from "pino";
 import type { NetworkStack } from "./stack.js";
-import { sendUdp, type UdpDatagram } from "./udp.js";
+import { sendUdp, type UdpDatagram } from "./gateway-udp.js";
 import type { TcpFlow, TcpLayer } from "./tcp.js";
 import { TcpEvent } from "../tcp/state.js";
 import { getU16, setU16 } from "../common/bytes.js";

@@ -1,6 +1,6 @@
 /**
- * The gateway's IP layer as its protocol handlers see it (dependency inversion: icmp.ts and
- * udp.ts are called by stack.ts and call back through this interface, which `NetworkStack`
+ * The gateway's IP layer as its protocol handlers see it (dependency inversion: gateway-icmp.ts and
+ * gateway-udp.ts are called by stack.ts and call back through this interface, which `NetworkStack`
  * implements, so neither imports stack.ts). Also the handler types registered on the stack.
  */
 

@@ -1,7 +1,7 @@
 /**
  * A port of the gateway stack: one attached FrameChannel, with the offloads its link performs
  * and the guest (or, behind a switch, the guests) it serves. Kept apart from stack.ts so the
- * protocol handlers (icmp.ts, udp.ts) name it without importing the stack.
+ * protocol handlers (gateway-icmp.ts, gateway-udp.ts) name it without importing the stack.
  */
 
 import type { FrameChannel } from "../common/frame-channel.js";

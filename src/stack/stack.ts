@@ -27,8 +27,8 @@ import { GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED } from "../common/frame-ch
 import { resolveConfig, inSubnet, broadcastAddress, type StackConfig, type StackConfigInput } from "./config.js";
 import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
-import { handleIcmp } from "./icmp.js";
-import { handleUdp } from "./udp.js";
+import { handleIcmp } from "./gateway-icmp.js";
+import { handleUdp } from "./gateway-udp.js";
 import { Port } from "./port.js";
 import type { IpHost, Ipv4Handler, UdpHandler, IcmpForwarder } from "./ip-host.js";
 

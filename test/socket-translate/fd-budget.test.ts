@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { FdBudget, raiseFileLimit } from "../../src/socket-translate/fd-budget.js";
 import { loadAddon, type FileLimitAddon } from "../../src/native/addon.js";
 import { NetworkStack } from "../../src/stack/stack.js";
-import { UdpTranslator } from "../../src/socket-translate/udp.js";
+import { UdpTranslator } from "../../src/socket-translate/udp-translator.js";
 import { AddressPolicy } from "../../src/socket-translate/policy.js";
 import { RecordingChannel, GUEST_MAC, GUEST_IP, HOST_IP } from "../support/stack.js";
 import { udpFrame } from "../support/frames.js";

@@ -19,7 +19,7 @@ import {
   type IcmpDgramSocket,
   type IcmpDgramWrapper,
   type IcmpTranslateOptions,
-} from "../../src/socket-translate/icmp.js";
+} from "../../src/socket-translate/icmp-translator.js";
 import type { TimerHost } from "../../src/stack/timers.js";
 import { findAddon, loadAddon } from "../../src/native/addon.js";
 import { fileURLToPath } from "node:url";

@@ -10,7 +10,7 @@
 import { isWireError } from "../common/wire-error.js";
 import { parseUdp, emitUdp, udpLen, UDP_HEADER_LEN, type UdpRepr } from "../ipv4/udp.js";
 import { IcmpUnreachCode } from "../ipv4/icmp.js";
-import { sendDestUnreachable } from "./icmp.js";
+import { sendDestUnreachable } from "./gateway-icmp.js";
 import { emitIpv4, IpProtocol, NO_IPV4_OPTIONS, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { setU16 } from "../common/bytes.js";
 import type { Port } from "./port.js";

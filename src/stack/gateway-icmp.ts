@@ -4,7 +4,7 @@
  * Echo requests to the gateway are answered by the stack itself, with the request's identifier,
  * sequence number and data. Echo requests to other unicast destinations — the host alias
  * included, which then reaches the host's real loopback — go to the forwarding hook
- * `stack.icmpForwarder` when one is installed (socket translation: src/socket-translate/icmp.ts);
+ * `stack.icmpForwarder` when one is installed (socket translation: src/socket-translate/icmp-translator.ts);
  * without one, the stack answers for the host alias itself. Everything else (echo to a broadcast address, which RFC 1122
  * §3.2.2.6 lets a host ignore, and other ICMP from guests) is counted and dropped.
  */

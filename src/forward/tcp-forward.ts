@@ -14,7 +14,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
-import { bridgeSocket } from "../socket-translate/tcp.js";
+import { bridgeSocket } from "../socket-translate/tcp-translator.js";
 import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";

@@ -2,7 +2,7 @@
  * ICMP echo translation (RFC 792 "Echo or Echo Reply Message"; RFC 1122 §3.2.2.6): a guest's
  * echo request to an address beyond the gateway is sent again from a host ICMP socket, and
  * the host's echo replies go back to the guest with the guest's own identifier. Echo to the
- * gateway and the host alias never gets here (the stack answers it, src/stack/icmp.ts).
+ * gateway and the host alias never gets here (the stack answers it, src/stack/gateway-icmp.ts).
  *
  * The mode is chosen once, at construction:
  *  - "dgram": unprivileged ICMP datagram ("ping") sockets, allowed when the sysctl
@@ -41,7 +41,7 @@ import { errnoName, loadAddon, type IcmpSocketAddon, type TapAddon } from "../na
 import {
   replyToEcho, sendProhibited, sendEchoReply, emitEcho, echoLen, parseDatagramEchoReply, parseRawEchoReply, RAW_ICMP_HEADROOM,
   type IcmpEcho, type IcmpForwarder,
-} from "../stack/icmp.js";
+} from "../stack/gateway-icmp.js";
 import type { Ipv4Packet, Ipv4Repr } from "../stack/ip-host.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
 import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";

@@ -13,10 +13,10 @@
 import { createSocket, type Socket } from "node:dgram";
 import type { Logger } from "pino";
 import type { NetworkStack } from "../stack/stack.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
+import { sendUdp, type UdpDatagram } from "../stack/gateway-udp.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
-import { listenError } from "./tcp.js";
+import { listenError } from "./tcp-forward.js";
 
 export class UdpForwardCounters {
   clientsOpened = 0;
