@@ -44,7 +44,7 @@ import {
 } from "../stack/gateway-icmp.js";
 import type { Ipv4Packet, Ipv4Repr } from "../stack/ip-host.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
+import type { TimerHost, TimerOwner, TimerTarget } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
@@ -126,6 +126,7 @@ class IcmpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
   timerQueuedAt = Infinity;
+  timerOwner: TimerOwner | undefined = undefined;
   lastActive: number;
   /** dgram mode: the flow's socket. */
   sock: IcmpDgramSocket | undefined;
@@ -214,7 +215,7 @@ export class IcmpTranslator {
     this.wrapDgram = opts.wrapDgram ?? nodeDgramWrapper;
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
     // At most 65 535 flows: raw mode gives each its own 16-bit identifier.
-    const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
+    const host = opts.timers ?? stack.timers;
     const maxFlows = Math.min(opts.maxFlows ?? 1024, 0xffff);
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
     this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, maxFlows, (f, why) => {

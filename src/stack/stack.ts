@@ -35,6 +35,7 @@ import type { IpHost, Ipv4Handler, UdpHandler, IcmpForwarder } from "./ip-host.j
 export { Port };
 export type { Ipv4Handler };
 import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
+import { SharedTimers, realTimerHost } from "./timers.js";
 import { Guest, type SourceBindings } from "./guests.js";
 
 export interface StackOptions extends StackConfigInput {
@@ -49,6 +50,11 @@ export interface StackOptions extends StackConfigInput {
 export class NetworkStack implements IpHost {
   readonly config: StackConfig;
   readonly counters = new StackCounters();
+  /**
+   * The stack's one timer driver, on its clock: the TCP layer, socket translation's idle flows
+   * and the forwards' UDP clients schedule their deadlines here (timers.ts `ownTimers`).
+   */
+  readonly timers: SharedTimers;
   readonly neighbors: NeighborTable<Port>;
   readonly now: () => number;
   /** Reassembly of fragmented datagrams from guests (RFC 791 §3.2). */
@@ -81,6 +87,7 @@ export class NetworkStack implements IpHost {
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
     this.now = opts.now ?? (() => performance.now());
+    this.timers = new SharedTimers({ ...realTimerHost, now: this.now });
     this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
     this.fragments = new FragmentReassembler(opts.fragments);
     // Room for a TCP super-segment on links with segmentation offload.
@@ -91,9 +98,10 @@ export class NetworkStack implements IpHost {
     if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now, new CpuHeadroom().check);
   }
 
-  /** Stop background work (busy polling); attached channels are the owner's to close. */
+  /** Stop background work (busy polling, the timer); attached channels are the owner's to close. */
   close(): void {
     this.busy?.stop();
+    this.timers.stop();
   }
 
   /** Attach a channel: its frames are served by this stack until it closes or is detached. */
