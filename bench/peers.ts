@@ -19,6 +19,7 @@ import { lossSteps, startTransferServers } from "./peers/loss.js";
 import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers/proc.js";
 import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
+import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -45,7 +46,7 @@ const STARTS: Array<{ mtu: number; offload?: boolean; steps: Step[]; contenders?
   .filter((x) => x.steps.length > 0);
 
 /** Command → Debian package. */
-const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2" };
+const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2", podman: "podman", runc: "runc", newuidmap: "uidmap" };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -94,7 +95,7 @@ async function main(): Promise<number> {
   const tmp = mkdtempSync("/tmp/skb-");
   if (!process.env.SKB_KEEP) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const ctx = { tmp, repo };
-  const all: Contender[] = [skiff(ctx), slirp4netns(ctx), pasta(ctx), veth()];
+  const all: Contender[] = [skiff(ctx), slirp4netns(ctx), pasta(ctx), veth(), skiffUser(ctx), podmanSkiff(ctx), podmanSlirp(ctx)];
   const contenders = all.filter((c) => !only || only.includes(c.key));
   const skipped = new Map<string, string>();
   const problems: Problem[] = [];
@@ -144,7 +145,7 @@ async function main(): Promise<number> {
           continue;
         }
         for (const step of steps) {
-          if (step.needsPid && s.pid === undefined) continue;
+          if ((step.needsPid && s.pid === undefined) || (c.steps && !c.steps(step.name))) continue;
           const t1 = Date.now();
           try {
             const r = await step.run(s, env);
@@ -190,6 +191,8 @@ async function main(): Promise<number> {
   out.push("↑ higher is better, ↓ lower is better; the last columns are skiff's figure divided by the other's. Latency is sockperf's average (half round trip). CPU is utime+stime of the contender's process per GB received; RSS is VmRSS.");
   out.push("");
   out.push(targetsSection(targets));
+  const rootless = rootlessTable(summary);
+  if (rootless) out.push("", "Rootless (issue 17): bulk and HTTP only", "", rootless);
   for (const [k, why] of skipped) out.push(`\nSkipped ${k}: ${why}`);
   if (warnings.length) out.push("", "Notes:", ...warnings.map((w) => `- ${w}`));
   if (problems.length) out.push("", "Errors:", ...problems.map((p) => `- round ${p.round} ${p.contender}${p.mtu ? ` MTU ${p.mtu}` : ""}${p.step ? ` ${p.step}` : ""}: ${p.message}`));

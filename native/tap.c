@@ -68,8 +68,10 @@
 #include <uv.h>
 
 #include "nofile.h"
+#include "fdpass.h"
 #include "sockets.h"
 #include "streams.h"
+#include "fs.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
@@ -538,5 +540,7 @@ NAPI_MODULE_INIT() {
   CHECK(sockets_register(env, exports));
   CHECK(streams_register(env, exports));
   CHECK(nofile_register(env, exports));
+  CHECK(fdpass_register(env, exports));
+  CHECK(fs_register(env, exports));
   return exports;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm pack` / `npm publish` (prepack): copy the addon built for this machine into
-// prebuilds/<platform>-<arch>/skiff.node, prebuildify's layout, so the package ships a prebuilt
-// binary for it and the install script builds only on other platforms. Fails when the addon
-// has not been built (`npm run build:native`).
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+// prebuilds/<platform>-<arch>/skiff.node, prebuildify's layout, with the namespace helper
+// executable skiff-userns beside it, so the package ships prebuilt binaries for this platform
+// and the install script builds only on other platforms. Fails when the addon has not been
+// built (`npm run build:native`).
+import { chmodSync, copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,4 +17,9 @@ if (!existsSync(built)) {
 const dir = join(root, "prebuilds", `${process.platform}-${process.arch}`);
 mkdirSync(dir, { recursive: true });
 copyFileSync(built, join(dir, "skiff.node"));
+const helper = join(dirname(built), "skiff-userns");
+if (existsSync(helper)) {
+  copyFileSync(helper, join(dir, "skiff-userns"));
+  chmodSync(join(dir, "skiff-userns"), 0o755);
+}
 console.log(`prebuilds: ${join(dir, "skiff.node")}`);

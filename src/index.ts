@@ -5,7 +5,8 @@
  * network the `skiff` command serves, with methods to attach guests, forward ports, capture,
  * serve the control API and read counters. Below it, for embedders that need the parts
  * (ARCHITECTURE.md): wire codecs (`ethernet`, `ipv4`, `tcp`, `dhcp`), pcap, link channels
- * (`FrameChannel` and its attachments and wrappers), and the gateway stack.
+ * (`FrameChannel` and its attachments and wrappers), the gateway stack, and the
+ * host-directory sharing service (`src/share/`).
  */
 
 export * from "./network/network.js";
@@ -66,3 +67,10 @@ export type { ForwardManagerOptions } from "./forward/manager.js";
 export type { TcpForwardCounters } from "./forward/tcp-forward.js";
 export type { UdpForwardCounters } from "./forward/udp-forward.js";
 export type { TapAddon } from "./native/addon.js";
+// Host-directory sharing (9P2000.L on the gateway's TCP 564): services, the share registry,
+// a connection over any byte stream, and the 9P codec under distinct names.
+export { ShareService, P9_PORT, type ShareServiceOptions } from "./share/service.js";
+export { ShareRegistry, parseShareArg, type ShareSpec } from "./share/registry.js";
+export { P9Connection, type P9Transport } from "./share/connection.js";
+export { DEFAULT_MAX_MSIZE, type SessionOptions } from "./share/session.js";
+export { P9, parseMessage as parse9pMessage, emitMessage as emit9pMessage, messageLen as ninePMessageLen, type P9Message, type Qid } from "./share/wire.js";

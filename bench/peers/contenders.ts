@@ -34,6 +34,8 @@ export interface Contender {
   serverAddr?: string;
   setup?(): void;
   teardown?(): void;
+  /** Only the steps (by name, measures.ts) this returns true for; all when absent. */
+  steps?: (name: string) => boolean;
   start(mtu: number, opts?: StartOptions): Promise<Session>;
 }
 

@@ -2,15 +2,14 @@
  * `skiff run [options] -- CMD [ARGS...]`: give a command a private network namespace whose only
  * network is skiff (like slirp4netns or pasta).
  *
- * Today: root only. skiff creates a namespace, opens a TAP device inside it, serves it with
+ * As root: skiff creates a namespace with `ip netns`, opens a TAP device inside it, serves it with
  * its own stack, configures the guest side statically (192.168.65.3/24, default route via the
- * gateway 192.168.65.1) — DHCP, DNS and forwarding of flows to host sockets come with the
- * socket-translation work — runs CMD inside, and exits with CMD's status after cleaning up.
+ * gateway 192.168.65.1), runs CMD inside, and exits with CMD's status after cleaning up. As any
+ * other user: the same network in user + network namespaces of its own (./userns-netns.ts).
  */
 
 import type { Logger } from "pino";
 import type { ChildProcess } from "node:child_process";
-import { constants as osConstants } from "node:os";
 import { formatIpv4, formatMac } from "../common/addr.js";
 import { checkSocketPath } from "../common/socket-path.js";
 import { broadcastAddress } from "../stack/config.js";
@@ -20,6 +19,8 @@ import { parsePublishOptions } from "../network/control.js";
 import { checkOutputFile } from "./args.js";
 import { cliOptions } from "./serve.js";
 import { Netns, requireRootWithIp } from "./netns.js";
+import { GUEST_MAC, KILL_GRACE_MS, signalStatus } from "./run-common.js";
+import { UserNetns, requireRootlessTools } from "./userns-netns.js";
 
 export interface RunOptions {
   mtu: number;
@@ -45,7 +46,10 @@ export interface RunOptions {
 
 export async function run(opts: RunOptions): Promise<number> {
   // Everything that can be checked is checked before anything is opened.
-  requireRootWithIp();
+  // An ordinary user gets user + network namespaces of its own (./userns-netns.ts).
+  const rootless = process.getuid?.() !== 0;
+  if (rootless) requireRootlessTools();
+  else requireRootWithIp();
   const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, log: opts.log };
   cliOptions(base);
   const cfg = resolveNetworkOptions(base).config;
@@ -73,21 +77,22 @@ export async function run(opts: RunOptions): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let ns: Netns | undefined;
+  let ns: Netns | UserNetns | undefined;
   try {
     // From here on, whatever fails closes everything opened so far (finally) and exits at once.
-    ns = Netns.create();
+    ns = rootless ? UserNetns.create() : Netns.create();
     // The capture starts before the link is attached: it sees the first frame.
     if (opts.pcap) net.startCapture(opts.pcap);
-    net.openTap({ name: opts.tap, netns: ns.path, offload: opts.offload ?? true });
+    net.attach(ns.openTap({ name: opts.tap, mtu: opts.mtu, offload: opts.offload ?? true }));
     ns.exec(["ip", "link", "set", "lo", "up"]);
     ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
     ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
     // `ip netns exec` runs the command in a mount namespace where /etc/netns/NAME/* is bound
-    // over /etc/*: the command sees skiff's DNS server as its resolver.
+    // over /etc/* (rootless: bound in the namespace's own mount namespace): the command sees
+    // skiff's DNS server as its resolver.
     ns.writeEtc("resolv.conf", `# written by skiff run\nnameserver ${formatIpv4(cfg.gatewayIp)}\noptions edns0\n`);
-    opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
+    opts.log.info({ netns: ns.name, ...(ns instanceof UserNetns ? { userns: ns.mapping } : {}), tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
     if ((opts.publish ?? []).length > 0) await net.forward(opts.publish!);
     if (opts.apiSocket !== undefined) await net.listenApi(opts.apiSocket);
     if (stopSignal) return signalStatus(stopSignal);
@@ -109,15 +114,4 @@ export async function run(opts: RunOptions): Promise<number> {
     await net.close();
     ns?.remove();
   }
-}
-
-/** How long a command may take to exit after SIGINT/SIGTERM before it is killed. */
-const KILL_GRACE_MS = 5000;
-
-/** MAC of the guest's interface: QEMU's prefix, then the guest address's last octets. */
-const GUEST_MAC = 0x5254_0065_0003;
-
-/** Shell convention: 128 + signal number. */
-function signalStatus(sig: NodeJS.Signals): number {
-  return 128 + (osConstants.signals[sig] ?? 9);
 }

@@ -2,7 +2,8 @@
  * `skiff serve`: one skiff network for any number of guests attached in any of the supported
  * ways — QEMU `-netdev stream` (Unix or TCP, skiff listening), QEMU `-netdev dgram`, VPNKit's
  * vmnet protocol (hyperkit, RootlessKit), vfkit — all on one learning switch with the gateway,
- * so guests reach each other directly and share DHCP, DNS and socket translation. Runs until
+ * so guests reach each other directly and share DHCP, DNS, socket translation and the host
+ * directories given with `--share NAME=DIR[:ro]` (9P on the gateway's TCP port 564). Runs until
  * SIGINT/SIGTERM, then closes everything and removes the sockets it created.
  */
 
@@ -13,6 +14,7 @@ import { createNetwork, type Network } from "../network/network.js";
 import { resolveNetworkOptions, type NetworkOptions } from "../network/options.js";
 import { StopSignal } from "./stop.js";
 import { checkOutputFile } from "./args.js";
+import { parseShareArg } from "../share/registry.js";
 
 export interface ServeOptions {
   qemuStream: string[];
@@ -24,6 +26,8 @@ export interface ServeOptions {
   hostIp?: string;
   deny?: string[];
   dnsRecords?: string[];
+  /** `NAME=HOSTDIR[:ro]`: host directories served over 9P (src/share/). */
+  shares?: string[];
   pcap?: string;
   apiSocket?: string;
   log: Logger;
@@ -36,7 +40,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const { log } = opts;
   const attachments = opts.qemuStream.length + opts.qemuDgram.length + opts.vmnet.length + opts.vfkit.length;
   if (attachments === 0) throw new Error("nothing to serve: give at least one of --qemu-stream, --qemu-dgram, --vmnet, --vfkit");
-  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, defaultGuest: null, log };
+  const shares = (opts.shares ?? []).map(parseShareArg);
+  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, defaultGuest: null, log };
   // Checked before anything is opened.
   cliOptions(options);
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");

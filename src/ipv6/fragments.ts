@@ -37,6 +37,7 @@
  * No clock is read: time (ms) is passed into `add` and `expire` (DESIGN.md "Sans-I/O cores").
  */
 
+import { DatagramTable, placeRange, type TableEntry } from "../common/reassembly.js";
 import { setU16 } from "../common/bytes.js";
 import { hashIpv6, ipv6Equal, readIpv6Addr, type Ipv6Addr } from "./addr.js";
 import { FRAGMENT_HEADER_LEN, emitFragmentHeader, type ExtChain } from "./ext.js";
@@ -95,7 +96,7 @@ export interface ExpiredDatagram {
 const MAX_QUOTE = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
 const NO_BYTES = new Uint8Array(0);
 
-class Reassembly {
+class Reassembly implements TableEntry<Reassembly> {
   sameKey: Reassembly | undefined = undefined;
   older: Reassembly | undefined = undefined;
   newer: Reassembly | undefined = undefined;
@@ -145,9 +146,7 @@ export class Ipv6Reassembler {
    */
   lastParamProblemPointer = -1;
 
-  private readonly table = new Map<number, Reassembly>();
-  private oldest: Reassembly | undefined = undefined;
-  private newest: Reassembly | undefined = undefined;
+  private readonly table = new DatagramTable<Reassembly>();
 
   constructor(limits: Partial<Ipv6FragmentLimits> = {}) {
     const l = { ...DEFAULT_IPV6_FRAGMENT_LIMITS, ...limits };
@@ -187,7 +186,7 @@ export class Ipv6Reassembler {
     const src = readIpv6Addr(packet, Ipv6Field.Src);
     const dst = readIpv6Addr(packet, Ipv6Field.Dst);
     const key = (hashIpv6(src) ^ Math.imul(hashIpv6(dst), 0x27d4eb2d) ^ chain.fragmentId) >>> 0;
-    let r = this.table.get(key);
+    let r = this.table.first(key);
     while (r !== undefined && !(r.id === chain.fragmentId && ipv6Equal(r.src, src) && ipv6Equal(r.dst, dst))) {
       r = r.sameKey;
     }
@@ -253,7 +252,7 @@ export class Ipv6Reassembler {
    */
   expire(now: number, report?: (d: ExpiredDatagram) => void): number {
     let n = 0;
-    for (let r = this.oldest; r !== undefined && r.deadline <= now; r = this.oldest) {
+    for (let r = this.table.oldest; r !== undefined && r.deadline <= now; r = this.table.oldest) {
       this.remove(r);
       if (!r.poisoned) n++;
       if (report !== undefined && r.unfrag !== undefined && !r.poisoned) report({ src: r.src, dst: r.dst, firstFragment: firstFragmentOf(r) });
@@ -264,7 +263,8 @@ export class Ipv6Reassembler {
 
   /** Earliest expiry deadline, or Infinity when nothing is held. */
   nextExpiry(): number {
-    return this.oldest === undefined ? Infinity : this.oldest.deadline;
+    const o = this.table.oldest;
+    return o === undefined ? Infinity : o.deadline;
   }
 
   private refuse(why: Ipv6FragmentDrop): undefined {
@@ -279,16 +279,11 @@ export class Ipv6Reassembler {
   private create(key: number, src: Ipv6Addr, dst: Ipv6Addr, id: number, now: number): Reassembly {
     const c = this.counters;
     while (c.datagrams >= this.limits.maxDatagrams) {
-      this.remove(this.oldest!);
+      this.remove(this.table.oldest!);
       c.evicted++;
     }
     const r = new Reassembly(key, src, dst, id, now + this.limits.timeoutMs);
-    r.sameKey = this.table.get(key);
-    this.table.set(key, r);
-    r.older = this.newest;
-    if (this.newest !== undefined) this.newest.newer = r;
-    else this.oldest = r;
-    this.newest = r;
+    this.table.insert(r);
     c.datagrams++;
     return r;
   }
@@ -314,7 +309,7 @@ export class Ipv6Reassembler {
     const max = this.limits.maxBytes;
     const need = Math.max(cap, r.total >= 0 ? r.total : end);
     while (c.bytes + need - cap + extra > max) {
-      const victim = this.oldest === r ? r.newer : this.oldest;
+      const victim = this.table.oldest === r ? r.newer : this.table.oldest;
       if (victim === undefined) {
         this.remove(r);
         return false;
@@ -334,51 +329,12 @@ export class Ipv6Reassembler {
 
   /** Copy `data` into `r` at `off` and merge its range; refuse any overlap but an identical contained one. */
   private place(r: Reassembly, off: number, data: Uint8Array): "placed" | "duplicate" | "overlap" {
-    const ranges = r.ranges;
-    const end = off + data.length;
-    const buf = r.buf;
-    let lo = 0;
-    let hi = ranges.length >> 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ranges[2 * mid + 1] < off) lo = mid + 1;
-      else hi = mid;
-    }
-    let j = lo;
-    for (; 2 * j < ranges.length && ranges[2 * j] <= end; j++) {
-      const s = Math.max(ranges[2 * j], off);
-      const e = Math.min(ranges[2 * j + 1], end);
-      if (s >= e) continue; // only touching
-      // An overlap: harmless only when wholly inside this range with the same bytes.
-      if (ranges[2 * j] > off || ranges[2 * j + 1] < end) return "overlap";
-      for (let i = off; i < end; i++) if (buf[i] !== data[i - off]) return "overlap";
-      return "duplicate";
-    }
-    buf.set(data, off);
-    if (j === lo) {
-      ranges.splice(2 * lo, 0, off, end);
-    } else {
-      const start = Math.min(ranges[2 * lo], off);
-      const stop = Math.max(ranges[2 * j - 1], end);
-      ranges.splice(2 * lo, 2 * (j - lo), start, stop);
-    }
-    return "placed";
+    const p = placeRange(r.ranges, r.buf, off, data, false);
+    return p === "conflict" ? "overlap" : p;
   }
 
   private remove(r: Reassembly): void {
-    let p = this.table.get(r.key);
-    if (p === r) {
-      if (r.sameKey === undefined) this.table.delete(r.key);
-      else this.table.set(r.key, r.sameKey);
-    } else {
-      while (p !== undefined && p.sameKey !== r) p = p.sameKey;
-      if (p !== undefined) p.sameKey = r.sameKey;
-    }
-    if (r.older !== undefined) r.older.newer = r.newer;
-    else this.oldest = r.newer;
-    if (r.newer !== undefined) r.newer.older = r.older;
-    else this.newest = r.older;
-    r.older = r.newer = r.sameKey = undefined;
+    this.table.remove(r);
     const c = this.counters;
     c.bytes -= r.size;
     c.datagrams--;

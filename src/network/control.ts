@@ -80,6 +80,7 @@ export async function startControl(net: NetworkServices, opts: ControlOptions): 
         log: opts.log,
         leases: () => formatLeases(net),
         dns: net.dns.records,
+        shares: net.shares.registry,
         stats: () => networkStats(net, forwards, cap),
         capture: cap && {
           start: (path) => cap.startFile(path),

@@ -32,6 +32,7 @@ import { attachSwitch } from "../stack/switched.js";
 import type { EthernetSwitch } from "../ethernet/switch.js";
 import { ForwardManager, type ForwardInfo } from "../forward/manager.js";
 import { parsePublish, type ForwardSpec } from "../forward/spec.js";
+import { SlirpApi, SlirpApiServer } from "../forward/slirp-api.js";
 import { NetworkServices } from "./services.js";
 import { resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 import { NetworkCapture, type CaptureStatus } from "./capture.js";
@@ -280,6 +281,25 @@ export class Network extends EventEmitter<NetworkEvents> {
       log: this.log,
     });
     control.api?.onError((e) => this.warn("api", `control API ${path}: ${e.message}`));
+    this.apis.add(control);
+    return {
+      path,
+      close: async () => {
+        this.apis.delete(control);
+        await control.close();
+      },
+    };
+  }
+
+  /**
+   * Serve slirp4netns's API (`--api-socket`: add_hostfwd, list_hostfwd, remove_hostfwd, JSON
+   * lines on a Unix socket) over this network's forwards, as RootlessKit and Podman expect of a
+   * slirp4netns. Forwards without guest_addr go to `options.defaultGuest`.
+   */
+  async listenSlirpApi(path: string): Promise<ApiHandle> {
+    this.assertOpen();
+    const server = await SlirpApiServer.listen(path, new SlirpApi(this.forwardSet, this.options.defaultGuest ?? ""), this.log);
+    const control: Control = { forwards: this.forwardSet, close: () => server.close() };
     this.apis.add(control);
     return {
       path,

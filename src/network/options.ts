@@ -11,6 +11,7 @@ import { formatIpv4, parseIpv4Address, parseMac } from "../common/addr.js";
 import type { ApiLimits } from "../forward/api.js";
 import { parseCidr } from "../common/cidr.js";
 import { resolveConfig, DEFAULT_SUBNET, type StackConfig } from "../stack/config.js";
+import type { ShareSpec } from "../share/registry.js";
 
 export type { ApiLimits };
 
@@ -67,12 +68,19 @@ export interface NetworkOptions {
    * second address (192.168.65.2); "0.0.0.0" turns host loopback off (the address is then refused).
    */
   hostIp?: string;
+  /** Gateway address (default: the subnet's first address, 192.168.65.1). */
+  gatewayIp?: string;
   /** Destination CIDRs guests may not reach (replaces the default deny list, 169.254.0.0/16). */
   deny?: string[];
   /** Extra names for skiff's DNS server, "NAME=IP" (`host.internal` and `gateway.internal` are built in). */
   dnsRecords?: string[];
   /** DHCP static leases known at start. */
   staticLeases?: StaticLeaseOption[];
+  /**
+   * Host directories served to guests over 9P2000.L on the gateway's TCP port 564 (more can be
+   * added while running: `services.shares.registry`). A share that is not a directory is refused.
+   */
+  shares?: ShareSpec[];
   /**
    * Guests share one learning Ethernet switch and reach each other (default true). False
    * attaches each guest straight to the gateway: guests do not see each other, and a single
@@ -121,7 +129,9 @@ export interface ResolvedNetworkOptions {
   config: StackConfig;
   subnet: string;
   hostIp?: string;
+  gatewayIp?: string;
   deny?: string[];
+  shares: ShareSpec[];
   dnsRecords: Array<{ name: string; ip: string; text: string }>;
   staticLeases: Array<{ mac: number; ip: number }>;
   switch: boolean;
@@ -135,7 +145,7 @@ export interface ResolvedNetworkOptions {
 }
 
 const KNOWN = new Set([
-  "mtu", "subnet", "hostIp", "deny", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "apiLimits", "log",
+  "mtu", "subnet", "hostIp", "gatewayIp", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "apiLimits", "log",
 ]);
 const LIMIT_KEYS = new Set([
   "tcpFlows", "tcpFlowsPerGuest", "tcpHalfOpen", "tcpHalfOpenPerGuest", "tcpDials", "tcpDialsPerGuest", "udpFlows", "udpFlowsPerGuest", "icmpFlows", "icmpFlowsPerGuest", "leasesPerGuest",
@@ -180,10 +190,14 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
   }
   let config: StackConfig;
   try {
-    config = resolveConfig({ subnet, mtu, hostAliasIp: opts.hostIp });
+    config = resolveConfig({ subnet, mtu, hostAliasIp: opts.hostIp, gatewayIp: opts.gatewayIp });
   } catch (e) {
     const msg = (e as Error).message;
-    throw new NetworkOptionError(/host alias/.test(msg) || (opts.hostIp !== undefined && msg.includes(opts.hostIp)) ? "hostIp" : "subnet", msg);
+    const option = /host alias/.test(msg) || (opts.hostIp !== undefined && msg.includes(opts.hostIp)) ? "hostIp" : /gateway/.test(msg) ? "gatewayIp" : "subnet";
+    throw new NetworkOptionError(option, msg);
+  }
+  if (opts.shares !== undefined && (!Array.isArray(opts.shares) || opts.shares.some((x) => typeof x?.name !== "string" || typeof x?.path !== "string"))) {
+    throw new NetworkOptionError("shares", "expected an array of {name, path, readOnly?}");
   }
   const deny = opts.deny === undefined ? undefined : strings("deny", opts.deny);
   deny?.forEach((c, i) => {
@@ -215,7 +229,9 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
     config,
     subnet,
     hostIp: opts.hostIp,
+    gatewayIp: opts.gatewayIp,
     deny,
+    shares: opts.shares ?? [],
     dnsRecords,
     staticLeases,
     switch: opts.switch === undefined ? true : bool("switch", opts.switch),

@@ -1,7 +1,7 @@
 /**
  * The gateway's services, assembled: the gateway stack with its TCP layer, socket translation
- * of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy, the DHCP server
- * and the DNS server on the gateway. `Network` (network.ts) builds one and adds attachments,
+ * of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy, the DHCP server,
+ * the DNS server and the file-sharing service (9P on TCP 564) on the gateway. `Network` (network.ts) builds one and adds attachments,
  * the switch, forwards, capture and the control API around it; tests build one directly.
  *
  * Isolation between guests (src/stack/guests.ts) is on by default: source validation (each
@@ -19,6 +19,7 @@ import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { DhcpLease, StaticLease } from "../dhcp/server.js";
+import { ShareService } from "../share/service.js";
 import { NetworkOptionError, resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 
 export class NetworkServices {
@@ -30,6 +31,8 @@ export class NetworkServices {
   readonly dns: DnsServer;
   /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
   readonly fds: FdBudget;
+  /** 9P2000.L file server on the gateway (src/share/); `shares.registry` adds and removes shares. */
+  readonly shares: ShareService;
   private readonly dhcpService: DhcpService;
   private closed = false;
   /** Static leases by MAC. */
@@ -41,7 +44,13 @@ export class NetworkServices {
   constructor(input: NetworkOptions | ResolvedNetworkOptions = {}) {
     const opts = "config" in input ? input : resolveNetworkOptions(input);
     this.options = opts;
-    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs });
+    // First: a bad share (not a directory) throws before any socket or timer exists.
+    try {
+      this.shares = new ShareService({ shares: opts.shares });
+    } catch (e) {
+      throw new NetworkOptionError("shares", (e as Error).message);
+    }
+    this.stack = new NetworkStack({ subnet: opts.subnet, gatewayIp: opts.gatewayIp, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs });
     const cfg = this.stack.config;
     const l = opts.limits;
     const limit = raiseFileLimit(opts.log);
@@ -63,6 +72,7 @@ export class NetworkServices {
     }
     for (const sl of opts.staticLeases) this.statics.set(sl.mac, sl.ip);
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
+    this.shares.bindTcp(this.tcp);
     opts.dnsRecords.forEach((rec, i) => {
       try {
         this.dns.records.add(rec.name, rec.ip);
@@ -108,6 +118,7 @@ export class NetworkServices {
     this.icmp.closeAll();
     this.dhcpService.close();
     this.dns.close();
+    this.shares.close();
     this.stack.close();
   }
 }

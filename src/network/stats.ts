@@ -19,6 +19,8 @@ export interface NetworkStats {
   fdBudget: Record<string, number | null>;
   forwards: Array<Record<string, unknown>>;
   capture?: CaptureStatus;
+  /** The 9P share server: its counters and open connections. */
+  shares: Record<string, number>;
 }
 
 export function networkStats(net: NetworkServices, forwards: ForwardManager, capture?: CaptureControl): NetworkStats {
@@ -32,5 +34,6 @@ export function networkStats(net: NetworkServices, forwards: ForwardManager, cap
     fdBudget: { ...net.fds.counters, size: Number.isFinite(net.fds.size) ? net.fds.size : null },
     forwards: forwards.stats() as unknown as Array<Record<string, unknown>>,
     ...(capture ? { capture: capture.status() } : {}),
+    shares: { ...net.shares.counters, connectionsOpen: net.shares.connections },
   };
 }

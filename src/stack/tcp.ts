@@ -37,7 +37,7 @@ const NO_VERIFY = { verifyChecksum: false } as const;
 
 /** Decides what to do with a held SYN: call `flow.accept()`, `flow.refuse()` or `flow.unreachable(code)`. */
 export type TcpListener = (flow: TcpFlow) => void;
-/** The event bits a flow's handler receives: part of this layer's interface, so its owners need not reach into tcp/. */
+/** The event bits a flow's handler receives: part of this layer's interface, so its owners (forward/, share/) need not reach into tcp/. */
 export { TcpEvent } from "../tcp/state.js";
 
 /** Receives the engine's `TcpEvent` bits for a flow (may call the flow's methods). */
