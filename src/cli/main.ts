@@ -12,6 +12,7 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
+import { dockerCommand } from "./docker.js";
 import { DEFAULT_BUSY_POLL_US } from "./network.js";
 import { skiffVersion } from "./version.js";
 
@@ -105,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
 
   forwardCommand(program, (s) => (status = s));
   vmCommand(program, log, (s) => (status = s));
+  dockerCommand(program, log, (s) => (status = s));
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap

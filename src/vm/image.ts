@@ -31,14 +31,27 @@ export interface GuestImage {
 }
 
 export function defaultCacheDir(): string {
+  return skiffCacheDir("vm");
+}
+
+/** `$XDG_CACHE_HOME/skiff/NAME` (default `~/.cache/skiff/NAME`). */
+export function skiffCacheDir(name: string): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(base, "skiff", "vm");
+  return join(base, "skiff", name);
+}
+
+/** The directory `CACHE/current` names (the last image built), if any. */
+export function currentImageDir(cacheDir: string): string | undefined {
+  const cur = join(cacheDir, "current");
+  if (!existsSync(cur)) return undefined;
+  return join(cacheDir, readFileSync(cur, "utf8").trim());
 }
 
 /** A failure a user fixes by installing or configuring something (printed as one line). */
 export class VmSetupError extends Error {}
 
-function run(cmd: string, args: string[], cwd?: string): string {
+/** Run a setup tool (apt, dpkg-deb); failures become a one-line VmSetupError. */
+export function run(cmd: string, args: string[], cwd?: string): string {
   try {
     return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
   } catch (e) {
@@ -78,7 +91,8 @@ export function imageKey(packages: Record<string, string>): string {
   return h.digest("hex").slice(0, 16);
 }
 
-function imageIn(dir: string): GuestImage | undefined {
+/** The image whose manifest is in `dir`, if it is complete. */
+export function imageIn(dir: string): GuestImage | undefined {
   const manifest = join(dir, "manifest.json");
   if (!existsSync(manifest)) return undefined;
   const m = JSON.parse(readFileSync(manifest, "utf8")) as { packages: Record<string, string> };
@@ -87,9 +101,8 @@ function imageIn(dir: string): GuestImage | undefined {
 
 /** The most recently built image in `cacheDir`, without touching apt. */
 export function findImage(cacheDir = defaultCacheDir()): GuestImage | undefined {
-  const cur = join(cacheDir, "current");
-  if (!existsSync(cur)) return undefined;
-  return imageIn(join(cacheDir, readFileSync(cur, "utf8").trim()));
+  const dir = currentImageDir(cacheDir);
+  return dir === undefined ? undefined : imageIn(dir);
 }
 
 /** `.ko` dependencies, from the `depends=` string of its `.modinfo` section. */
@@ -116,12 +129,34 @@ export function loadOrder(wanted: string[], depsOf: (m: string) => string[]): st
   return order;
 }
 
+/** Every `.ko` under `dir`, by module name (dashes as underscores). */
 function walk(dir: string, found: Map<string, string>): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) walk(p, found);
     else if (e.name.endsWith(".ko")) found.set(e.name.slice(0, -3).replace(/-/g, "_"), p);
   }
+}
+
+/**
+ * The kernel unpacked at `root` (`/boot/vmlinuz-*`, `/lib/modules/VER`): `wanted` modules with
+ * their dependencies in load order, and their bytes (`ko`).
+ */
+export function kernelModules(root: string, kernelPackage: string, wanted: string[]): { vmlinuz: string; kver: string; order: string[]; ko: (m: string) => Uint8Array } {
+  const vmlinuz = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
+  if (!vmlinuz) throw new VmSetupError("the kernel package has no /boot/vmlinuz-*");
+  const kver = vmlinuz.slice("vmlinuz-".length);
+  const kos = new Map<string, string>();
+  walk(join(root, "lib", "modules", kver), kos);
+  const cache = new Map<string, Uint8Array>();
+  const ko = (m: string) => {
+    const p = kos.get(m);
+    if (!p) throw new VmSetupError(`module ${m} is not in ${kernelPackage}`);
+    if (!cache.has(m)) cache.set(m, readFileSync(p));
+    return cache.get(m)!;
+  };
+  const order = loadOrder(wanted, (m) => moduleDepends(ko(m)).map((d) => d.replace(/-/g, "_")));
+  return { vmlinuz, kver, order, ko };
 }
 
 /** Build (or reuse) the image for the current package versions. */
@@ -151,19 +186,7 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
       progress(`unpacking ${d}`);
       run("dpkg-deb", ["-x", join(work, d), root]);
     }
-    const vmlinuz = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
-    if (!vmlinuz) throw new VmSetupError("the kernel package has no /boot/vmlinuz-*");
-    const kver = vmlinuz.slice("vmlinuz-".length);
-    const kos = new Map<string, string>();
-    walk(join(root, "lib", "modules", kver), kos);
-    const cache = new Map<string, Uint8Array>();
-    const ko = (m: string) => {
-      const p = kos.get(m);
-      if (!p) throw new VmSetupError(`module ${m} is not in ${Object.keys(packages)[0]}`);
-      if (!cache.has(m)) cache.set(m, readFileSync(p));
-      return cache.get(m)!;
-    };
-    const order = loadOrder(GUEST_MODULES, (m) => moduleDepends(ko(m)).map((d) => d.replace(/-/g, "_")));
+    const { vmlinuz, kver, order, ko } = kernelModules(root, Object.keys(packages)[0], GUEST_MODULES);
     progress(`initramfs: busybox + ${order.length} modules (${order.join(" ")})`);
     const enc = new TextEncoder();
     const entries: CpioEntry[] = [

@@ -38,6 +38,8 @@ export interface VmConfig {
   /** Serial on QEMU's stdio with the monitor multiplexed (interactive) or plain (captured). */
   interactive?: boolean;
   extraAppend?: string[];
+  /** Raw disk images on virtio-blk, in order (the guest's /dev/vda, /dev/vdb, …). */
+  drives?: Array<{ path: string; readonly?: boolean }>;
 }
 
 const READY_RE = new RegExp(`${READY_MARKER}(?: (\\S*))?`);
@@ -79,6 +81,10 @@ export function qemuArgs(cfg: VmConfig): string[] {
     "-serial", cfg.interactive ? "mon:stdio" : "stdio",
     ...(cfg.interactive ? [] : ["-monitor", "none"]),
   ];
+  for (const d of cfg.drives ?? []) {
+    // A comma in a path would end QEMU's option value: it is escaped by doubling (QEMU's option syntax).
+    args.push("-drive", `file=${d.path.replace(/,/g, ",,")},if=virtio,format=raw${d.readonly ? ",readonly=on" : ""}`);
+  }
   if (cfg.net) {
     args.push("-netdev", netdevArg(cfg.net), "-device", `virtio-net-pci,netdev=n0,mac=${cfg.net.mac},romfile=`);
   } else {
@@ -198,6 +204,11 @@ export class Vm {
 
   get console(): string {
     return this.consoleText;
+  }
+
+  /** QEMU's process id (undefined when it could not be started). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Type into the serial console (as keystrokes: end a command with "\n"). */

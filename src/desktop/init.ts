@@ -1,0 +1,94 @@
+/**
+ * The docker guest's two init stages (no systemd), as strings the image builder writes.
+ *
+ * Stage 1, `/init` in the small initramfs (busybox + kernel modules): mount proc/sys/dev, load
+ * the modules in dependency order (`/lib/modules/skiff.order`: virtio, ext4, overlay, bridge,
+ * netfilter…), mount the read-only system disk (/dev/vda, ext4) under a tmpfs overlay so `/`
+ * is writable, and `switch_root` into it with tini as PID 1 (it reaps orphans and forwards
+ * signals).
+ *
+ * Stage 2, `/skiff/init` in the system disk: proc/sys/cgroup2/devpts/shm/run/tmp; the
+ * persistent disk (/dev/vdb, ext4, formatted on the host when created) on /var/lib/docker;
+ * eth0 from skiff's DHCP server (address, route, resolver, MTU) with the udhcpc script of the
+ * small image; a filter so only eth0 (skiff) reaches dockerd's TCP port (not the containers);
+ * then dockerd (it starts containerd itself) on tcp://0.0.0.0:2375, its log on the console.
+ * It prints `SKIFF-DOCKER-UP <addr>` before dockerd starts, `SKIFF-DOCKER-EXIT <status>` if
+ * dockerd dies, and reads the console for `SKIFF-POWEROFF`: then dockerd is stopped (SIGTERM,
+ * up to 20 s), the disk synced and unmounted, and the VM powered off.
+ */
+
+export const DOCKER_PORT = 2375;
+export const DOCKER_UP_MARKER = "SKIFF-DOCKER-UP";
+export const DOCKER_EXIT_MARKER = "SKIFF-DOCKER-EXIT";
+export const POWEROFF_COMMAND = "SKIFF-POWEROFF";
+
+export const STAGE1_INIT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /bin /sbin /usr/bin /usr/sbin /lower /rw /newroot
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo /bin/false > /proc/sys/kernel/modprobe
+for m in $(cat /lib/modules/skiff.order); do
+  insmod /lib/modules/$m.ko || echo "skiff-init: insmod $m failed"
+done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if ! mount -t ext4 -o ro /dev/vda /lower; then
+  echo "${DOCKER_EXIT_MARKER} 90 cannot mount the system disk"; poweroff -f
+fi
+mount -t tmpfs -o mode=0755 tmpfs /rw
+mkdir -p /rw/upper /rw/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot
+umount /proc /sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /usr/bin/tini-static -s -g -- /bin/busybox sh /skiff/init
+`;
+
+export const STAGE2_INIT = `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+/bin/busybox --install -s 2>/dev/null
+mkdir -p /proc /sys /dev /run /tmp /var/lib/docker /var/run /root /etc
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 shm /dev/shm
+mount -t tmpfs -o mode=0755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+ln -sf /run /var/run 2>/dev/null
+if ! mount -t ext4 /dev/vdb /var/lib/docker; then
+  echo "${DOCKER_EXIT_MARKER} 91 cannot mount the data disk /dev/vdb"; sync; poweroff -f
+fi
+hostname skiff-docker
+echo "127.0.0.1 localhost skiff-docker" > /etc/hosts
+ip link set lo up
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link set eth0 up
+udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /skiff/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
+addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
+echo 1 > /proc/sys/net/ipv4/ip_forward
+ulimit -n 1048576
+# dockerd's TCP port is for skiff (eth0) only: containers must not drive the daemon.
+iptables -I INPUT -p tcp --dport ${DOCKER_PORT} ! -i eth0 -j DROP
+echo "${DOCKER_UP_MARKER} $addr"
+dockerd -H tcp://0.0.0.0:${DOCKER_PORT} --tls=false --data-root /var/lib/docker $(cat /skiff/dockerd.args 2>/dev/null) >/dev/console 2>&1 &
+dpid=$!
+stop() {
+  kill -TERM $dpid 2>/dev/null
+  i=0
+  while kill -0 $dpid 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+  sync
+  umount /var/lib/docker 2>/dev/null || umount -l /var/lib/docker
+  echo "skiff-init: powering off"
+  poweroff -f
+}
+stty -echo -F /dev/console 2>/dev/null
+( while read -r line; do case "$line" in *${POWEROFF_COMMAND}*) kill -USR1 $$; break ;; esac; done < /dev/console ) &
+trap stop USR1 TERM
+wait $dpid
+echo "${DOCKER_EXIT_MARKER} $?"
+stop
+`;
