@@ -2,7 +2,8 @@
  * The background process of `skiff docker start`: one skiff network, one QEMU guest running
  * dockerd (src/desktop/image.ts), and the host ends of it — `docker.sock` forwarded to the
  * guest's dockerd port (src/forward/unix.ts) and the control API on `api.sock`, both 0600 in
- * the state directory (src/desktop/state.ts).
+ * the state directory (src/desktop/state.ts); published ports through the port service on the
+ * gateway (src/desktop/ports.ts).
  *
  * It owns the state directory through the pid file (created exclusively; a stale one is
  * cleaned first), creates the persistent disk on first start, and runs until SIGTERM/SIGINT or
@@ -22,6 +23,7 @@ import { Vm } from "../vm/qemu.js";
 import type { Accel } from "../vm/accel.js";
 import { Network, startControl, type Control } from "./network.js";
 import { makeDataDisk } from "./disk.js";
+import { PortService } from "./ports.js";
 import type { DockerImage } from "./image.js";
 import { DOCKER_PORT, POWEROFF_COMMAND } from "./init.js";
 import { cleanStale, openPrivate, runningDaemon, writePid, type StatePaths } from "./state.js";
@@ -124,6 +126,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     gone.catch(() => {});
     net.stack.attach(await Promise.race([channel, gone]));
     control = await startControl(net, { apiSocket: paths.apiSock, guestIp, log });
+    new PortService(net.tcp, control.forwards, guestIp, { log });
     docker = await UnixForward.listen(net.tcp, new NeighborResolver(net.stack), paths.dockerSock, guestIpNum, DOCKER_PORT, { label: "docker socket", log });
     log.info({ dockerSock: paths.dockerSock, guest: guestIp, qemuPid: vm.pid }, "started");
     const r = await exited;

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { currentImageDir, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
 import { writeInitramfs, type CpioEntry } from "../vm/initramfs.js";
 import { UDHCPC_SCRIPT } from "../vm/init.js";
-import { STAGE1_INIT, STAGE2_INIT } from "./init.js";
+import { GUEST_PROXY, GUEST_PROXY_PATH, STAGE1_INIT, STAGE2_INIT } from "./init.js";
 import { resolveDockerPackages } from "./packages.js";
 import { elfDeps, isElf } from "./elf.js";
 import { makeSystemDisk } from "./disk.js";
@@ -34,7 +34,7 @@ const BUILDER_VERSION = "2";
 export const DOCKER_MODULES = [
   "crc32c_generic", "virtio_pci", "virtio_blk", "virtio_net", "ext4", "overlay",
   "bridge", "br_netfilter", "veth", "nf_conntrack", "nf_nat",
-  "ip_tables", "iptable_filter", "iptable_nat", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
+  "ip_tables", "iptable_filter", "iptable_nat", "iptable_raw", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
 ];
 
 /** Files of the packages the guest never uses (paths relative to the tree). */
@@ -53,7 +53,7 @@ export function defaultDockerCacheDir(): string {
 }
 
 export function dockerImageKey(packages: Record<string, string>): string {
-  const h = createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(","));
+  const h = createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(GUEST_PROXY).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(","));
   for (const [p, v] of Object.entries(packages).sort()) h.update(`${p}=${v}\n`);
   return h.digest("hex").slice(0, 16);
 }
@@ -170,6 +170,7 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     // dockerd reports the OS from os-release (base-files, not in the guest).
     writeFileSync(join(root, "usr/lib/os-release"), 'NAME="skiff docker guest"\nID=skiff\nVERSION_ID="1"\nPRETTY_NAME="skiff docker guest (Debian packages)"\n');
     writeFileSync(join(root, "skiff/udhcpc.sh"), UDHCPC_SCRIPT, { mode: 0o755 });
+    writeFileSync(join(root, GUEST_PROXY_PATH.slice(1)), GUEST_PROXY, { mode: 0o755 });
     progress("checking every binary's shared libraries");
     const missing = missingLibraries(root);
     if (missing.length > 0) throw new VmSetupError(`the docker guest lacks shared libraries: ${missing.slice(0, 8).join("; ")}`);

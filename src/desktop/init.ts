@@ -11,7 +11,8 @@
  * persistent disk (/dev/vdb, ext4, formatted on the host when created) on /var/lib/docker;
  * eth0 from skiff's DHCP server (address, route, resolver, MTU) with the udhcpc script of the
  * small image; a filter so only eth0 (skiff) reaches dockerd's TCP port (not the containers);
- * then dockerd (it starts containerd itself) on tcp://0.0.0.0:2375, its log on the console.
+ * then dockerd (it starts containerd itself) on tcp://0.0.0.0:2375, its log on the console,
+ * its userland proxy replaced by GUEST_PROXY (published ports, src/desktop/ports.ts).
  * It prints `SKIFF-DOCKER-UP <addr>` before dockerd starts, `SKIFF-DOCKER-EXIT <status>` if
  * dockerd dies, and reads the console for `SKIFF-POWEROFF`: then dockerd is stopped (SIGTERM,
  * up to 20 s), the disk synced and unmounted, and the VM powered off.
@@ -21,6 +22,10 @@ export const DOCKER_PORT = 2375;
 export const DOCKER_UP_MARKER = "SKIFF-DOCKER-UP";
 export const DOCKER_EXIT_MARKER = "SKIFF-DOCKER-EXIT";
 export const POWEROFF_COMMAND = "SKIFF-POWEROFF";
+/** The gateway's TCP port of skiff's port service (src/desktop/ports.ts). */
+export const PORT_SERVICE_PORT = 1999;
+/** Where dockerd finds its userland proxy replacement in the system disk. */
+export const GUEST_PROXY_PATH = "/skiff/docker-proxy";
 
 export const STAGE1_INIT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /bin /sbin /usr/bin /usr/sbin /lower /rw /newroot
@@ -71,10 +76,13 @@ udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /skiff/udhcpc.sh >/dev/null 2>&1 || ec
 addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
 echo 1 > /proc/sys/net/ipv4/ip_forward
 ulimit -n 1048576
-# dockerd's TCP port is for skiff (eth0) only: containers must not drive the daemon.
-iptables -I INPUT -p tcp --dport ${DOCKER_PORT} ! -i eth0 -j DROP
+gw=$(ip route show default | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
+# dockerd's TCP port and skiff's port service are for this VM only: containers must not drive
+# the daemon or open host ports.
+iptables -w -I INPUT -p tcp --dport ${DOCKER_PORT} ! -i eth0 -j DROP
+[ -n "$gw" ] && iptables -w -t raw -I PREROUTING ! -i eth0 -d "$gw" -p tcp --dport ${PORT_SERVICE_PORT} -j DROP
 echo "${DOCKER_UP_MARKER} $addr"
-dockerd -H tcp://0.0.0.0:${DOCKER_PORT} --tls=false --data-root /var/lib/docker $(cat /skiff/dockerd.args 2>/dev/null) >/dev/console 2>&1 &
+dockerd -H tcp://0.0.0.0:${DOCKER_PORT} --tls=false --data-root /var/lib/docker --userland-proxy-path ${GUEST_PROXY_PATH} $(cat /skiff/dockerd.args 2>/dev/null) >/dev/console 2>&1 &
 dpid=$!
 stop() {
   kill -TERM $dpid 2>/dev/null
@@ -91,4 +99,41 @@ trap stop USR1 TERM
 wait $dpid
 echo "${DOCKER_EXIT_MARKER} $?"
 stop
+`;
+
+/**
+ * dockerd's userland proxy replaced (`--userland-proxy-path`), one process per published
+ * port: ask skiff's port service on the gateway to listen on the host (a busy host port comes
+ * back as "1\n<error>" on descriptor 3, dockerd's readiness pipe, and fails `docker run`);
+ * DNAT the guest port to the container (for host addresses dockerd's own rules do not cover,
+ * such as 127.0.0.1); report "0\n"; on SIGTERM (the container stops) undo both. IPv6 host
+ * addresses are reported ready without a forward: skiff's forwards are IPv4.
+ */
+export const GUEST_PROXY = `#!/bin/busybox sh
+while [ $# -gt 1 ]; do
+  case "$1" in
+    -proto) proto=$2 ;; -host-ip) hip=$2 ;; -host-port) hport=$2 ;; -container-ip) cip=$2 ;; -container-port) cport=$2 ;;
+  esac
+  shift 2
+done
+case "$hip" in *:*) printf '0\\n' >&3; exec 3>&-; exec sleep 2147483647 ;; esac
+gw=$(ip route show default | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
+reply=$(echo "OPEN $proto $hip $hport" | nc -w 10 "$gw" ${PORT_SERVICE_PORT} 2>&1)
+[ -n "$reply" ] || reply="ERR skiff's port service at $gw:${PORT_SERVICE_PORT} did not answer"
+case "$reply" in
+  "OK "*) id=\${reply#OK } ;;
+  *) printf '1\\n%s' "\${reply#ERR }" >&3; exit 1 ;;
+esac
+rule="-p $proto --dport $hport -j DNAT --to-destination $cip:$cport"
+iptables -w -t nat -I PREROUTING -i eth0 $rule
+undo() {
+  kill $sleeper 2>/dev/null
+  iptables -w -t nat -D PREROUTING -i eth0 $rule
+  echo "CLOSE $id" | nc -w 10 "$gw" ${PORT_SERVICE_PORT} >/dev/null 2>&1
+  exit 0
+}
+trap undo TERM INT
+printf '0\\n' >&3
+exec 3>&-
+while :; do sleep 3600 & sleeper=$!; wait $sleeper; done
 `;

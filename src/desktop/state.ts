@@ -116,13 +116,13 @@ function alive(pid: number): boolean {
 
 /**
  * The daemon's pid when one is running for this directory. A process is taken as ours when it
- * is alive and (where /proc exists) its command line is a skiff docker daemon for `dir`.
+ * is alive and (where /proc exists) its command line is `… docker daemon … DIR …`.
  */
 export function runningDaemon(paths: StatePaths): PidInfo | undefined {
   const info = readPid(paths);
   if (!info || !alive(info.pid)) return undefined;
   const cl = cmdline(info.pid);
-  if (cl !== undefined && !(cl.includes("docker") && cl.includes("daemon"))) return undefined;
+  if (cl !== undefined && !(cl.includes(" docker daemon ") && cl.includes(paths.dir))) return undefined;
   return info;
 }
 
