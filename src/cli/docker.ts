@@ -25,7 +25,7 @@ function envLine(sock: string): string {
 /** The VM's options, shared by `start` and the daemon it launches (which gets them passed on). */
 function vmOptions(c: Command): Command {
   return c
-    .option("--cpus <n>", "virtual CPUs", intArg(1, 64), 2)
+    .option("--cpus <n>", "virtual CPUs (default 2; 1 under TCG, where two vCPUs of a loaded host soft-lock the guest)", intArg(1, 64))
     .option("--memory <MiB>", "guest memory in MiB", intArg(256, 1 << 20), 2048)
     .option("--disk-size <MiB>", "size of the persistent disk when first created, MiB (sparse)", intArg(1024, 16 << 20), 65536)
     .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
@@ -50,7 +50,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const r = await startDocker({
         stateDir: o.stateDir,
         daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
-        daemonArgs: ["--cache", o.cache, "--cpus", String(o.cpus), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel],
         timeoutMs: o.timeout * 1000,
         progress: say,
       });
@@ -134,6 +134,6 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const image = findDockerImage(o.cache) ?? buildDockerImage({ cacheDir: o.cache, progress: say });
       const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
       log.info({ accel, reason }, "accelerator");
-      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, cpus: o.cpus, memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
+      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
     });
 }

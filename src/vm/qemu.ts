@@ -38,6 +38,11 @@ export interface VmConfig {
   /** Serial on QEMU's stdio with the monitor multiplexed (interactive) or plain (captured). */
   interactive?: boolean;
   extraAppend?: string[];
+  /**
+   * TCG only: the size of QEMU's translated-code cache in MiB (`-accel tcg,tb-size=N`; QEMU's
+   * default is 1 GiB on 64-bit hosts, and a long-running guest fills much of it, in RSS).
+   */
+  tcgCacheMiB?: number;
   /** Raw disk images on virtio-blk, in order (the guest's /dev/vda, /dev/vdb, …). */
   drives?: Array<{ path: string; readonly?: boolean }>;
 }
@@ -70,7 +75,7 @@ export function netdevArg(net: VmNet): string {
 export function qemuArgs(cfg: VmConfig): string[] {
   const args = [
     "-machine", "q35",
-    "-accel", cfg.accel,
+    "-accel", cfg.accel === "tcg" && cfg.tcgCacheMiB !== undefined ? `tcg,tb-size=${cfg.tcgCacheMiB}` : cfg.accel,
     ...(cfg.accel === "kvm" ? ["-cpu", "host"] : []),
     "-m", String(cfg.memoryMiB),
     "-smp", String(cfg.cpus),
