@@ -18,6 +18,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { chmodSync } from "node:fs";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { currentImageDir, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
@@ -27,8 +28,9 @@ import { GUEST_PROXY, GUEST_PROXY_PATH, STAGE1_INIT, STAGE2_INIT } from "./init.
 import { resolveDockerPackages } from "./packages.js";
 import { elfDeps, isElf } from "./elf.js";
 import { makeSystemDisk } from "./disk.js";
+import { fixTimes, treeBytes, treeDigest, treeFiles } from "./tree.js";
 
-const BUILDER_VERSION = "2";
+const BUILDER_VERSION = "3";
 
 /** Modules loaded by stage 1, in this order after their dependencies. */
 export const DOCKER_MODULES = [
@@ -42,6 +44,11 @@ const PRUNE = ["usr/share", "usr/lib/x86_64-linux-gnu/gconv", "usr/bin/docker", 
 
 /** The names Debian's alternatives give iptables, pointed at the legacy multi-call binary. */
 const IPTABLES_NAMES = ["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"];
+
+/** Files the builder writes into the tree (their times are fixed like the directories'). */
+const CREATED = ["skiff/init", "skiff/udhcpc.sh", GUEST_PROXY_PATH.slice(1), "usr/lib/os-release"];
+/** The time given to what the builder creates (2000-01-01T00:00:00Z). */
+const FIXED_EPOCH = 946684800;
 
 export interface DockerImage extends GuestImage {
   /** The read-only system disk. */
@@ -69,16 +76,6 @@ export function findDockerImage(cacheDir = defaultDockerCacheDir()): DockerImage
   return dir === undefined ? undefined : imageIn(dir);
 }
 
-/** Every regular file under `dir` (relative paths), and the total of their sizes. */
-function files(dir: string, rel = "", out: string[] = []): string[] {
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) files(dir, r, out);
-    else if (e.isFile()) out.push(r);
-  }
-  return out;
-}
-
 function head(path: string, n: number): Uint8Array {
   const fd = openSync(path, "r");
   try {
@@ -102,7 +99,7 @@ export function missingLibraries(root: string): string[] {
     for (const e of readdirSync(join(root, d))) have.add(e);
   }
   const missing: string[] = [];
-  for (const f of files(root)) {
+  for (const f of treeFiles(root)) {
     const p = join(root, f);
     if (!isElf(head(p, 4))) continue;
     const deps = elfDeps(readFileSync(p));
@@ -123,12 +120,6 @@ function lexists(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-function treeBytes(root: string): number {
-  let n = 0;
-  for (const f of files(root)) n += lstatSync(join(root, f)).size;
-  return n;
 }
 
 /** Build (or reuse) the docker guest image for the current package versions. */
@@ -171,6 +162,8 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     writeFileSync(join(root, "usr/lib/os-release"), 'NAME="skiff docker guest"\nID=skiff\nVERSION_ID="1"\nPRETTY_NAME="skiff docker guest (Debian packages)"\n');
     writeFileSync(join(root, "skiff/udhcpc.sh"), UDHCPC_SCRIPT, { mode: 0o755 });
     writeFileSync(join(root, GUEST_PROXY_PATH.slice(1)), GUEST_PROXY, { mode: 0o755 });
+    // Modes as written, whatever the builder's umask.
+    for (const f of ["skiff/init", "skiff/udhcpc.sh", GUEST_PROXY_PATH.slice(1)]) chmodSync(join(root, f), 0o755);
     progress("checking every binary's shared libraries");
     const missing = missingLibraries(root);
     if (missing.length > 0) throw new VmSetupError(`the docker guest lacks shared libraries: ${missing.slice(0, 8).join("; ")}`);
@@ -191,12 +184,14 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     mkdirSync(out);
     copyFileSync(join(kroot, "boot", vmlinuz), join(out, "vmlinuz"));
     writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
+    fixTimes(root, [...CREATED, ...IPTABLES_NAMES.map((n) => `usr/sbin/${n}`)], FIXED_EPOCH);
+    const digest = treeDigest(root);
     const bytes = treeBytes(root);
     // Room for ext4's metadata and inode tables on top of the files: a fifth more plus 32 MiB.
     const sizeMiB = Math.ceil((bytes * 1.2) / (1 << 20)) + 32;
     progress(`system disk: ${(bytes / (1 << 20)).toFixed(0)} MiB of files in a ${sizeMiB} MiB ext4 image`);
     makeSystemDisk(join(out, "system.img"), root, sizeMiB, key.padEnd(32, "0"));
-    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, kernel: kver, packages, modules: order, systemMiB: sizeMiB }, null, 2) + "\n");
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, kernel: kver, packages, modules: order, systemMiB: sizeMiB, systemTreeSha256: digest }, null, 2) + "\n");
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
     writeFileSync(join(cacheDir, "current"), key + "\n");

@@ -5,7 +5,7 @@
  * once dockerd answers through docker.sock; then `docker version` shows the server; an image
  * imported from busybox-static's files (`docker import`, no registry) runs `sh -c 'exit 3'` and
  * `docker run` returns 3; a container downloads 20 MiB from a host HTTP server on 127.0.0.1
- * through `host.docker.internal` (SHA-256 equal); a published port (`-p 127.0.0.1:N:80`) answers
+ * through `host.docker.internal` (SHA-256 equal); `docker build` from that local base; a published port (`-p 127.0.0.1:N:80`) answers
  * on the host as soon as `docker run -d` returns and is freed after `docker rm -f`, and a host
  * port already in use fails `docker run` itself with skiff's message; a second
  * `start` says it is running; `stop` then `start` keeps the image (persistent disk); `stop`
@@ -17,7 +17,7 @@
 import { expect } from "chai";
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, get as httpGet, type Server } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -74,7 +74,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   let env: NodeJS.ProcessEnv;
   const skiff = (args: string[], timeoutMs = 600_000) => runProc(process.execPath, ["--import", "tsx", CLI, "docker", ...args, "--state-dir", state], { ...process.env, SKIFF_LOG: "warn" }, timeoutMs);
   const docker = (args: string[], timeoutMs = 300_000, input?: Buffer) => runProc(DOCKER, args, env, timeoutMs, input);
-  const startArgs = () => ["start", "--accel", "tcg", "--cpus", "1", "--memory", "1024", "--disk-size", "2048", "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
+  const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
 
   before(async function () {
     const missing = [DOCKER, "/usr/bin/qemu-system-x86_64", "/usr/sbin/mkfs.ext4"].filter((p) => !existsSync(p));
@@ -84,7 +84,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     }
     state = mkdtempSync(join(tmpdir(), "skiff-docker-e2e-"));
     sock = join(state, "docker.sock");
-    env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(state, "docker-config") };
+    env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(state, "docker-config"), DOCKER_BUILDKIT: "0" };
     const t0 = Date.now();
     const r = await skiff(startArgs());
     console.log(`      (start → dockerd answering: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -129,6 +129,23 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     }
     const r = await docker(["run", "--rm", "skiff-test/busybox:1", "sh", "-c", "exit 3"]);
     expect(r.code, r.stderr).to.equal(3);
+  });
+
+  it("docker build FROM the imported base (context streamed through the socket)", async () => {
+    const ctx = mkdtempSync(join(tmpdir(), "skiff-build-"));
+    try {
+      const token = randomBytes(8).toString("hex");
+      writeFileSync(join(ctx, "hello.txt"), token + "\n");
+      // The exec form needs no /bin/sh: busybox installs its applets, then the shell form works.
+      writeFileSync(join(ctx, "Dockerfile"), 'FROM skiff-test/busybox:1\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt\n');
+      const b = await docker(["build", "-q", "-t", "skiff-test/built:1", ctx]);
+      expect(b.code, b.stderr).to.equal(0);
+      const r = await docker(["run", "--rm", "skiff-test/built:1", "cat", "/copy.txt"]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.equal(token + "\n");
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
   });
 
   it("-p 127.0.0.1:N:80 listens on the host before `docker run -d` returns, answers, and is freed by `docker rm -f`; a busy host port fails `docker run`", async () => {
