@@ -1,7 +1,11 @@
 // Side-by-side benchmark (issue 8): skiff against slirp4netns, pasta and a kernel veth pair on this machine in one run; prints one markdown table with targets, writes bench/results/latest.json and latest.svg.
 //
 // Run as root: `npm run bench` (3 rounds), `npm run bench -- --quick` (1 round, short runs),
-// `--rounds N` or SKB_ROUNDS=N, `--only skiff,veth` to measure some contenders only.
+// `--rounds N` or SKB_ROUNDS=N, `--only skiff,veth` to measure some contenders only, `--steps loss,iperf3`
+// to run only the steps whose name contains one of the words (e.g. `--steps loss`: the 20 MB
+// transfers under random loss at MTU 1500 without offload, issue 19). The loss rows run for
+// skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
+// pasta, whose downloads under loss take minutes.
 // Installs missing tools with apt-get, builds dist/ (npm run build:ts) so skiff is the current
 // source, and skips (with the reason) a contender that is missing or does not start.
 
@@ -10,10 +14,12 @@ import { cpus, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pasta, skiff, slirp4netns, veth, type Contender } from "./peers/contenders.js";
-import { plan, type Durations } from "./peers/measures.js";
+import { plan, type Durations, type Step } from "./peers/measures.js";
+import { lossSteps, startTransferServers } from "./peers/loss.js";
 import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers/proc.js";
 import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
+import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -24,11 +30,23 @@ const flag = (name: string) => {
 const quick = args.includes("--quick");
 const rounds = Number(flag("--rounds") ?? process.env.SKB_ROUNDS ?? (quick ? 1 : 3));
 const only = flag("--only")?.split(",");
-const dur: Durations = quick ? { tcp: 2, udp: 2, wrk: 2, sockperf: 2, holdConns: 10_000 } : { tcp: 5, udp: 5, wrk: 5, sockperf: 5, holdConns: 10_000 };
-const MTUS = [1500, 65520];
+const dur: Durations = quick
+  ? { tcp: 2, udp: 2, wrk: 2, sockperf: 2, holdConns: 10_000, lossTransfers: 1 }
+  : { tcp: 5, udp: 5, wrk: 5, sockperf: 5, holdConns: 10_000, lossTransfers: 3 };
+const stepFilter = flag("--steps")?.toLowerCase().split(",").filter(Boolean);
+const wanted = (st: Step) => !stepFilter || stepFilter.some((w) => st.name.toLowerCase().includes(w));
+const lossFor = args.includes("--loss-peers") || only ? undefined : ["skiff", "veth"];
+/** One contender start per entry: the MTU, its offload switch, the steps it runs (and for whom, if not all). */
+const STARTS: Array<{ mtu: number; offload?: boolean; steps: Step[]; contenders?: string[] }> = [
+  { mtu: 1500, steps: plan(1500) },
+  { mtu: 65520, steps: plan(65520) },
+  { mtu: 1500, offload: false, steps: lossSteps(), contenders: lossFor },
+]
+  .map((x) => ({ ...x, steps: x.steps.filter(wanted) }))
+  .filter((x) => x.steps.length > 0);
 
 /** Command → Debian package. */
-const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2" };
+const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2", podman: "podman", runc: "runc", newuidmap: "uidmap" };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -77,7 +95,7 @@ async function main(): Promise<number> {
   const tmp = mkdtempSync("/tmp/skb-");
   if (!process.env.SKB_KEEP) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const ctx = { tmp, repo };
-  const all: Contender[] = [skiff(ctx), slirp4netns(ctx), pasta(ctx), veth()];
+  const all: Contender[] = [skiff(ctx), slirp4netns(ctx), pasta(ctx), veth(), skiffUser(ctx), podmanSkiff(ctx), podmanSlirp(ctx)];
   const contenders = all.filter((c) => !only || only.includes(c.key));
   const skipped = new Map<string, string>();
   const problems: Problem[] = [];
@@ -101,7 +119,7 @@ async function main(): Promise<number> {
   const addrs = ["127.0.0.1", ...contenders.filter((c) => c.serverAddr && !skipped.has(c.key)).map((c) => c.serverAddr!)];
   const ports = pickPorts();
   log(`host servers on ${addrs.join(", ")}: ${JSON.stringify(ports)}`);
-  const servers = await startServers(tmp, addrs, ports);
+  const servers = [...(await startServers(tmp, addrs, ports)), await startTransferServers(tmp, addrs, ports.transfer)];
   const env = { ports, dur, tmp };
   const samples: Samples = {};
   const started = new Set<string>();
@@ -111,12 +129,13 @@ async function main(): Promise<number> {
     // Alternate: each round starts with the next contender.
     const order = contenders.map((_, i) => contenders[(i + round - 1) % contenders.length]);
     for (const c of order) {
-      for (const mtu of MTUS) {
+      for (const { mtu, offload, steps, contenders: who } of STARTS) {
         if (skipped.has(c.key)) break;
-        const tag = `[round ${round}/${rounds} ${c.key} MTU ${mtu}]`;
+        if (who && !who.includes(c.key)) continue;
+        const tag = `[round ${round}/${rounds} ${c.key} MTU ${mtu}${offload === false ? " no offload" : ""}]`;
         let s;
         try {
-          s = await c.start(mtu);
+          s = await c.start(mtu, { offload });
           started.add(c.key);
         } catch (e) {
           const message = `start failed: ${(e as Error).message}`;
@@ -125,8 +144,8 @@ async function main(): Promise<number> {
           else problems.push({ round, contender: c.key, mtu, message });
           continue;
         }
-        for (const step of plan(mtu)) {
-          if (step.needsPid && s.pid === undefined) continue;
+        for (const step of steps) {
+          if ((step.needsPid && s.pid === undefined) || (c.steps && !c.steps(step.name))) continue;
           const t1 = Date.now();
           try {
             const r = await step.run(s, env);
@@ -157,7 +176,8 @@ async function main(): Promise<number> {
 
   const shown = contenders.filter((c) => samples[c.key]).map((c) => ({ key: c.key, label: c.label }));
   const summary = summarize(samples);
-  const targets = evaluateTargets(summary);
+  // With --steps, only the targets of what was measured.
+  const targets = evaluateTargets(summary).filter((t) => !stepFilter || t.pass !== undefined);
   const table = markdownTable(summary, shown);
   const minutes = ((Date.now() - t0) / 60_000).toFixed(1);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
@@ -171,6 +191,8 @@ async function main(): Promise<number> {
   out.push("↑ higher is better, ↓ lower is better; the last columns are skiff's figure divided by the other's. Latency is sockperf's average (half round trip). CPU is utime+stime of the contender's process per GB received; RSS is VmRSS.");
   out.push("");
   out.push(targetsSection(targets));
+  const rootless = rootlessTable(summary);
+  if (rootless) out.push("", "Rootless (issue 17): bulk and HTTP only", "", rootless);
   for (const [k, why] of skipped) out.push(`\nSkipped ${k}: ${why}`);
   if (warnings.length) out.push("", "Notes:", ...warnings.map((w) => `- ${w}`));
   if (problems.length) out.push("", "Errors:", ...problems.map((p) => `- round ${p.round} ${p.contender}${p.mtu ? ` MTU ${p.mtu}` : ""}${p.step ? ` ${p.step}` : ""}: ${p.message}`));

@@ -66,7 +66,9 @@
 #include <uv.h>
 
 #include "nofile.h"
+#include "fdpass.h"
 #include "streams.h"
+#include "fs.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
@@ -632,5 +634,7 @@ NAPI_MODULE_INIT() {
   }
   CHECK(streams_register(env, exports));
   CHECK(nofile_register(env, exports));
+  CHECK(fdpass_register(env, exports));
+  CHECK(fs_register(env, exports));
   return exports;
 }

@@ -35,8 +35,17 @@ fi
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
 #   socat               test/link/native.test.ts: a datagram from an unbound sender
 #                       (UNIX-SENDTO); without it that test skips
+#   nftables            nft: random loss on a link's ingress for the TCP-under-loss bench rows and
+#                       e2e test (this kernel has no sch_netem; netdev-family nftables is built in)
+#   uidmap              newuidmap/newgidmap: `skiff run` as a user maps its /etc/subuid ranges;
+#                       RootlessKit and rootless Podman need them (rootless e2e tests)
+#   slirp4netns         the rootless e2e tests run each scenario with the real slirp4netns too,
+#                       to check themselves; bench rows compare against it
+#   podman runc         e2e and bench: rootless Podman with skiff as its slirp4netns (runc, as
+#                       Debian 12's crun 1.8 refuses hosts with cgroups in hybrid mode)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
-  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat)
+  dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat nftables
+  uidmap slirp4netns podman runc)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,7 +2,8 @@
  * skiff as a library: the public API.
  *
  * Layers, bottom up (DESIGN.md): wire codecs (`ethernet`, `ipv4`, `tcp`, `dhcp`), pcap, link
- * channels (`FrameChannel` and its attachments and wrappers), and the gateway stack.
+ * channels (`FrameChannel` and its attachments and wrappers), the gateway stack, and the
+ * host-directory sharing service (`src/share/`).
  */
 
 export * from "./common/wire-error.js";
@@ -30,3 +31,10 @@ export * from "./stack/counters.js";
 export * from "./stack/neighbors.js";
 export * from "./stack/stack.js";
 export * from "./stack/udp.js";
+// Host-directory sharing (9P2000.L on the gateway's TCP 564): services, the share registry,
+// a connection over any byte stream, and the 9P codec under distinct names.
+export { ShareService, P9_PORT, type ShareServiceOptions } from "./share/service.js";
+export { ShareRegistry, parseShareArg, type ShareSpec } from "./share/registry.js";
+export { P9Connection, type P9Transport } from "./share/connection.js";
+export { DEFAULT_MAX_MSIZE, type SessionOptions } from "./share/session.js";
+export { P9, parseMessage as parse9pMessage, emitMessage as emit9pMessage, messageLen as ninePMessageLen, type P9Message, type Qid } from "./share/wire.js";

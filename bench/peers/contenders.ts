@@ -15,7 +15,14 @@ export interface Session {
   describe(): string;
   /** Things worth reporting (an MTU the contender did not set, a namespace left behind). */
   notes: string[];
+  /** Interfaces on the host side of the guest's link (the veth's host end), for the loss rows' offload switch. */
+  hostInterfaces?: string[];
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** false: no segmentation/checksum offload on the guest's link where the contender has a switch for it (skiff's --no-offload). */
+  offload?: boolean;
 }
 
 export interface Contender {
@@ -27,7 +34,9 @@ export interface Contender {
   serverAddr?: string;
   setup?(): void;
   teardown?(): void;
-  start(mtu: number): Promise<Session>;
+  /** Only the steps (by name, measures.ts) this returns true for; all when absent. */
+  steps?: (name: string) => boolean;
+  start(mtu: number, opts?: StartOptions): Promise<Session>;
 }
 
 export interface Context {
@@ -98,8 +107,9 @@ export function skiff(ctx: Context): Contender {
     key: "skiff",
     label: "skiff",
     tools: ["node"],
-    async start(mtu) {
-      const bg = new Bg(withNofile([process.execPath, "bin/skiff.js", "run", "--mtu", String(mtu), "--", "sleep", "infinity"]), `${ctx.tmp}/skiff-${mtu}-${uniq()}.log`, ctx.repo);
+    async start(mtu, opts) {
+      const offload = opts?.offload === false ? ["--no-offload"] : [];
+      const bg = new Bg(withNofile([process.execPath, "bin/skiff.js", "run", "--mtu", String(mtu), ...offload, "--", "sleep", "infinity"]), `${ctx.tmp}/skiff-${mtu}-${uniq()}.log`, ctx.repo);
       const prefix = `skiff-${bg.pid}-`;
       onCleanup(() => removeNamespaces(prefix));
       let notes: string[] = [];
@@ -245,7 +255,7 @@ export function veth(): Contender {
     async start(mtu) {
       sh(["ip", "link", "set", "dev", host, "mtu", String(mtu)]);
       sh(["ip", "-n", ns, "link", "set", "dev", guest, "mtu", String(mtu)]);
-      return { nsPath: `/run/netns/${ns}`, hostIp: VETH_HOST, notes: [], alive: () => true, describe: () => "kernel", stop: async () => {} };
+      return { nsPath: `/run/netns/${ns}`, hostIp: VETH_HOST, hostInterfaces: [host], notes: [], alive: () => true, describe: () => "kernel", stop: async () => {} };
     },
   };
 }

@@ -15,6 +15,8 @@ export interface Durations {
   sockperf: number;
   /** Idle connections held for the RSS figure. */
   holdConns: number;
+  /** 20 MB transfers each way per loss row (their median is the figure). */
+  lossTransfers: number;
 }
 
 export interface Env {
@@ -159,7 +161,7 @@ const holdStep: Step = {
   },
 };
 
-/** What runs in one contender start at each MTU. */
+/** What runs in one contender start at each MTU (the loss rows have a start of their own, see loss.ts). */
 export function plan(mtu: number): Step[] {
   if (mtu === 1500) return [tcpStep(1500, false), tcpStep(1500, true)];
   return [

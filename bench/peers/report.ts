@@ -25,6 +25,10 @@ export const METRICS: MetricDef[] = [
   { key: "cpu_down", label: "CPU per GB, TCP host→ns, MTU 65520", unit: "s/GB", better: "lower" },
   { key: "rss_idle", label: "RSS idle", unit: "MB", better: "lower" },
   { key: "rss_10k", label: "RSS with 10,000 idle TCP conns", unit: "MB", better: "lower" },
+  ...[0, 1, 5, 10].flatMap((pct): MetricDef[] => [
+    { key: `loss${pct}_down`, label: `20 MB host→ns, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
+    { key: `loss${pct}_up`, label: `20 MB ns→host, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
+  ]),
 ];
 
 export interface ContenderDef {
@@ -87,6 +91,8 @@ export function formatValue(v: number | undefined, unit: string): string {
       return v < 0.1 && v > 0 ? v.toFixed(3) : v.toFixed(2);
     case "MB":
       return v.toFixed(0);
+    case "s":
+      return v < 10 ? v.toFixed(2) : v.toFixed(1);
     default:
       return v.toFixed(1);
   }
@@ -143,6 +149,11 @@ export const TARGETS: TargetDef[] = [
   { label: "new conns/s ≥ slirp4netns", metric: "conn_rate", against: { contender: "slirp4netns", factor: 1 }, op: ">=" },
   { label: "ping-pong latency ≤ 1.3× kernel veth", metric: "latency", against: { contender: "veth", factor: 1.3 }, op: "<=" },
   { label: "RSS with 10,000 idle conns ≤ 300 MB", metric: "rss_10k", against: { value: 300 }, op: "<=" },
+  // Issue 19: a 20 MB transfer under random loss within 3× the kernel's time, each way.
+  ...[1, 5, 10].flatMap((pct): TargetDef[] => [
+    { label: `20 MB host→ns at ${pct}% loss ≤ 3× kernel veth`, metric: `loss${pct}_down`, against: { contender: "veth", factor: 3 }, op: "<=" },
+    { label: `20 MB ns→host at ${pct}% loss ≤ 3× kernel veth`, metric: `loss${pct}_up`, against: { contender: "veth", factor: 3 }, op: "<=" },
+  ]),
 ];
 
 export function evaluateTargets(s: Summary, subject = "skiff", targets: TargetDef[] = TARGETS, metrics: MetricDef[] = METRICS): TargetResult[] {

@@ -9,6 +9,8 @@ export interface Ports {
   http: number;
   sockperf: number;
   hold: number;
+  /** Fixed-size transfers of the loss rows: download on this port, upload sink on the next. */
+  transfer: number;
 }
 
 /** Ports listened on (TCP) or bound (UDP) on any address. */
@@ -23,12 +25,12 @@ function portsInUse(): Set<number> {
   return used;
 }
 
-/** Four consecutive free ports from base upward (steps of 10). */
+/** Six consecutive free ports from base upward (steps of 10). */
 export function pickPorts(base = 25310): Ports {
   const used = portsInUse();
   for (let b = base; b < 32000; b += 10) {
-    const p = [b, b + 1, b + 2, b + 3];
-    if (p.every((x) => !used.has(x))) return { iperf: p[0], http: p[1], sockperf: p[2], hold: p[3] };
+    const p = [b, b + 1, b + 2, b + 3, b + 4, b + 5];
+    if (p.every((x) => !used.has(x))) return { iperf: p[0], http: p[1], sockperf: p[2], hold: p[3], transfer: p[4] };
   }
   throw new Error("no free ports for the host servers");
 }

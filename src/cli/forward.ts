@@ -62,6 +62,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
         leases: () =>
           net.leases().map((l) => ({ mac: formatMac(l.mac), ip: formatIpv4(l.ip), static: l.static, expiresInMs: Number.isFinite(l.expiresAt) ? Math.max(0, l.expiresAt - net.stack.now()) : null })),
         dns: net.dns.records,
+        shares: net.shares.registry,
         stats: () => ({
           attachments: net.stack.attached.map((p) => ({ id: p.id, name: p.channel.name, ...p.channel.stats })),
           stack: net.stack.counters.snapshot(),
@@ -72,6 +73,7 @@ export async function startControl(net: Network, opts: ControlOptions): Promise<
           fdBudget: { ...net.fds.counters, size: Number.isFinite(net.fds.size) ? net.fds.size : null },
           forwards: forwards.stats(),
           ...(cap ? { capture: cap.status() } : {}),
+          shares: { ...net.shares.counters, connectionsOpen: net.shares.connections },
         }),
         capture: cap && {
           start: (path) => cap.startFile(path),

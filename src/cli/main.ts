@@ -5,6 +5,7 @@
 
 import { intArg, mtuArg, logLevelArg, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
 import { Command, CommanderError, Option } from "commander";
+import { basename } from "node:path";
 import { pino } from "pino";
 import { run } from "./run.js";
 import { serve } from "./serve.js";
@@ -15,10 +16,14 @@ import { vmCommand } from "./vm.js";
 import { dockerCommand } from "./docker.js";
 import { DEFAULT_BUSY_POLL_US } from "./network.js";
 import { skiffVersion } from "./version.js";
+import { slirp4netns } from "./slirp4netns.js";
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
+  // slirp4netns's own command line (getopt-style), not commander's: see ./slirp4netns-args.ts.
+  // Named after the program that was run: bin/skiff-slirp4netns.js (or a symlink to it) says "slirp4netns".
+  if (argv[2] === "slirp4netns") return slirp4netns(argv.slice(3), basename(argv[1] ?? "") === "skiff.js" ? "skiff slirp4netns" : "slirp4netns", log);
   const program = new Command("skiff")
     .description("A userspace network stack for virtual machines and network namespaces")
     .version(skiffVersion(), "-V, --version", "print skiff's version")
@@ -83,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", repeat)
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
+    .option("--share <name=dir[:ro]>", "serve host directory DIR to guests as 9P share NAME on the gateway's TCP port 564 (repeatable)", repeat, [])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .action(async (o) => {
@@ -99,10 +105,16 @@ export async function main(argv: string[]): Promise<number> {
         hostIp,
         deny: o.deny,
         dnsRecords: o.dnsRecord,
+        shares: o.share,
         apiSocket: o.apiSocket,
         log,
       });
     });
+
+  program
+    .command("slirp4netns")
+    .description("a drop-in slirp4netns (RootlessKit, Podman, rootless Docker): skiff slirp4netns [OPTION]... PID|PATH TAPNAME; see skiff slirp4netns --help")
+    .helpOption(false);
 
   forwardCommand(program, (s) => (status = s));
   vmCommand(program, log, (s) => (status = s));

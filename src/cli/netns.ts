@@ -3,11 +3,12 @@
  * configure its interfaces, run a command inside it, and remove it afterwards.
  *
  * This is the privileged way in; the rootless way (a user namespace made by skiff, like
- * slirp4netns/pasta) is not implemented yet (see README).
+ * slirp4netns/pasta) is ./userns-netns.ts, with the same interface.
  */
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { TapChannel } from "../link/tap.js";
 
 export class CommandError extends Error {}
 
@@ -21,7 +22,7 @@ export function sh(argv: string[]): string {
 
 export function requireRootWithIp(): void {
   if (process.getuid?.() !== 0) {
-    throw new CommandError("skiff run needs root for now (it creates a network namespace with `ip netns`); rootless mode is not implemented yet");
+    throw new CommandError("skiff run's root way needs root (it creates a network namespace with `ip netns`)");
   }
   const r = spawnSync("ip", ["-V"], { encoding: "utf8" });
   if (r.error) throw new CommandError("`ip` (Debian package iproute2) is not installed: apt-get install -y iproute2");
@@ -39,6 +40,11 @@ export class Netns {
     const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
     sh(["ip", "netns", "add", name]);
     return new Netns(name);
+  }
+
+  /** Create TAP `o.name` inside the namespace. */
+  openTap(o: { name: string; mtu: number; offload: boolean }): TapChannel {
+    return TapChannel.open({ ...o, netns: this.path });
   }
 
   exec(argv: string[]): string {

@@ -1,7 +1,7 @@
 /**
  * The full network a skiff command serves: the gateway stack with its TCP layer, socket
  * translation of guest flows to host sockets (TCP, UDP, ICMP echo) under an address policy,
- * the DHCP server and the DNS server on the gateway. `skiff run` and `skiff vpnkit` build it
+ * the DHCP server, the DNS server and the file-sharing service (9P on TCP 564) on the gateway. `skiff run` and `skiff vpnkit` build it
  * the same way from their options; they differ only in how guests attach (a TAP device in a
  * namespace, or vmnet connections).
  *
@@ -21,6 +21,8 @@ import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { DhcpLease, StaticLease } from "../dhcp/server.js";
+import { ShareService } from "../share/service.js";
+import type { ShareSpec } from "../share/registry.js";
 
 export interface NetworkOptions {
   mtu: number;
@@ -28,12 +30,16 @@ export interface NetworkOptions {
   subnet?: string;
   /** Host alias address; "0.0.0.0" disables host loopback. */
   hostIp?: string;
+  /** Gateway address (default: the subnet's .1); `skiff slirp4netns` puts it on .3, slirp4netns's DNS address. */
+  gatewayIp?: string;
   /** Destination CIDRs to refuse (replaces the default deny list). */
   deny?: string[];
   /** Extra DNS records, "NAME=IP". */
   dnsRecords?: string[];
   /** DHCP static leases known at start (more can be set later with `setStaticLeases`). */
   staticLeases?: StaticLease[];
+  /** Host directories served over 9P on the gateway's TCP port 564 (more can be added at run time). */
+  shares?: ShareSpec[];
   /** Busy-poll window after each frame, µs (src/stack/busy-poll.ts); default DEFAULT_BUSY_POLL_US. */
   busyPollUs?: number;
   /**
@@ -84,13 +90,17 @@ export class Network {
   readonly dns: DnsServer;
   /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
   readonly fds: FdBudget;
+  /** 9P2000.L file server on the gateway (src/share/); `shares.registry` adds and removes shares. */
+  readonly shares: ShareService;
   private readonly dhcpService: DhcpService;
   private closed = false;
   /** Static leases by MAC. */
   private readonly statics = new Map<number, number>();
 
   constructor(opts: NetworkOptions) {
-    this.stack = new NetworkStack({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
+    // First: a bad share (not a directory) throws before any socket or timer exists.
+    this.shares = new ShareService({ shares: opts.shares });
+    this.stack = new NetworkStack({ subnet: opts.subnet, gatewayIp: opts.gatewayIp, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs ?? DEFAULT_BUSY_POLL_US });
     const cfg = this.stack.config;
     const l = opts.limits ?? {};
     const limit = raiseFileLimit(opts.log);
@@ -108,6 +118,7 @@ export class Network {
     });
     for (const sl of opts.staticLeases ?? []) this.statics.set(sl.mac, sl.ip);
     this.dns = createDnsServer(this.stack, { tcp: this.tcp, log: opts.log });
+    this.shares.bindTcp(this.tcp);
     for (const rec of opts.dnsRecords ?? []) {
       const i = rec.indexOf("=");
       if (i <= 0) throw new Error(`--dns-record "${rec}": expected NAME=IP`);
@@ -155,6 +166,7 @@ export class Network {
     this.icmp.closeAll();
     this.dhcpService.close();
     this.dns.close();
+    this.shares.close();
     this.stack.close();
   }
 }

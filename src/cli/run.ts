@@ -2,10 +2,10 @@
  * `skiff run [options] -- CMD [ARGS...]`: give a command a private network namespace whose only
  * network is skiff (like slirp4netns or pasta).
  *
- * Today: root only. skiff creates a namespace, opens a TAP device inside it, serves it with
+ * As root: skiff creates a namespace with `ip netns`, opens a TAP device inside it, serves it with
  * its own stack, configures the guest side statically (192.168.65.3/24, default route via the
- * gateway 192.168.65.1) — DHCP, DNS and forwarding of flows to host sockets come with the
- * socket-translation work — runs CMD inside, and exits with CMD's status after cleaning up.
+ * gateway 192.168.65.1), runs CMD inside, and exits with CMD's status after cleaning up. As any
+ * other user: the same network in user + network namespaces of its own (./userns-netns.ts).
  */
 
 import { formatIpv4 } from "../common/addr.js";
@@ -15,13 +15,14 @@ import { Network } from "./network.js";
 import { startControl, parsePublishOptions, type Control } from "./forward.js";
 import { checkOutputFile } from "./args.js";
 import { formatMac } from "../common/addr.js";
-import { TapChannel } from "../link/tap.js";
+import type { TapChannel } from "../link/tap.js";
 import { CaptureChannel } from "../link/capture.js";
 import type { FrameChannel } from "../link/channel.js";
 import { Netns, requireRootWithIp } from "./netns.js";
 import type { Logger } from "pino";
 import type { ChildProcess } from "node:child_process";
-import { constants as osConstants } from "node:os";
+import { GUEST_MAC, KILL_GRACE_MS, signalStatus } from "./run-common.js";
+import { UserNetns, requireRootlessTools } from "./userns-netns.js";
 
 export interface RunOptions {
   mtu: number;
@@ -47,7 +48,10 @@ export interface RunOptions {
 
 export async function run(opts: RunOptions): Promise<number> {
   // Everything that can be checked is checked before anything is opened.
-  requireRootWithIp();
+  // An ordinary user gets user + network namespaces of its own (./userns-netns.ts).
+  const rootless = process.getuid?.() !== 0;
+  if (rootless) requireRootlessTools();
+  else requireRootWithIp();
   const cfg = resolveConfig({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
   const guestIpNum = (cfg.network + 3) >>> 0;
   if (guestIpNum >= broadcastAddress(cfg)) {
@@ -74,14 +78,14 @@ export async function run(opts: RunOptions): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let ns: Netns | undefined;
+  let ns: Netns | UserNetns | undefined;
   let tap: TapChannel | undefined;
   let channel: FrameChannel | undefined;
   let control: Control | undefined;
   try {
     // From here on, whatever fails closes everything opened so far (finally) and exits at once.
-    ns = Netns.create();
-    tap = TapChannel.open({ name: opts.tap, netns: ns.path, mtu: opts.mtu, offload: opts.offload ?? true });
+    ns = rootless ? UserNetns.create() : Netns.create();
+    tap = ns.openTap({ name: opts.tap, mtu: opts.mtu, offload: opts.offload ?? true });
     // Always behind a capture wrapper (idle unless --pcap or the API's POST /capture).
     const capture = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : new CaptureChannel(tap);
     channel = capture;
@@ -91,9 +95,10 @@ export async function run(opts: RunOptions): Promise<number> {
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
     ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
     // `ip netns exec` runs the command in a mount namespace where /etc/netns/NAME/* is bound
-    // over /etc/*: the command sees skiff's DNS server as its resolver.
+    // over /etc/* (rootless: bound in the namespace's own mount namespace): the command sees
+    // skiff's DNS server as its resolver.
     ns.writeEtc("resolv.conf", `# written by skiff run\nnameserver ${formatIpv4(cfg.gatewayIp)}\noptions edns0\n`);
-    opts.log.info({ netns: ns.name, tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
+    opts.log.info({ netns: ns.name, ...(ns instanceof UserNetns ? { userns: ns.mapping } : {}), tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
     control = await startControl(net, { publish: opts.publish, apiSocket: opts.apiSocket, guestIp, capture, log: opts.log });
     if (stopSignal) return signalStatus(stopSignal);
     const proc = ns.spawn(opts.command);
@@ -116,15 +121,4 @@ export async function run(opts: RunOptions): Promise<number> {
     (channel ?? tap)?.close();
     ns?.remove();
   }
-}
-
-/** How long a command may take to exit after SIGINT/SIGTERM before it is killed. */
-const KILL_GRACE_MS = 5000;
-
-/** MAC of the guest's interface: QEMU's prefix, then the guest address's last octets. */
-const GUEST_MAC = 0x5254_0065_0003;
-
-/** Shell convention: 128 + signal number. */
-function signalStatus(sig: NodeJS.Signals): number {
-  return 128 + (osConstants.signals[sig] ?? 9);
 }

@@ -2,7 +2,8 @@
  * `skiff serve`: one skiff network for any number of guests attached in any of the supported
  * ways — QEMU `-netdev stream` (Unix or TCP, skiff listening), QEMU `-netdev dgram`, VPNKit's
  * vmnet protocol (hyperkit, RootlessKit), vfkit — all on one learning switch with the gateway,
- * so guests reach each other directly and share DHCP, DNS and socket translation. Runs until
+ * so guests reach each other directly and share DHCP, DNS, socket translation and the host
+ * directories given with `--share NAME=DIR[:ro]` (9P on the gateway's TCP port 564). Runs until
  * SIGINT/SIGTERM, then closes everything and removes the sockets it created.
  */
 
@@ -21,6 +22,7 @@ import { listenVmnet } from "./vpnkit.js";
 import { startControl, type Control } from "./forward.js";
 import { checkOutputFile } from "./args.js";
 import { checkSocketPath, prepareSocketPath } from "../common/socket-path.js";
+import { parseShareArg } from "../share/registry.js";
 
 export interface ServeOptions {
   qemuStream: string[];
@@ -32,6 +34,8 @@ export interface ServeOptions {
   hostIp?: string;
   deny?: string[];
   dnsRecords?: string[];
+  /** `NAME=HOSTDIR[:ro]`: host directories served over 9P (src/share/). */
+  shares?: string[];
   pcap?: string;
   apiSocket?: string;
   log: Logger;
@@ -49,7 +53,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   for (const [flag, paths] of [["--qemu-stream", opts.qemuStream.filter((a) => a.startsWith("unix:")).map((a) => a.slice(5))], ["--qemu-dgram", opts.qemuDgram], ["--vmnet", opts.vmnet], ["--vfkit", opts.vfkit], ["--api-socket", opts.apiSocket === undefined ? [] : [opts.apiSocket]]] as const) {
     for (const path of paths) checkSocketPath(path, flag);
   }
-  const net = new Network({ mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, log });
+  const shares = (opts.shares ?? []).map(parseShareArg);
+  const net = new Network({ mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, log });
   const sw = attachSwitch(net.stack);
   // One capture for the whole network: every guest's link, both directions. A frame between two
   // guests appears twice (leaving one, entering the other).

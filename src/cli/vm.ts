@@ -28,6 +28,37 @@ import { openQemuDgram } from "../link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, findImage, VmSetupError, type GuestImage } from "../vm/image.js";
 import { chooseAccel, hostAccelFacts, type AccelRequest } from "../vm/accel.js";
 import { QemuMissingError, Vm, shellJoin, type VmNet } from "../vm/qemu.js";
+import type { ShareSpec } from "../share/registry.js";
+
+/** A `-v HOSTDIR:GUESTDIR[:ro]` volume: its share (named v0, v1, … in order) and mount point. */
+export interface Volume {
+  share: ShareSpec;
+  guestDir: string;
+}
+
+/** Parse `-v` values (usage errors throw with the value named). */
+export function parseVolumes(specs: string[]): Volume[] {
+  return specs.map((spec, i) => {
+    let rest = spec;
+    let readOnly = false;
+    if (rest.endsWith(":ro")) (readOnly = true), (rest = rest.slice(0, -3));
+    else if (rest.endsWith(":rw")) rest = rest.slice(0, -3);
+    const colon = rest.lastIndexOf(":");
+    const hostDir = rest.slice(0, colon);
+    const guestDir = rest.slice(colon + 1);
+    if (colon <= 0 || !guestDir.startsWith("/") || /\s/.test(guestDir) || guestDir.length > 200) {
+      throw new Error(`-v "${spec}": expected HOSTDIR:GUESTDIR[:ro] with an absolute GUESTDIR without spaces`);
+    }
+    return { share: { name: `v${i}`, path: hostDir, readOnly }, guestDir };
+  });
+}
+
+/** The kernel command-line parameter the guest's init mounts shares from (src/vm/init.ts). */
+export function sharesAppend(volumes: Volume[]): string[] {
+  if (volumes.length === 0) return [];
+  const lines = volumes.map((v) => `${v.share.name} ${v.guestDir} ${v.share.readOnly ? "ro" : "rw"}\n`).join("");
+  return [`skiff.shares=${Buffer.from(lines, "utf8").toString("base64")}`];
+}
 
 export type VmNetKind = "stream" | "dgram";
 
@@ -49,6 +80,10 @@ export interface VmRunOptions {
   pcap?: string;
   /** Serve the control API (HTTP+JSON) on this Unix socket. */
   apiSocket?: string;
+  /** Host directories to mount in the guest before the command: `HOSTDIR:GUESTDIR[:ro]` (`-v`). */
+  volumes?: string[];
+  /** Host directories served on the gateway (9P, TCP 564) without being mounted by the guest. */
+  shares?: ShareSpec[];
   /** Where the command's output lines go (default: stdout). */
   output?: (line: string) => void;
   /** Called with the guest's address (CIDR) when it reports ready. */
@@ -97,7 +132,8 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
   // Checked before anything is opened or booted.
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
-  const net = new Network({ mtu: opts.mtu, log: opts.log });
+  const volumes = parseVolumes(opts.volumes ?? []);
+  const net = new Network({ mtu: opts.mtu, log: opts.log, shares: [...(opts.shares ?? []), ...volumes.map((v) => v.share)] });
   const guestIp = formatIpv4((net.stack.config.network + 3) >>> 0);
   let dir: string | undefined;
   let link: GuestLink | undefined;
@@ -130,6 +166,7 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
         net: link.vmNet,
         command: interactive ? undefined : shellJoin(opts.command),
         interactive,
+        extraAppend: sharesAppend(volumes),
       },
       {
         logFile: opts.consoleLog,
@@ -205,6 +242,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .addOption(new Option("--net <kind>", "how QEMU attaches to skiff: -netdev stream or -netdev dgram").choices(["stream", "dgram"]).default("stream"))
     .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host to the guest (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--pcap <file>", "capture the guest's link to a pcap file")
+    .option("-v, --volume <spec>", "share HOSTDIR with the guest, mounted on GUESTDIR before CMD: HOSTDIR:GUESTDIR[:ro] (repeatable; 9P over skiff's TCP)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--cache <dir>", "image cache directory", defaultCacheDir())
     .option("--console-log <file>", "copy the guest's serial console to FILE")
@@ -221,6 +259,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
           net: o.net,
           publish: o.publish,
           pcap: o.pcap,
+          volumes: o.volume,
           apiSocket: o.apiSocket,
           cacheDir: o.cache,
           command,

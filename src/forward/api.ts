@@ -9,6 +9,8 @@
  *   GET    /stats                    counters per attachment and per protocol
  *   POST   /capture {path}           start a pcap capture                   DELETE /capture   stop it
  *   GET    /capture                  the capture's state: running, path, packets written and dropped, error
+ *   GET    /shares                   shared host directories                POST /shares {name, path, mode?: "ro"|"rw"} → 201
+ *   DELETE /shares/{name}            stop sharing (guests already attached keep their open files)
  *
  * Malformed JSON, unknown fields, bad addresses or ports, a malformed percent-encoding in the
  * path → 400 `{error}` naming the problem, and nothing changes; unknown paths → 404; a known
@@ -56,6 +58,13 @@ export interface ApiContext {
     stop(): boolean;
     /** The capture's state (GET /capture). */
     status?(): unknown;
+  };
+  /** Host directories served to guests over 9P (src/share/). */
+  shares?: {
+    /** Throws with a message when the name is taken or the path is not a directory. */
+    add(spec: { name: string; path: string; readOnly: boolean }): void;
+    remove(name: string): boolean;
+    list(): unknown[];
   };
   log?: Logger;
 }
@@ -305,6 +314,26 @@ async function route(ctx: ApiContext, counters: ApiCounters, method: string, pat
       throw bad(`path: ${(e as Error).message}`);
     }
     return [201, { path: file }];
+  }
+  if (parts[0] === "shares" && parts.length <= 2) {
+    const shares = ctx.shares;
+    if (!shares) throw missing("sharing");
+    if (parts.length === 1) {
+      allow("GET", "POST");
+      if (method === "GET") return [200, shares.list()];
+      const { name, path: dir, mode = "rw" } = stringFields(await json(), ["name", "path"], ["mode"]);
+      if (mode !== "ro" && mode !== "rw") throw bad(`mode: expected "ro" or "rw", got ${JSON.stringify(mode)}`);
+      if (!dir.startsWith("/")) throw bad(`path: expected an absolute path, got ${JSON.stringify(dir)}`);
+      try {
+        shares.add({ name, path: dir, readOnly: mode === "ro" });
+      } catch (e) {
+        throw bad((e as Error).message);
+      }
+      return [201, { name, path: dir, mode }];
+    }
+    allow("DELETE");
+    if (!shares.remove(parts[1])) throw new HttpError(404, `no share named ${JSON.stringify(parts[1])}`);
+    return [200, { name: parts[1], removed: true }];
   }
   throw new HttpError(404, `no such endpoint: ${path}`);
 }

@@ -38,6 +38,7 @@
  * No clock is read: time (ms) is passed into `add` and `expire` (DESIGN.md "Sans-I/O cores").
  */
 
+import { DatagramTable, placeRange, type TableEntry } from "../common/reassembly.js";
 import { IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, NO_IPV4_OPTIONS, type Ipv4Repr } from "./ipv4.js";
 
 export interface FragmentLimits {
@@ -81,7 +82,7 @@ export interface FragmentCounters {
 }
 
 /** One datagram being reassembled. */
-class Reassembly {
+class Reassembly implements TableEntry<Reassembly> {
   /** Next datagram with the same (src, id) map key but another dst or protocol. */
   sameKey: Reassembly | undefined = undefined;
   /** Neighbours in the age list (oldest first). */
@@ -132,9 +133,7 @@ export class FragmentReassembler {
   lastHeader: Ipv4Repr | undefined = undefined;
 
   /** Keyed by src * 65536 + id (exact in 48 bits); dst and protocol told apart along `sameKey`. */
-  private readonly table = new Map<number, Reassembly>();
-  private oldest: Reassembly | undefined = undefined;
-  private newest: Reassembly | undefined = undefined;
+  private readonly table = new DatagramTable<Reassembly>();
   /** Largest data length: the datagram size less a 20-byte header. */
   private readonly maxData: number;
 
@@ -168,7 +167,7 @@ export class FragmentReassembler {
     if (len === 0 || (ip.mf && (len & UNIT_MASK) !== 0)) return this.refuse("invalid");
 
     const key = ip.src * 0x10000 + ip.id;
-    let r = this.table.get(key);
+    let r = this.table.first(key);
     while (r !== undefined && (r.dst !== ip.dst || r.protocol !== ip.protocol)) r = r.sameKey;
 
     // Ping of death: the reassembled datagram would not fit a 16-bit Total Length.
@@ -214,7 +213,7 @@ export class FragmentReassembler {
   /** Drop datagrams whose timer has run out (now at or past first fragment + timeoutMs); returns how many. */
   expire(now: number): number {
     let n = 0;
-    for (let r = this.oldest; r !== undefined && r.deadline <= now; r = this.oldest) {
+    for (let r = this.table.oldest; r !== undefined && r.deadline <= now; r = this.table.oldest) {
       this.remove(r);
       n++;
     }
@@ -224,7 +223,8 @@ export class FragmentReassembler {
 
   /** Earliest expiry deadline, or Infinity when nothing is being reassembled. */
   nextExpiry(): number {
-    return this.oldest === undefined ? Infinity : this.oldest.deadline;
+    const o = this.table.oldest;
+    return o === undefined ? Infinity : o.deadline;
   }
 
   private refuse(why: FragmentDrop): undefined {
@@ -240,16 +240,11 @@ export class FragmentReassembler {
   private create(key: number, ip: Ipv4Repr, now: number): Reassembly {
     const c = this.counters;
     while (c.datagrams >= this.limits.maxDatagrams) {
-      this.remove(this.oldest!);
+      this.remove(this.table.oldest!);
       c.evicted++;
     }
     const r = new Reassembly(key, ip.src, ip.dst, ip.protocol, ip.id, now + this.limits.timeoutMs);
-    r.sameKey = this.table.get(key);
-    this.table.set(key, r);
-    r.older = this.newest;
-    if (this.newest !== undefined) this.newest.newer = r;
-    else this.oldest = r;
-    this.newest = r;
+    this.table.insert(r);
     c.datagrams++;
     return r;
   }
@@ -268,7 +263,7 @@ export class FragmentReassembler {
     const need = r.total >= 0 ? r.total : end;
     while (c.bytes + need - cap > max) {
       // Evict the oldest datagram other than r; when r is alone, it cannot fit at all.
-      const victim = this.oldest === r ? r.newer : this.oldest;
+      const victim = this.table.oldest === r ? r.newer : this.table.oldest;
       if (victim === undefined) {
         this.remove(r);
         return false;
@@ -290,50 +285,13 @@ export class FragmentReassembler {
    * with different values (RFC 5722 §4); identical overlapping bytes are accepted.
    */
   private place(r: Reassembly, off: number, data: Uint8Array): boolean {
-    const ranges = r.ranges;
-    const end = off + data.length;
-    const buf = r.buf;
-    // First range ending at or after off (binary search over the pairs).
-    let lo = 0;
-    let hi = ranges.length >> 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ranges[2 * mid + 1] < off) lo = mid + 1;
-      else hi = mid;
-    }
-    // Ranges lo..j-1 overlap or touch [off, end): compare the overlap, then merge them all.
-    let j = lo;
-    for (; 2 * j < ranges.length && ranges[2 * j] <= end; j++) {
-      const s = Math.max(ranges[2 * j], off);
-      const e = Math.min(ranges[2 * j + 1], end);
-      for (let i = s; i < e; i++) if (buf[i] !== data[i - off]) return false;
-    }
-    buf.set(data, off);
-    if (j === lo) {
-      ranges.splice(2 * lo, 0, off, end);
-    } else {
-      const start = Math.min(ranges[2 * lo], off);
-      const stop = Math.max(ranges[2 * j - 1], end);
-      ranges.splice(2 * lo, 2 * (j - lo), start, stop);
-    }
-    return true;
+    const p = placeRange(r.ranges, r.buf, off, data, true);
+    return p === "placed" || p === "duplicate";
   }
 
   /** Forget `r`: out of the table, the age list and the byte count. */
   private remove(r: Reassembly): void {
-    let p = this.table.get(r.key);
-    if (p === r) {
-      if (r.sameKey === undefined) this.table.delete(r.key);
-      else this.table.set(r.key, r.sameKey);
-    } else {
-      while (p !== undefined && p.sameKey !== r) p = p.sameKey;
-      if (p !== undefined) p.sameKey = r.sameKey;
-    }
-    if (r.older !== undefined) r.older.newer = r.newer;
-    else this.oldest = r.newer;
-    if (r.newer !== undefined) r.newer.older = r.older;
-    else this.newest = r.older;
-    r.older = r.newer = r.sameKey = undefined;
+    this.table.remove(r);
     const c = this.counters;
     c.bytes -= r.buf.length;
     c.datagrams--;

@@ -1,6 +1,6 @@
 /**
- * Locating and loading the compiled addon for TAP devices, ICMP sockets and Unix datagram
- * sockets (`native/tap.c`,
+ * Locating and loading the compiled addon for TAP devices, ICMP sockets, Unix datagram
+ * sockets and file operations beneath a directory (`native/tap.c`, `native/fs.c`,
  * built by `npm run build:native` into `native/build/Release/skiff_tap.node`). The file is
  * found by walking up from this module's directory to the package root, so the same code works
  * from `src/link/` (tsx) and from the bundled `dist/` file.
@@ -129,6 +129,59 @@ export interface FileLimitAddon {
   setNofile(soft: number, hard: number): number;
 }
 
+/**
+ * The addon's file operations beneath a share's root (native/fs.c), for the 9P server in
+ * `src/share/`. Descriptors are O_PATH handles made from a directory descriptor and one checked
+ * name component (never following a symlink); data I/O goes through Node's fs on the fd from
+ * `fsReopen`/`fsCreate`. Every function returns -errno on failure (never throws for I/O); names
+ * are bytes (1..255, no '/', NUL, "." or ".."; else -EINVAL).
+ */
+export interface FsAddon {
+  /** O_PATH|O_DIRECTORY descriptor of a share's root (path as bytes). */
+  fsOpenRoot(path: Uint8Array): number;
+  /** A second descriptor for the same open file (F_DUPFD_CLOEXEC). */
+  fsDup(fd: number): number;
+  /** Use openat2 (true, the default where the kernel has it) or the openat(O_NOFOLLOW) fallback; returns the previous setting. */
+  fsUseOpenat2(on: boolean): boolean;
+  /** O_PATH|O_NOFOLLOW descriptor of `name` in `dirfd` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
+  fsWalk(dirfd: number, name: Uint8Array): number;
+  /** O_PATH descriptor of the parent of `fd`, refusing (-ENOENT) when `rootfd` is not an ancestor; `fd` itself (dup) at the root. */
+  fsParent(fd: number, rootfd: number): number;
+  /** Real open (open(2) flags) of the regular file or directory held by `fd`, via /proc/self/fd; -ELOOP for a symlink, -EOPNOTSUPP for special files. */
+  fsReopen(fd: number, flags: number): number;
+  /** Create and open `name` in `dirfd` (O_CREAT|O_EXCL|O_NOFOLLOW added). */
+  fsCreate(dirfd: number, name: Uint8Array, flags: number, mode: number): number;
+  /** statx into `out`: dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, a/m/c/btime (s, ns). */
+  fsStat(fd: number, out: BigUint64Array): number;
+  /** fstatfs into `out`: type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen. */
+  fsStatfs(fd: number, out: BigUint64Array): number;
+  fsMkdir(dirfd: number, name: Uint8Array, mode: number): number;
+  fsSymlink(target: Uint8Array, dirfd: number, name: Uint8Array): number;
+  /** FIFOs, sockets and regular files only (-EPERM for device nodes). */
+  fsMknod(dirfd: number, name: Uint8Array, mode: number, rdev: number): number;
+  /** Hard link to the regular file held by `fd`. */
+  fsLink(fd: number, dirfd: number, name: Uint8Array): number;
+  fsRename(odirfd: number, oname: Uint8Array, ndirfd: number, nname: Uint8Array): number;
+  /** unlinkat; `flags` may hold AT_REMOVEDIR (0x200). */
+  fsUnlink(dirfd: number, name: Uint8Array, flags: number): number;
+  /** Target bytes of the symlink held by `fd` into `out`; its length. */
+  fsReadlink(fd: number, out: Uint8Array): number;
+  fsChmod(fd: number, mode: number): number;
+  fsTruncate(fd: number, size: number): number;
+  /** utimensat; nanoseconds may be UTIME_NOW ((1 << 30) - 1) or UTIME_OMIT ((1 << 30) - 2). */
+  fsUtimens(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
+  /** Value size (into `out` when given). */
+  fsGetXattr(fd: number, name: Uint8Array, out: Uint8Array | null): number;
+  /** NUL-separated names size (into `out` when given). */
+  fsListXattr(fd: number, out: Uint8Array | null): number;
+  fsSetXattr(fd: number, name: Uint8Array, value: Uint8Array, flags: number): number;
+  fsRemoveXattr(fd: number, name: Uint8Array): number;
+  /** Rreaddir entries from the getdents64 cookie `offset` into `out`; bytes written (0 at the end). */
+  fsReaddir(fd: number, offset: bigint, out: Uint8Array): number;
+  /** OFD lock (type 0 read, 1 write, 2 unlock): 0 done, 1 blocked; `get` tests and fills `out` (type, start, length). */
+  fsLock(fd: number, type: number, start: bigint, length: bigint, get: boolean, out: BigUint64Array): number;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 
 /** The name of a positive errno value (the addon returns -errno): "ECONNREFUSED", else "errno N". */
@@ -139,7 +192,7 @@ export function errnoName(errno: number): string {
 const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
 
 /** Everything the compiled addon exports. */
-export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon;
+export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon & FsAddon;
 
 let cached: SkiffAddon | undefined;
 

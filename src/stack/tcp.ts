@@ -37,7 +37,7 @@ const NO_VERIFY = { verifyChecksum: false } as const;
 
 /** Decides what to do with a held SYN: call `flow.accept()`, `flow.refuse()` or `flow.unreachable(code)`. */
 export type TcpListener = (flow: TcpFlow) => void;
-/** The event bits a flow's handler receives: part of this layer's interface, so its owners need not reach into tcp/. */
+/** The event bits a flow's handler receives: part of this layer's interface, so its owners (forward/, share/) need not reach into tcp/. */
 export { TcpEvent } from "../tcp/state.js";
 
 /** Receives the engine's `TcpEvent` bits for a flow (may call the flow's methods). */
@@ -75,6 +75,11 @@ export class TcpLayerCounters {
   /** SYNs refused because their guest used its share of flows or half-open flows. */
   refusedGuestShare = 0;
   badSegments = 0;
+  /** Loss recovery of the flows closed so far (their engines' counters, summed on close). */
+  retransmitTimeouts = 0;
+  lossProbes = 0;
+  rackRecoveries = 0;
+  retransmittedSegments = 0;
 }
 
 export class TcpFlow implements TimerTarget {
@@ -367,6 +372,11 @@ export class TcpLayer {
     if (flow.guest !== undefined) flow.guest.tcpFlows--;
     this.leaveHalfOpen(flow);
     this.counters.flowsClosed++;
+    const c = flow.conn.counters;
+    this.counters.retransmitTimeouts += c.timeouts;
+    this.counters.lossProbes += c.lossProbes;
+    this.counters.rackRecoveries += c.rackRecoveries;
+    this.counters.retransmittedSegments += c.retransmittedSegments;
     this.timers.cancel(flow);
   }
 

@@ -5,6 +5,7 @@
  */
 
 import { NewReno, type CongestionControlFactory } from "./congestion.js";
+import { DEFAULT_TLP_CONFIG, type TlpConfig } from "./tlp.js";
 
 export interface KeepaliveConfig {
   /** Idle time before the first probe (RFC 1122 §4.2.3.6: at least two hours by default). */
@@ -45,8 +46,16 @@ export interface TcpConfig {
   maxReassemblySegments: number;
   congestionControl: CongestionControlFactory;
   initialCwndSegments: number;
-  /** Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2). */
+  /** Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2) when RACK is off. */
   dupThresh: number;
+  /** RACK time-based loss detection (RFC 8985 §6) when SACK is negotiated; on by default. */
+  rack: boolean;
+  /** Tail loss probes (RFC 8985 §7), with `rack`; on by default. */
+  tlp: boolean;
+  /** Proportional Rate Reduction (RFC 6937) for cwnd in RACK's recoveries; on by default. */
+  prr: boolean;
+  /** Probe timing (tlp.ts): WCDelAckT, the PTO's floor, probes per episode. */
+  tlpTiming: TlpConfig;
   /** Challenge ACKs per second per connection (RFC 5961 §7). */
   challengeAckLimit: number;
 }
@@ -73,6 +82,10 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   congestionControl: (mss: number) => new NewReno(mss),
   initialCwndSegments: 10,
   dupThresh: 3,
+  rack: true,
+  tlp: true,
+  prr: true,
+  tlpTiming: DEFAULT_TLP_CONFIG,
   challengeAckLimit: 10,
 });
 
@@ -83,6 +96,8 @@ export function tcpConfig(overrides: Partial<TcpConfig> = {}): TcpConfig {
   if (!(c.sendBufferSize >= 1)) throw new RangeError("tcp sendBufferSize must be positive");
   if (!(c.minRtoMs > 0 && c.minRtoMs <= c.maxRtoMs)) throw new RangeError("tcp minRtoMs must be in (0, maxRtoMs]");
   if (!(c.dupThresh >= 1)) throw new RangeError("tcp dupThresh must be at least 1");
+  const t = c.tlpTiming;
+  if (!(t.minPtoMs > 0 && t.maxAckDelayMs >= 0 && t.maxProbes >= 1)) throw new RangeError("tcp tlpTiming needs minPtoMs > 0, maxAckDelayMs >= 0, maxProbes >= 1");
   return c;
 }
 

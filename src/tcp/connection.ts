@@ -4,7 +4,8 @@
  * Read first: RFC 9293 §3.3-§3.10 (states, sequence space, segment arrival §3.10.7), RFC 5961
  * (blind RST/SYN/data injection), RFC 7323 (window scale, timestamps, PAWS), RFC 2018 (SACK),
  * RFC 6298 (RTO), RFC 5681 + RFC 6582 (congestion control, NewReno), RFC 6675 (SACK-based
- * loss recovery), RFC 1122 §4.2.3.6 (keep-alive).
+ * loss recovery), RFC 8985 (RACK-TLP: time-based loss detection and tail loss probes, with
+ * SACK; rack.ts, tlp.ts), RFC 1122 §4.2.3.6 (keep-alive).
  *
  * How it is driven (DESIGN.md "Sans-I/O cores"):
  *  - `onSegment(seg, now)` — a segment for this connection arrived (already checksummed).
@@ -26,6 +27,9 @@ import { ReassemblyQueue } from "./reassembly.js";
 import { SendQueue } from "./send-queue.js";
 import { RecvQueue } from "./recv-queue.js";
 import { SackScoreboard } from "./sack-scoreboard.js";
+import { Rack } from "./rack.js";
+import { TlpEpisode, probeTimeout } from "./tlp.js";
+import { Prr } from "./prr.js";
 import type { CongestionControl } from "./congestion.js";
 import { type TcpConfig, tcpConfig, windowScaleFor } from "./config.js";
 import { TcpState, TcpEvent, stateName, type TcpError } from "./state.js";
@@ -142,9 +146,21 @@ export class TcpConnection {
   private highRxt = 0;
   /** A fast retransmission of the segment at sndUna is due (NewReno). */
   private rtxPending = false;
+  /** RFC 8985 loss detection (with SACK and `cfg.rack`): the segments in flight and RACK's state. */
+  private readonly rack = new Rack();
+  private readonly tlp = new TlpEpisode();
+  /** RFC 6937 rate reduction in RACK's recoveries (`cfg.prr`). */
+  private readonly prr = new Prr();
+  /** RACK entered recovery: the first lost segment goes out whatever the pipe (RFC 6675 §5 step 4.3). */
+  private rackForceRtx = false;
+  /** The PTO fired: a tail loss probe is due (RFC 8985 §7.3). */
+  private tlpPending = false;
 
   // ---- timers (ms; Infinity = not running) ----
   private rtoAt = Infinity;
+  /** RACK reordering timer (RFC 8985 §6.2 step 5) and probe timeout (§7.2). */
+  private rackAt = Infinity;
+  private ptoAt = Infinity;
   private persistAt = Infinity;
   private persistBackoff = 0;
   /** Zero-window probes sent since the peer last answered (RFC 9293 §3.8.6.1 MUST-36: keep probing while it answers). */
@@ -186,6 +202,10 @@ export class TcpConnection {
     retransmittedSegments: 0,
     timeouts: 0,
     fastRetransmits: 0,
+    /** Loss recoveries entered because RACK marked a segment lost (RFC 8985 §6). */
+    rackRecoveries: 0,
+    /** Tail loss probes sent (RFC 8985 §7.3). */
+    lossProbes: 0,
     challengeAcks: 0,
     pawsDrops: 0,
     outOfWindow: 0,
@@ -717,6 +737,10 @@ export class TcpConnection {
     if (this.sackOn && seg.options.sack && seg.options.sack.length > 0) {
       newlySacked = this.scoreboard.update(seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndMax, seg.options.sack);
     }
+    // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed bytes.
+    const una0 = this.sndUna;
+    const sacked0 = this.rack.sackedBytes;
+    if (this.rackOn) this.rackOnAck(seg, ack, now);
 
     const window = seg.window << this.sndScale;
     if (seqGt(ack, this.sndUna)) {
@@ -743,7 +767,119 @@ export class TcpConnection {
       }
     }
     if (this.probePending && this.sndWnd > 0) this.probePending = false;
+    if (this.rackOn) this.rackAfterAck(now, seqSub(this.sndUna, una0) + this.rack.sackedBytes - sacked0);
     return true;
+  }
+
+  // ---- RACK-TLP (RFC 8985), with SACK ----
+
+  private get rackOn(): boolean {
+    return this.sackOn && this.cfg.rack;
+  }
+
+  /** RFC 8985 §6.2 steps 1-3: what this ACK delivered (cumulatively or by SACK). */
+  private rackOnAck(seg: TcpRepr, ack: number, now: number): void {
+    const sack = seg.options.sack;
+    const ts = this.tsOn ? seg.options.timestamp : undefined;
+    if (this.rack.onAck(seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndMax, sack, now, ts?.tsEcr, this.tsOffset) > 0) this.tlp.noteDelivery();
+    // RFC 2883 §4: a first block at or below the cumulative ACK, or inside the second, is a D-SACK.
+    if (sack && sack.length > 0 && (seqLe(sack[0][1], ack) || (sack.length > 1 && seqGe(sack[0][0], sack[1][0]) && seqLe(sack[0][1], sack[1][1])))) this.tlp.noteDsack();
+  }
+
+  /**
+   * After an ACK that delivered `delivered` bytes: end a probe episode (RFC 8985 §7.4), detect
+   * losses (§6.2 step 5), set cwnd by PRR in recovery (RFC 6937), re-arm the PTO (§7.2).
+   */
+  private rackAfterAck(now: number, delivered: number): void {
+    if (this.tlp.onAck(this.sndUna, delivered > 0) && !this.inRecovery) {
+      // §7.4.2: the probe repaired a loss; react once as to a loss (RFC 5681 eq. (4)).
+      this.cc.onEnterRecovery(this.cc.cwnd, this.sndMss, now);
+    }
+    this.rackDetect(now);
+    this.prrOnAck(delivered);
+    this.armPto(now);
+  }
+
+  /** RFC 6937 §3 "on every ACK during recovery": cwnd = pipe + sndcnt. */
+  private prrOnAck(delivered: number): void {
+    if (this.inRecovery && this.cfg.prr) this.cc.cwnd = this.prr.onAck(delivered, this.pipe(), this.cc.ssthresh, this.sndMss);
+  }
+
+  /** RFC 8985 §6.2 step 5, and entering fast recovery when it finds a loss (§9, RFC 6675 §5 step 4). */
+  private rackDetect(now: number): void {
+    this.rackAt = Infinity;
+    if (this.sndUna === this.sndMax) return;
+    // SRTT caps the window; timestamp samples have 1 ms granularity, so a local peer's SRTT may
+    // read 0: RACK's own (sub-millisecond) minimum stands in as its floor.
+    const srtt = Math.max(this.rtt.srtt ?? this.rack.rtt, this.rack.minRtt === Infinity ? 0 : this.rack.minRtt);
+    const reo = this.rack.reoWnd(this.inRecovery, this.dupAcks, this.cfg.dupThresh, srtt);
+    const r = this.rack.detectLoss(now, reo);
+    if (r.timeoutAt !== Infinity) this.rackAt = r.timeoutAt;
+    if (r.lost === 0) return;
+    this.dirty = true;
+    if (this.inRecovery) return;
+    this.inRecovery = true;
+    this.rackForceRtx = true;
+    this.counters.rackRecoveries++;
+    this.rttSeq = undefined;
+    // One reduction per window of data (RFC 6675 §5 step 4 "HighACK > RecoveryPoint"): not
+    // again for data sent before a timeout or the previous recovery.
+    const flight = seqSub(this.sndMax, this.sndUna);
+    if (seqGt(this.sndUna, this.recoveryPoint)) this.cc.onEnterRecovery(flight, this.sndMss, now);
+    this.recoveryPoint = this.sndMax;
+    this.prr.start(flight);
+  }
+
+  /**
+   * RFC 8985 §7.2: schedule a tail loss probe while data is in flight and none is outstanding.
+   * Deviation: also in loss recovery and after a timeout (RFC 8985 leaves those to the RTO): a
+   * lost retransmission with nothing sent after it, or a lost go-back-N resend, would otherwise
+   * cost a whole RTO (200 ms or more against a sub-millisecond RTT); the probe's ACK lets RACK
+   * find the loss instead (an ACK for a segment sent later).
+   */
+  private armPto(now: number): void {
+    this.ptoAt = Infinity;
+    if (!this.rackOn || !this.cfg.tlp || this.sndUna === this.sndMax) return;
+    const cfg = this.cfg.tlpTiming;
+    const mult = this.tlp.backoff(cfg);
+    if (mult === 0) return;
+    const one = seqSub(this.sndMax, this.sndUna) <= this.sndMss;
+    const at = now + mult * probeTimeout(this.rtt.srtt, one, cfg);
+    if (at < this.rtoAt) this.ptoAt = at;
+  }
+
+  /** RFC 8985 §7.3: the probe — one new segment if the peer's window allows, else the last segment again. */
+  private sendProbe(now: number): TcpRepr | undefined {
+    this.tlpPending = false;
+    if (this.sndUna === this.sndMax) return undefined;
+    const before = this.sndMax;
+    if (this.tlp.unanswered) {
+      // A second probe (tlp.ts): the segment at SND.UNA again. A receiver answers a duplicate, or
+      // a segment filling a hole, at once (RFC 5681 §4.2), where new in-order data may wait for
+      // its delayed ACK (the case when only our ACKs were lost).
+      const again = this.retransmitAt(this.sndUna, now);
+      if (again === undefined) return undefined;
+      this.counters.lossProbes++;
+      this.tlp.sent(before, true);
+      this.rtoAt = now + this.rtoTimeout();
+      this.armPto(now);
+      return again;
+    }
+    let seg = this.unsentBytes() > 0 && seqSub(seqAdd(this.sndUna, this.sndWnd), this.sndNxt) >= Math.min(this.sndMss, this.unsentBytes()) ? this.sendData(now, true) : undefined;
+    const isRetrans = seg === undefined;
+    if (seg === undefined) {
+      // The last segment sent (with the FIN if it carried one), or a bare FIN.
+      const last = this.rack.last();
+      const from = last === undefined ? this.sndUna : seqSub(last[1], last[0]) > this.sndMss ? seqAdd(last[1], -this.sndMss) : last[0];
+      seg = this.retransmitAt(from, now, last?.[1]);
+      if (seg === undefined) return undefined;
+    }
+    this.counters.lossProbes++;
+    this.tlp.sent(isRetrans ? before : this.sndMax, isRetrans);
+    // §7.3: after the probe, the RTO timer (and, while unanswered, another probe: see tlp.ts).
+    this.rtoAt = now + this.rtoTimeout();
+    this.armPto(now);
+    return seg;
   }
 
   /** New data acknowledged: free the send buffer, sample RTT, grow cwnd or progress recovery. */
@@ -768,6 +904,8 @@ export class TcpConnection {
         this.inRecovery = false;
         this.dupAcks = 0;
         this.cc.onExitRecovery(seqSub(this.sndMax, this.sndUna), this.sndMss, now);
+        // RFC 6937 §3: at the end of recovery, cwnd = ssthresh.
+        if (this.rackOn && this.cfg.prr) this.cc.cwnd = this.cc.ssthresh;
       } else if (!this.sackOn) {
         // RFC 6582 §3.2 step 4 ("partial acknowledgment"): retransmit the next segment,
         // deflate cwnd by the amount acknowledged, add back one SMSS.
@@ -811,6 +949,8 @@ export class TcpConnection {
       if (!this.sackOn) this.cc.cwnd += this.sndMss;
       return;
     }
+    // With RACK (RFC 8985 §6.2 step 4 makes reo_wnd 0 at DupThresh) loss detection is RACK's alone.
+    if (this.rackOn) return;
     const lost = this.sackOn && this.scoreboard.isLost(this.sndUna, this.sndMss, this.cfg.dupThresh);
     if (this.dupAcks < this.cfg.dupThresh && !lost) return;
     // RFC 6582 §3.2 step 2 (and RFC 6675 §5 step 4: "HighACK > RecoveryPoint"): only when the
@@ -1006,7 +1146,7 @@ export class TcpConnection {
   pollAt(): number {
     if (this.state === TcpState.Closed && !this.rstPending) return Infinity;
     if (this.dirty || this.ackNow || this.rstPending) return -Infinity;
-    return Math.min(this.rtoAt, this.persistAt, this.delayedAckAt, this.timeWaitAt, this.finWait2At, this.keepaliveAt);
+    return Math.min(this.rtoAt, this.rackAt, this.ptoAt, this.persistAt, this.delayedAckAt, this.timeWaitAt, this.finWait2At, this.keepaliveAt);
   }
 
   private runTimers(now: number): void {
@@ -1027,6 +1167,16 @@ export class TcpConnection {
       }
     }
     if (this.rtoAt <= now) this.retransmitTimeout(now);
+    if (this.rackAt <= now) {
+      this.rackDetect(now);
+      this.prrOnAck(0);
+      this.armPto(now);
+    }
+    if (this.ptoAt <= now) {
+      this.ptoAt = Infinity;
+      this.tlpPending = true;
+      this.dirty = true;
+    }
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
       if (this.sndWnd === 0 && this.unsentBytes() > 0) {
@@ -1085,6 +1235,10 @@ export class TcpConnection {
     this.recoveryPoint = this.sndMax;
     // RFC 6675 §5.1: the scoreboard may have reneged data; start over from SND.UNA.
     this.scoreboard.clear();
+    this.rack.onRetransmitTimeout();
+    this.tlp.clear();
+    this.rackAt = this.ptoAt = Infinity;
+    this.tlpPending = this.rackForceRtx = false;
     this.sndNxt = this.sndUna;
     this.dirty = true;
   }
@@ -1113,9 +1267,12 @@ export class TcpConnection {
     if (clearRst) this.rstPending = false;
     this.held = false;
     this.rtoAt = this.persistAt = this.delayedAckAt = this.timeWaitAt = this.finWait2At = this.keepaliveAt = Infinity;
+    this.rackAt = this.ptoAt = Infinity;
+    this.tlpPending = false;
     this.sendQ.clear();
     this.ooo.clear();
     this.scoreboard.clear();
+    this.rack.clear();
     this.synPending = this.probePending = this.keepalivePending = this.ackNow = this.rtxPending = false;
   }
 
@@ -1163,6 +1320,10 @@ export class TcpConnection {
     if (s === TcpState.SynSent) return undefined;
     if (s === TcpState.SynReceived) return this.ackNow ? this.pureAck(now) : undefined;
 
+    if (this.tlpPending) {
+      const seg = this.sendProbe(now);
+      if (seg) return seg;
+    }
     if (this.rtxPending) {
       const seg = this.fastRetransmit(now);
       if (seg) return seg;
@@ -1255,6 +1416,10 @@ export class TcpConnection {
     if (this.rtoAt === Infinity || seq === this.sndUna) this.rtoAt = now + this.rtoTimeout();
     const segEnd = seqAdd(seq, len + (flags & TcpFlag.FIN ? 1 : 0));
     if (seqGt(segEnd, this.highRxt)) this.highRxt = segEnd;
+    // RACK tracks data bytes only: a FIN cannot be SACKed, so it would look lost (RFC 8985 §6.2)
+    // once later data is SACKed; a lost FIN is left to the probe and the RTO.
+    if (this.rackOn) this.rack.onSend(seq, seqAdd(seq, len), now);
+    if (this.inRecovery) this.prr.onSent(len);
     return this.fill(seq, this.rcvNxt, flags | (len > 0 ? TcpFlag.PSH : 0), payload, now, true);
   }
 
@@ -1264,6 +1429,13 @@ export class TcpConnection {
    */
   private sackRecoverySend(now: number): TcpRepr | undefined {
     const pipe = this.pipe();
+    if (this.rackOn) {
+      // RFC 8985 §9 with RFC 6675 §5 step (C): the segments RACK marked lost first, then new data.
+      const lost = this.rack.firstLost();
+      if (lost === undefined || (!this.rackForceRtx && this.cc.cwnd - pipe < this.sndMss)) return undefined;
+      this.rackForceRtx = false;
+      return this.retransmitAt(lost[0], now, lost[1]);
+    }
     if (this.cc.cwnd - pipe < this.sndMss) return undefined;
     // Rule 1: a lost, unSACKed, not-yet-retransmitted range.
     const from = seqGt(this.highRxt, this.sndUna) ? this.highRxt : this.sndUna;
@@ -1282,6 +1454,8 @@ export class TcpConnection {
   private pipe(): number {
     const outstanding = seqSub(this.sndMax, this.sndUna);
     if (!this.sackOn || !this.inRecovery) return seqSub(this.sndNxt, this.sndUna);
+    // RFC 8985 with RFC 6675 §4 SetPipe: in flight = outstanding - SACKed - marked lost (not resent).
+    if (this.rackOn) return Math.max(0, outstanding - this.rack.sackedBytes - this.rack.lostBytes);
     const sacked = this.scoreboard.sackedIn(this.sndUna, this.sndMax);
     let pipe = outstanding - sacked;
     // Lost (not retransmitted) octets are not in the network: estimate them as the holes below
@@ -1305,7 +1479,7 @@ export class TcpConnection {
   }
 
   /** New data (and the FIN) within the send window and cwnd, with sender SWS avoidance. */
-  private sendData(now: number): TcpRepr | undefined {
+  private sendData(now: number, probe = false): TcpRepr | undefined {
     const s = this.state;
     if (s !== TcpState.Established && s !== TcpState.CloseWait && s !== TcpState.FinWait1 && s !== TcpState.LastAck && s !== TcpState.Closing) {
       return undefined;
@@ -1320,7 +1494,8 @@ export class TcpConnection {
     // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment out.
     // (Only for previously unsent data: not for the go-back-N resends after a timeout.)
     const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
-    const cwndRoom = this.cc.cwnd + limited - inFlight;
+    // A tail loss probe (RFC 8985 §7.3) may send one segment beyond cwnd.
+    const cwndRoom = probe ? this.sndMss : this.cc.cwnd + limited - inFlight;
     const room = Math.min(wndRoom, cwndRoom);
     let len = Math.max(0, Math.min(unsent, room, this.sndMss));
     if (len === this.sndMss && this.superSegment > this.sndMss && !this.inRecovery && this.sndNxt === this.sndMax) {
@@ -1367,6 +1542,13 @@ export class TcpConnection {
     if (seqGt(end, this.sndMax)) this.sndMax = end;
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtoTimeout();
     this.persistAt = Infinity;
+    if (this.inRecovery) this.prr.onSent(len);
+    if (this.rackOn) {
+      this.rack.onSend(seq, seqAdd(seq, len), now);
+      // RFC 8985 §7.2: (re)schedule the probe after sending new data (and, see armPto, after
+      // the first resend following a timeout).
+      if (!probe && (!retransmission || this.ptoAt === Infinity)) this.armPto(now);
+    }
     return this.fill(seq, this.rcvNxt, flags, payload, now, true);
   }
 

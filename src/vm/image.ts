@@ -20,7 +20,8 @@ import { writeInitramfs, type CpioEntry } from "./initramfs.js";
 import { INIT_SCRIPT, UDHCPC_SCRIPT } from "./init.js";
 
 /** Modules the guest loads (with their dependencies, resolved from the package). */
-export const GUEST_MODULES = ["virtio_pci", "virtio_net", "9pnet_virtio", "9p"];
+/** 9pnet_fd is 9P's TCP transport (`mount -t 9p -o trans=tcp`): host directories shared by skiff's gateway (src/share/). */
+export const GUEST_MODULES = ["virtio_pci", "virtio_net", "9pnet_virtio", "9pnet_fd", "9p"];
 const BUILDER_VERSION = "1";
 
 export interface GuestImage {

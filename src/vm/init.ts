@@ -6,7 +6,9 @@
  * dependency order (`/lib/modules/skiff.order`), bring `eth0` up through skiff's DHCP server
  * (address, default route, resolver, MTU), print `SKIFF-READY <addr>`; then run the command passed
  * base64-encoded as `skiff.cmd=` on the kernel command line, print `SKIFF-EXIT <status>` and
- * power off — or, without a command, a shell on the console.
+ * power off — or, without a command, a shell on the console. Before the command, each host
+ * directory shared by skiff (`skiff.shares=`, base64 of "NAME GUESTDIR ro|rw" lines) is mounted
+ * over 9P from the gateway (the DHCP router), TCP port 564 (src/share/).
  */
 
 /** Marker lines the launcher looks for on the serial console. */
@@ -32,6 +34,16 @@ ip link set eth0 up
 udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
 addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
 echo "${READY_MARKER} $addr"
+shares=$(sed -n 's/.*skiff\\.shares=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$shares" ]; then
+  gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
+  echo "$shares" | base64 -d > /tmp/skiff-shares
+  while read -r name dir mode; do
+    o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=1048576
+    [ "$mode" = ro ] && o=$o,ro
+    mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir" || echo "skiff-init: mounting share $name on $dir failed"
+  done < /tmp/skiff-shares
+fi
 cmd=$(sed -n 's/.*skiff\\.cmd=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$cmd" ]; then
   echo "$cmd" | base64 -d > /tmp/skiff-cmd.sh

@@ -142,4 +142,20 @@ describe("bench/peers report", () => {
       expect(svg).not.to.include("RSS");
     });
   });
+
+  describe("loss rows (issue 19)", () => {
+    it("20 MB times under loss: seconds with two decimals below 10 s, and a 3× kernel veth target per rate and direction", () => {
+      expect(formatValue(0.27, "s")).to.equal("0.27");
+      expect(formatValue(41.7, "s")).to.equal("41.7");
+      const s: Summary = { skiff: { loss5_down: one(0.9), loss5_up: one(0.2) }, veth: { loss5_down: one(0.25), loss5_up: one(0.5) } };
+      const t = evaluateTargets(s).filter((r) => r.label.includes("5% loss"));
+      expect(t.map((r) => [r.label, r.pass])).to.deep.equal([
+        ["20 MB host→ns at 5% loss ≤ 3× kernel veth", false],
+        ["20 MB ns→host at 5% loss ≤ 3× kernel veth", true],
+      ]);
+      expect(METRICS.filter((m) => m.key.startsWith("loss")).map((m) => m.key)).to.deep.equal(
+        [0, 1, 5, 10].flatMap((p) => [`loss${p}_down`, `loss${p}_up`]),
+      );
+    });
+  });
 });

@@ -96,22 +96,25 @@ describe("cli/forward: startControl and the capture", () => {
     expect(errors[0]).to.deep.include({ path: file, err: "EIO: i/o error, write" });
   });
 
-  it("passes apiLimits to the API: a connection beyond maxConnections is closed", async () => {
+  it("passes apiLimits to the API: beyond maxConnections, an idle connection makes room", async () => {
     const sock = join(dir, "api.sock");
     control = await startControl(net, { apiSocket: sock, capture, log: logger(), apiLimits: { maxConnections: 1 } });
+    // At the cap of 1, a second connection takes the place of the idle first one (api-connections.ts).
     const first = connect(sock);
+    first.on("error", () => {});
     await new Promise((r) => first.once("connect", r));
-    const second = connect(sock);
-    second.on("error", () => {});
-    const closed = await new Promise<boolean>((resolve) => {
+    const closed = new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), 2000);
-      second.once("close", () => {
+      first.once("close", () => {
         clearTimeout(t);
         resolve(true);
       });
-      second.resume();
+      first.resume();
     });
-    first.destroy();
-    expect(closed).to.equal(true);
+    const second = connect(sock);
+    second.on("error", () => {});
+    const wasClosed = await closed;
+    second.destroy();
+    expect(wasClosed, "the idle first connection made room").to.equal(true);
   });
 });

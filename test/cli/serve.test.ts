@@ -18,6 +18,7 @@ import { isWireError } from "../../src/common/wire-error.js";
 import { GW_IP, GW_MAC } from "../support/stack.js";
 import { until, collectFrames } from "../support/wait.js";
 import { apiRequest } from "../../src/forward/client.js";
+import { startServe } from "../support/serve.js";
 
 function arp(op: number, srcMac: number, srcIp: number, dstMac: number, targetMac: number, targetIp: number): Uint8Array {
   const f = new Uint8Array(60);
@@ -36,22 +37,11 @@ describe("cli/serve: several attachments on one switched network", function () {
     const streamPath = join(dir, "qemu.sock");
     const dgramPath = join(dir, "skiff-dgram.sock");
     const api = join(dir, "api.sock");
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const done = serve({
+    const { done, stop } = await startServe({
       qemuStream: [`unix:${streamPath}`, "tcp:127.0.0.1:0"],
       qemuDgram: [dgramPath],
-      vmnet: [],
-      vfkit: [],
-      mtu: 1500,
       apiSocket: api,
-      log: pino({ level: "silent" }),
-      stop: stopped,
-      onReady: () => ready(),
     });
-    await isReady;
     const a = await connectQemuStream(`unix:${streamPath}`);
     const b = UnixDgramChannel.open("qemu-b", { localPath: join(dir, "qemu-b.sock"), peerPath: dgramPath });
     const guests: Array<[FrameChannel, number, number]> = [

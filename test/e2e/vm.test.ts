@@ -10,7 +10,6 @@
  * console: the shell prompt within 30 s of QEMU's start, a command typed and its output seen.
  */
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, get as httpGet, type Server } from "node:http";
@@ -18,11 +17,12 @@ import { connect as tcpConnect, createServer as createTcpServer } from "node:net
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { qemuMissing } from "../support/qemu.js";
 import { Network } from "../../src/cli/network.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";
 import { openQemuDgram } from "../../src/link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, type GuestImage } from "../../src/vm/image.js";
-import { QEMU_BINARY, QEMU_PACKAGE, Vm, type VmNet, type VmResult } from "../../src/vm/qemu.js";
+import { Vm, type VmNet, type VmResult } from "../../src/vm/qemu.js";
 import { GUEST_MAC, vmRun } from "../../src/cli/vm.js";
 import { main } from "../../src/cli/main.js";
 import { attachSwitch } from "../../src/stack/switched.js";
@@ -99,15 +99,6 @@ function dhcpExchange(path: string, mac: number): string[] {
     out.push(names[messageType(dhcp) ?? 0] ?? "?");
   }
   return out;
-}
-
-function qemuMissing(): string | undefined {
-  try {
-    execFileSync(QEMU_BINARY, ["--version"], { stdio: "ignore" });
-    return undefined;
-  } catch {
-    return `${QEMU_BINARY} is not installed (apt-get install ${QEMU_PACKAGE})`;
-  }
 }
 
 describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function () {

@@ -69,11 +69,11 @@ const httpPort = (http.address() as { port: number }).port;
 const udpPort = udp.address().port;
 process.stdout.write(JSON.stringify({ ready: true, httpPort, udpPort }) + "\n");
 
-// Counters for the test, on request (a line on stdin asks; the answer is one JSON line).
+// Counters and memory for the test, on request (a line on stdin asks; the answer is one JSON
+// line); "gc" first runs a full garbage collection (the test starts this with --expose-gc).
 process.stdin.setEncoding("utf8");
-process.stdin.on("data", async (line: string) => {
+process.stdin.on("data", (line: string) => {
   if (line.startsWith("gc")) (globalThis as { gc?: () => void }).gc?.();
-  if (line.startsWith("snap")) process.stderr.write(`snapshot ${(await import("node:v8")).writeHeapSnapshot(line.slice(5).trim())}\n`);
   const snap = {
     stats: true,
     udpReceived,

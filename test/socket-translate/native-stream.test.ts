@@ -335,6 +335,8 @@ describe("socket-translate/native-stream: host TCP sockets of the addon's epoll 
       s.end();
       await serverSends;
       await reported({ s, rec }, ["end", "close:false"], 30_000);
+      // The client's close does not wait for the server to have read everything its kernel holds.
+      await until(() => peer.receivedAtEnd >= 0, 30_000, "the server's end of stream");
 
       expect(blocked, "write returned false").to.be.greaterThan(0);
       expect(maxQueued).to.be.greaterThan(0);

@@ -61,6 +61,9 @@ export interface SimResult {
   retransmits: number;
   timeouts: number;
   fastRetransmits: number;
+  /** RFC 8985: recoveries RACK started and tail loss probes sent (both ends). */
+  rackRecoveries: number;
+  lossProbes: number;
 }
 
 /** Byte `i` of the stream a side sends (different per direction). */
@@ -260,6 +263,8 @@ export function runTransfer(p: SimParams): SimResult {
     retransmits,
     timeouts: a.counters.timeouts + (b?.counters.timeouts ?? 0),
     fastRetransmits: a.counters.fastRetransmits + (b?.counters.fastRetransmits ?? 0),
+    rackRecoveries: a.counters.rackRecoveries + (b?.counters.rackRecoveries ?? 0),
+    lossProbes: a.counters.lossProbes + (b?.counters.lossProbes ?? 0),
   };
 }
 

@@ -34,7 +34,8 @@ import {
 
 const MSS = 1460;
 const NEWRENO = { minRtoMs: 1000 };
-const SACK = { minRtoMs: 1000, sack: true };
+/** RFC 6675's DupThresh/IsLost rules as such: RACK-TLP (RFC 8985, on by default) off; see rack.test.ts. */
+const SACK = { minRtoMs: 1000, sack: true, rack: false };
 const SACK_SYN = { mss: 1460, sackPermitted: true };
 
 /** Our segment k (bytes [k*MSS, (k+1)*MSS) of `d`). */

@@ -1,0 +1,286 @@
+/**
+ * The 9P2000.L metadata operations (diod protocol.md): attach, walk, getattr, setattr, statfs,
+ * readlink, mkdir, symlink, mknod, link, rename, renameat, unlinkat, remove.
+ *
+ * Each takes the session's context and a parsed T-message and returns the R-message, or throws
+ * FsError (→ Rlerror). All are synchronous: one or a few metadata syscalls on descriptors the
+ * fid table holds (native/fs.c explains why that is safe and short). Names are checked as single
+ * components; every change on a read-only share answers EROFS. Ownership follows ownership.ts:
+ * the host owner never changes.
+ */
+
+import { NONUNAME, P9, text, type P9Message, type Qid } from "./wire.js";
+import {
+  Errno, FsError, S_IFDIR, S_IFMT, S_IFREG, UTIME_NOW, UTIME_OMIT, check, checkName, fsAddon, qidOf, statFd, type Stat,
+} from "./host-fs.js";
+import { PathNode, type Fid, type FidTable } from "./fids.js";
+import type { Share, ShareRegistry } from "./registry.js";
+
+export interface OpsOptions {
+  /** gid reported for files with no remembered owner. */
+  defaultGid: number;
+  /** Keep set-user-ID/set-group-ID bits the guest asks for on host files (off: they are dropped). */
+  keepSetid: boolean;
+}
+
+export interface OpsContext {
+  readonly fids: FidTable;
+  readonly registry: ShareRegistry;
+  readonly opts: OpsOptions;
+  /** Negotiated message size. */
+  msize: number;
+}
+
+/** Rgetattr "valid" bits: the basic fields (mode … blocks) and btime. */
+const GETATTR_BASIC = 0x7ffn;
+const GETATTR_BTIME = 0x800n;
+/** Tsetattr "valid" bits (diod protocol.md). */
+const SET = { MODE: 1, UID: 2, GID: 4, SIZE: 8, ATIME: 0x10, MTIME: 0x20, ATIME_SET: 0x80, MTIME_SET: 0x100 } as const;
+const AT_REMOVEDIR = 0x200;
+
+const num = (v: unknown): number => v as number;
+const bytes = (v: unknown): Uint8Array => v as Uint8Array;
+
+function writable(share: Share): void {
+  if (share.readOnly) throw new FsError(Errno.EROFS);
+}
+
+/** Mode bits applied on the host: permissions and sticky, set-id bits only when allowed. */
+export function hostMode(ctx: OpsContext, mode: number, isDir: boolean): number {
+  return mode & (ctx.opts.keepSetid || isDir ? 0o7777 : 0o1777);
+}
+
+export function attach(ctx: OpsContext, m: P9Message): P9Message {
+  const share = ctx.registry.lookup(text(m.aname));
+  if (share === undefined) throw new FsError(Errno.ENOENT);
+  ctx.fids.checkFree(num(m.fid));
+  const fd = check(fsAddon().fsDup(share.rootFd));
+  const qid = qidOf(statFd(fd));
+  const uid = num(m.n_uname) === NONUNAME ? 0 : num(m.n_uname);
+  ctx.fids.add(num(m.fid), share, new PathNode(fd), qid, undefined, undefined, uid);
+  return { type: P9.Rattach, tag: m.tag, qid };
+}
+
+/**
+ * walk(5): from `fid` through each name; newfid is made only when every name was walked. A
+ * failure at the first name is an Rlerror; later, the qids walked so far. ".." never leaves the
+ * share (fsParent climbs to check); the server never follows a symlink (the walk opens the link
+ * itself, and walking through it fails with ENOTDIR).
+ */
+export function walk(ctx: OpsContext, m: P9Message): P9Message {
+  const from = ctx.fids.get(num(m.fid));
+  const newfid = num(m.newfid);
+  if (newfid !== num(m.fid)) ctx.fids.checkFree(newfid);
+  if (from.open !== undefined || from.xattr !== undefined) throw new FsError(Errno.EBADF);
+  const names = m.wnames as Uint8Array[];
+  const a = fsAddon();
+  let node = from.node.ref();
+  let parent = from.parent?.ref();
+  let name = from.name;
+  let qid = from.qid;
+  const qids: Qid[] = [];
+  try {
+    for (const w of names) {
+      const dotdot = w.length === 2 && w[0] === 0x2e && w[1] === 0x2e;
+      const fd = dotdot ? a.fsParent(node.fd, from.share.rootFd) : a.fsWalk(node.fd, checkName(w));
+      if (fd < 0) {
+        if (qids.length === 0) throw new FsError(-fd);
+        break;
+      }
+      const next = new PathNode(fd);
+      qid = qidOf(statFd(fd));
+      parent?.unref();
+      if (dotdot) {
+        parent = undefined;
+        name = undefined;
+        node.unref();
+      } else {
+        parent = node;
+        name = w;
+      }
+      node = next;
+      qids.push(qid);
+    }
+  } catch (e) {
+    node.unref();
+    parent?.unref();
+    throw e;
+  }
+  if (qids.length < names.length) {
+    node.unref();
+    parent?.unref();
+    return { type: P9.Rwalk, tag: m.tag, wqids: qids };
+  }
+  if (newfid === num(m.fid)) {
+    from.node.unref();
+    from.parent?.unref();
+    from.moveTo(node, qid, parent, name);
+  } else {
+    ctx.fids.add(newfid, from.share, node, qid, parent, name, from.uid);
+  }
+  return { type: P9.Rwalk, tag: m.tag, wqids: qids };
+}
+
+export function getattr(ctx: OpsContext, m: P9Message): P9Message {
+  const f = ctx.fids.get(num(m.fid));
+  const st = statFd(f.node.fd);
+  f.qid = qidOf(st);
+  const owner = f.share.owners.get(f.node.fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
+  return {
+    type: P9.Rgetattr, tag: m.tag, valid: GETATTR_BASIC | (st.btimeSec !== 0n ? GETATTR_BTIME : 0n), qid: f.qid,
+    mode: st.mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev: st.rdev, size: st.size, blksize: st.blksize,
+    blocks: st.blocks, atime_sec: st.atimeSec, atime_nsec: st.atimeNsec, mtime_sec: st.mtimeSec, mtime_nsec: st.mtimeNsec,
+    ctime_sec: st.ctimeSec, ctime_nsec: st.ctimeNsec, btime_sec: st.btimeSec, btime_nsec: st.btimeNsec, gen: 0n, data_version: 0n,
+  };
+}
+
+export function setattr(ctx: OpsContext, m: P9Message): P9Message {
+  const f = ctx.fids.get(num(m.fid));
+  writable(f.share);
+  const valid = num(m.valid);
+  const a = fsAddon();
+  const fd = f.node.fd;
+  let st: Stat | undefined;
+  if (valid & SET.MODE) {
+    st = statFd(fd);
+    check(a.fsChmod(fd, hostMode(ctx, num(m.mode), (st.mode & S_IFMT) === S_IFDIR)));
+  }
+  if (valid & (SET.UID | SET.GID)) {
+    st = statFd(fd);
+    const cur = f.share.owners.get(fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
+    f.share.owners.set(fd, st, { uid: valid & SET.UID ? num(m.uid) : cur.uid, gid: valid & SET.GID ? num(m.gid) : cur.gid });
+  }
+  if (valid & SET.SIZE) check(a.fsTruncate(fd, Number(m.size as bigint)));
+  if (valid & (SET.ATIME | SET.MTIME)) {
+    const time = (bit: number, setBit: number, sec: unknown, nsec: unknown): [number, number] =>
+      !(valid & bit) ? [0, UTIME_OMIT] : valid & setBit ? [Number(sec as bigint), Number(nsec as bigint) % 1e9] : [0, UTIME_NOW];
+    const [as, ans] = time(SET.ATIME, SET.ATIME_SET, m.atime_sec, m.atime_nsec);
+    const [ms, mns] = time(SET.MTIME, SET.MTIME_SET, m.mtime_sec, m.mtime_nsec);
+    check(a.fsUtimens(fd, as, ans, ms, mns));
+  }
+  return { type: P9.Rsetattr, tag: m.tag };
+}
+
+const statfsBuf = new BigUint64Array(9);
+export function statfs(ctx: OpsContext, m: P9Message): P9Message {
+  const f = ctx.fids.get(num(m.fid));
+  check(fsAddon().fsStatfs(f.node.fd, statfsBuf));
+  const b = statfsBuf;
+  return {
+    type: P9.Rstatfs, tag: m.tag, fstype: Number(b[0] & 0xffffffffn), bsize: Number(b[1]), blocks: b[2], bfree: b[3], bavail: b[4],
+    files: b[5], ffree: b[6], fsid: b[7], namelen: Number(b[8]),
+  };
+}
+
+const linkBuf = new Uint8Array(4096);
+export function readlink(ctx: OpsContext, m: P9Message): P9Message {
+  const f = ctx.fids.get(num(m.fid));
+  const n = check(fsAddon().fsReadlink(f.node.fd, linkBuf));
+  return { type: P9.Rreadlink, tag: m.tag, target: linkBuf.slice(0, n) };
+}
+
+/** The directory fid a create-type message names (it must be a directory on a writable share). */
+function dirFid(ctx: OpsContext, id: number): Fid {
+  const d = ctx.fids.get(id);
+  writable(d.share);
+  if (d.open !== undefined || d.xattr !== undefined) throw new FsError(Errno.EBADF);
+  return d;
+}
+
+/** After creating `name` in `dir`: its qid, and remember a gid differing from the default. */
+function created(ctx: OpsContext, dir: Fid, name: Uint8Array, gid: number): Qid {
+  const fd = check(fsAddon().fsWalk(dir.node.fd, name));
+  try {
+    const st = statFd(fd);
+    if (gid !== ctx.opts.defaultGid && (st.mode & S_IFMT) !== 0o120000) dir.share.owners.set(fd, st, { uid: dir.uid, gid });
+    return qidOf(st);
+  } finally {
+    new PathNode(fd).unref();
+  }
+}
+
+export function mkdir(ctx: OpsContext, m: P9Message): P9Message {
+  const d = dirFid(ctx, num(m.dfid));
+  const name = checkName(bytes(m.name));
+  check(fsAddon().fsMkdir(d.node.fd, name, hostMode(ctx, num(m.mode), true)));
+  return { type: P9.Rmkdir, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
+}
+
+export function symlink(ctx: OpsContext, m: P9Message): P9Message {
+  const d = dirFid(ctx, num(m.fid));
+  const name = checkName(bytes(m.name));
+  check(fsAddon().fsSymlink(bytes(m.symtgt), d.node.fd, name));
+  return { type: P9.Rsymlink, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
+}
+
+export function mknod(ctx: OpsContext, m: P9Message): P9Message {
+  const d = dirFid(ctx, num(m.dfid));
+  const name = checkName(bytes(m.name));
+  const mode = num(m.mode);
+  const perm = hostMode(ctx, mode, false);
+  check(fsAddon().fsMknod(d.node.fd, name, (mode & S_IFMT || S_IFREG) | perm, 0));
+  return { type: P9.Rmknod, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
+}
+
+export function link(ctx: OpsContext, m: P9Message): P9Message {
+  const d = dirFid(ctx, num(m.dfid));
+  const f = ctx.fids.get(num(m.fid));
+  if (f.share !== d.share) throw new FsError(Errno.EXDEV);
+  check(fsAddon().fsLink(f.node.fd, d.node.fd, checkName(bytes(m.name))));
+  return { type: P9.Rlink, tag: m.tag };
+}
+
+export function renameat(ctx: OpsContext, m: P9Message): P9Message {
+  const od = dirFid(ctx, num(m.olddirfid));
+  const nd = dirFid(ctx, num(m.newdirfid));
+  if (od.share !== nd.share) throw new FsError(Errno.EXDEV);
+  check(fsAddon().fsRename(od.node.fd, checkName(bytes(m.oldname)), nd.node.fd, checkName(bytes(m.newname))));
+  return { type: P9.Rrenameat, tag: m.tag };
+}
+
+/** The (parent, name) a fid was reached by, checked to still name the same inode. */
+function placeOf(f: Fid): [PathNode, Uint8Array] {
+  if (f.parent === undefined || f.name === undefined) throw new FsError(Errno.EINVAL);
+  const fd = check(fsAddon().fsWalk(f.parent.fd, f.name));
+  try {
+    const now = statFd(fd);
+    const held = statFd(f.node.fd);
+    if (now.dev !== held.dev || now.ino !== held.ino) throw new FsError(Errno.ENOENT);
+  } finally {
+    new PathNode(fd).unref();
+  }
+  return [f.parent, f.name];
+}
+
+export function rename(ctx: OpsContext, m: P9Message): P9Message {
+  const f = ctx.fids.get(num(m.fid));
+  const nd = dirFid(ctx, num(m.dfid));
+  if (f.share !== nd.share) throw new FsError(Errno.EXDEV);
+  const [parent, name] = placeOf(f);
+  const newName = checkName(bytes(m.name));
+  check(fsAddon().fsRename(parent.fd, name, nd.node.fd, newName));
+  parent.unref();
+  f.parent = nd.node.ref();
+  f.name = Uint8Array.from(newName);
+  return { type: P9.Rrename, tag: m.tag };
+}
+
+export function unlinkat(ctx: OpsContext, m: P9Message): P9Message {
+  const d = dirFid(ctx, num(m.dirfid));
+  check(fsAddon().fsUnlink(d.node.fd, checkName(bytes(m.name)), num(m.flags) & AT_REMOVEDIR));
+  return { type: P9.Runlinkat, tag: m.tag };
+}
+
+/** remove(5): unlink the fid's file, and clunk the fid whatever the outcome. */
+export function remove(ctx: OpsContext, m: P9Message): P9Message {
+  const id = num(m.fid);
+  const f = ctx.fids.get(id);
+  try {
+    writable(f.share);
+    const [parent, name] = placeOf(f);
+    check(fsAddon().fsUnlink(parent.fd, name, (f.qid.type & 0x80) !== 0 ? AT_REMOVEDIR : 0));
+  } finally {
+    ctx.fids.remove(id);
+  }
+  return { type: P9.Rremove, tag: m.tag };
+}
