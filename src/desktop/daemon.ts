@@ -3,7 +3,7 @@
  * dockerd (src/desktop/image.ts), and the host ends of it — `docker.sock` forwarded to the
  * guest's dockerd port (src/forward/unix.ts) and the control API on `api.sock`, both 0600 in
  * the state directory (src/desktop/state.ts); published ports through the port service on the
- * gateway (src/desktop/ports.ts).
+ * gateway (src/forward/port-service.ts).
  *
  * It owns the state directory through the pid file (created exclusively; a stale one is
  * cleaned first), creates the persistent disk on first start, and runs until SIGTERM/SIGINT or
@@ -17,13 +17,10 @@ import type { Logger } from "pino";
 import { formatIpv4, parseMac } from "../common/addr.js";
 import type { FrameChannel } from "../link/channel.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
-import { NeighborResolver } from "../forward/neighbor.js";
-import { UnixForward } from "../forward/unix.js";
 import { Vm } from "../vm/qemu.js";
 import type { Accel } from "../vm/accel.js";
-import { Network, startControl, type Control } from "./network.js";
+import { Network, NeighborResolver, PortService, startControl, UnixForward, type Control } from "./network.js";
 import { makeDataDisk } from "./disk.js";
-import { PortService } from "./ports.js";
 import type { DockerImage } from "./image.js";
 import { DOCKER_PORT, POWEROFF_COMMAND } from "./init.js";
 import { cleanStale, openPrivate, runningDaemon, writePid, type StatePaths } from "./state.js";

@@ -12,18 +12,18 @@
  * eth0 from skiff's DHCP server (address, route, resolver, MTU) with the udhcpc script of the
  * small image; a filter so only eth0 (skiff) reaches dockerd's TCP port (not the containers);
  * then dockerd (it starts containerd itself) on tcp://0.0.0.0:2375, its log on the console,
- * its userland proxy replaced by GUEST_PROXY (published ports, src/desktop/ports.ts).
+ * its userland proxy replaced by GUEST_PROXY (published ports, src/forward/port-service.ts).
  * It prints `SKIFF-DOCKER-UP <addr>` before dockerd starts, `SKIFF-DOCKER-EXIT <status>` if
  * dockerd dies, and reads the console for `SKIFF-POWEROFF`: then dockerd is stopped (SIGTERM,
  * up to 20 s), the disk synced and unmounted, and the VM powered off.
  */
 
+import { PORT_SERVICE_PORT } from "./network.js";
+
 export const DOCKER_PORT = 2375;
 export const DOCKER_UP_MARKER = "SKIFF-DOCKER-UP";
 export const DOCKER_EXIT_MARKER = "SKIFF-DOCKER-EXIT";
 export const POWEROFF_COMMAND = "SKIFF-POWEROFF";
-/** The gateway's TCP port of skiff's port service (src/desktop/ports.ts). */
-export const PORT_SERVICE_PORT = 1999;
 /** Where dockerd finds its userland proxy replacement in the system disk. */
 export const GUEST_PROXY_PATH = "/skiff/docker-proxy";
 

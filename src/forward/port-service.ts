@@ -1,6 +1,7 @@
 /**
- * Published ports for `skiff docker`: the guest's dockerd runs `/skiff/docker-proxy` (see
- * src/desktop/init.ts) in place of docker-proxy for every published port (`--userland-proxy-path`;
+ * Host ports opened at a guest's request (the port protocol of VPNKit's Docker for Mac, as
+ * skiff speaks it). Used for `skiff docker`'s published ports: the guest's dockerd runs
+ * `/skiff/docker-proxy` (see src/desktop/init.ts) in place of docker-proxy for every published port (`--userland-proxy-path`;
  * dockerd starts it with `-proto P -host-ip IP -host-port N -container-ip CIP -container-port M`
  * and waits for "0\n", or "1\n<error>", on its descriptor 3 before the container starts). The
  * script asks this service, on a TCP port of skiff's gateway, to listen on the host first:
@@ -21,8 +22,10 @@
 import type { Logger } from "pino";
 import { parseIpv4Address } from "../common/addr.js";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
-import type { ForwardManager } from "../forward/manager.js";
-import { PORT_SERVICE_PORT } from "./init.js";
+import type { ForwardManager } from "./manager.js";
+
+/** The gateway's TCP port of the service. */
+export const PORT_SERVICE_PORT = 1999;
 
 const MAX_LINE = 256;
 

@@ -1,14 +1,14 @@
-/** skiff docker's port service (src/desktop/ports.ts): requests, and forwards opened on the host. */
+/** The port service (src/forward/port-service.ts), skiff docker's published ports: requests, and forwards opened on the host. */
 import { expect } from "chai";
 import { createServer, connect } from "node:net";
 import { pino } from "pino";
-import { parsePortRequest, PortService } from "../../src/desktop/ports.js";
-import { Network } from "../../src/desktop/network.js";
+import { parsePortRequest, PortService } from "../../src/forward/port-service.js";
+import { Network } from "../../src/cli/network.js";
 import { ForwardManager } from "../../src/forward/manager.js";
 
 const log = pino({ level: "silent" });
 
-describe("desktop/ports: the port service", () => {
+describe("forward/port-service: host ports opened at a guest's request", () => {
   it("parses OPEN and CLOSE, and names what is wrong", () => {
     expect(parsePortRequest("OPEN tcp 127.0.0.1 8080")).to.deep.equal({ kind: "open", proto: "tcp", hostAddr: "127.0.0.1", hostPort: 8080 });
     expect(parsePortRequest("OPEN udp 0.0.0.0 53\r")).to.deep.equal({ kind: "open", proto: "udp", hostAddr: "0.0.0.0", hostPort: 53 });
