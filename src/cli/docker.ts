@@ -15,6 +15,8 @@ import { buildDockerImage, defaultDockerCacheDir, findDockerImage } from "../des
 import { runDaemon } from "../desktop/daemon.js";
 import { dockerStatus, startDocker, stopDocker } from "../desktop/lifecycle.js";
 import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js";
+import { parseVolumes, sharesAppend, type Volume } from "./vm.js";
+import { resolve } from "node:path";
 
 const say = (s: string) => process.stderr.write(`skiff docker: ${s}\n`);
 
@@ -29,7 +31,19 @@ function vmOptions(c: Command): Command {
     .option("--memory <MiB>", "guest memory in MiB", intArg(256, 1 << 20), 2048)
     .option("--disk-size <MiB>", "size of the persistent disk when first created, MiB (sparse)", intArg(1024, 16 << 20), 65536)
     .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
-    .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"));
+    .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
+    .option("-v, --volume <dir>", "share HOSTDIR[:ro] with the VM at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
+}
+
+/** `-v HOSTDIR[:ro]` → volumes mounted at the same path in the VM. */
+export function dockerVolumes(specs: string[]): Volume[] {
+  return parseVolumes(
+    specs.map((spec) => {
+      const ro = spec.endsWith(":ro");
+      const dir = resolve(ro ? spec.slice(0, -3) : spec);
+      return `${dir}:${dir}${ro ? ":ro" : ""}`;
+    }),
+  );
 }
 
 export function dockerCommand(program: Command, log: Logger, setStatus: (s: number) => void): void {
@@ -45,12 +59,13 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
     .option("--timeout <s>", "give up when dockerd has not answered after this many seconds", intArg(1, 3600), 300)
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, "info")
     .action(async (o) => {
+      dockerVolumes(o.volume); // usage errors before anything starts
       // Built in the foreground, so its progress lines reach the user.
       if (!findDockerImage(o.cache)) buildDockerImage({ cacheDir: o.cache, progress: say });
       const r = await startDocker({
         stateDir: o.stateDir,
         daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
-        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, ...o.volume.flatMap((v: string) => ["-v", v])],
         timeoutMs: o.timeout * 1000,
         progress: say,
       });
@@ -134,6 +149,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const image = findDockerImage(o.cache) ?? buildDockerImage({ cacheDir: o.cache, progress: say });
       const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
       log.info({ accel, reason }, "accelerator");
-      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
+      const volumes = dockerVolumes(o.volume);
+      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: sharesAppend(volumes), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
     });
 }

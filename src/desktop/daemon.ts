@@ -19,6 +19,7 @@ import type { FrameChannel } from "../link/channel.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
 import { Vm } from "../vm/qemu.js";
 import type { Accel } from "../vm/accel.js";
+import type { ShareSpec } from "../share/registry.js";
 import { Network, NeighborResolver, PortService, startControl, UnixForward, type Control } from "./network.js";
 import { makeDataDisk } from "./disk.js";
 import type { DockerImage } from "./image.js";
@@ -42,6 +43,10 @@ export interface DaemonOptions {
   mtu: number;
   /** TCG's translated-code cache, MiB (default DEFAULT_TCG_CACHE_MIB). */
   tcgCacheMiB?: number;
+  /** Host directories served to the guest over 9P (src/share/). */
+  shares?: ShareSpec[];
+  /** Extra kernel command-line words (the shares' mount list: src/vm/init.ts MOUNT_SHARES). */
+  extraAppend?: string[];
   /** How long the guest gets to power off cleanly before QEMU is killed (default 30 s). */
   powerOffMs?: number;
   log: Logger;
@@ -91,7 +96,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.info({ path: paths.dataDisk, MiB: opts.diskMiB }, "creating the persistent disk");
       makeDataDisk(paths.dataDisk, opts.diskMiB);
     }
-    net = new Network({ mtu: opts.mtu, log });
+    net = new Network({ mtu: opts.mtu, log, shares: opts.shares });
     const guestIpNum = (net.stack.config.network + 3) >>> 0;
     const guestIp = formatIpv4(guestIpNum);
     net.setStaticLeases([{ mac: parseMac(DOCKER_GUEST_MAC)!, ip: guestIpNum }]);
@@ -118,6 +123,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         net: { kind: "stream", path: paths.netSock, mac: DOCKER_GUEST_MAC },
         drives: [{ path: opts.image.system, readonly: true }, { path: paths.dataDisk }],
         tcgCacheMiB: opts.tcgCacheMiB ?? DEFAULT_TCG_CACHE_MIB,
+        extraAppend: opts.extraAppend,
       },
       { logFile: paths.consoleLog },
     );

@@ -37,6 +37,8 @@ export const DOCKER_MODULES = [
   "crc32c_generic", "virtio_pci", "virtio_blk", "virtio_net", "ext4", "overlay",
   "bridge", "br_netfilter", "veth", "nf_conntrack", "nf_nat",
   "ip_tables", "iptable_filter", "iptable_nat", "iptable_raw", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
+  // 9P over TCP: host directories shared by skiff's gateway (src/share/).
+  "9pnet_fd", "9p",
 ];
 
 /** Files of the packages the guest never uses (paths relative to the tree). */

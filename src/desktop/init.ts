@@ -10,7 +10,8 @@
  * Stage 2, `/skiff/init` in the system disk: proc/sys/cgroup2/devpts/shm/run/tmp; the
  * persistent disk (/dev/vdb, ext4, formatted on the host when created) on /var/lib/docker;
  * eth0 from skiff's DHCP server (address, route, resolver, MTU) with the udhcpc script of the
- * small image; a filter so only eth0 (skiff) reaches dockerd's TCP port (not the containers);
+ * small image; host directories shared with `-v` mounted over 9P at the same paths (the small
+ * image's MOUNT_SHARES); a filter so only eth0 (skiff) reaches dockerd's TCP port (not the containers);
  * then dockerd (it starts containerd itself) on tcp://0.0.0.0:2375, its log on the console,
  * its userland proxy replaced by GUEST_PROXY (published ports, src/forward/port-service.ts).
  * It prints `SKIFF-DOCKER-UP <addr>` before dockerd starts, `SKIFF-DOCKER-EXIT <status>` if
@@ -19,6 +20,7 @@
  */
 
 import { PORT_SERVICE_PORT } from "./network.js";
+import { MOUNT_SHARES } from "../vm/init.js";
 
 export const DOCKER_PORT = 2375;
 export const DOCKER_UP_MARKER = "SKIFF-DOCKER-UP";
@@ -74,7 +76,7 @@ while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); 
 ip link set eth0 up
 udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /skiff/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
 addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
-echo 1 > /proc/sys/net/ipv4/ip_forward
+${MOUNT_SHARES}echo 1 > /proc/sys/net/ipv4/ip_forward
 ulimit -n 1048576
 gw=$(ip route show default | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
 # dockerd's TCP port and skiff's port service are for this VM only: containers must not drive

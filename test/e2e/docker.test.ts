@@ -5,7 +5,8 @@
  * once dockerd answers through docker.sock; then `docker version` shows the server; an image
  * imported from busybox-static's files (`docker import`, no registry) runs `sh -c 'exit 3'` and
  * `docker run` returns 3; a container downloads 20 MiB from a host HTTP server on 127.0.0.1
- * through `host.docker.internal` (SHA-256 equal); `docker build` from that local base; a published port (`-p 127.0.0.1:N:80`) answers
+ * through `host.docker.internal` (SHA-256 equal); a host directory shared with `start -v` is read
+ * and written both ways through a container's `-v`; `docker build` from that local base; a published port (`-p 127.0.0.1:N:80`) answers
  * on the host as soon as `docker run -d` returns and is freed after `docker rm -f`, and a host
  * port already in use fails `docker run` itself with skiff's message; a second
  * `start` says it is running; `stop` then `start` keeps the image (persistent disk); `stop`
@@ -74,7 +75,8 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   let env: NodeJS.ProcessEnv;
   const skiff = (args: string[], timeoutMs = 600_000) => runProc(process.execPath, ["--import", "tsx", CLI, "docker", ...args, "--state-dir", state], { ...process.env, SKIFF_LOG: "warn" }, timeoutMs);
   const docker = (args: string[], timeoutMs = 300_000, input?: Buffer) => runProc(DOCKER, args, env, timeoutMs, input);
-  const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
+  let shared: string;
+  const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "-v", shared, "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
 
   before(async function () {
     const missing = [DOCKER, "/usr/bin/qemu-system-x86_64", "/usr/sbin/mkfs.ext4"].filter((p) => !existsSync(p));
@@ -83,6 +85,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
       this.skip();
     }
     state = mkdtempSync(join(tmpdir(), "skiff-docker-e2e-"));
+    shared = mkdtempSync(join(tmpdir(), "skiff-docker-share-"));
     sock = join(state, "docker.sock");
     env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(state, "docker-config"), DOCKER_BUILDKIT: "0" };
     const t0 = Date.now();
@@ -96,6 +99,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     if (!state) return;
     await skiff(["stop"], 120_000);
     rmSync(state, { recursive: true, force: true });
+    rmSync(shared, { recursive: true, force: true });
   });
 
   it("docker.sock is private (0600) and `docker version` shows the server", async () => {
@@ -186,6 +190,15 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     }
   });
 
+  it("-v: a host directory shared with `start -v` is read and written both ways by a container's `-v`", async () => {
+    const token = randomBytes(8).toString("hex");
+    writeFileSync(join(shared, "in.txt"), token);
+    const r = await docker(["run", "--rm", "-v", `${shared}:/data`, "skiff-test/busybox:1", "sh", "-c", "cat /data/in.txt && cat /data/in.txt /data/in.txt > /data/out.txt"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal(token);
+    expect(readFileSync(join(shared, "out.txt"), "utf8")).to.equal(token + token);
+  });
+
   it("a container downloads 20 MiB from a host server through host.docker.internal (SHA-256 equal)", async () => {
     const blob = randomBytes(20 << 20);
     const want = createHash("sha256").update(blob).digest("hex");
@@ -217,5 +230,31 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     const img = await docker(["image", "inspect", "--format", "{{.Id}}", "skiff-test/busybox:1"]);
     expect(img.code, img.stderr).to.equal(0);
     expect(img.stdout.trim()).to.match(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("`logs` prints the daemon's log and the console with dockerd's", async () => {
+    const r = await skiff(["logs"]);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.include(`==> daemon (${join(state, "daemon.log")}) <==`);
+    expect(r.stdout).to.include(`==> console (${join(state, "console.log")}) <==`);
+    expect(r.stdout).to.include("SKIFF-DOCKER-UP 192.168.65.3/24");
+    expect(r.stdout).to.match(/API listen on \[::\]:2375/);
+  });
+
+  it("after a crash (the daemon killed with SIGKILL) start detects the stale state, kills the orphaned QEMU and starts again", async () => {
+    const [pid, qemuPid] = readFileSync(join(state, "daemon.pid"), "utf8").trim().split(" ").map(Number);
+    process.kill(pid, "SIGKILL");
+    const t0 = Date.now();
+    while (existsSync(`/proc/${pid}`) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(`/proc/${pid}`), "the killed daemon is gone").to.equal(false);
+    expect(existsSync(`/proc/${qemuPid}`), "QEMU outlives its daemon").to.equal(true);
+    const st = await skiff(["status"]);
+    expect(st.code).to.equal(3);
+    const r = await skiff(startArgs());
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.include(`cleaned stale state of daemon ${pid}, its QEMU ${qemuPid} killed`);
+    expect(existsSync(`/proc/${qemuPid}`)).to.equal(false);
+    const v = await docker(["image", "inspect", "--format", "{{.Id}}", "skiff-test/busybox:1"]);
+    expect(v.code, v.stderr).to.equal(0);
   });
 });
