@@ -6,8 +6,9 @@
  *   UUID and directory-hash seed derived from the image key and a fixed creation time
  *   (`E2FSPROGS_FAKE_TIME`), no journal and no reserved blocks;
  * - the persistent data disk (/var/lib/docker): a sparse file of the requested size, formatted
- *   once when the state directory has none (`mkfs.ext4 -F` of the sparse file; only the
- *   metadata blocks are written, so a 64 GiB disk starts at a few MiB on the host).
+ *   once when the state directory has none (`mkfs.ext4 -F` of the sparse file with lazy inode
+ *   table and journal initialisation: only the metadata blocks are written, so a 64 GiB disk
+ *   starts at ~5 MB on the host).
  *
  * Files are created with O_EXCL|O_NOFOLLOW and mode 0600 (never through a planted link).
  */
@@ -58,7 +59,9 @@ export function makeSystemDisk(path: string, dir: string, sizeMiB: number, seedH
 export function makeDataDisk(path: string, sizeMiB: number): void {
   createSparse(path, sizeMiB);
   try {
-    mkfs(["-F", "-q", "-L", "skiff-docker", "-m", "0", path]);
+    // Inode tables and journal left unwritten (the guest mounts with noinit_itable): a 64 GiB
+    // disk starts at ~5 MB on the host instead of ~520 MB.
+    mkfs(["-F", "-q", "-L", "skiff-docker", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", path]);
   } catch (e) {
     rmSync(path, { force: true });
     throw e;

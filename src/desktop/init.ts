@@ -65,7 +65,7 @@ mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 ln -sf /run /var/run 2>/dev/null
-if ! mount -t ext4 /dev/vdb /var/lib/docker; then
+if ! mount -t ext4 -o noinit_itable /dev/vdb /var/lib/docker; then
   echo "${DOCKER_EXIT_MARKER} 91 cannot mount the data disk /dev/vdb"; sync; poweroff -f
 fi
 hostname skiff-docker
