@@ -145,9 +145,27 @@ export function cleanStale(paths: StatePaths): string | undefined {
     } catch {
       /* gone meanwhile */
     }
+    // Until it is gone, it holds the disk's lock and a new QEMU could not open the disk.
+    waitGone(info.qemuPid, 5000);
   }
   for (const s of [paths.pid, paths.dockerSock, paths.apiSock, paths.netSock]) rmSync(s, { force: true });
   return what;
+}
+
+/** A zombie (exited, not yet reaped) counts as gone. */
+function zombie(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Wait (blocking, at most `ms`) until `pid` has exited. */
+function waitGone(pid: number, ms: number): void {
+  const t0 = Date.now();
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  while (alive(pid) && !zombie(pid) && Date.now() - t0 < ms) Atomics.wait(cell, 0, 0, 20);
 }
 
 export function isAlive(pid: number): boolean {

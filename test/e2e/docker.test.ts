@@ -76,6 +76,8 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   const skiff = (args: string[], timeoutMs = 600_000) => runProc(process.execPath, ["--import", "tsx", CLI, "docker", ...args, "--state-dir", state], { ...process.env, SKIFF_LOG: "warn" }, timeoutMs);
   const docker = (args: string[], timeoutMs = 300_000, input?: Buffer) => runProc(DOCKER, args, env, timeoutMs, input);
   let shared: string;
+  /** `start`'s stderr, with the daemon's log when it failed (the state directory is gone after the suite). */
+  const why = (r: Ran) => (r.code === 0 ? r.stderr : `${r.stderr}\n--- daemon.log:\n${(() => { try { return readFileSync(join(state, "daemon.log"), "utf8").slice(-3000); } catch { return "(none)"; } })()}`);
   const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "-v", shared, "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
 
   before(async function () {
@@ -91,7 +93,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     const t0 = Date.now();
     const r = await skiff(startArgs());
     console.log(`      (start → dockerd answering: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    expect(r.code, r.stderr).to.equal(0);
+    expect(r.code, why(r)).to.equal(0);
     expect(r.stdout.trim()).to.equal(`export DOCKER_HOST=unix://${sock}`);
   });
 
@@ -226,7 +228,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     const t0 = Date.now();
     const r = await skiff(startArgs());
     console.log(`      (second start → dockerd answering: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    expect(r.code, r.stderr).to.equal(0);
+    expect(r.code, why(r)).to.equal(0);
     const img = await docker(["image", "inspect", "--format", "{{.Id}}", "skiff-test/busybox:1"]);
     expect(img.code, img.stderr).to.equal(0);
     expect(img.stdout.trim()).to.match(/^sha256:[0-9a-f]{64}$/);
@@ -251,7 +253,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     const st = await skiff(["status"]);
     expect(st.code).to.equal(3);
     const r = await skiff(startArgs());
-    expect(r.code, r.stderr).to.equal(0);
+    expect(r.code, why(r)).to.equal(0);
     expect(r.stderr).to.include(`cleaned stale state of daemon ${pid}, its QEMU ${qemuPid} killed`);
     expect(existsSync(`/proc/${qemuPid}`)).to.equal(false);
     const v = await docker(["image", "inspect", "--format", "{{.Id}}", "skiff-test/busybox:1"]);
