@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { chmodSync } from "node:fs";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { currentImageDir, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
+import { findBuilt, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
 import { writeInitramfs, type CpioEntry } from "../vm/initramfs.js";
 import { UDHCPC_SCRIPT } from "../vm/init.js";
 import { GUEST_PROXY, GUEST_PROXY_PATH, STAGE1_INIT, STAGE2_INIT } from "./init.js";
@@ -61,21 +61,25 @@ export function defaultDockerCacheDir(): string {
   return skiffCacheDir("docker");
 }
 
+/** What this version of skiff puts into the docker image besides the packages (an image by another version is never booted). */
+export function dockerBuilderHash(): string {
+  return createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(GUEST_PROXY).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(",")).digest("hex").slice(0, 16);
+}
+
 export function dockerImageKey(packages: Record<string, string>): string {
-  const h = createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(GUEST_PROXY).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(","));
+  const h = createHash("sha256").update(dockerBuilderHash());
   for (const [p, v] of Object.entries(packages).sort()) h.update(`${p}=${v}\n`);
   return h.digest("hex").slice(0, 16);
 }
 
 function imageIn(dir: string): DockerImage | undefined {
-  const img = guestImageIn(dir);
+  const img = guestImageIn(dir, dockerBuilderHash());
   return img && { ...img, system: join(dir, "system.img") };
 }
 
-/** The most recently built docker image in `cacheDir`, without touching apt. */
+/** A docker image in `cacheDir` built by this version of skiff (the one `current` names, else the newest), without touching apt. */
 export function findDockerImage(cacheDir = defaultDockerCacheDir()): DockerImage | undefined {
-  const dir = currentImageDir(cacheDir);
-  return dir === undefined ? undefined : imageIn(dir);
+  return findBuilt(cacheDir, imageIn);
 }
 
 function head(path: string, n: number): Uint8Array {
@@ -193,7 +197,7 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     const sizeMiB = Math.ceil((bytes * 1.2) / (1 << 20)) + 32;
     progress(`system disk: ${(bytes / (1 << 20)).toFixed(0)} MiB of files in a ${sizeMiB} MiB ext4 image`);
     makeSystemDisk(join(out, "system.img"), root, sizeMiB, key.padEnd(32, "0"));
-    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, kernel: kver, packages, modules: order, systemMiB: sizeMiB, systemTreeSha256: digest }, null, 2) + "\n");
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, builder: dockerBuilderHash(), kernel: kver, packages, modules: order, systemMiB: sizeMiB, systemTreeSha256: digest }, null, 2) + "\n");
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
     writeFileSync(join(cacheDir, "current"), key + "\n");

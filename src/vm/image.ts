@@ -13,7 +13,7 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { writeInitramfs, type CpioEntry } from "./initramfs.js";
@@ -39,13 +39,6 @@ export function defaultCacheDir(): string {
 export function skiffCacheDir(name: string): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   return join(base, "skiff", name);
-}
-
-/** The directory `CACHE/current` names (the last image built), if any. */
-export function currentImageDir(cacheDir: string): string | undefined {
-  const cur = join(cacheDir, "current");
-  if (!existsSync(cur)) return undefined;
-  return join(cacheDir, readFileSync(cur, "utf8").trim());
 }
 
 /** A failure a user fixes by installing or configuring something (printed as one line). */
@@ -86,24 +79,64 @@ export function resolvePackages(progress: (s: string) => void = () => {}): Recor
   return out;
 }
 
+/**
+ * What this version of skiff puts into an image besides the packages: the builder, /init, the
+ * udhcpc script and the module list. An image built by another version (an older /init) is
+ * never booted by this one.
+ */
+export function builderHash(): string {
+  return createHash("sha256").update(BUILDER_VERSION).update(INIT_SCRIPT).update(UDHCPC_SCRIPT).update(GUEST_MODULES.join(",")).digest("hex").slice(0, 16);
+}
+
 export function imageKey(packages: Record<string, string>): string {
-  const h = createHash("sha256").update(BUILDER_VERSION).update(INIT_SCRIPT).update(UDHCPC_SCRIPT).update(GUEST_MODULES.join(","));
+  const h = createHash("sha256").update(builderHash());
   for (const [p, v] of Object.entries(packages).sort()) h.update(`${p}=${v}\n`);
   return h.digest("hex").slice(0, 16);
 }
 
-/** The image whose manifest is in `dir`, if it is complete. */
-export function imageIn(dir: string): GuestImage | undefined {
+/**
+ * The image in `dir` if it is one this version of skiff built (its manifest names `builder`:
+ * this image builder's hash by default; the docker image's builder passes its own).
+ */
+export function imageIn(dir: string, builder = builderHash()): GuestImage | undefined {
   const manifest = join(dir, "manifest.json");
   if (!existsSync(manifest)) return undefined;
-  const m = JSON.parse(readFileSync(manifest, "utf8")) as { packages: Record<string, string> };
+  let m: { packages?: Record<string, string>; builder?: string };
+  try {
+    m = JSON.parse(readFileSync(manifest, "utf8")) as typeof m;
+  } catch {
+    return undefined;
+  }
+  if (m.builder !== builder || m.packages === undefined) return undefined;
   return { dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), packages: m.packages };
 }
 
-/** The most recently built image in `cacheDir`, without touching apt. */
+/**
+ * An image in `cacheDir` built by this version of skiff, without touching apt: the one
+ * `current` names when it is ours, else the newest of ours (another version of skiff, or
+ * another image builder, may share the cache and move `current`). Undefined when there is none.
+ */
 export function findImage(cacheDir = defaultCacheDir()): GuestImage | undefined {
-  const dir = currentImageDir(cacheDir);
-  return dir === undefined ? undefined : imageIn(dir);
+  return findBuilt(cacheDir, (dir) => imageIn(dir));
+}
+
+/** `findImage`'s search with another builder's loader (`load` returns undefined for images not its own). */
+export function findBuilt<T extends GuestImage>(cacheDir: string, load: (dir: string) => T | undefined): T | undefined {
+  const cur = join(cacheDir, "current");
+  if (existsSync(cur)) {
+    const img = load(join(cacheDir, readFileSync(cur, "utf8").trim()));
+    if (img !== undefined) return img;
+  }
+  if (!existsSync(cacheDir)) return undefined;
+  let best: { img: T; at: number } | undefined;
+  for (const e of readdirSync(cacheDir, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name.startsWith(".")) continue;
+    const img = load(join(cacheDir, e.name));
+    if (img === undefined) continue;
+    const at = statSync(join(img.dir, "manifest.json")).mtimeMs;
+    if (best === undefined || at > best.at) best = { img, at };
+  }
+  return best?.img;
 }
 
 /** `.ko` dependencies, from the `depends=` string of its `.modinfo` section. */
@@ -204,7 +237,7 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
     mkdirSync(out);
     copyFileSync(join(root, "boot", vmlinuz), join(out, "vmlinuz"));
     writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
-    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, kernel: kver, packages, modules: order }, null, 2) + "\n");
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, builder: builderHash(), kernel: kver, packages, modules: order }, null, 2) + "\n");
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
     writeFileSync(join(cacheDir, "current"), key + "\n");

@@ -1,5 +1,17 @@
 import { expect } from "chai";
-import { imageKey, loadOrder, moduleDepends } from "../../src/vm/image.js";
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { builderHash, findImage, imageKey, loadOrder, moduleDepends } from "../../src/vm/image.js";
+
+/** A fake cached image: a directory with a manifest naming `builder`, aged `ageS` seconds. */
+function fakeImage(cache: string, name: string, builder: string | undefined, ageS = 0): void {
+  mkdirSync(join(cache, name), { recursive: true });
+  const manifest = join(cache, name, "manifest.json");
+  writeFileSync(manifest, JSON.stringify({ key: name, builder, packages: { "busybox-static": "1" } }));
+  const t = Date.now() / 1000 - ageS;
+  utimesSync(manifest, t, t);
+}
 
 describe("vm/image builder pieces", () => {
   it("moduleDepends reads the .modinfo depends= string", () => {
@@ -30,5 +42,29 @@ describe("vm/image builder pieces", () => {
     expect(imageKey({ "busybox-static": "1:1.35.0-4", "linux-image-6.1.0-56-amd64": "6.1.192-2" })).to.equal(a);
     expect(imageKey({ "linux-image-6.1.0-56-amd64": "6.1.192-3", "busybox-static": "1:1.35.0-4" })).not.to.equal(a);
     expect(a).to.match(/^[0-9a-f]{16}$/);
+  });
+
+  it("findImage boots only an image this version built: `current` when it is ours, else our newest, never another builder's", () => {
+    const cache = mkdtempSync(join(tmpdir(), "skiff-img-"));
+    try {
+      expect(findImage(cache), "empty cache").to.equal(undefined);
+      // Found by the suite: another version's (or another builder's) image named by `current`
+      // was booted, with an /init that did not mount shares.
+      fakeImage(cache, "old0000000000000", "someone-elses-builder");
+      writeFileSync(join(cache, "current"), "old0000000000000\n");
+      expect(findImage(cache), "current names an image of another version").to.equal(undefined);
+      fakeImage(cache, "legacy0000000000", undefined);
+      expect(findImage(cache), "an image without a builder hash").to.equal(undefined);
+      fakeImage(cache, "ours000000000001", builderHash(), 100);
+      fakeImage(cache, "ours000000000002", builderHash(), 10);
+      expect(findImage(cache)?.dir, "our newest").to.equal(join(cache, "ours000000000002"));
+      writeFileSync(join(cache, "current"), "ours000000000001\n");
+      expect(findImage(cache)?.dir, "current, ours").to.equal(join(cache, "ours000000000001"));
+      writeFileSync(join(cache, "ours000000000002", "manifest.json"), "{not json");
+      writeFileSync(join(cache, "current"), "ours000000000002\n");
+      expect(findImage(cache)?.dir, "a broken manifest is skipped").to.equal(join(cache, "ours000000000001"));
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });
