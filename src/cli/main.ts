@@ -14,6 +14,7 @@ import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
 import { DEFAULT_BUSY_POLL_US } from "../network/options.js";
+import { dockerCommand } from "./docker.js";
 import { skiffVersion } from "./version.js";
 import { slirp4netns } from "./slirp4netns.js";
 
@@ -117,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
 
   forwardCommand(program, (s) => (status = s));
   vmCommand(program, log, (s) => (status = s));
+  dockerCommand(program, log, (s) => (status = s));
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap
