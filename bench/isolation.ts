@@ -10,7 +10,7 @@
 import { NetworkStack } from "../src/stack/stack.js";
 import { DhcpService } from "../src/stack/dhcp-service.js";
 import { attachSwitchDetailed, internalLink } from "../src/stack/switched.js";
-import { BaseFrameChannel } from "../src/link/channel.js";
+import { BaseFrameChannel } from "../src/common/frame-channel.js";
 import { emitEthernet, EtherType } from "../src/ethernet/ethernet.js";
 import { emitIpv4, IpProtocol, NO_IPV4_OPTIONS } from "../src/ipv4/ipv4.js";
 import { emitUdp } from "../src/ipv4/udp.js";

@@ -33,7 +33,7 @@ fi
 #                       image itself is built from linux-image-amd64 and busybox-static with
 #                       `apt-get download` by `skiff vm image build`, never installed here)
 #   cpio                oracle for the initramfs writer's unit test (cpio -t)
-#   socat               test/link/native.test.ts: a datagram from an unbound sender
+#   socat               test/native/addon.test.ts: a datagram from an unbound sender
 #                       (UNIX-SENDTO); without it that test skips
 #   nftables            nft: random loss on a link's ingress for the TCP-under-loss bench rows and
 #                       e2e test (this kernel has no sch_netem; netdev-family nftables is built in)
@@ -59,6 +59,29 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# docker.io: the host's docker CLI (/usr/bin/docker), the client of `skiff docker` and of its
+# end-to-end test (Debian 12 ships the CLI only inside docker.io). Its dockerd must not start
+# on the host: when no policy-rc.d exists, one that denies service starts is in place for the
+# install only; on a systemd machine the units are then disabled.
+if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed"; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: need root to install: docker.io (for its docker CLI)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  temp_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    temp_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends docker.io
+  [[ -n $temp_policy ]] && rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # Node's headers for the addon build: Debian's nodejs ships them in /usr/include/node; the

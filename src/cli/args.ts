@@ -5,6 +5,7 @@
 import { InvalidArgumentError } from "commander";
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
+import { MTU_MIN, MTU_MAX } from "../network/options.js";
 
 /** An integer option in `min..max`; anything else is a usage error naming the range. */
 export function intArg(min: number, max: number) {
@@ -15,15 +16,8 @@ export function intArg(min: number, max: number) {
   };
 }
 
-/**
- * The MTU range of every command's `--mtu` (and of the stack, stack/config.ts). 576 is the
- * least every IPv4 host must accept (RFC 791; RFC 1122 §3.3.3). 65521 is the most a Linux TAP
- * device takes (max_mtu = 65535 - the 14-byte Ethernet header; `ip link set ... mtu 65522`
- * fails), the tightest of skiff's links: QEMU's stream and dgram netdevs and vmnet carry any
- * frame up to 64 KiB. vpnkit's limit is the same.
- */
-export const MTU_MIN = 576;
-export const MTU_MAX = 65521;
+/** The MTU range of every command's `--mtu` (the library's, src/network/options.ts). */
+export { MTU_MIN, MTU_MAX };
 export const mtuArg = intArg(MTU_MIN, MTU_MAX);
 
 /** Every command's `--log-level` default: warnings and errors only; a normal start prints nothing. */

@@ -13,7 +13,8 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { inspectCommand } from "./pcap-inspect.js";
 import { forwardCommand } from "./forward.js";
 import { vmCommand } from "./vm.js";
-import { DEFAULT_BUSY_POLL_US } from "./network.js";
+import { DEFAULT_BUSY_POLL_US } from "../network/options.js";
+import { dockerCommand } from "./docker.js";
 import { skiffVersion } from "./version.js";
 import { slirp4netns } from "./slirp4netns.js";
 
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--debug", "debug logging (as vpnkit's --debug)")
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL);
-  // vpnkit's other flags (reference/vpnkit.md §1.17) are accepted, and ignored with a warning.
+  // vpnkit's other flags are accepted, and ignored with a warning.
   for (const [flag] of IGNORED_VPNKIT_FLAGS) {
     vpnkitCmd.addOption(new Option(`${flag} <value>`).hideHelp().argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
   }
@@ -117,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
 
   forwardCommand(program, (s) => (status = s));
   vmCommand(program, log, (s) => (status = s));
+  dockerCommand(program, log, (s) => (status = s));
 
   const pcap = program.command("pcap").description("work with packet captures");
   pcap

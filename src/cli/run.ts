@@ -8,19 +8,17 @@
  * other user: the same network in user + network namespaces of its own (./userns-netns.ts).
  */
 
-import { formatIpv4 } from "../common/addr.js";
-import { broadcastAddress, resolveConfig } from "../stack/config.js";
-import { checkSocketPath } from "../common/socket-path.js";
-import { Network } from "./network.js";
-import { startControl, parsePublishOptions, type Control } from "./forward.js";
-import { checkOutputFile } from "./args.js";
-import { formatMac } from "../common/addr.js";
-import type { TapChannel } from "../link/tap.js";
-import { CaptureChannel } from "../link/capture.js";
-import type { FrameChannel } from "../link/channel.js";
-import { Netns, requireRootWithIp } from "./netns.js";
 import type { Logger } from "pino";
 import type { ChildProcess } from "node:child_process";
+import { formatIpv4, formatMac } from "../common/addr.js";
+import { checkSocketPath } from "../common/socket-path.js";
+import { broadcastAddress } from "../stack/config.js";
+import { createNetwork, type Network } from "../network/network.js";
+import { resolveNetworkOptions, type NetworkOptions } from "../network/options.js";
+import { parsePublishOptions } from "../network/control.js";
+import { checkOutputFile } from "./args.js";
+import { cliOptions } from "./serve.js";
+import { Netns, requireRootWithIp } from "./netns.js";
 import { GUEST_MAC, KILL_GRACE_MS, signalStatus } from "./run-common.js";
 import { UserNetns, requireRootlessTools } from "./userns-netns.js";
 
@@ -52,7 +50,9 @@ export async function run(opts: RunOptions): Promise<number> {
   const rootless = process.getuid?.() !== 0;
   if (rootless) requireRootlessTools();
   else requireRootWithIp();
-  const cfg = resolveConfig({ subnet: opts.subnet, mtu: opts.mtu, hostAliasIp: opts.hostIp });
+  const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, log: opts.log };
+  cliOptions(base);
+  const cfg = resolveNetworkOptions(base).config;
   const guestIpNum = (cfg.network + 3) >>> 0;
   if (guestIpNum >= broadcastAddress(cfg)) {
     throw new Error(`--subnet ${opts.subnet}: too small for skiff run, which needs the gateway (.1), the host alias (.2) and the guest (.3): use a /29 or larger`);
@@ -61,11 +61,10 @@ export async function run(opts: RunOptions): Promise<number> {
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
   parsePublishOptions(opts.publish ?? [], guestIp);
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
-  // The guest interface is configured statically with the address skiff's DHCP server would
-  // give it (a static lease for its MAC), so a DHCP client inside gets the same answer.
-  // (A bad --dns-record throws here, before anything is opened.)
-  const net = new Network({ ...opts, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
-  const { stack } = net;
+  // One guest, straight on the gateway (no switch). Its interface is configured statically with
+  // the address skiff's DHCP server would give it (a static lease for its MAC), so a DHCP
+  // client inside gets the same answer.
+  const net: Network = await createNetwork({ ...base, switch: false, defaultGuest: guestIp, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
@@ -79,17 +78,12 @@ export async function run(opts: RunOptions): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   let ns: Netns | UserNetns | undefined;
-  let tap: TapChannel | undefined;
-  let channel: FrameChannel | undefined;
-  let control: Control | undefined;
   try {
     // From here on, whatever fails closes everything opened so far (finally) and exits at once.
     ns = rootless ? UserNetns.create() : Netns.create();
-    tap = ns.openTap({ name: opts.tap, mtu: opts.mtu, offload: opts.offload ?? true });
-    // Always behind a capture wrapper (idle unless --pcap or the API's POST /capture).
-    const capture = opts.pcap ? CaptureChannel.toFile(tap, opts.pcap) : new CaptureChannel(tap);
-    channel = capture;
-    stack.attach(channel);
+    // The capture starts before the link is attached: it sees the first frame.
+    if (opts.pcap) net.startCapture(opts.pcap);
+    net.attach(ns.openTap({ name: opts.tap, mtu: opts.mtu, offload: opts.offload ?? true }));
     ns.exec(["ip", "link", "set", "lo", "up"]);
     ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
@@ -99,7 +93,8 @@ export async function run(opts: RunOptions): Promise<number> {
     // skiff's DNS server as its resolver.
     ns.writeEtc("resolv.conf", `# written by skiff run\nnameserver ${formatIpv4(cfg.gatewayIp)}\noptions edns0\n`);
     opts.log.info({ netns: ns.name, ...(ns instanceof UserNetns ? { userns: ns.mapping } : {}), tap: opts.tap, guest: guestIp, gateway: formatIpv4(cfg.gatewayIp) }, "namespace ready");
-    control = await startControl(net, { publish: opts.publish, apiSocket: opts.apiSocket, guestIp, capture, log: opts.log });
+    if ((opts.publish ?? []).length > 0) await net.forward(opts.publish!);
+    if (opts.apiSocket !== undefined) await net.listenApi(opts.apiSocket);
     if (stopSignal) return signalStatus(stopSignal);
     const proc = ns.spawn(opts.command);
     child = proc;
@@ -110,15 +105,13 @@ export async function run(opts: RunOptions): Promise<number> {
       });
       proc.on("exit", (c, sig) => resolve(c ?? signalStatus(sig ?? "SIGKILL")));
     });
-    opts.log.debug({ counters: stack.counters.snapshot() }, "stack counters");
+    opts.log.debug({ counters: net.stats().stack }, "stack counters");
     return code;
   } finally {
     if (killTimer) clearTimeout(killTimer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await control?.close().catch(() => {});
-    net.close();
-    (channel ?? tap)?.close();
+    await net.close();
     ns?.remove();
   }
 }

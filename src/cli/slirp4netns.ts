@@ -27,11 +27,11 @@ import { formatIpv4, formatMac } from "../common/addr.js";
 import { checkSocketPath } from "../common/socket-path.js";
 import { resolveConfig, prefixMask, broadcastAddress } from "../stack/config.js";
 import { DEFAULT_DENY } from "../socket-translate/policy.js";
-import { ForwardManager } from "../forward/manager.js";
-import { checkApiSocketLength, SlirpApi, SlirpApiServer } from "../forward/slirp-api.js";
+import { checkApiSocketLength } from "../forward/slirp-api.js";
 import { openTapInNamespace } from "../link/userns.js";
 import type { TapChannel } from "../link/tap.js";
-import { Network } from "./network.js";
+import { createNetwork } from "../network/network.js";
+import { cliOptions } from "./serve.js";
 import { parseSlirpArgs, slirpHelpText, slirpVersionText, type SlirpOptions } from "./slirp4netns-args.js";
 import { skiffVersion } from "./version.js";
 
@@ -89,7 +89,7 @@ async function serveSlirp(o: SlirpOptions, log: Logger): Promise<number> {
   if (o.enableSeccomp) process.stderr.write("skiff slirp4netns: --enable-seccomp: skiff installs no seccomp filter\n");
   const netns = o.netnsType === "pid" ? `/proc/${o.target}/ns/net` : o.target;
   const userns = o.usernsPath ?? (o.netnsType === "pid" ? `/proc/${o.target}/ns/user` : undefined);
-  const net = new Network({
+  const options = {
     mtu: o.mtu,
     subnet: `${a.network}/${a.prefix}`,
     gatewayIp: a.dns,
@@ -97,12 +97,14 @@ async function serveSlirp(o: SlirpOptions, log: Logger): Promise<number> {
     deny: o.disableHostLoopback ? [...DEFAULT_DENY, `${a.host}/32`] : undefined,
     // One guest on its own TAP, configured by hand (its MAC unknown to us): nothing to isolate.
     validateSources: false,
+    switch: false,
+    defaultGuest: a.guest,
     log,
-  });
-  if (o.disableDns) net.dns.close();
+  };
+  cliOptions(options);
+  const net = await createNetwork(options);
+  if (o.disableDns) net.services.dns.close();
   let tap: TapChannel | undefined;
-  let api: SlirpApiServer | undefined;
-  let forwards: ForwardManager | undefined;
   let exitWatch: Socket | undefined;
   let stop!: (why: string) => void;
   const stopped = new Promise<string>((resolve) => (stop = resolve));
@@ -119,15 +121,12 @@ async function serveSlirp(o: SlirpOptions, log: Logger): Promise<number> {
       configure: o.configure ? { addr: a.guest, mask: a.mask, gateway: a.host, mtu: o.mtu, mac: o.macAddress } : undefined,
     });
     tap.on("closed", (err?: Error) => stop(err ? `TAP: ${err.message}` : "TAP closed"));
-    net.stack.attach(tap);
-    if (o.apiSocket !== undefined) {
-      forwards = new ForwardManager(net.stack, net.tcp, { log });
-      api = await SlirpApiServer.listen(o.apiSocket, new SlirpApi(forwards, a.guest), log);
-    }
+    net.attach(tap);
+    if (o.apiSocket !== undefined) await net.listenSlirpApi(o.apiSocket);
     if (o.exitFd !== undefined) exitWatch = watchExitFd(o.exitFd, () => stop("exit-fd"));
     process.stdout.write(
       `Starting skiff (slirp4netns-compatible)\n* MTU: ${o.mtu}\n* Network: ${a.network}\n* Netmask: ${a.mask}\n* Gateway: ${a.host}\n* DNS: ${o.disableDns ? "disabled" : a.dns}\n` +
-        `* Recommended IP: ${a.guest}\n* Gateway MAC: ${formatMac(net.stack.config.gatewayMac)}\n${o.apiSocket ? `* API Socket: ${o.apiSocket}\n` : ""}`,
+        `* Recommended IP: ${a.guest}\n* Gateway MAC: ${formatMac(net.config.gatewayMac)}\n${o.apiSocket ? `* API Socket: ${o.apiSocket}\n` : ""}`,
     );
     if (o.readyFd !== undefined) {
       writeSync(o.readyFd, "1");
@@ -140,9 +139,7 @@ async function serveSlirp(o: SlirpOptions, log: Logger): Promise<number> {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
     exitWatch?.destroy();
-    forwards?.closeAll();
-    await api?.close();
-    net.close();
+    await net.close();
     tap?.close();
   }
 }

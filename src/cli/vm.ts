@@ -18,11 +18,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { Network } from "./network.js";
-import { startControl, parsePublishOptions, type Control } from "./forward.js";
-import { formatIpv4, parseMac } from "../common/addr.js";
-import type { FrameChannel } from "../link/channel.js";
-import { CaptureChannel } from "../link/capture.js";
+import { createNetwork } from "../network/network.js";
+import { parsePublishOptions } from "../network/control.js";
+import { formatIpv4 } from "../common/addr.js";
+import type { FrameChannel } from "../common/frame-channel.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
 import { openQemuDgram } from "../link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, findImage, VmSetupError, type GuestImage } from "../vm/image.js";
@@ -133,12 +132,17 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   const volumes = parseVolumes(opts.volumes ?? []);
-  const net = new Network({ mtu: opts.mtu, log: opts.log, shares: [...(opts.shares ?? []), ...volumes.map((v) => v.share)] });
-  const guestIp = formatIpv4((net.stack.config.network + 3) >>> 0);
+  // One guest, straight on the gateway; its MAC has a static lease on the first guest address.
+  const net = await createNetwork({
+    mtu: opts.mtu,
+    log: opts.log,
+    switch: false,
+    staticLeases: [{ mac: GUEST_MAC, ip: "192.168.65.3" }],
+    shares: [...(opts.shares ?? []), ...volumes.map((v) => v.share)],
+  });
+  const guestIp = formatIpv4((net.config.network + 3) >>> 0);
   let dir: string | undefined;
   let link: GuestLink | undefined;
-  let capture: CaptureChannel | undefined;
-  let control: Control | undefined;
   let vm: Vm | undefined;
   const onSignal = () => void vm?.stop();
   process.on("SIGINT", onSignal);
@@ -149,7 +153,6 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
     const image = ensureImage(opts.cacheDir, (s) => process.stderr.write(`skiff vm: ${s}\n`));
     const { accel, reason } = chooseAccel(opts.accel, hostAccelFacts());
     opts.log.info({ accel, reason, net: kind, guest: guestIp }, "starting the guest");
-    net.setStaticLeases([{ mac: parseMac(GUEST_MAC)!, ip: (net.stack.config.network + 3) >>> 0 }]);
     dir = mkdtempSync(join(tmpdir(), "skiff-vm-"));
     link = await openGuestLink(kind, dir, opts.mtu, opts.log);
     const interactive = opts.command.length === 0;
@@ -188,9 +191,10 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
     });
     qemuGone.catch(() => {});
     const channel = await Promise.race([link.channel, qemuGone]);
-    capture = opts.pcap ? CaptureChannel.toFile(channel, opts.pcap) : new CaptureChannel(channel);
-    net.stack.attach(capture);
-    control = await startControl(net, { publish: opts.publish, apiSocket: opts.apiSocket, guestIp, capture, log: opts.log });
+    if (opts.pcap) net.startCapture(opts.pcap);
+    net.attach(channel);
+    if ((opts.publish ?? []).length > 0) await net.forward(opts.publish!);
+    if (opts.apiSocket !== undefined) await net.listenApi(opts.apiSocket);
     vm.ready.then(
       (addr) => {
         if (!addr.startsWith(`${guestIp}/`)) opts.log.warn({ addr, expected: guestIp }, "the guest's address is not its static lease: forwards will not reach it");
@@ -212,10 +216,8 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await vm?.stop();
-    await control?.close();
-    capture?.close();
+    await net.close();
     await link?.close();
-    net.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `skiff vpnkit --ethernet PATH --mtu N [--host-ip IP]`: a drop-in for the `vpnkit` binary as
  * RootlessKit (`--net=vpnkit --vpnkit-binary=…`) and hyperkit (`virtio-vpnkit,path=…`) start
- * it (reference/vpnkit.md §2.2). skiff listens on PATH for vmnet connections (one VIF each,
+ * it. skiff listens on PATH for vmnet connections (one VIF each,
  * `src/link/vmnet.ts`) and serves them all with one network: gateway 192.168.65.1 (ARP, DHCP,
  * DNS on UDP and TCP 53, ICMP echo), the host's 127.0.0.1 as 192.168.65.2 unless
  * `--host-ip 0.0.0.0`, and every other destination through host sockets.
@@ -12,15 +12,11 @@
  */
 
 import type { Logger } from "pino";
-import { startControl, type Control } from "./forward.js";
 import { formatIpv4 } from "../common/addr.js";
-import { VmnetIdentities, VmnetListener, describeVif } from "../link/vmnet.js";
-import type { FrameChannel } from "../link/channel.js";
-import type { StreamFrameChannel } from "../link/stream-channel.js";
-import { broadcastAddress } from "../stack/config.js";
-import { Network } from "./network.js";
-import { StopSignal } from "./stop.js";
 import { checkSocketPath } from "../common/socket-path.js";
+import { createNetwork } from "../network/network.js";
+import { StopSignal } from "./stop.js";
+import { cliOptions } from "./serve.js";
 
 export interface VpnkitOptions {
   ethernet: string;
@@ -37,7 +33,7 @@ export interface VpnkitOptions {
 }
 
 /**
- * vpnkit's flags skiff accepts and ignores (reference/vpnkit.md §1.17), as `[flag, takes a
+ * vpnkit's flags skiff accepts and ignores, as `[flag, takes a
  * value]`. `--ethernet`, `--mtu`, `--host-ip` and `--debug` are honoured.
  */
 export const IGNORED_VPNKIT_FLAGS: ReadonlyArray<readonly [string, boolean]> = [
@@ -75,72 +71,29 @@ export const IGNORED_VPNKIT_FLAGS: ReadonlyArray<readonly [string, boolean]> = [
 /** Serve until SIGINT/SIGTERM (or `stop`); returns the exit status. */
 export async function vpnkit(opts: VpnkitOptions): Promise<number> {
   const { log } = opts;
-  // Checked before anything is opened.
+  // Checked before anything is opened. Each VIF attaches straight to the gateway (vpnkit's
+  // topology: VIFs do not see each other's frames).
+  const options = { mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, switch: false, defaultGuest: null, log };
+  cliOptions(options);
   checkSocketPath(opts.ethernet, "--ethernet");
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
-  const net = new Network({ mtu: opts.mtu, hostIp: opts.hostIp, subnet: opts.subnet, log });
-  const cfg = net.stack.config;
+  const net = await createNetwork(options);
+  const cfg = net.config;
   const stop = new StopSignal(opts.stop);
-  const channels = new Set<FrameChannel>();
-  let listener: VmnetListener | undefined;
-  let control: Control | undefined;
   try {
-    listener = await listenVmnet(net, opts.ethernet, opts.mtu, (channel) => {
-      channels.add(channel);
-      net.stack.attach(channel);
-      channel.once("closed", () => channels.delete(channel));
-    }, log);
-    if (opts.apiSocket !== undefined) control = await startControl(net, { apiSocket: opts.apiSocket, log });
+    await net.listenVmnet(opts.ethernet);
+    // Forwards need an explicit guestAddr through the API: each VIF has its own address.
+    if (opts.apiSocket !== undefined) await net.listenApi(opts.apiSocket);
     log.info(
       { ethernet: opts.ethernet, mtu: opts.mtu, gateway: formatIpv4(cfg.gatewayIp), hostIp: cfg.hostAliasIp === null ? null : formatIpv4(cfg.hostAliasIp) },
       "vpnkit: listening",
     );
     opts.onReady?.();
     await stop.stopped;
-    log.info({ signal: stop.signal, handshakes: listener.counters.handshakes, refused: listener.counters.drops }, "vpnkit: stopping");
+    log.info({ signal: stop.signal }, "vpnkit: stopping");
     return 0;
   } finally {
     stop.dispose();
-    await control?.close();
-    await listener?.close();
-    for (const c of channels) c.close();
-    net.close();
+    await net.close();
   }
-}
-
-/**
- * Listen for vmnet clients on `path` for `net`: each UUID gets a stable MAC and address (with a
- * DHCP static lease), and each accepted connection is handed to `attach` (the stack itself, or
- * a switch port when several kinds of guests share the network).
- */
-export async function listenVmnet(
-  net: Network,
-  path: string,
-  mtu: number,
-  attach: (channel: StreamFrameChannel) => void,
-  log: Logger,
-): Promise<VmnetListener> {
-  const cfg = net.stack.config;
-  const identities = new VmnetIdentities({
-    poolFirst: (cfg.network + 3) >>> 0,
-    poolLast: (broadcastAddress(cfg) - 1) >>> 0,
-    reserved: [cfg.gatewayIp, cfg.hostAliasAddress],
-    reservedMacs: [cfg.gatewayMac],
-  });
-  const listener = await VmnetListener.listen(path, { identities, mtu });
-  let leases = 0;
-  listener.on("channel", (channel, vif) => {
-    // A new UUID: its MAC gets a static lease before its first frame can arrive.
-    const all = identities.all();
-    if (all.length !== leases) {
-      leases = all.length;
-      net.setStaticLeases(all.map((v) => ({ mac: v.mac, ip: v.ip })));
-    }
-    attach(channel);
-    log.info({ vif: describeVif(vif), channel: channel.name }, "vmnet: VIF connected");
-    channel.once("closed", (err) => log.info({ channel: channel.name, stats: channel.stats.snapshot(), error: err?.message }, "vmnet: VIF closed"));
-  });
-  listener.on("rejected", (reason, detail) => log.warn({ reason, detail }, "vmnet: connection refused during handshake"));
-  listener.on("error", (e) => log.error(`vmnet listener: ${e.message}`));
-  return listener;
 }

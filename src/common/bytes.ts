@@ -1,6 +1,6 @@
 /**
  * Big-endian field access on plain byte arrays: the hot path's only way to read and write
- * header fields (DESIGN.md: byte indexing, no struct libraries, no per-call DataView).
+ * header fields (ARCHITECTURE.md: byte indexing, no struct libraries, no per-call DataView).
  * Callers check lengths first; these helpers do not.
  */
 

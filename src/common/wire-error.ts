@@ -1,7 +1,7 @@
 /**
  * WireError: the value a codec's `parse` returns instead of throwing.
  *
- * Bad input is data, not an exception (DESIGN.md "Rules of the data path"): every
+ * Bad input is data, not an exception (ARCHITECTURE.md "Rules of the data path"): every
  * `parseX(bytes)` returns either a representation or a `WireError` naming the layer and the
  * reason, and the caller counts and drops it. Test with `instanceof WireError` or `isWireError`.
  */

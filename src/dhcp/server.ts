@@ -8,7 +8,7 @@
  * server does with each message), Table 3 (fields and options of a reply); RFC 2132 §9.
  *
  * Addresses. Leases come from a pool (default network+3 … broadcast-1: .1 is the gateway and
- * .2 the host alias in the VPNKit plan, DESIGN.md). A client is identified by its hardware
+ * .2 the host alias in the VPNKit plan, ARCHITECTURE.md). A client is identified by its hardware
  * address (chaddr, htype 1 / hlen 6 only); option 61 (client identifier) is not used as the
  * key. A new client's address is picked from its MAC: FNV-1a (32-bit) over the 6 MAC bytes,
  * modulo the pool size, is the first candidate, then the pool is probed upwards (wrapping).

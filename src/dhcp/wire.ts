@@ -4,7 +4,7 @@
  * options split into and read back from several instances (RFC 3396 §5-§7), plus small
  * helpers for option values: address lists, integers, and the domain search list (RFC 3397).
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"), though this one is on
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"), though this one is on
  * the control path: `parseDhcp` never throws and returns a plain `DhcpRepr` whose option data
  * are copies (a server may keep them); `emitDhcp` writes into a caller's buffer of at least
  * `dhcpLen(repr)` bytes and zero-fills every byte it does not set.
@@ -14,7 +14,8 @@
  * inside `sname`/`file` are not decoded. skiff's server never sets it.
  */
 
-import { getMac, getU16, getU32, setMac, setU16, setU32 } from "../common/bytes.js";
+import { getMac, getU32, setMac, setU16, setU32 } from "../common/bytes.js";
+import { blob, decodeLayout, encodeLayout, latin1Text, struct, u16be, u32be, u8 } from "../common/layout.js";
 import { WireError, type Parsed } from "../common/wire-error.js";
 
 /** Fixed BOOTP header up to and including `file` (RFC 2131 §2). */
@@ -25,12 +26,10 @@ export const DHCP_MAGIC_COOKIE = 0x63825363;
 export const BOOTP_MIN_LEN = 300;
 
 const OPTIONS_START = BOOTP_FIXED_LEN + 4;
-const SNAME_OFF = 44;
 const SNAME_LEN = 64;
-const FILE_OFF = 108;
 const FILE_LEN = 128;
-const CHADDR_OFF = 28;
 const CHADDR_LEN = 16;
+
 /** Flags bit 15 (RFC 2131 §2, Figure 2). */
 const BROADCAST_FLAG = 0x8000;
 
@@ -105,22 +104,30 @@ export interface DhcpRepr {
   options: DhcpOptionEntry[];
 }
 
-/** Read a NUL-terminated latin1 string from a fixed field. */
-function readField(b: Uint8Array, off: number, len: number): string {
-  let s = "";
-  for (let i = off; i < off + len && b[i] !== 0; i++) s += String.fromCharCode(b[i]);
-  return s;
-}
+/** The fixed BOOTP header's fields as buffer-layout reads and writes them: the flags word and the raw fixed-size fields. */
+type FixedFields = Omit<DhcpRepr, "broadcast" | "chaddr" | "sname" | "file" | "options"> & { flags: number; chaddr: Buffer; sname: Buffer; file: Buffer };
 
-/** Write `s` NUL-terminated into a fixed field, zero-filling the rest. */
-function writeField(b: Uint8Array, off: number, len: number, s: string, name: string): void {
+/** RFC 2131 §2 Figure 1: 236 bytes, network byte order. */
+const FIXED = struct<FixedFields>([
+  u8("op"), u8("htype"), u8("hlen"), u8("hops"),
+  u32be("xid"),
+  u16be("secs"), u16be("flags"),
+  u32be("ciaddr"), u32be("yiaddr"), u32be("siaddr"), u32be("giaddr"),
+  blob(CHADDR_LEN, "chaddr"),
+  blob(SNAME_LEN, "sname"),
+  blob(FILE_LEN, "file"),
+]);
+
+/** `s` as a fixed field of `len` bytes, NUL-terminated and zero-filled (one latin1 byte per character). */
+function fieldBytes(len: number, s: string, name: string): Buffer {
   if (s.length >= len) throw new RangeError(`dhcp: ${name} longer than ${len - 1} bytes`);
+  const b = Buffer.alloc(len);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 0 || c > 0xff) throw new RangeError(`dhcp: ${name} has a character that is not one latin1 byte`);
-    b[off + i] = c;
+    b[i] = c;
   }
-  b.fill(0, off + s.length, off + len);
+  return b;
 }
 
 /**
@@ -148,21 +155,22 @@ export function parseDhcp(bytes: Uint8Array): Parsed<DhcpRepr> {
       i += 2 + len;
     }
   }
+  const f = decodeLayout(FIXED, bytes);
   return {
-    op: bytes[0],
-    htype: bytes[1],
-    hlen: bytes[2],
-    hops: bytes[3],
-    xid: getU32(bytes, 4),
-    secs: getU16(bytes, 8),
-    broadcast: (getU16(bytes, 10) & BROADCAST_FLAG) !== 0,
-    ciaddr: getU32(bytes, 12),
-    yiaddr: getU32(bytes, 16),
-    siaddr: getU32(bytes, 20),
-    giaddr: getU32(bytes, 24),
-    chaddr: getMac(bytes, CHADDR_OFF),
-    sname: readField(bytes, SNAME_OFF, SNAME_LEN),
-    file: readField(bytes, FILE_OFF, FILE_LEN),
+    op: f.op,
+    htype: f.htype,
+    hlen: f.hlen,
+    hops: f.hops,
+    xid: f.xid,
+    secs: f.secs,
+    broadcast: (f.flags & BROADCAST_FLAG) !== 0,
+    ciaddr: f.ciaddr,
+    yiaddr: f.yiaddr,
+    siaddr: f.siaddr,
+    giaddr: f.giaddr,
+    chaddr: getMac(f.chaddr, 0),
+    sname: latin1Text(f.sname),
+    file: latin1Text(f.file),
     options,
   };
 }
@@ -187,21 +195,25 @@ export function dhcpLen(repr: DhcpRepr): number {
  */
 export function emitDhcp(repr: DhcpRepr, buf: Uint8Array, off = 0): number {
   const total = dhcpLen(repr);
-  buf[off] = repr.op;
-  buf[off + 1] = repr.htype;
-  buf[off + 2] = repr.hlen;
-  buf[off + 3] = repr.hops;
-  setU32(buf, off + 4, repr.xid);
-  setU16(buf, off + 8, repr.secs);
-  setU16(buf, off + 10, repr.broadcast ? BROADCAST_FLAG : 0);
-  setU32(buf, off + 12, repr.ciaddr);
-  setU32(buf, off + 16, repr.yiaddr);
-  setU32(buf, off + 20, repr.siaddr);
-  setU32(buf, off + 24, repr.giaddr);
-  setMac(buf, off + CHADDR_OFF, repr.chaddr);
-  buf.fill(0, off + CHADDR_OFF + 6, off + CHADDR_OFF + CHADDR_LEN);
-  writeField(buf, off + SNAME_OFF, SNAME_LEN, repr.sname, "sname");
-  writeField(buf, off + FILE_OFF, FILE_LEN, repr.file, "file");
+  const chaddr = Buffer.alloc(CHADDR_LEN);
+  setMac(chaddr, 0, repr.chaddr);
+  const fixed: FixedFields = {
+    op: repr.op,
+    htype: repr.htype,
+    hlen: repr.hlen,
+    hops: repr.hops,
+    xid: repr.xid,
+    secs: repr.secs,
+    flags: repr.broadcast ? BROADCAST_FLAG : 0,
+    ciaddr: repr.ciaddr,
+    yiaddr: repr.yiaddr,
+    siaddr: repr.siaddr,
+    giaddr: repr.giaddr,
+    chaddr,
+    sname: fieldBytes(SNAME_LEN, repr.sname, "sname"),
+    file: fieldBytes(FILE_LEN, repr.file, "file"),
+  };
+  encodeLayout(FIXED, fixed, buf, off);
   setU32(buf, off + BOOTP_FIXED_LEN, DHCP_MAGIC_COOKIE);
   let o = off + OPTIONS_START;
   for (const { code, data } of repr.options) {

@@ -4,7 +4,7 @@
  * `hosts.ts`; the resolver consults built-ins, then run-time records, then the hosts file,
  * and forwards everything else.
  *
- * Built-in names (DESIGN.md "Addressing plan"):
+ * Built-in names (ARCHITECTURE.md "Addressing plan"):
  *   host.internal, host.docker.internal, host.containers.internal → the host alias (.2)
  *   gateway.internal, gateway.docker.internal                     → the gateway (.1)
  * and the PTR names of those two addresses. When host loopback is disabled (no host alias),

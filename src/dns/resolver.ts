@@ -1,6 +1,6 @@
 /**
  * The DNS answering logic of the gateway: query bytes in, answer bytes out. It knows nothing of
- * the stack; `service.ts` carries the bytes over UDP and TCP.
+ * the stack; `src/stack/dns-service.ts` carries the bytes over UDP and TCP.
  *
  * Read first: RFC 1035 §4.1 (message format), §4.2.1 (UDP, 512 bytes, TC), RFC 2181 §9 (TC),
  * RFC 6891 (EDNS: OPT record, payload size, BADVERS), RFC 2308 §2.2 (NODATA), RFC 4343 (case).

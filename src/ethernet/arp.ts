@@ -2,7 +2,7 @@
  * ARP packet codec (RFC 826, "An Ethernet Address Resolution Protocol"), for the one pairing
  * skiff speaks: Ethernet hardware addresses and IPv4 protocol addresses.
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"):
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"):
  *  - `ArpPacket`: a view over borrowed bytes with named field accessors; `check` makes sure
  *    every accessor stays in range.
  *  - `ArpRepr`: a plain record; `parseArp` never throws, `emitArp` writes the 28 bytes into a

@@ -1,7 +1,7 @@
 /**
  * Ethernet II frame codec (IEEE 802.3 with EtherType; IEEE 802.1Q tag recognised).
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"):
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"):
  *  - `EthernetFrame`: a view over borrowed bytes with named field accessors; `check` makes
  *    sure every accessor stays in range.
  *  - `EthernetRepr`: a plain record; `parseEthernet` never throws, `emitEthernet` writes into

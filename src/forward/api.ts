@@ -159,7 +159,13 @@ export class ApiServer {
       process.umask(old);
     }
     chmodSync(path, 0o600);
+    server.on("error", (e) => ctx.log?.warn({ err: e.message }, "control API: server error"));
     return new ApiServer(server, path, counters);
+  }
+
+  /** Be told of the server's errors after it listens (without a handler they are ignored, never thrown). */
+  onError(handler: (err: Error) => void): void {
+    this.server.on("error", handler);
   }
 
   close(): Promise<void> {

@@ -13,8 +13,8 @@ import type { NetworkStack } from "../stack/stack.js";
 import type { TcpLayer } from "../stack/tcp.js";
 import type { ForwardSpec } from "./spec.js";
 import { NeighborResolver } from "./neighbor.js";
-import { TcpForward, type TcpForwardCounters } from "./tcp.js";
-import { UdpForward, type UdpForwardCounters } from "./udp.js";
+import { TcpForward, type TcpForwardCounters } from "./tcp-forward.js";
+import { UdpForward, type UdpForwardCounters } from "./udp-forward.js";
 
 export interface ForwardInfo extends ForwardSpec {
   id: string;
@@ -28,6 +28,8 @@ export interface ForwardManagerOptions {
   /** How long to wait for a guest's ARP answer (ms). */
   arpTimeoutMs?: number;
   log?: Logger;
+  /** Told of a forward's host socket error after it opened (e.g. the listener is lost). */
+  onError?: (err: Error, spec: ForwardSpec) => void;
 }
 
 type Forward = { kind: "tcp"; f: TcpForward } | { kind: "udp"; f: UdpForward };
@@ -70,9 +72,9 @@ export class ForwardManager {
       for (const s of specs) {
         const guestIp = parseIpv4Address(s.guestAddr)!;
         if (s.proto === "tcp") {
-          opened.push({ kind: "tcp", f: await TcpForward.listen(this.tcp, this.resolver, s, guestIp, { connectTimeoutMs: this.opts.connectTimeoutMs, log: this.opts.log }) });
+          opened.push({ kind: "tcp", f: await TcpForward.listen(this.tcp, this.resolver, s, guestIp, { connectTimeoutMs: this.opts.connectTimeoutMs, log: this.opts.log, onError: (e) => this.opts.onError?.(e, s) }) });
         } else {
-          opened.push({ kind: "udp", f: await UdpForward.listen(this.stack, this.resolver, s, guestIp, { idleMs: this.opts.udpIdleMs, log: this.opts.log }) });
+          opened.push({ kind: "udp", f: await UdpForward.listen(this.stack, this.resolver, s, guestIp, { idleMs: this.opts.udpIdleMs, log: this.opts.log, onError: (e) => this.opts.onError?.(e, s) }) });
         }
       }
     } catch (e) {

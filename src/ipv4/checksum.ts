@@ -7,7 +7,7 @@
  * Speed: for long runs the sum is taken over aligned 32-bit little-endian words
  * (`Uint32Array`), which RFC 1071 §2(B) allows — the one's-complement sum is independent of
  * byte order up to a final byte swap, and a 32-bit accumulator folds to the same 16-bit sum.
- * `bench/checksum.ts` measures it on 64 KiB buffers.
+ * The repository's checksum benchmark measures it on 64 KiB buffers.
  */
 
 import { endianness } from "node:os";

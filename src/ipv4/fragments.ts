@@ -35,7 +35,7 @@
  * Ranges are disjoint and separated by gaps of at least 8 bytes (every fragment but the last
  * is at least 8 bytes), so a datagram holds at most capacity/16 + 1 ranges besides its buffer.
  *
- * No clock is read: time (ms) is passed into `add` and `expire` (DESIGN.md "Sans-I/O cores").
+ * No clock is read: time (ms) is passed into `add` and `expire` (ARCHITECTURE.md "Sans-I/O cores").
  */
 
 import { DatagramTable, placeRange, type TableEntry } from "../common/reassembly.js";

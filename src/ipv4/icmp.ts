@@ -2,7 +2,7 @@
  * ICMP message codec (RFC 792; RFC 1191 §4 for the next-hop MTU of "fragmentation needed";
  * RFC 1122 §3.2.2 for what a host must accept).
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"):
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"):
  *  - `IcmpPacket`: a view over borrowed bytes with named field accessors; `check` makes sure
  *    the 8-byte header is present.
  *  - `IcmpRepr`: a tagged record; `parseIcmp` never throws, `emitIcmp` writes the message into

@@ -2,7 +2,7 @@
  * IPv4 header codec (RFC 791 §3.1 "Internet Header Format"; the receive checks of RFC 1122
  * §3.2.1).
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"):
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"):
  *  - `Ipv4Packet`: a view over borrowed bytes with named field accessors; `check` makes sure
  *    the header and the whole datagram (Total Length) are present.
  *  - `Ipv4Repr`: a plain record; `parseIpv4` never throws, `emitIpv4` writes the header (and

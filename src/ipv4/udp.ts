@@ -1,7 +1,7 @@
 /**
  * UDP datagram codec (RFC 768; the checksum rules of RFC 1122 §4.1.3.4).
  *
- * Two levels, as every codec in skiff (DESIGN.md "Two-level codecs"):
+ * Two levels, as every codec in skiff (ARCHITECTURE.md "Two-level codecs"):
  *  - `UdpPacket`: a view over borrowed bytes with named field accessors; `check` makes sure
  *    the header is present and the Length field is sane and within the bytes.
  *  - `UdpRepr`: a plain record; `parseUdp` never throws, `emitUdp` writes header and payload

@@ -19,7 +19,7 @@
  * than the MTU are recorded as they are, as tcpdump on such a device shows them.
  */
 
-import { BaseFrameChannel, RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, type ChannelOffloads, type FrameChannel } from "./channel.js";
+import { BaseFrameChannel, RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, type ChannelOffloads, type FrameChannel } from "../common/frame-channel.js";
 import { PcapWriter, wallClockNs, type PcapFileOptions } from "../pcap/writer.js";
 
 /** A capture's state, as the control API reports it. */
@@ -35,8 +35,42 @@ export interface CaptureStatus {
   error?: string;
 }
 
+/**
+ * Open a file capture's writer safely (src/pcap/capture-file.ts). On its first write error,
+ * `stop(writer)` runs (to stop the capture if that writer is still the current one), then
+ * `opts.onError` and `report`.
+ */
+export function openCaptureFile(path: string, opts: PcapFileOptions, stop: (w: PcapWriter) => void, report: (err: Error, path: string) => void): PcapWriter {
+  let w: PcapWriter | undefined;
+  w = PcapWriter.toFile(path, {
+    ...opts,
+    onError: (err) => {
+      if (w !== undefined) stop(w);
+      opts.onError?.(err);
+      report(err, path);
+    },
+  });
+  return w;
+}
+
+/** A capture's status from its last writer (running or stopped) and file. */
+export function captureStatus(running: boolean, last: { writer: PcapWriter; path?: string } | undefined): CaptureStatus {
+  const w = last?.writer;
+  const s: CaptureStatus = {
+    running,
+    packetsWritten: w?.packetsWritten ?? 0,
+    packetsDropped: w?.packetsDropped ?? 0,
+    bytesWritten: w?.bytesWritten ?? 0,
+  };
+  if (last?.path !== undefined) s.path = last.path;
+  if (w?.error) s.error = w.error.message;
+  return s;
+}
+
 export class CaptureChannel extends BaseFrameChannel {
   private writer: PcapWriter | undefined;
+  /** Whether stopping the capture closes `writer` (false for a writer shared by several channels). */
+  private ownsWriter = true;
   /** The last writer (running or stopped) and its file, for `status()`. */
   private last: { writer: PcapWriter; path?: string } | undefined;
   /** Told once of each file capture's write error (besides the capture's own onError). */
@@ -80,15 +114,7 @@ export class CaptureChannel extends BaseFrameChannel {
    * is kept for `status()` and handed to `opts.onError` once.
    */
   startFile(path: string, opts: PcapFileOptions = {}): void {
-    let w: PcapWriter | undefined;
-    w = PcapWriter.toFile(path, {
-      ...opts,
-      onError: (err) => {
-        if (w !== undefined && this.writer === w) this.stopCapture();
-        opts.onError?.(err);
-        this.errorHandler?.(err, path);
-      },
-    });
+    const w = openCaptureFile(path, opts, (w) => this.writer === w && this.stopCapture(), (err, p) => this.errorHandler?.(err, p));
     this.startCapture(w);
     this.last = { writer: w, path };
   }
@@ -100,16 +126,7 @@ export class CaptureChannel extends BaseFrameChannel {
 
   /** The running or last capture's counters, and the error that stopped it. */
   status(): CaptureStatus {
-    const w = this.last?.writer;
-    const s: CaptureStatus = {
-      running: this.writer !== undefined,
-      packetsWritten: w?.packetsWritten ?? 0,
-      packetsDropped: w?.packetsDropped ?? 0,
-      bytesWritten: w?.bytesWritten ?? 0,
-    };
-    if (this.last?.path !== undefined) s.path = this.last.path;
-    if (w?.error) s.error = w.error.message;
-    return s;
+    return captureStatus(this.writer !== undefined, this.last);
   }
 
   get offloads(): ChannelOffloads | undefined {
@@ -121,18 +138,23 @@ export class CaptureChannel extends BaseFrameChannel {
     return this.writer;
   }
 
-  /** Start capturing to `writer` (stopping any capture already running). */
-  startCapture(writer: PcapWriter): void {
+  /**
+   * Start capturing to `writer` (stopping any capture already running). With `owned` false the
+   * writer is shared (one file for several channels): stopping this channel's capture, or
+   * closing the channel, leaves it open for its owner to close.
+   */
+  startCapture(writer: PcapWriter, owned = true): void {
     this.stopCapture();
     this.writer = writer;
+    this.ownsWriter = owned;
     this.last = { writer };
   }
 
-  /** Stop and close the running capture, if any. */
+  /** Stop the running capture, if any, and close its writer if this channel owns it. */
   stopCapture(): void {
     const w = this.writer;
     this.writer = undefined;
-    w?.close();
+    if (this.ownsWriter) w?.close();
   }
 
   protected transmit(frame: Uint8Array, txMeta: number): boolean {

@@ -10,7 +10,7 @@
  * Corruption flips one random bit of a copy; the caller's buffer is never modified.
  */
 
-import { BaseFrameChannel, type FrameChannel } from "./channel.js";
+import { BaseFrameChannel, type FrameChannel } from "../common/frame-channel.js";
 
 export interface FaultSettings {
   /** Probability (0..1) that a frame is dropped. */

@@ -7,7 +7,7 @@
  * `limit` frames is the hard cap beyond which frames are dropped and counted).
  */
 
-import { BaseFrameChannel } from "./channel.js";
+import { BaseFrameChannel } from "../common/frame-channel.js";
 
 export interface MemoryPairOptions {
   mtu?: number;

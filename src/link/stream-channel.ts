@@ -15,7 +15,7 @@
  */
 
 import type { Socket } from "node:net";
-import { BaseFrameChannel, maxFrameLen } from "./channel.js";
+import { BaseFrameChannel, maxFrameLen } from "../common/frame-channel.js";
 
 export interface LengthPrefix {
   /** Bytes in the prefix: 2 or 4. */

@@ -29,8 +29,8 @@
  */
 
 import { constants } from "node:os";
-import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "./channel.js";
-import { errnoName, loadTapAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "./native.js";
+import { BaseFrameChannel, GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED, type ChannelOffloads } from "../common/frame-channel.js";
+import { errnoName, loadAddon, TUN_F_CSUM, TUN_F_TSO4, type TapAddon } from "../native/addon.js";
 import { emitVnetHeader, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, vnetFlags, vnetGsoType } from "./vnet.js";
 
 const EAGAIN = constants.errno.EAGAIN;
@@ -65,7 +65,7 @@ export interface TapOpenOptions extends TapChannelOptions {
 export class TapChannel extends BaseFrameChannel {
   /** Open (creating if needed) a TAP device and wrap it. Throws on a bad name or namespace. */
   static open(opts: TapOpenOptions): TapChannel {
-    const addon = loadTapAddon();
+    const addon = loadAddon("TAP devices");
     const { fd, name } = addon.openTap(opts.name, opts.netns ?? null, { vnetHdr: opts.offload === true });
     try {
       if (opts.offload === true) {

@@ -42,8 +42,8 @@
 import { unlinkSync } from "node:fs";
 import { checkSocketPath } from "../common/socket-path.js";
 import { constants } from "node:os";
-import { BaseFrameChannel, maxFrameLen } from "./channel.js";
-import { errnoName, loadTapAddon, type SkiffAddon } from "./native.js";
+import { BaseFrameChannel, maxFrameLen } from "../common/frame-channel.js";
+import { errnoName, loadAddon, type SkiffAddon } from "../native/addon.js";
 
 const { EAGAIN, ECONNREFUSED, ENOTCONN } = constants.errno;
 
@@ -203,7 +203,7 @@ export class UnixDgramChannel extends BaseFrameChannel {
 
   /** Bind `endpoint.localPath` and return the channel (throws if the path cannot be bound). */
   static open(name: string, endpoint: UnixDgramEndpoint, opts: UnixDgramOptions = {}): UnixDgramChannel {
-    const addon = loadTapAddon();
+    const addon = loadAddon("Unix datagram sockets (QEMU -netdev dgram, vfkit)");
     removeStaleSocket(endpoint.localPath);
     const fd = addon.unixDgramOpen(endpoint.localPath, opts.sendBufferSize ?? 1 << 20, opts.recvBufferSize ?? 4 << 20);
     if (fd < 0) throw new Error(`${name}: cannot bind ${endpoint.localPath}: ${errnoName(-fd)}`);

@@ -19,7 +19,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { errnoName, findTapAddon, loadTapAddon, TUN_F_CSUM, TUN_F_TSO4 } from "./native.js";
+import { errnoName, findAddon, loadAddon, TUN_F_CSUM, TUN_F_TSO4 } from "../native/addon.js";
 import { TapChannel } from "./tap.js";
 
 /** The addon's helper-protocol functions (native/fdpass.c). */
@@ -55,12 +55,12 @@ export interface NsTapOptions {
   configure?: GuestInterface;
 }
 
-/** Path of the helper executable, next to the addon. */
+/** Path of the helper executable, next to the addon (built from source, or prebuilt beside it). */
 export function usernsHelperPath(): string {
-  const addon = findTapAddon(dirname(fileURLToPath(import.meta.url)));
+  const addon = findAddon(dirname(fileURLToPath(import.meta.url)));
   const path = addon === undefined ? undefined : join(dirname(addon), "skiff-userns");
   if (path === undefined || !existsSync(path)) {
-    throw new Error("skiff: the namespace helper native/build/Release/skiff-userns was not found; build it with `npm run build:native`");
+    throw new Error("skiff: the namespace helper skiff-userns (native/userns.c) was not found beside the native addon; build it with `npm rebuild skiff` (in skiff's checkout: `npm run build:native`)");
   }
   return path;
 }
@@ -119,7 +119,7 @@ function tunMode(): string {
  * Everything it opened is closed when `step` throws.
  */
 class Helper {
-  readonly addon = loadTapAddon() as unknown as FdPassAddon;
+  readonly addon = loadAddon("user-namespace TAP devices (rootless skiff run)") as unknown as FdPassAddon;
   readonly fd: number;
   readonly child: ChildProcess;
   private tapFd = -1;
@@ -175,7 +175,7 @@ class Helper {
         const r = this.addon.tapSetOffload(fd, TUN_F_CSUM | TUN_F_TSO4);
         if (r < 0) throw new Error(`${ifname}: TUNSETOFFLOAD failed: ${errnoName(-r)}`);
       }
-      return new TapChannel(loadTapAddon(), fd, ifname, { mtu: o.mtu, vnetOffload: o.offload });
+      return new TapChannel(loadAddon("TAP devices"), fd, ifname, { mtu: o.mtu, vnetOffload: o.offload });
     } catch (e) {
       this.addon.close(fd);
       throw e;

@@ -4,7 +4,7 @@
  * path is learned from the sender address of the first datagram received, and every frame goes
  * there. vfkit's original protocol opened with a 4-byte "VFKT" datagram just so the server
  * could learn that address; a first datagram of exactly "VFKT" is consumed, not delivered (newer
- * vfkit sends frames straight away, as gvproxy's `peekAddress` accepts — reference/peers.md).
+ * vfkit sends frames straight away, as gvproxy's `peekAddress` accepts).
  * Until the peer has sent something, frames toward it are counted drops (`noPeerDrops`).
  */
 

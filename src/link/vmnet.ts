@@ -1,5 +1,5 @@
 /**
- * VPNKit/hyperkit "vmnet" attachment (reference/vpnkit.md §2): the protocol hyperkit's
+ * VPNKit/hyperkit "vmnet" attachment (the protocol of VPNKit's vmnet module): the protocol hyperkit's
  * `virtio-vpnkit` device, VPNKit's Go client and RootlessKit's `--net=vpnkit` speak to vpnkit
  * over a Unix stream socket. skiff is the server: each accepted connection is one VIF.
  *
@@ -16,7 +16,8 @@
  *      with `VMNET_PREFIX`.
  *
  * The codecs below follow the repo's codec shape (parse never throws, emit into a caller's
- * buffer). `VmnetIdentities` keeps the UUID → (MAC, IPv4) table (§1.2: the same UUID always
+ * buffer); the fixed structures are declared with buffer-layout (src/common/layout.ts).
+ * `VmnetIdentities` keeps the UUID → (MAC, IPv4) table (§1.2: the same UUID always
  * gets the same MAC and IP, also on a second concurrent connection); unlike vpnkit, which
  * numbers VIFs in arrival order, both are derived from the UUID by a hash, so they are also
  * stable across restarts of skiff. `VmnetListener` accepts connections on a Unix socket,
@@ -32,6 +33,7 @@ import { WireError, type Parsed } from "../common/wire-error.js";
 import { setMac, getMac } from "../common/bytes.js";
 import { DropCounters } from "../common/counters.js";
 import { formatIpv4, formatMac } from "../common/addr.js";
+import { blob, decodeLayout, encodeLayout, latin1All, latin1Field, struct, u16, u32, u8 } from "../common/layout.js";
 import { StreamFrameChannel, VMNET_PREFIX, type StreamChannelOptions } from "./stream-channel.js";
 
 export const VMNET_MAGIC = "VMN3T";
@@ -50,32 +52,23 @@ export const VMNET_CMD_PREFERRED_IPV4 = 8;
 export const VMNET_RESP_VIF = 1;
 export const VMNET_RESP_DISCONNECT = 2;
 
-// ---- little-endian fields (the vmnet protocol is LE throughout; bytes.ts is big-endian) ----
+// ---- the structures (little-endian throughout), declared with buffer-layout (common/layout.ts) ----
 
-function getU16le(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-function getU32le(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-function setU16le(b: Uint8Array, o: number, v: number): void {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-}
-function setU32le(b: Uint8Array, o: number, v: number): void {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-  b[o + 2] = v >>> 16;
-  b[o + 3] = v >>> 24;
-}
-function ascii(b: Uint8Array, o: number, n: number): string {
-  let s = "";
-  for (let i = 0; i < n; i++) s += String.fromCharCode(b[o + i]);
-  return s;
-}
-function putAscii(b: Uint8Array, o: number, s: string, n: number): void {
-  for (let i = 0; i < n; i++) b[o + i] = i < s.length ? s.charCodeAt(i) & 0xff : 0;
-}
+interface InitFields { magic: Buffer; version: number; commit: Buffer }
+/** §2.1 steps 1 and 2: magic (5), version u32, commit (40): 49 bytes. */
+const INIT = struct<InitFields>([blob(5, "magic"), u32("version"), blob(40, "commit")]);
+
+interface CommandFields { type: number; uuid: Buffer; ip: number }
+/** §2.1 step 3, Ethernet and Preferred_ipv4: type (1), UUID (36 ASCII), IPv4 u32: 41 bytes. */
+const COMMAND = struct<CommandFields>([u8("type"), blob(36, "uuid"), u32("ip")]);
+
+interface BindFields { type: number; ip: number; port: number; protocol: number }
+/** §2.1 step 3, Bind_ipv4: type (1), IPv4 u32, port u16, protocol u8 (1 = UDP): 8 bytes. */
+const BIND = struct<BindFields>([u8("type"), u32("ip"), u16("port"), u8("protocol")]);
+
+interface VifFields { type: number; mtu: number; maxPacketSize: number; mac: Buffer }
+/** §2.1 step 4, VIF response (then zeros to 258 bytes): type, mtu u16, max packet size u16, MAC (6). */
+const VIF = struct<VifFields>([u8("type"), u16("mtu"), u16("maxPacketSize"), blob(6, "mac")]);
 
 // ---- Init (§2.1 step 1 and 2) ------------------------------------------------------------
 
@@ -89,14 +82,12 @@ export interface VmnetInitRepr {
 
 export function parseVmnetInit(b: Uint8Array): Parsed<VmnetInitRepr> {
   if (b.length < VMNET_INIT_LEN) return new WireError("vmnet", `init of ${b.length} bytes, need ${VMNET_INIT_LEN}`);
-  return { magic: ascii(b, 0, 5), version: getU32le(b, 5), commit: ascii(b, 9, 40) };
+  const f = decodeLayout(INIT, b);
+  return { magic: latin1All(f.magic), version: f.version, commit: latin1All(f.commit) };
 }
 
 export function emitVmnetInit(repr: VmnetInitRepr, buf: Uint8Array, off = 0): number {
-  putAscii(buf, off, repr.magic, 5);
-  setU32le(buf, off + 5, repr.version);
-  putAscii(buf, off + 9, repr.commit, 40);
-  return VMNET_INIT_LEN;
+  return encodeLayout(INIT, { magic: latin1Field(repr.magic, 5), version: repr.version, commit: latin1Field(repr.commit, 40) }, buf, off);
 }
 
 /** The reply vpnkit always sends. */
@@ -112,11 +103,9 @@ export type VmnetCommandRepr =
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
-function parseUuid(b: Uint8Array, o: number): Parsed<string | null> {
-  let zero = true;
-  for (let i = 0; i < 36; i++) if (b[o + i] !== 0) zero = false;
-  if (zero) return null;
-  const s = ascii(b, o, 36);
+function parseUuid(field: Uint8Array): Parsed<string | null> {
+  if (field.every((x) => x === 0)) return null;
+  const s = latin1All(field);
   if (!UUID_RE.test(s)) return new WireError("vmnet", "command UUID is not 36 characters xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
   return s.toLowerCase();
 }
@@ -126,16 +115,18 @@ export function parseVmnetCommand(b: Uint8Array): Parsed<VmnetCommandRepr> {
   const type = b[0];
   if (type === VMNET_CMD_BIND_IPV4) {
     // IP u32, port u16, protocol u8 (§2.1): 8 bytes in all.
-    if (b.length < 8) return new WireError("vmnet", "truncated Bind_ipv4 command");
-    return { kind: "bind-ipv4", ip: getU32le(b, 1), port: getU16le(b, 5), udp: b[7] === 1 };
+    if (b.length < BIND.span) return new WireError("vmnet", "truncated Bind_ipv4 command");
+    const f = decodeLayout(BIND, b);
+    return { kind: "bind-ipv4", ip: f.ip, port: f.port, udp: f.protocol === 1 };
   }
   if (type !== VMNET_CMD_ETHERNET && type !== VMNET_CMD_PREFERRED_IPV4) return new WireError("vmnet", `unknown command ${type}`);
   if (b.length < VMNET_COMMAND_LEN) return new WireError("vmnet", `command of ${b.length} bytes, need ${VMNET_COMMAND_LEN}`);
-  const uuid = parseUuid(b, 1);
+  const f = decodeLayout(COMMAND, b);
+  const uuid = parseUuid(f.uuid);
   if (uuid instanceof WireError) return uuid;
   if (type === VMNET_CMD_ETHERNET) return { kind: "ethernet", uuid };
   // The address is the host-order number written little-endian: octets reversed on the wire.
-  return { kind: "preferred-ipv4", uuid, ip: getU32le(b, 37) };
+  return { kind: "preferred-ipv4", uuid, ip: f.ip };
 }
 
 /** Bytes of a command as a client sends it (always 41 for Ethernet and Preferred_ipv4). */
@@ -144,19 +135,17 @@ export function vmnetCommandLen(repr: VmnetCommandRepr): number {
 }
 
 export function emitVmnetCommand(repr: VmnetCommandRepr, buf: Uint8Array, off = 0): number {
-  const n = vmnetCommandLen(repr);
-  buf.fill(0, off, off + n);
-  if (repr.kind === "bind-ipv4") {
-    buf[off] = VMNET_CMD_BIND_IPV4;
-    setU32le(buf, off + 1, repr.ip);
-    setU16le(buf, off + 5, repr.port);
-    buf[off + 7] = repr.udp ? 1 : 0;
-    return n;
-  }
-  buf[off] = repr.kind === "ethernet" ? VMNET_CMD_ETHERNET : VMNET_CMD_PREFERRED_IPV4;
-  if (repr.uuid !== null) putAscii(buf, off + 1, repr.uuid, 36);
-  if (repr.kind === "preferred-ipv4") setU32le(buf, off + 37, repr.ip);
-  return n;
+  if (repr.kind === "bind-ipv4") return encodeLayout(BIND, { type: VMNET_CMD_BIND_IPV4, ip: repr.ip, port: repr.port, protocol: repr.udp ? 1 : 0 }, buf, off);
+  return encodeLayout(
+    COMMAND,
+    {
+      type: repr.kind === "ethernet" ? VMNET_CMD_ETHERNET : VMNET_CMD_PREFERRED_IPV4,
+      uuid: latin1Field(repr.uuid ?? "", 36),
+      ip: repr.kind === "preferred-ipv4" ? repr.ip : 0,
+    },
+    buf,
+    off,
+  );
 }
 
 // ---- Response (§2.1 step 4) --------------------------------------------------------------
@@ -167,23 +156,26 @@ export type VmnetResponseRepr =
 
 export function parseVmnetResponse(b: Uint8Array): Parsed<VmnetResponseRepr> {
   if (b.length < VMNET_RESPONSE_LEN) return new WireError("vmnet", `response of ${b.length} bytes, need ${VMNET_RESPONSE_LEN}`);
-  if (b[0] === VMNET_RESP_VIF) return { kind: "vif", mtu: getU16le(b, 1), maxPacketSize: getU16le(b, 3), mac: getMac(b, 5) };
-  if (b[0] === VMNET_RESP_DISCONNECT) return { kind: "disconnect", reason: ascii(b, 2, b[1]) };
+  if (b[0] === VMNET_RESP_VIF) {
+    const f = decodeLayout(VIF, b);
+    return { kind: "vif", mtu: f.mtu, maxPacketSize: f.maxPacketSize, mac: getMac(f.mac, 0) };
+  }
+  if (b[0] === VMNET_RESP_DISCONNECT) return { kind: "disconnect", reason: latin1All(b.subarray(2, 2 + b[1])) };
   return new WireError("vmnet", `unknown response type ${b[0]}`);
 }
 
 export function emitVmnetResponse(repr: VmnetResponseRepr, buf: Uint8Array, off = 0): number {
   buf.fill(0, off, off + VMNET_RESPONSE_LEN);
   if (repr.kind === "vif") {
-    buf[off] = VMNET_RESP_VIF;
-    setU16le(buf, off + 1, repr.mtu);
-    setU16le(buf, off + 3, repr.maxPacketSize);
-    setMac(buf, off + 5, repr.mac);
+    const mac = Buffer.alloc(6);
+    setMac(mac, 0, repr.mac);
+    encodeLayout(VIF, { type: VMNET_RESP_VIF, mtu: repr.mtu, maxPacketSize: repr.maxPacketSize, mac }, buf, off);
   } else {
+    // Disconnect: type, reason length (1), reason (Latin-1), zeros.
     const reason = repr.reason.slice(0, 255);
     buf[off] = VMNET_RESP_DISCONNECT;
     buf[off + 1] = reason.length;
-    putAscii(buf, off + 2, reason, reason.length);
+    buf.set(latin1Field(reason, reason.length), off + 2);
   }
   return VMNET_RESPONSE_LEN;
 }

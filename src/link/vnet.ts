@@ -15,7 +15,7 @@
  * TUNSETVNETBE is never set). Used by `tap.ts` in offload mode only.
  */
 
-import { TX_CSUM_PARTIAL, txGsoSize } from "./channel.js";
+import { TX_CSUM_PARTIAL, txGsoSize } from "../common/frame-channel.js";
 
 export const VNET_HDR_LEN = 10;
 export const VNET_F_NEEDS_CSUM = 1;

@@ -20,11 +20,13 @@
  *   16  snaplen          u32
  *   20  FCS len, P bit, link type u32
  *
- * These are control-plane structures (one per file, one per record); they are read with the
- * small endian-aware helpers below, never a struct library.
+ * The file header (one per file) is declared with buffer-layout (src/common/layout.ts), in both
+ * byte orders. Record headers come once per packet, so they are read and written with the small
+ * endian-aware helpers below, never a struct library (ARCHITECTURE.md "Hot path").
  */
 
 import { getU32, setU32 } from "../common/bytes.js";
+import { decodeLayout, encodeLayout, struct, u16, u16be, u32, u32be } from "../common/layout.js";
 import { WireError, type Parsed } from "../common/wire-error.js";
 
 export const PCAP_HEADER_LEN = 24;
@@ -83,6 +85,29 @@ export interface PcapRecordRepr {
   originalLength: number;
 }
 
+/** The file header's fields (section 4), as buffer-layout reads and writes them. */
+interface HeaderFields {
+  magic: number;
+  major: number;
+  minor: number;
+  /** reserved1 (thiszone in old files): 0 */
+  reserved1: number;
+  /** reserved2 (sigfigs in old files): 0 */
+  reserved2: number;
+  snaplen: number;
+  /** FCS len, P bit, link type. */
+  linkField: number;
+}
+
+const headerLayout = (le: boolean) =>
+  struct<HeaderFields>(
+    le
+      ? [u32("magic"), u16("major"), u16("minor"), u32("reserved1"), u32("reserved2"), u32("snaplen"), u32("linkField")]
+      : [u32be("magic"), u16be("major"), u16be("minor"), u32be("reserved1"), u32be("reserved2"), u32be("snaplen"), u32be("linkField")],
+  );
+const HEADER_LE = headerLayout(true);
+const HEADER_BE = headerLayout(false);
+
 /** Little-endian u32 read. */
 export function getU32le(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
@@ -99,15 +124,6 @@ export function setU32le(b: Uint8Array, o: number, v: number): void {
 /** u32 in the file's byte order. */
 export function getU32x(b: Uint8Array, o: number, littleEndian: boolean): number {
   return littleEndian ? getU32le(b, o) : getU32(b, o);
-}
-
-function getU16x(b: Uint8Array, o: number, littleEndian: boolean): number {
-  return littleEndian ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1];
-}
-
-function setU16x(b: Uint8Array, o: number, v: number, littleEndian: boolean): void {
-  b[o + (littleEndian ? 0 : 1)] = v;
-  b[o + (littleEndian ? 1 : 0)] = v >>> 8;
 }
 
 function setU32x(b: Uint8Array, o: number, v: number, littleEndian: boolean): void {
@@ -139,15 +155,12 @@ export function parsePcapHeader(bytes: Uint8Array): Parsed<PcapFileHeader> {
   } else {
     return new WireError("pcap", `not a pcap file (magic 0x${be.toString(16).padStart(8, "0")})`);
   }
-  const major = getU16x(bytes, 4, littleEndian);
-  const minor = getU16x(bytes, 6, littleEndian);
+  const { major, minor, snaplen, linkField } = decodeLayout(littleEndian ? HEADER_LE : HEADER_BE, bytes);
   // Section 4: major 2, minor 4. 2.3 differs only in a libpcap bug fixed long ago (the record
   // layout is the same), so it is accepted; anything else is refused.
   if (major !== PCAP_VERSION_MAJOR || (minor !== 4 && minor !== 3)) {
     return new WireError("pcap", `unsupported version ${major}.${minor}`);
   }
-  const snaplen = getU32x(bytes, 16, littleEndian);
-  const linkField = getU32x(bytes, 20, littleEndian);
   // Section 4: bits 0-15 LinkType; bit 26 P ("FCS len present"); bits 28-31 FCS len in
   // 16-bit words (libpcap's LT_FCS_LENGTH_PRESENT / LT_FCS_LENGTH).
   const fcsLen = linkField & 0x0400_0000 ? (linkField >>> 28) * 2 : 0;
@@ -168,14 +181,16 @@ export function emitPcapHeader(
   off = 0,
   littleEndian = true,
 ): number {
-  setU32x(buf, off, repr.nanosecond ? PCAP_MAGIC_NANO : PCAP_MAGIC_MICRO, littleEndian);
-  setU16x(buf, off + 4, PCAP_VERSION_MAJOR, littleEndian);
-  setU16x(buf, off + 6, PCAP_VERSION_MINOR, littleEndian);
-  setU32x(buf, off + 8, 0, littleEndian);
-  setU32x(buf, off + 12, 0, littleEndian);
-  setU32x(buf, off + 16, repr.snaplen, littleEndian);
-  setU32x(buf, off + 20, repr.linkType & 0xffff, littleEndian);
-  return PCAP_HEADER_LEN;
+  const fields: HeaderFields = {
+    magic: repr.nanosecond ? PCAP_MAGIC_NANO : PCAP_MAGIC_MICRO,
+    major: PCAP_VERSION_MAJOR,
+    minor: PCAP_VERSION_MINOR,
+    reserved1: 0,
+    reserved2: 0,
+    snaplen: repr.snaplen,
+    linkField: repr.linkType & 0xffff,
+  };
+  return encodeLayout(littleEndian ? HEADER_LE : HEADER_BE, fields, buf, off);
 }
 
 /** Section 5: write one 16-byte record header; returns bytes written. */

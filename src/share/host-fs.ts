@@ -9,7 +9,7 @@
 
 import { constants } from "node:os";
 import { closeSync, constants as fsc } from "node:fs";
-import { loadTapAddon, type FsAddon } from "../link/native.js";
+import { loadAddon, type FsAddon } from "../native/addon.js";
 import { QidType, type Qid } from "./wire.js";
 
 const E = constants.errno;
@@ -38,7 +38,7 @@ export function check(r: number): number {
 let addon: FsAddon | undefined;
 /** The addon's fs functions (loaded once). */
 export function fsAddon(): FsAddon {
-  addon ??= loadTapAddon();
+  addon ??= loadAddon("host-directory sharing (9P)");
   return addon;
 }
 

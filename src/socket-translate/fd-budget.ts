@@ -22,7 +22,7 @@
  */
 import { readdirSync } from "node:fs";
 import type { Logger } from "pino";
-import { errnoName, loadTapAddon, type FileLimitAddon } from "../link/native.js";
+import { errnoName, loadAddon, type FileLimitAddon } from "../native/addon.js";
 
 export const DEFAULT_FD_RESERVE = 256;
 
@@ -40,7 +40,7 @@ export interface FileLimit {
 export function raiseFileLimit(log?: Logger, addon?: FileLimitAddon, cap = 1 << 20): FileLimit | undefined {
   let a: FileLimitAddon;
   try {
-    a = addon ?? loadTapAddon();
+    a = addon ?? loadAddon("the open-file limit");
   } catch (err) {
     log?.warn({ err: (err as Error).message }, "fd budget: the native addon is not available; the open-file limit is left unchanged");
     return undefined;

@@ -14,7 +14,7 @@
  */
 
 import { constants } from "node:os";
-import { errnoName, loadTapAddon, type HostSocketAddon } from "../link/native.js";
+import { errnoName, loadAddon, type HostSocketAddon } from "../native/addon.js";
 import type { HostStream, HostStreamHandlers } from "./host-stream.js";
 
 const K_CONNECTED = 1;
@@ -317,7 +317,7 @@ let unavailable: string | undefined;
 export function nativeStreams(): NativeStreamGroup | undefined {
   if (group !== undefined || unavailable !== undefined) return group;
   try {
-    group = new NativeStreamGroup(loadTapAddon());
+    group = new NativeStreamGroup(loadAddon("host sockets in one epoll set"));
   } catch (e) {
     unavailable = (e as Error).message;
   }

@@ -1,5 +1,5 @@
 /**
- * Configuration of the gateway host (DESIGN.md "Addressing plan", VPNKit-compatible):
+ * Configuration of the gateway host (ARCHITECTURE.md "Addressing plan", VPNKit-compatible):
  *
  *   192.168.65.0/24   guest network
  *   192.168.65.1      gateway: ARP, DHCP, DNS, ICMP echo

@@ -30,7 +30,7 @@ import type { Guest, SourceBindings } from "./guests.js";
 import { getMac } from "../common/bytes.js";
 import { isMulticastMac } from "../common/addr.js";
 import type { StackConfig } from "./config.js";
-import { sendUdp, type UdpDatagram } from "./udp.js";
+import { sendUdp, type UdpDatagram } from "./gateway-udp.js";
 import { DhcpServer, type DhcpLease, type DhcpServerConfig } from "../dhcp/server.js";
 
 export const DHCP_SERVER_PORT = 67;

@@ -22,7 +22,7 @@
 
 import type { Logger } from "pino";
 import type { NetworkStack } from "./stack.js";
-import { sendUdp, type UdpDatagram } from "./udp.js";
+import { sendUdp, type UdpDatagram } from "./gateway-udp.js";
 import type { TcpFlow, TcpLayer } from "./tcp.js";
 import { TcpEvent } from "../tcp/state.js";
 import { getU16, setU16 } from "../common/bytes.js";
@@ -90,7 +90,7 @@ export class DnsService {
     this.maxTcp = opts.maxTcpConnections ?? 64;
     this.maxPipeline = opts.maxTcpPipeline ?? 16;
     this.idleMs = opts.tcpIdleMs ?? 10_000;
-    stack.bindUdp(this.port, (s, d) => this.onUdp(s, d));
+    stack.bindUdp(this.port, (_s, d) => this.onUdp(this.stack, d));
   }
 
   /** Answer one DNS-over-TCP message (without its two-byte length); undefined = no answer. */

@@ -42,7 +42,7 @@
  * messages are refused between guests (`routerOnlyIpv6`), so none can become another's router.
  *
  * Policy decisions (issue 19 asked for safe defaults): validation is on in the assembled network
- * (`Network`, src/cli/network.ts; `validateSources: false` turns it off) for guests configured
+ * (`createNetwork`, src/network/network.ts; its option `validateSources: false` turns it off) for guests configured
  * by hand without DHCP, who should rather get a static lease. A binding made through a port
  * belongs to that port while it is attached (another port forging both the MAC and the address
  * is refused), and passes to the next port that uses it once the first is gone (a VM that

@@ -2,10 +2,10 @@
  * A bounded table of flows that expire when idle: the shape UDP and ICMP socket translation
  * share. Entries are kept in least-recently-used order (a `Map` keeps insertion order;
  * `touch` re-inserts), so at the cap the oldest is evicted; each entry has one deadline on the
- * stack's timer heap, pushed back lazily (an entry used since is rescheduled when its timer
+ * stack's one timer heap, pushed back lazily (an entry used since is rescheduled when its timer
  * fires, not on every packet).
  */
-import { TimerDriver, type TimerHost, type TimerTarget } from "./timers.js";
+import { ownTimers, type TimerSource, type TimerTarget, type Timers } from "./timers.js";
 
 export interface IdleEntry extends TimerTarget {
   readonly key: number;
@@ -16,16 +16,17 @@ export type IdleEnd = "expired" | "evicted";
 
 export class IdleTable<F extends IdleEntry> {
   private readonly map = new Map<number, F>();
-  private readonly timers: TimerDriver<F>;
+  private readonly timers: Timers<F>;
 
   constructor(
-    host: TimerHost,
+    /** The stack's timers (`stack.timers`), or a host of its own (tests). */
+    source: TimerSource,
     readonly idleMs: number,
     readonly maxEntries: number,
     /** Called after an entry left the table on its own (idle, or evicted for room). */
     private readonly onEnd: (entry: F, why: IdleEnd) => void,
   ) {
-    this.timers = new TimerDriver<F>(host, (f, now) => this.onTimer(f, now));
+    this.timers = ownTimers<F>(source, (f, now) => this.onTimer(f, now));
   }
 
   get size(): number {

@@ -12,6 +12,8 @@ export interface Neighbor<P> {
 
 export class NeighborTable<P> {
   private readonly entries = new Map<number, Neighbor<P>>();
+  /** Callbacks waiting for an address to be learned (`whenLearned`). */
+  private readonly waiters = new Map<number, Set<() => void>>();
   evictions = 0;
 
   constructor(private readonly max: number) {}
@@ -36,6 +38,28 @@ export class NeighborTable<P> {
       this.evictions++;
     }
     this.entries.set(ip, { mac, port });
+    const w = this.waiters.size > 0 ? this.waiters.get(ip) : undefined;
+    if (w !== undefined) {
+      this.waiters.delete(ip);
+      for (const cb of w) cb();
+    }
+  }
+
+  /**
+   * Call `cb` once when `ip` is next learned (new or moved); returns a function that cancels
+   * the wait. No polling: the receive path that learns the address calls back.
+   */
+  whenLearned(ip: number, cb: () => void): () => void {
+    let w = this.waiters.get(ip);
+    if (w === undefined) {
+      w = new Set();
+      this.waiters.set(ip, w);
+    }
+    w.add(cb);
+    return () => {
+      const ws = this.waiters.get(ip);
+      if (ws?.delete(cb) && ws.size === 0) this.waiters.delete(ip);
+    };
   }
 
   /** Forget every entry behind `port` (the port was detached). */

@@ -23,50 +23,21 @@ import { ArpOp, ARP_LEN, emitArp, parseArp } from "../ethernet/arp.js";
 import { emitIpv4, IPV4_MIN_HEADER_LEN, isFragment, parseIpv4, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { Ipv4Packet } from "../ipv4/ipv4.js";
 import { FragmentReassembler, type FragmentDrop, type FragmentLimits } from "../ipv4/fragments.js";
-import type { FrameChannel } from "../link/channel.js";
-import { GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED } from "../link/channel.js";
+import type { FrameChannel } from "../common/frame-channel.js";
+import { GSO_MAX_FRAME, maxFrameLen, RX_CSUM_VERIFIED } from "../common/frame-channel.js";
 import { resolveConfig, inSubnet, broadcastAddress, type StackConfig, type StackConfigInput } from "./config.js";
 import { StackCounters, type DropReason } from "./counters.js";
 import { NeighborTable } from "./neighbors.js";
-import { handleIcmp, type IcmpForwarder } from "./icmp.js";
-import { handleUdp, type UdpHandler } from "./udp.js";
+import { handleIcmp } from "./gateway-icmp.js";
+import { handleUdp } from "./gateway-udp.js";
+import { Port } from "./port.js";
+import type { IpHost, Ipv4Handler, UdpHandler, IcmpForwarder } from "./ip-host.js";
+
+export { Port };
+export type { Ipv4Handler };
 import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
+import { SharedTimers, realTimerHost } from "./timers.js";
 import { Guest, routerOnlyIpv6, type SourceBindings } from "./guests.js";
-
-/** One attached channel. */
-export class Port {
-  /** The link completes TCP/UDP checksums (frames are sent with TX_CSUM_PARTIAL). */
-  readonly txChecksum: boolean;
-  /** The link cuts TCP super-segments (up to 64 KiB) into MSS-sized ones. */
-  readonly tcpSegmentation: boolean;
-  /**
-   * Finds the guest behind this port from a frame's source MAC when several guests share it
-   * (the switch's port, see switched.ts); unset for a port that is one guest.
-   */
-  guestResolver: ((srcMac: number) => Guest | undefined) | undefined;
-
-  constructor(
-    readonly id: number,
-    readonly channel: FrameChannel,
-    /** The guest this port is (guests.ts). */
-    readonly guest: Guest,
-  ) {
-    const o = channel.offloads;
-    this.txChecksum = o?.txChecksum === true;
-    this.tcpSegmentation = this.txChecksum && o?.tcpSegmentation === true;
-  }
-
-  /** The guest that sent a frame from `srcMac` on this port. */
-  guestOf(srcMac: number): Guest {
-    return this.guestResolver?.(srcMac) ?? this.guest;
-  }
-}
-
-/**
- * Handler of one IP protocol. `packet` is the validated IPv4 packet (borrowed; its payload is
- * the transport segment), `srcMac` the guest's MAC, `port` where it came from.
- */
-export type Ipv4Handler = (stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet) => void;
 
 export interface StackOptions extends StackConfigInput {
   /** Milliseconds clock; injected so tests control time. Defaults to performance.now(). */
@@ -77,9 +48,14 @@ export interface StackOptions extends StackConfigInput {
   busyPollUs?: number;
 }
 
-export class NetworkStack {
+export class NetworkStack implements IpHost {
   readonly config: StackConfig;
   readonly counters = new StackCounters();
+  /**
+   * The stack's one timer driver, on its clock: the TCP layer, socket translation's idle flows
+   * and the forwards' UDP clients schedule their deadlines here (timers.ts `ownTimers`).
+   */
+  readonly timers: SharedTimers;
   readonly neighbors: NeighborTable<Port>;
   readonly now: () => number;
   /** Reassembly of fragmented datagrams from guests (RFC 791 §3.2). */
@@ -112,6 +88,7 @@ export class NetworkStack {
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
     this.now = opts.now ?? (() => performance.now());
+    this.timers = new SharedTimers({ ...realTimerHost, now: this.now });
     this.neighbors = new NeighborTable<Port>(this.config.maxNeighbors);
     this.fragments = new FragmentReassembler(opts.fragments);
     // Room for a TCP super-segment on links with segmentation offload.
@@ -122,9 +99,10 @@ export class NetworkStack {
     if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now, new CpuHeadroom().check);
   }
 
-  /** Stop background work (busy polling); attached channels are the owner's to close. */
+  /** Stop background work (busy polling, the timer); attached channels are the owner's to close. */
   close(): void {
     this.busy?.stop();
+    this.timers.stop();
   }
 
   /** Attach a channel: its frames are served by this stack until it closes or is detached. */
@@ -457,7 +435,7 @@ const FRAGMENT_DROPS: Record<FragmentDrop, DropReason> = {
 
 /**
  * VPNKit's vmnet DHCP client (RootlessKit's vpnkit mode) sends its DISCOVER with an IPv4 header
- * checksum of 0 (reference/vpnkit.md §2.2); VPNKit accepts it, and so must we. Exactly that case:
+ * checksum of 0 (VPNKit's vmnet protocol, DHCP over the VIF); VPNKit accepts it, and so must we. Exactly that case:
  * checksum field 0, UDP, to 255.255.255.255.
  */
 function isChecksumlessDhcpBroadcast(p: Ipv4Packet): boolean {

@@ -29,7 +29,7 @@
  * across `send`, port list copied on write); never connect two internal links in a loop.
  */
 
-import { BaseFrameChannel } from "../link/channel.js";
+import { BaseFrameChannel } from "../common/frame-channel.js";
 import { EthernetSwitch, type SwitchOptions, type SwitchPort } from "../ethernet/switch.js";
 import type { NetworkStack, Port } from "./stack.js";
 import type { Guest } from "./guests.js";

@@ -27,8 +27,8 @@ import { IsnGenerator, randomU32 } from "../tcp/isn.js";
 import { formatIpv4 } from "../common/addr.js";
 import type { NetworkStack, Port } from "./stack.js";
 import { shareOption, type Guest } from "./guests.js";
-import { TimerDriver, realTimerHost, type TimerHost, type TimerTarget } from "./timers.js";
-import { TX_CSUM_PARTIAL, txGsoMeta } from "../link/channel.js";
+import { ownTimers, type TimerHost, type TimerOwner, type TimerTarget, type Timers } from "./timers.js";
+import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
 
 /** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
 const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;
@@ -86,6 +86,7 @@ export class TcpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
   timerQueuedAt = Infinity;
+  timerOwner: TimerOwner | undefined = undefined;
   /** Owner's event handler. */
   onEvents: TcpFlowHandler | undefined;
   /** Owner's private state (e.g. the host socket). */
@@ -198,7 +199,7 @@ export class TcpLayer {
   private readonly flows = new Map<number, Map<number, TcpFlow>>();
   private flowCount = 0;
   private halfOpen = 0;
-  private readonly timers: TimerDriver<TcpFlow>;
+  private readonly timers: Timers<TcpFlow>;
   private readonly isn = new IsnGenerator();
   private readonly cfg: Partial<TcpConfig>;
   private readonly maxFlows: number;
@@ -220,7 +221,7 @@ export class TcpLayer {
     this.maxHalfOpen = opts.maxHalfOpen ?? 1024;
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, this.maxFlows, "maxFlowsPerGuest");
     this.maxHalfOpenPerGuest = shareOption(opts.maxHalfOpenPerGuest, this.maxHalfOpen, "maxHalfOpenPerGuest");
-    this.timers = new TimerDriver<TcpFlow>(opts.timers ?? { ...realTimerHost, now: () => stack.now() }, (flow) => this.service(flow));
+    this.timers = ownTimers<TcpFlow>(opts.timers ?? stack.timers, (flow) => this.service(flow));
     stack.setProtocolHandler(IpProtocol.TCP, (s, port, srcMac, ip, packet) => this.receive(port, srcMac, ip, packet));
   }
 

@@ -1,8 +1,14 @@
 /**
  * The stack's one timer: a binary min-heap of deadlines and a single `setTimeout` set to the
- * earliest (DESIGN.md: "One driver in src/stack/ owns a single timer set to the earliest
+ * earliest (ARCHITECTURE.md: "One driver in src/stack/ owns a single timer set to the earliest
  * deadline"). Sans-I/O engines report when they next want to be polled; their owners
  * `schedule(item, at)` here and get `fire(item)` back at or after that time.
+ *
+ * Each `NetworkStack` has one `SharedTimers` on its clock, and every owner of deadlines on that
+ * stack (the TCP layer's flows, the UDP and ICMP translators' idle flows, the forwards' UDP
+ * clients) schedules on it through `ownTimers`: an item records its owner's callback, so one
+ * heap and one `setTimeout` serve them all. Tests that drive time by hand give an owner a
+ * `TimerHost` of their own instead, and it gets a driver of its own on that host.
  *
  * Rescheduling an item replaces its deadline without a search. A later deadline costs nothing
  * at all: the item's live heap entry stays, and when it comes due the driver finds the item
@@ -18,6 +24,20 @@ export interface TimerTarget {
   timerSeq: number;
   /** and that entry's time (Infinity: no live entry). */
   timerQueuedAt: number;
+  /** On a shared driver: the owner's callback (set by `ownTimers`'s schedule). */
+  timerOwner?: TimerOwner;
+}
+
+/** An owner's callback for its items that came due. */
+export type TimerOwner = (item: never, now: number) => void;
+
+/** What an owner of deadlines uses: its share of the stack's driver, or a driver of its own. */
+export interface Timers<T extends TimerTarget> {
+  /** Call the owner back for `item` at `at` (ms on the stack's clock); Infinity cancels. */
+  schedule(item: T, at: number): void;
+  cancel(item: T): void;
+  /** Stop a driver of its own; on a shared driver nothing (the owner cancels its items). */
+  stop(): void;
 }
 
 interface Entry<T> {
@@ -46,7 +66,7 @@ export const realTimerHost: TimerHost = {
 /** Below this many heap entries stale ones are never compacted away (they are popped in time). */
 const COMPACT_MIN = 64;
 
-export class TimerDriver<T extends TimerTarget> {
+export class TimerDriver<T extends TimerTarget> implements Timers<T> {
   private heap: Entry<T>[] = [];
   /** Items with a live heap entry; the rest of the heap is stale entries. */
   private live = 0;
@@ -191,4 +211,32 @@ export class TimerDriver<T extends TimerTarget> {
     h[i] = last;
     return top;
   }
+}
+
+/** The stack's one driver: each item carries its owner's callback (`timerOwner`). */
+export class SharedTimers extends TimerDriver<TimerTarget> {
+  constructor(host: TimerHost) {
+    super(host, (item, now) => (item.timerOwner as (item: TimerTarget, now: number) => void)(item, now));
+  }
+
+  /** An owner's share: its items call `fire` back. */
+  forOwner<T extends TimerTarget>(fire: (item: T, now: number) => void): Timers<T> {
+    const owner = fire as TimerOwner;
+    return {
+      schedule: (item, at) => {
+        item.timerOwner = owner;
+        this.schedule(item, at);
+      },
+      cancel: (item) => this.cancel(item),
+      stop: () => {},
+    };
+  }
+}
+
+/** Where an owner's deadlines go: the stack's shared driver, or (tests) a host of its own. */
+export type TimerSource = SharedTimers | TimerHost;
+
+/** `fire(item, now)` for each of the owner's items that comes due, on `source`. */
+export function ownTimers<T extends TimerTarget>(source: TimerSource, fire: (item: T, now: number) => void): Timers<T> {
+  return source instanceof SharedTimers ? source.forOwner(fire) : new TimerDriver<T>(source, fire);
 }

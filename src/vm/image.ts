@@ -32,14 +32,20 @@ export interface GuestImage {
 }
 
 export function defaultCacheDir(): string {
+  return skiffCacheDir("vm");
+}
+
+/** `$XDG_CACHE_HOME/skiff/NAME` (default `~/.cache/skiff/NAME`). */
+export function skiffCacheDir(name: string): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(base, "skiff", "vm");
+  return join(base, "skiff", name);
 }
 
 /** A failure a user fixes by installing or configuring something (printed as one line). */
 export class VmSetupError extends Error {}
 
-function run(cmd: string, args: string[], cwd?: string): string {
+/** Run a setup tool (apt, dpkg-deb); failures become a one-line VmSetupError. */
+export function run(cmd: string, args: string[], cwd?: string): string {
   try {
     return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
   } catch (e) {
@@ -88,8 +94,11 @@ export function imageKey(packages: Record<string, string>): string {
   return h.digest("hex").slice(0, 16);
 }
 
-/** The image in `dir` if it is one this version of skiff built (its manifest names our builder). */
-function imageIn(dir: string): GuestImage | undefined {
+/**
+ * The image in `dir` if it is one this version of skiff built (its manifest names `builder`:
+ * this image builder's hash by default; the docker image's builder passes its own).
+ */
+export function imageIn(dir: string, builder = builderHash()): GuestImage | undefined {
   const manifest = join(dir, "manifest.json");
   if (!existsSync(manifest)) return undefined;
   let m: { packages?: Record<string, string>; builder?: string };
@@ -98,7 +107,7 @@ function imageIn(dir: string): GuestImage | undefined {
   } catch {
     return undefined;
   }
-  if (m.builder !== builderHash() || m.packages === undefined) return undefined;
+  if (m.builder !== builder || m.packages === undefined) return undefined;
   return { dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), packages: m.packages };
 }
 
@@ -108,16 +117,21 @@ function imageIn(dir: string): GuestImage | undefined {
  * another image builder, may share the cache and move `current`). Undefined when there is none.
  */
 export function findImage(cacheDir = defaultCacheDir()): GuestImage | undefined {
+  return findBuilt(cacheDir, (dir) => imageIn(dir));
+}
+
+/** `findImage`'s search with another builder's loader (`load` returns undefined for images not its own). */
+export function findBuilt<T extends GuestImage>(cacheDir: string, load: (dir: string) => T | undefined): T | undefined {
   const cur = join(cacheDir, "current");
   if (existsSync(cur)) {
-    const img = imageIn(join(cacheDir, readFileSync(cur, "utf8").trim()));
+    const img = load(join(cacheDir, readFileSync(cur, "utf8").trim()));
     if (img !== undefined) return img;
   }
   if (!existsSync(cacheDir)) return undefined;
-  let best: { img: GuestImage; at: number } | undefined;
+  let best: { img: T; at: number } | undefined;
   for (const e of readdirSync(cacheDir, { withFileTypes: true })) {
     if (!e.isDirectory() || e.name.startsWith(".")) continue;
-    const img = imageIn(join(cacheDir, e.name));
+    const img = load(join(cacheDir, e.name));
     if (img === undefined) continue;
     const at = statSync(join(img.dir, "manifest.json")).mtimeMs;
     if (best === undefined || at > best.at) best = { img, at };
@@ -149,12 +163,34 @@ export function loadOrder(wanted: string[], depsOf: (m: string) => string[]): st
   return order;
 }
 
+/** Every `.ko` under `dir`, by module name (dashes as underscores). */
 function walk(dir: string, found: Map<string, string>): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) walk(p, found);
     else if (e.name.endsWith(".ko")) found.set(e.name.slice(0, -3).replace(/-/g, "_"), p);
   }
+}
+
+/**
+ * The kernel unpacked at `root` (`/boot/vmlinuz-*`, `/lib/modules/VER`): `wanted` modules with
+ * their dependencies in load order, and their bytes (`ko`).
+ */
+export function kernelModules(root: string, kernelPackage: string, wanted: string[]): { vmlinuz: string; kver: string; order: string[]; ko: (m: string) => Uint8Array } {
+  const vmlinuz = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
+  if (!vmlinuz) throw new VmSetupError("the kernel package has no /boot/vmlinuz-*");
+  const kver = vmlinuz.slice("vmlinuz-".length);
+  const kos = new Map<string, string>();
+  walk(join(root, "lib", "modules", kver), kos);
+  const cache = new Map<string, Uint8Array>();
+  const ko = (m: string) => {
+    const p = kos.get(m);
+    if (!p) throw new VmSetupError(`module ${m} is not in ${kernelPackage}`);
+    if (!cache.has(m)) cache.set(m, readFileSync(p));
+    return cache.get(m)!;
+  };
+  const order = loadOrder(wanted, (m) => moduleDepends(ko(m)).map((d) => d.replace(/-/g, "_")));
+  return { vmlinuz, kver, order, ko };
 }
 
 /** Build (or reuse) the image for the current package versions. */
@@ -184,19 +220,7 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
       progress(`unpacking ${d}`);
       run("dpkg-deb", ["-x", join(work, d), root]);
     }
-    const vmlinuz = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
-    if (!vmlinuz) throw new VmSetupError("the kernel package has no /boot/vmlinuz-*");
-    const kver = vmlinuz.slice("vmlinuz-".length);
-    const kos = new Map<string, string>();
-    walk(join(root, "lib", "modules", kver), kos);
-    const cache = new Map<string, Uint8Array>();
-    const ko = (m: string) => {
-      const p = kos.get(m);
-      if (!p) throw new VmSetupError(`module ${m} is not in ${Object.keys(packages)[0]}`);
-      if (!cache.has(m)) cache.set(m, readFileSync(p));
-      return cache.get(m)!;
-    };
-    const order = loadOrder(GUEST_MODULES, (m) => moduleDepends(ko(m)).map((d) => d.replace(/-/g, "_")));
+    const { vmlinuz, kver, order, ko } = kernelModules(root, Object.keys(packages)[0], GUEST_MODULES);
     progress(`initramfs: busybox + ${order.length} modules (${order.join(" ")})`);
     const enc = new TextEncoder();
     const entries: CpioEntry[] = [

@@ -15,6 +15,23 @@
 export const READY_MARKER = "SKIFF-READY";
 export const EXIT_MARKER = "SKIFF-EXIT";
 
+/**
+ * Mount the shares listed on the kernel command line (\`skiff.shares=\`, base64 of "NAME GUESTDIR
+ * ro|rw" lines) over 9P from the gateway (the DHCP router), TCP port 564 (src/share/); needs
+ * /tmp writable and the 9p/9pnet_fd modules. The docker guest's init runs it too.
+ */
+export const MOUNT_SHARES = `shares=$(sed -n 's/.*skiff\\.shares=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$shares" ]; then
+  gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
+  echo "$shares" | base64 -d > /tmp/skiff-shares
+  while read -r name dir mode; do
+    o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=1048576
+    [ "$mode" = ro ] && o=$o,ro
+    mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir" || echo "skiff-init: mounting share $name on $dir failed"
+  done < /tmp/skiff-shares
+fi
+`;
+
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc /bin /sbin /usr/bin /usr/sbin /root
 /bin/busybox --install -s
@@ -34,17 +51,7 @@ ip link set eth0 up
 udhcpc -i eth0 -O mtu -n -q -t 10 -T 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "skiff-init: no DHCP lease on eth0"
 addr=$(ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([^ ]*\\).*/\\1/p')
 echo "${READY_MARKER} $addr"
-shares=$(sed -n 's/.*skiff\\.shares=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
-if [ -n "$shares" ]; then
-  gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
-  echo "$shares" | base64 -d > /tmp/skiff-shares
-  while read -r name dir mode; do
-    o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=1048576
-    [ "$mode" = ro ] && o=$o,ro
-    mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir" || echo "skiff-init: mounting share $name on $dir failed"
-  done < /tmp/skiff-shares
-fi
-cmd=$(sed -n 's/.*skiff\\.cmd=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+${MOUNT_SHARES}cmd=$(sed -n 's/.*skiff\\.cmd=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$cmd" ]; then
   echo "$cmd" | base64 -d > /tmp/skiff-cmd.sh
   cd /root

@@ -38,6 +38,13 @@ export interface VmConfig {
   /** Serial on QEMU's stdio with the monitor multiplexed (interactive) or plain (captured). */
   interactive?: boolean;
   extraAppend?: string[];
+  /**
+   * TCG only: the size of QEMU's translated-code cache in MiB (`-accel tcg,tb-size=N`; QEMU's
+   * default is 1 GiB on 64-bit hosts, and a long-running guest fills much of it, in RSS).
+   */
+  tcgCacheMiB?: number;
+  /** Raw disk images on virtio-blk, in order (the guest's /dev/vda, /dev/vdb, …). */
+  drives?: Array<{ path: string; readonly?: boolean }>;
 }
 
 const READY_RE = new RegExp(`${READY_MARKER}(?: (\\S*))?`);
@@ -68,7 +75,7 @@ export function netdevArg(net: VmNet): string {
 export function qemuArgs(cfg: VmConfig): string[] {
   const args = [
     "-machine", "q35",
-    "-accel", cfg.accel,
+    "-accel", cfg.accel === "tcg" && cfg.tcgCacheMiB !== undefined ? `tcg,tb-size=${cfg.tcgCacheMiB}` : cfg.accel,
     ...(cfg.accel === "kvm" ? ["-cpu", "host"] : []),
     "-m", String(cfg.memoryMiB),
     "-smp", String(cfg.cpus),
@@ -79,6 +86,10 @@ export function qemuArgs(cfg: VmConfig): string[] {
     "-serial", cfg.interactive ? "mon:stdio" : "stdio",
     ...(cfg.interactive ? [] : ["-monitor", "none"]),
   ];
+  for (const d of cfg.drives ?? []) {
+    // A comma in a path would end QEMU's option value: it is escaped by doubling (QEMU's option syntax).
+    args.push("-drive", `file=${d.path.replace(/,/g, ",,")},if=virtio,format=raw${d.readonly ? ",readonly=on" : ""}`);
+  }
   if (cfg.net) {
     args.push("-netdev", netdevArg(cfg.net), "-device", `virtio-net-pci,netdev=n0,mac=${cfg.net.mac},romfile=`);
   } else {
@@ -198,6 +209,11 @@ export class Vm {
 
   get console(): string {
     return this.consoleText;
+  }
+
+  /** QEMU's process id (undefined when it could not be started). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Type into the serial console (as keystrokes: end a command with "\n"). */

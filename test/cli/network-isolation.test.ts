@@ -8,7 +8,8 @@
  */
 import { expect } from "chai";
 import { pino } from "pino";
-import { Network, type NetworkOptions } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
+import type { NetworkOptions } from "../../src/network/options.js";
 import { attachSwitchDetailed, internalLink } from "../../src/stack/switched.js";
 import { parseIpv4Address } from "../../src/common/addr.js";
 import { TcpFlag } from "../../src/tcp/wire.js";

@@ -1,5 +1,5 @@
 /**
- * The assembled network (cli/network.ts): `leases()` lists the guests' addresses — a static
+ * The gateway's services assembled (network/services.ts): `leases()` lists the guests' addresses — a static
  * lease shows even though no DHCP client asked for it (skiff run configures its guest
  * statically, so the control API's GET /leases used to be empty) — and closing it leaves
  * nothing that keeps the process alive.
@@ -7,13 +7,13 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { root } from "../support/cli.js";
 
 const MAC = 0x5254_0065_0003;
 const log = pino({ level: "silent" });
 
-describe("cli/network: the assembled network", function () {
+describe("network/services: the assembled network", function () {
   it("leases() lists static leases no client has asked for yet, and ones added while running", () => {
     const net = new Network({ mtu: 1500, log, staticLeases: [{ mac: MAC, ip: 0xc0a8_4103 }] });
     try {
@@ -29,7 +29,7 @@ describe("cli/network: the assembled network", function () {
     this.timeout(20_000);
     const script = [
       'import { pino } from "pino";',
-      'import { Network } from "./src/cli/network.ts";',
+      'import { NetworkServices as Network } from "./src/network/services.ts";',
       'const log = pino({ level: "silent" });',
       "new Network({ mtu: 1500, log }).close();",
       'try { new Network({ mtu: 1500, log, dnsRecords: ["foo"] }); } catch {}',

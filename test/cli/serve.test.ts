@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { serve } from "../../src/cli/serve.js";
 import { connectQemuStream } from "../../src/link/qemu-stream.js";
 import { UnixDgramChannel } from "../../src/link/unix-dgram.js";
-import type { FrameChannel } from "../../src/link/channel.js";
+import type { FrameChannel } from "../../src/common/frame-channel.js";
 import { emitEthernet, parseEthernet, EtherType } from "../../src/ethernet/ethernet.js";
 import { ArpOp, emitArp, parseArp } from "../../src/ethernet/arp.js";
 import { isWireError } from "../../src/common/wire-error.js";

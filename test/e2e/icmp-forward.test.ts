@@ -145,7 +145,7 @@ if (process.env[CHILD_ENV] === undefined) {
 async function child(expected: string): Promise<void> {
   const { startGuest } = await import("../support/guest.js");
   const { AddressPolicy } = await import("../../src/socket-translate/policy.js");
-  const { IcmpTranslator } = await import("../../src/socket-translate/icmp.js");
+  const { IcmpTranslator } = await import("../../src/socket-translate/icmp-translator.js");
   const { until } = await import("../support/wait.js");
   const guest = await startGuest("skiff-e2e-icmpguest");
   const warnings: string[] = [];

@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:http";
 import { pino } from "pino";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
 import { TapChannel } from "../../src/link/tap.js";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { parseIpv4Address, parseMac } from "../../src/common/addr.js";
 
 const MAC = "52:54:00:12:34:56";

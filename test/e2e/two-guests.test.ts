@@ -15,7 +15,7 @@ import { pino } from "pino";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
 import { dhcpConfigure } from "../support/udhcpc.js";
 import { TapChannel } from "../../src/link/tap.js";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { attachSwitchDetailed, type SwitchedStack } from "../../src/stack/switched.js";
 import type { SwitchPort } from "../../src/ethernet/switch.js";
 import { formatIpv4, parseMac } from "../../src/common/addr.js";

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { BaseFrameChannel } from "../../src/link/channel.js";
+import { BaseFrameChannel } from "../../src/common/frame-channel.js";
 import { EthernetSwitch, type SwitchPort } from "../../src/ethernet/switch.js";
 import { emitEthernet } from "../../src/ethernet/ethernet.js";
 import { MAC_BROADCAST } from "../../src/common/addr.js";

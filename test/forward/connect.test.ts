@@ -9,11 +9,11 @@ import { NetworkStack, type Port } from "../../src/stack/stack.js";
 import { TcpLayer, type TcpFlow } from "../../src/stack/tcp.js";
 import { emitEthernet, EthernetFrame, EtherType } from "../../src/ethernet/ethernet.js";
 import { ArpOp, emitArp, parseArp } from "../../src/ethernet/arp.js";
-import { emitIpv4, parseIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";
-import { emitTcp, parseTcp, tcpLen, TcpFlag, type TcpRepr } from "../../src/tcp/wire.js";
+import { parseIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";
+import { parseTcp, TcpFlag, type TcpRepr } from "../../src/tcp/wire.js";
 import { TcpEvent } from "../../src/tcp/state.js";
 import { isWireError } from "../../src/common/wire-error.js";
-import { GUEST_MAC, GW_MAC, GUEST_IP, GW_IP, HOST_IP, RecordingChannel } from "../support/stack.js";
+import { GUEST_MAC, GW_MAC, GUEST_IP, GW_IP, HOST_IP, RecordingChannel, guestSegment } from "../support/stack.js";
 
 const BROADCAST = 0xffff_ffff_ffff;
 
@@ -40,15 +40,6 @@ function sentSegment(frame: Uint8Array): { mac: number; src: number; dst: number
   const seg = parseTcp(eth.payload.subarray(20, 20 + ip.payloadLength), ip.src, ip.dst);
   if (isWireError(seg)) throw new Error("bad tcp");
   return { mac: eth.dst, src: ip.src, dst: ip.dst, seg };
-}
-
-function guestSegment(src: number, dst: number, seg: TcpRepr): Uint8Array {
-  const l4 = tcpLen(seg);
-  const f = new Uint8Array(14 + 20 + l4);
-  const o = emitEthernet({ dst: GW_MAC, src: GUEST_MAC, ethertype: EtherType.IPv4 }, f);
-  const h = emitIpv4({ src, dst, protocol: IpProtocol.TCP, ttl: 64, id: 1, tos: 0, df: true, mf: false, fragmentOffset: 0, payloadLength: l4, options: new Uint8Array(0) }, f, o);
-  emitTcp(seg, f, o + h, src, dst);
-  return f;
 }
 
 describe("forward/stack: ARP request for a guest (RFC 826)", () => {

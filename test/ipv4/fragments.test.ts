@@ -11,7 +11,7 @@ import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/i
 import { emitIcmp, icmpLen, parseIcmp } from "../../src/ipv4/icmp.js";
 import { emitUdp } from "../../src/ipv4/udp.js";
 import { emitEthernet, EtherType } from "../../src/ethernet/ethernet.js";
-import { BaseFrameChannel } from "../../src/link/channel.js";
+import { BaseFrameChannel } from "../../src/common/frame-channel.js";
 import { NetworkStack, type Port } from "../../src/stack/stack.js";
 import { isWireError } from "../../src/common/wire-error.js";
 import { parseIpv4Address as ip4, parseMac } from "../../src/common/addr.js";

@@ -5,9 +5,9 @@ import { constants, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { TapChannel } from "../../src/link/tap.js";
-import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, txGsoMeta } from "../../src/link/channel.js";
+import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL, txGsoMeta } from "../../src/common/frame-channel.js";
 import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4 } from "../../src/link/vnet.js";
-import { findTapAddon, type TapAddon } from "../../src/link/native.js";
+import { findAddon, type TapAddon } from "../../src/native/addon.js";
 import { getMac, getU16, getU32, setMac, setU16, setU32 } from "../../src/common/bytes.js";
 import { formatMac, parseIpv4Address, parseMac } from "../../src/common/addr.js";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
@@ -216,7 +216,7 @@ describe("link/tap (Linux TAP in a network namespace; the kernel is the peer)", 
 
   it("loads in a worker too, and a terminated worker's polled devices go away with it", async () => {
     // The worker uses the addon directly (it runs plain JS): open, poll, never close.
-    const addonPath = findTapAddon(fileURLToPath(new URL("../../src/link/", import.meta.url)))!;
+    const addonPath = findAddon(fileURLToPath(new URL("../../src/native/", import.meta.url)))!;
     const code = `
       const { parentPort } = require("node:worker_threads");
       const addon = require(${JSON.stringify(addonPath)});
@@ -271,10 +271,10 @@ class FakeAddon implements TapAddon {
 describe("link/tap channel logic (fake addon)", () => {
   const frame = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
-  it("finds the built addon from src/link by walking up, and nothing outside the package", () => {
-    const found = findTapAddon(fileURLToPath(new URL("../../src/link/", import.meta.url)));
-    expect(found, "run `npm run build:native`").to.match(/native\/build\/Release\/skiff_tap\.node$/);
-    expect(findTapAddon(tmpdir())).to.equal(undefined);
+  it("finds the built addon from src/native by walking up, and nothing outside the package", () => {
+    const found = findAddon(fileURLToPath(new URL("../../src/native/", import.meta.url)));
+    expect(found, "run `npm run build:native`").to.match(/native\/build\/Release\/skiff\.node$/);
+    expect(findAddon(tmpdir())).to.equal(undefined);
   });
 
   it("delivers each slot of a batch as a view, drops oversize frames, closes on a read error", () => {

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getU32, setU32 } from "../../src/common/bytes.js";
-import { loadTapAddon } from "../../src/link/native.js";
+import { loadAddon } from "../../src/native/addon.js";
 import { openQemuDgram } from "../../src/link/qemu-dgram.js";
 import type { UnixDgramChannel, UnixDgramOptions } from "../../src/link/unix-dgram.js";
 import { until } from "../support/wait.js";
@@ -28,7 +28,7 @@ type Pace = "per-frame" | "per-tick";
 
 /** A QEMU-like reader: bound, unconnected, slow; keeps the sequence numbers it reads. */
 class SlowReader {
-  private readonly addon = loadTapAddon();
+  private readonly addon = loadAddon("tests");
   readonly fd: number;
   readonly seqs: number[] = [];
   bad = 0;

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadTapAddon } from "../../src/link/native.js";
+import { loadAddon } from "../../src/native/addon.js";
 import { UnixDgramChannel } from "../../src/link/unix-dgram.js";
 import { openQemuDgram, qemuDgramNetdev } from "../../src/link/qemu-dgram.js";
 import { openVfkit } from "../../src/link/vfkit.js";
@@ -26,7 +26,7 @@ function frame(n: number, tag: number): Uint8Array {
 
 /** A bound AF_UNIX datagram socket from the addon, reading everything it receives. */
 class RawPeer {
-  readonly addon = loadTapAddon();
+  readonly addon = loadAddon("tests");
   readonly fd: number;
   readonly got: Uint8Array[] = [];
   private readonly ring = new ArrayBuffer(2048 * 8);

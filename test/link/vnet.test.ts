@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { TX_CSUM_PARTIAL, txGsoMeta } from "../../src/link/channel.js";
+import { TX_CSUM_PARTIAL, txGsoMeta } from "../../src/common/frame-channel.js";
 import { emitVnetHeader, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from "../../src/link/vnet.js";
 
 /** An Ethernet + IPv4 (IHL words) + L4 frame with `proto` and a TCP data offset of `tcpWords`. */

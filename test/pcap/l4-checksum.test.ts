@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import { CaptureChannel } from "../../src/link/capture.js";
-import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL } from "../../src/link/channel.js";
+import { RX_CSUM_VERIFIED, TX_CSUM_PARTIAL } from "../../src/common/frame-channel.js";
 import { memoryPair } from "../../src/link/memory.js";
 import { emitEthernet } from "../../src/ethernet/ethernet.js";
 import { emitIpv4, NO_IPV4_OPTIONS } from "../../src/ipv4/ipv4.js";

@@ -79,7 +79,7 @@ describe("scripts/setup.sh", function () {
     const packages = new Set(list![1].split(/\s+/).filter(Boolean));
     // Tool → the test that skips without it.
     const tools: Array<[string, string]> = [
-      ["socat", "test/link/native.test.ts"],
+      ["socat", "test/native/addon.test.ts"],
       ["cpio", "test/vm/initramfs.test.ts"],
       ["tshark", "test/pcap/inspect-tshark.test.ts"],
       ["qemu-system-x86_64", "test/e2e/vm.test.ts"],

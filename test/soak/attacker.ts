@@ -9,7 +9,7 @@
  * It answers nothing except its slow readers' segments and never waits for skiff: when the
  * channel pushes back (`send` false) it waits for `drain`, so it sends as fast as skiff takes.
  */
-import type { FrameChannel } from "../../src/link/channel.js";
+import type { FrameChannel } from "../../src/common/frame-channel.js";
 import { parseEthernet, EtherType, ETH_HEADER_LEN } from "../../src/ethernet/ethernet.js";
 import { parseIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";
 import { parseUdp } from "../../src/ipv4/udp.js";

@@ -15,12 +15,12 @@
 import { createServer } from "node:http";
 import { createSocket } from "node:dgram";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
-import { startControl } from "../../src/cli/forward.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
+import { startControl } from "../../src/network/control.js";
 import { attachSwitch } from "../../src/stack/switched.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";
-import type { FrameChannel } from "../../src/link/channel.js";
+import type { FrameChannel } from "../../src/common/frame-channel.js";
 import { blobBytes } from "./blob.js";
 
 const [guestNs, streamPath, apiPath] = process.argv.slice(2);

@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import { pino } from "pino";
-import { Network } from "../../src/cli/network.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
 import { IcmpUnreachCode } from "../../src/ipv4/icmp.js";
 import { parseIpv4Address } from "../../src/common/addr.js";
 import { RecordingChannel, GUEST_MAC, GUEST_IP, GW_IP, HOST_IP } from "../support/stack.js";

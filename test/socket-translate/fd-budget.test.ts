@@ -8,9 +8,9 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { Writable } from "node:stream";
 import { FdBudget, raiseFileLimit } from "../../src/socket-translate/fd-budget.js";
-import { loadTapAddon, type FileLimitAddon } from "../../src/link/native.js";
+import { loadAddon, type FileLimitAddon } from "../../src/native/addon.js";
 import { NetworkStack } from "../../src/stack/stack.js";
-import { UdpTranslator } from "../../src/socket-translate/udp.js";
+import { UdpTranslator } from "../../src/socket-translate/udp-translator.js";
 import { AddressPolicy } from "../../src/socket-translate/policy.js";
 import { RecordingChannel, GUEST_MAC, GUEST_IP, HOST_IP } from "../support/stack.js";
 import { udpFrame } from "../support/frames.js";
@@ -59,7 +59,7 @@ describe("socket-translate/fd-budget", () => {
   });
 
   it("the real addon: getNofile/setNofile round-trip in this process", () => {
-    const a = loadTapAddon();
+    const a = loadAddon("tests");
     const before = a.getNofile();
     if (typeof before === "number") throw new Error(`getNofile: ${before}`);
     const [soft, hard] = before;

@@ -19,9 +19,9 @@ import {
   type IcmpDgramSocket,
   type IcmpDgramWrapper,
   type IcmpTranslateOptions,
-} from "../../src/socket-translate/icmp.js";
+} from "../../src/socket-translate/icmp-translator.js";
 import type { TimerHost } from "../../src/stack/timers.js";
-import { findTapAddon, loadTapAddon } from "../../src/link/native.js";
+import { findAddon, loadAddon } from "../../src/native/addon.js";
 import { fileURLToPath } from "node:url";
 
 import { GUEST_MAC, GW_MAC, GUEST_IP, HOST_IP, RecordingChannel } from "../support/stack.js";
@@ -513,16 +513,16 @@ describe("socket-translate/icmp: policy and the stack's hook", () => {
   });
 });
 
-describe("link/native: ICMP socket functions of the real addon", function () {
+describe("native/addon: ICMP socket functions of the real addon", function () {
   before(function () {
-    if (findTapAddon(fileURLToPath(new URL("../../src/link/", import.meta.url))) === undefined) {
+    if (findAddon(fileURLToPath(new URL("../../src/native/", import.meta.url))) === undefined) {
       console.log("    skipped: the addon is not built (npm run build:native)");
       this.skip();
     }
   });
 
   it("icmpSocket returns an fd or -errno (EACCES/EPERM), never throws", () => {
-    const addon = loadTapAddon();
+    const addon = loadAddon("tests");
     for (const raw of [false, true]) {
       const fd = addon.icmpSocket(raw);
       expect(fd === -EACCES || fd === -EPERM || fd >= 0, `icmpSocket(${raw}) = ${fd}`).to.equal(true);
@@ -531,7 +531,7 @@ describe("link/native: ICMP socket functions of the real addon", function () {
   });
 
   it("sendTo reports -errno for a bad fd and throws TypeError for bad arguments", () => {
-    const addon = loadTapAddon();
+    const addon = loadAddon("tests");
     expect(addon.sendTo(-1, new Uint8Array(8), FAR)).to.equal(-EBADF);
     expect(() => addon.sendTo(-1, "x" as unknown as Uint8Array, FAR)).to.throw(TypeError);
     expect(() => addon.icmpSocket(1 as unknown as boolean)).to.throw(TypeError);

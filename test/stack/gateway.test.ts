@@ -12,7 +12,7 @@ import { emitIpv4, parseIpv4, IpProtocol, type Ipv4Repr } from "../../src/ipv4/i
 import { emitIcmp, icmpLen, parseIcmp, type IcmpRepr } from "../../src/ipv4/icmp.js";
 import { parseIpv4 as parseIp } from "../../src/ipv4/ipv4.js";
 import { emitUdp, parseUdp } from "../../src/ipv4/udp.js";
-import { sendUdp } from "../../src/stack/udp.js";
+import { sendUdp } from "../../src/stack/gateway-udp.js";
 import { isWireError } from "../../src/common/wire-error.js";
 import { parseIpv4Address as ip4 } from "../../src/common/addr.js";
 import { GUEST_MAC, GW_MAC, GUEST_IP, GW_IP, HOST_IP, RecordingChannel } from "../support/stack.js";

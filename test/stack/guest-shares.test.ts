@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { NetworkStack } from "../../src/stack/stack.js";
 import { attachSwitchDetailed, internalLink } from "../../src/stack/switched.js";
 import { TcpLayer, type TcpFlow } from "../../src/stack/tcp.js";
-import { UdpTranslator } from "../../src/socket-translate/udp.js";
+import { UdpTranslator } from "../../src/socket-translate/udp-translator.js";
 import { AddressPolicy } from "../../src/socket-translate/policy.js";
 import { TcpFlag } from "../../src/tcp/wire.js";
 import { parseIpv4Address } from "../../src/common/addr.js";

@@ -8,7 +8,7 @@ import { NetworkStack } from "../../src/stack/stack.js";
 import { attachSwitch, attachSwitchDetailed, internalLink } from "../../src/stack/switched.js";
 import { DhcpService } from "../../src/stack/dhcp-service.js";
 import { memoryPair } from "../../src/link/memory.js";
-import type { BaseFrameChannel } from "../../src/link/channel.js";
+import type { BaseFrameChannel } from "../../src/common/frame-channel.js";
 import { emitEthernet, parseEthernet, EtherType } from "../../src/ethernet/ethernet.js";
 import { ArpOp, emitArp, parseArp, ARP_LEN } from "../../src/ethernet/arp.js";
 import { emitIpv4, parseIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";

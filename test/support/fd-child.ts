@@ -7,10 +7,10 @@
  */
 import { pino } from "pino";
 import dnsPacket from "dns-packet";
-import { Network } from "../../src/cli/network.js";
-import { startControl } from "../../src/cli/forward.js";
+import { NetworkServices as Network } from "../../src/network/services.js";
+import { startControl } from "../../src/network/control.js";
 import { apiRequest } from "../../src/forward/client.js";
-import { loadTapAddon } from "../../src/link/native.js";
+import { loadAddon } from "../../src/native/addon.js";
 import { TcpFlag } from "../../src/tcp/wire.js";
 import { RecordingChannel, GUEST_MAC, GUEST_IP, GW_IP, HOST_IP } from "./stack.js";
 import { tcpSyn, udpFrame, describe as seen } from "./frames.js";
@@ -59,7 +59,7 @@ net.stack.receive(guest, udpFrame(GUEST_MAC, GUEST_IP, 5353, GW_IP, 53, query));
 await tick();
 const dnsAnswered = ch.sent.map(seen).some((f) => f.kind === "udp" && f.srcPort === 53);
 
-const nofile = loadTapAddon().getNofile();
+const nofile = loadAddon("tests").getNofile();
 console.log(
   JSON.stringify({
     nofile,

@@ -9,9 +9,9 @@ import { createNetns, type Netns } from "./netns.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
 import { TcpLayer, type TcpLayerOptions } from "../../src/stack/tcp.js";
-import { TcpTranslator, type TcpTranslateOptions } from "../../src/socket-translate/tcp.js";
+import { TcpTranslator, type TcpTranslateOptions } from "../../src/socket-translate/tcp-translator.js";
 import { AddressPolicy, type PolicyOptions } from "../../src/socket-translate/policy.js";
-import { UdpTranslator, type UdpTranslateOptions } from "../../src/socket-translate/udp.js";
+import { UdpTranslator, type UdpTranslateOptions } from "../../src/socket-translate/udp-translator.js";
 
 export interface Guest {
   ns: Netns;

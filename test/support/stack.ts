@@ -1,9 +1,12 @@
 /**
  * Shared fixtures for tests that drive a NetworkStack directly with frames: the addressing
- * plan's constants and a channel that records what the stack sends.
+ * plan's constants, a channel that records what the stack sends, and a guest's TCP segment.
  */
-import { BaseFrameChannel } from "../../src/link/channel.js";
+import { BaseFrameChannel } from "../../src/common/frame-channel.js";
 import { parseIpv4Address, parseMac } from "../../src/common/addr.js";
+import { emitEthernet, EtherType } from "../../src/ethernet/ethernet.js";
+import { emitIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";
+import { emitTcp, tcpLen, type TcpRepr } from "../../src/tcp/wire.js";
 
 export const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
 export const GW_MAC = parseMac("02:50:00:00:00:01")!;
@@ -23,4 +26,14 @@ export class RecordingChannel extends BaseFrameChannel {
     return true;
   }
   protected shutdown(): void {}
+}
+
+/** A frame from the guest (GUEST_MAC to the gateway) carrying TCP segment `seg` from `src` to `dst`. */
+export function guestSegment(src: number, dst: number, seg: TcpRepr): Uint8Array {
+  const l4 = tcpLen(seg);
+  const f = new Uint8Array(14 + 20 + l4);
+  const o = emitEthernet({ dst: GW_MAC, src: GUEST_MAC, ethertype: EtherType.IPv4 }, f);
+  const h = emitIpv4({ src, dst, protocol: IpProtocol.TCP, ttl: 64, id: 1, tos: 0, df: true, mf: false, fragmentOffset: 0, payloadLength: l4, options: new Uint8Array(0) }, f, o);
+  emitTcp(seg, f, o + h, src, dst);
+  return f;
 }

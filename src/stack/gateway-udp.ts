@@ -9,30 +9,21 @@
 
 import { isWireError } from "../common/wire-error.js";
 import { parseUdp, emitUdp, udpLen, UDP_HEADER_LEN, type UdpRepr } from "../ipv4/udp.js";
-import { emitIcmp, icmpLen, IcmpUnreachCode, type IcmpRepr } from "../ipv4/icmp.js";
+import { IcmpUnreachCode } from "../ipv4/icmp.js";
+import { sendDestUnreachable } from "./gateway-icmp.js";
 import { emitIpv4, IpProtocol, NO_IPV4_OPTIONS, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
 import { setU16 } from "../common/bytes.js";
-import type { NetworkStack, Port } from "./stack.js";
+import type { Port } from "./port.js";
+import type { IpHost, UdpDatagram, UdpHandler } from "./ip-host.js";
 
-/** One received datagram (payload borrowed). */
-export interface UdpDatagram {
-  port: Port;
-  srcMac: number;
-  srcIp: number;
-  srcPort: number;
-  dstIp: number;
-  dstPort: number;
-  payload: Uint8Array;
-}
-
-export type UdpHandler = (stack: NetworkStack, d: UdpDatagram) => void;
+export type { UdpDatagram, UdpHandler };
 
 const LIMITED_BROADCAST = 0xffff_ffff;
 /** parseUdp options when the link vouched for the checksum (RX_CSUM_VERIFIED). */
 const NO_VERIFY = { verifyChecksum: false } as const;
 
 /** The stack's UDP protocol handler (registered for IP protocol 17). */
-export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+export function handleUdp(stack: IpHost, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
   const c = stack.counters;
   const u = parseUdp(packet.payload, ip.src, ip.dst, stack.rxL4ChecksumVerified ? NO_VERIFY : undefined);
   if (isWireError(u)) return c.drop("udp-malformed");
@@ -58,7 +49,7 @@ export function handleUdp(stack: NetworkStack, port: Port, srcMac: number, ip: I
  * RFC 792 / RFC 1122 §3.2.2.1: destination unreachable (port), quoting the offending IP
  * header and the first 8 bytes of its data (RFC 1812 §4.3.2.3 allows more; 8 is the minimum).
  */
-export function sendPortUnreachable(stack: NetworkStack, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
+export function sendPortUnreachable(stack: IpHost, port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
   const quoted = packet.bytes.subarray(0, Math.min(packet.bytes.length, packet.headerLen + 8));
   sendDestUnreachable(stack, port, srcMac, ip.dst, ip.src, IcmpUnreachCode.Port, quoted);
 }
@@ -68,7 +59,7 @@ export function sendPortUnreachable(stack: NetworkStack, port: Port, srcMac: num
  * (socket translation refusing it: code 13, administratively prohibited, RFC 1812 §5.2.7.1).
  * The quote is rebuilt: a 20-byte IPv4 header and the 8-byte UDP header (checksum 0).
  */
-export function sendUdpUnreachable(stack: NetworkStack, d: UdpDatagram, code: number): void {
+export function sendUdpUnreachable(stack: IpHost, d: UdpDatagram, code: number): void {
   const q = UNREACH_QUOTE;
   emitIpv4(
     { src: d.srcIp, dst: d.dstIp, protocol: IpProtocol.UDP, ttl: 64, id: 0, tos: 0, df: false, mf: false, fragmentOffset: 0, payloadLength: UDP_HEADER_LEN + d.payload.length, options: NO_IPV4_OPTIONS },
@@ -84,16 +75,6 @@ export function sendUdpUnreachable(stack: NetworkStack, d: UdpDatagram, code: nu
 }
 const UNREACH_QUOTE = new Uint8Array(28);
 
-/** Send ICMP destination unreachable `code` from `src` to `dst` at `dstMac`, quoting `quoted`. */
-function sendDestUnreachable(stack: NetworkStack, port: Port, dstMac: number, src: number, dst: number, code: number, quoted: Uint8Array): void {
-  const msg: IcmpRepr = { kind: "dest-unreachable", code, nextHopMtu: 0, original: quoted };
-  const len = icmpLen(msg);
-  const off = stack.beginIpv4(port, dstMac, src, dst, IpProtocol.ICMP, len, false);
-  if (off < 0) return;
-  emitIcmp(msg, stack.txBuffer, off);
-  stack.finishIpv4(len);
-}
-
 const TX_UDP: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
 
 /**
@@ -101,7 +82,7 @@ const TX_UDP: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
  * false when it could not be sent (too big for the MTU, or the channel refused it).
  */
 export function sendUdp(
-  stack: NetworkStack,
+  stack: IpHost,
   port: Port,
   dstMac: number,
   srcIp: number,

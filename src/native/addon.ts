@@ -1,9 +1,17 @@
 /**
- * Locating and loading the compiled addon for TAP devices, ICMP sockets, Unix datagram
- * sockets and file operations beneath a directory (`native/tap.c`, `native/fs.c`,
- * built by `npm run build:native` into `native/build/Release/skiff_tap.node`). The file is
- * found by walking up from this module's directory to the package root, so the same code works
- * from `src/link/` (tsx) and from the bundled `dist/` file.
+ * skiff's native addon (native/*.c): TAP devices, host TCP/UDP sockets in one epoll set, ICMP
+ * sockets, Unix datagram sockets, the open-file limit, descriptor passing and file operations
+ * beneath a directory (the 9P share server). This file declares its functions and
+ * finds and loads the compiled module, the usual prebuilt-or-build way (node-gyp-build's order):
+ * the module built from source if there is one (`native/build/Release/skiff.node`: by `npm run
+ * build:native`, or by the package's install script when no prebuilt matched), else a prebuilt
+ * binary for this platform and architecture (`prebuilds/<platform>-<arch>/skiff.node`, shipped
+ * in the npm package). Both are looked for from this module's directory up to the package root,
+ * so the same code works from `src/` (tsx) and from the bundled `dist/` file.
+ *
+ * Only the parts that need it load it (`loadAddon(purpose)`), so everything else in the package
+ * works without it; where it is needed and missing, one error says what needs it and how to
+ * build it.
  */
 
 import { createRequire } from "node:module";
@@ -189,33 +197,56 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
-const ADDON_PATH = join("native", "build", "Release", "skiff_tap.node");
+/** The compiled module's file name. */
+export const ADDON_FILE = "skiff.node";
+/** Where a prebuilt binary for this platform is looked for (prebuildify's layout). */
+export const PREBUILT_PATH = join("prebuilds", `${process.platform}-${process.arch}`, ADDON_FILE);
+/** Where `node-gyp` puts the module built from source. */
+export const BUILT_PATH = join("native", "build", "Release", ADDON_FILE);
 
 /** Everything the compiled addon exports. */
 export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon & FsAddon;
 
 let cached: SkiffAddon | undefined;
 
-/** Find `native/build/Release/skiff_tap.node` from `startDir` up to the package root. */
-export function findTapAddon(startDir: string): string | undefined {
+/**
+ * Find the addon from `startDir` up to the package root: the one built from source first (a
+ * fresh `npm run build:native` wins), then a prebuilt binary for this platform. Undefined when
+ * neither exists.
+ */
+export function findAddon(startDir: string): string | undefined {
   for (let dir = startDir; ; dir = dirname(dir)) {
-    const candidate = join(dir, ADDON_PATH);
-    if (existsSync(candidate)) return candidate;
+    for (const rel of [BUILT_PATH, PREBUILT_PATH]) {
+      const candidate = join(dir, rel);
+      if (existsSync(candidate)) return candidate;
+    }
     if (existsSync(join(dir, "package.json")) || dirname(dir) === dir) return undefined;
   }
 }
 
-/** Load the addon once; throws a clear Error when it has not been built. */
-export function loadTapAddon(): SkiffAddon {
+/** The addon is needed for `purpose` and was not found (or does not load on this platform). */
+export class AddonMissingError extends Error {
+  constructor(purpose: string, detail: string) {
+    super(
+      `skiff's native addon (${ADDON_FILE}) is needed for ${purpose}, ${detail}. ` +
+        `Build it with \`npm rebuild skiff\` (in skiff's own checkout: \`npm run build:native\`); that needs python3, make and a C compiler.`,
+    );
+    this.name = "AddonMissingError";
+  }
+}
+
+/** Load the addon once; throws `AddonMissingError` naming `purpose` when there is none for this platform. */
+export function loadAddon(purpose: string): SkiffAddon {
   if (cached !== undefined) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
-  const path = findTapAddon(here);
+  const path = findAddon(here);
   if (path === undefined) {
-    throw new Error(
-      `skiff: the TAP addon (${ADDON_PATH}) was not found above ${here}. ` +
-        "Build it with `npm run build:native` (needs python3, make and a C compiler such as g++/gcc).",
-    );
+    throw new AddonMissingError(purpose, `and none was found for ${process.platform}-${process.arch} (neither ${BUILT_PATH} nor ${PREBUILT_PATH} above ${here})`);
   }
-  cached = createRequire(import.meta.url)(path) as SkiffAddon;
+  try {
+    cached = createRequire(import.meta.url)(path) as SkiffAddon;
+  } catch (e) {
+    throw new AddonMissingError(purpose, `and ${path} does not load: ${(e as Error).message}`);
+  }
   return cached;
 }

@@ -10,14 +10,14 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  loadTapAddon,
+  loadAddon,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
   TUN_F_TSO_ECN,
   TUN_F_UFO,
   type SkiffAddon,
-} from "../../src/link/native.js";
+} from "../../src/native/addon.js";
 import { createNetns, requireNetns, type Netns } from "../support/netns.js";
 import { until } from "../support/wait.js";
 
@@ -36,8 +36,8 @@ function collect(addon: SkiffAddon, fd: number): Uint8Array[] {
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
-describe("link/native: Unix datagram sockets", () => {
-  const addon = loadTapAddon();
+describe("native/addon: Unix datagram sockets", () => {
+  const addon = loadAddon("tests");
   let dir: string;
   let fds: number[];
   beforeEach(() => {
@@ -176,8 +176,8 @@ describe("link/native: Unix datagram sockets", () => {
   });
 });
 
-describe("link/native: TAP offload controls", function () {
-  const addon = loadTapAddon();
+describe("native/addon: TAP offload controls", function () {
+  const addon = loadAddon("tests");
 
   it("exports the TUN_F_* flags of linux/if_tun.h", () => {
     expect([TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_UFO]).to.deep.equal([0x01, 0x02, 0x04, 0x08, 0x10]);

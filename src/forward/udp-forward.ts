@@ -7,16 +7,20 @@
  * The reply path uses the stack's own hook for the gateway's ports (`stack.bindUdp`): the
  * guest answers to gateway:port, which the stack delivers to the mapping before anything else
  * sees it; only datagrams from the forward's guest address and port are relayed. Mappings idle
- * for `idleMs` (default 60 s) are closed; past `maxClients` the least recently used goes.
+ * for `idleMs` (default 60 s) are closed; past `maxClients` the least recently used goes: the
+ * mappings are an `IdleTable` (the same bounded LRU table with idle expiry as socket
+ * translation's flows) on the stack's one timer driver and clock.
  */
 
 import { createSocket, type Socket } from "node:dgram";
 import type { Logger } from "pino";
 import type { NetworkStack } from "../stack/stack.js";
-import { sendUdp, type UdpDatagram } from "../stack/udp.js";
+import { sendUdp, type UdpDatagram } from "../stack/gateway-udp.js";
+import { IdleTable } from "../stack/idle-table.js";
+import type { TimerOwner, TimerTarget } from "../stack/timers.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
-import { listenError } from "./tcp.js";
+import { listenError } from "./tcp-forward.js";
 
 export class UdpForwardCounters {
   clientsOpened = 0;
@@ -35,13 +39,24 @@ export interface UdpForwardOptions {
   idleMs?: number;
   maxClients?: number;
   log?: Logger;
+  /** Told of an error of the host socket after it is bound. */
+  onError?: (err: Error) => void;
 }
 
-interface Client {
-  addr: string;
-  port: number;
-  gwPort: number;
-  lastActive: number;
+/** One host client's mapping (an entry of the idle table, keyed by a serial number). */
+class Client implements TimerTarget {
+  timerAt = Infinity;
+  timerSeq = 0;
+  timerQueuedAt = Infinity;
+  timerOwner: TimerOwner | undefined = undefined;
+  lastActive = 0;
+
+  constructor(
+    readonly key: number,
+    readonly addr: string,
+    readonly port: number,
+    readonly gwPort: number,
+  ) {}
 }
 
 /** Gateway ports used for forward mappings (RFC 6335 dynamic range). */
@@ -53,10 +68,9 @@ export class UdpForward {
   private readonly sock: Socket;
   /** Clients by host address, then port (no string building per datagram). */
   private readonly clients = new Map<string, Map<number, Client>>();
-  private readonly lru = new Set<Client>();
-  private readonly idleMs: number;
-  private readonly maxClients: number;
-  private readonly sweeper: NodeJS.Timeout;
+  /** The mappings in least-recently-used order, each with its idle deadline. */
+  private readonly table: IdleTable<Client>;
+  private nextKey = 1;
   private readonly log: Logger | undefined;
   private closed = false;
 
@@ -67,12 +81,13 @@ export class UdpForward {
     private readonly guestIp: number,
     opts: UdpForwardOptions,
   ) {
-    this.idleMs = opts.idleMs ?? 60_000;
-    this.maxClients = opts.maxClients ?? 1024;
     this.log = opts.log;
     this.sock = createSocket({ type: "udp4" });
-    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(this.idleMs / 2, 5000)));
-    this.sweeper.unref();
+    this.table = new IdleTable<Client>(stack.timers, opts.idleMs ?? 60_000, opts.maxClients ?? 1024, (cl, why) => {
+      this.unmap(cl);
+      if (why === "expired") this.counters.clientsExpired++;
+      else this.counters.clientsEvicted++;
+    });
   }
 
   static async listen(stack: NetworkStack, resolver: NeighborResolver, spec: ForwardSpec, guestIp: number, opts: UdpForwardOptions = {}): Promise<UdpForward> {
@@ -86,7 +101,10 @@ export class UdpForward {
       f.destroy();
       throw e;
     }
-    f.sock.on("error", (e) => f.log?.debug({ err: e.message }, "forward: udp socket error"));
+    f.sock.on("error", (e) => {
+      f.log?.debug({ err: e.message }, "forward: udp socket error");
+      opts.onError?.(e);
+    });
     f.sock.on("message", (msg, rinfo) => f.fromHost(msg, rinfo.address, rinfo.port));
     return f;
   }
@@ -96,21 +114,19 @@ export class UdpForward {
   }
 
   get clientCount(): number {
-    return this.lru.size;
+    return this.table.size;
   }
 
   private fromHost(msg: Buffer, addr: string, port: number): void {
     const c = this.counters;
     let byPort = this.clients.get(addr);
     let client = byPort?.get(port);
+    const now = this.stack.now();
     if (client === undefined) {
       const gwPort = this.freeGatewayPort();
       if (gwPort < 0) return void c.dropped++;
-      if (this.lru.size >= this.maxClients) {
-        this.drop(this.lru.values().next().value as Client);
-        c.clientsEvicted++;
-      }
-      client = { addr, port, gwPort, lastActive: 0 };
+      this.table.makeRoom();
+      client = new Client(this.nextKey++, addr, port, gwPort);
       const cl = client;
       this.stack.bindUdp(gwPort, (_s, d) => this.fromGuest(cl, d));
       if (byPort === undefined) {
@@ -118,11 +134,10 @@ export class UdpForward {
         this.clients.set(addr, byPort);
       }
       byPort.set(port, client);
+      this.table.add(client, now);
       c.clientsOpened++;
       c.open++;
-    } else this.lru.delete(client);
-    this.lru.add(client);
-    client.lastActive = Date.now();
+    } else this.table.touch(client, now);
     const nb = this.stack.neighbors.lookup(this.guestIp);
     if (nb !== undefined) return this.send(client, msg);
     // The guest has not been heard from yet: ask for its MAC, then send.
@@ -146,7 +161,7 @@ export class UdpForward {
   private fromGuest(client: Client, d: UdpDatagram): void {
     if (d.srcIp !== this.guestIp || d.srcPort !== this.spec.guestPort || d.dstIp !== this.stack.config.gatewayIp) return;
     const c = this.counters;
-    client.lastActive = Date.now();
+    if (this.table.has(client)) this.table.touch(client, this.stack.now());
     c.datagramsToHost++;
     c.bytesToHost += d.payload.length;
     // The payload is borrowed: dgram keeps what it is given until sent.
@@ -163,8 +178,8 @@ export class UdpForward {
     return -1;
   }
 
-  private drop(client: Client): void {
-    if (!this.lru.delete(client)) return;
+  /** Undo a mapping that left the table: unbind its gateway port, forget it. */
+  private unmap(client: Client): void {
     this.stack.unbindUdp(client.gwPort);
     const byPort = this.clients.get(client.addr);
     byPort?.delete(client.port);
@@ -172,22 +187,12 @@ export class UdpForward {
     this.counters.open--;
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    for (const cl of [...this.lru]) {
-      if (now - cl.lastActive >= this.idleMs) {
-        this.drop(cl);
-        this.counters.clientsExpired++;
-      }
-    }
-  }
-
   /** Close the socket and every mapping. */
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweeper);
-    for (const cl of [...this.lru]) this.drop(cl);
+    for (const cl of [...this.table.values()]) if (this.table.delete(cl)) this.unmap(cl);
+    this.table.stop();
     try {
       this.sock.close();
     } catch {

@@ -14,7 +14,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
-import { bridgeSocket } from "../socket-translate/tcp.js";
+import { bridgeSocket } from "../socket-translate/tcp-translator.js";
 import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
@@ -35,6 +35,8 @@ export class TcpForwardCounters {
 export interface TcpForwardOptions {
   connectTimeoutMs?: number;
   log?: Logger;
+  /** Told of an error of the host listener after it listens (the forward is lost). */
+  onError?: (err: Error) => void;
 }
 
 export class TcpForward {
@@ -65,7 +67,10 @@ export class TcpForward {
       f.server.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, spec)));
       f.server.listen({ host: spec.hostAddr, port: spec.hostPort, exclusive: true }, () => resolve());
     });
-    f.server.on("error", (e) => f.log?.warn({ err: e.message }, "forward: listener error"));
+    f.server.on("error", (e) => {
+      f.log?.warn({ err: e.message }, "forward: listener error");
+      opts.onError?.(e);
+    });
     return f;
   }
 
@@ -86,64 +91,88 @@ export class TcpForward {
   }
 
   private onConnection(sock: Socket): void {
-    const c = this.counters;
-    c.accepted++;
     this.sockets.add(sock);
-    sock.on("error", (err: NodeJS.ErrnoException) => this.log?.debug({ code: err.code }, "forward: host client error"));
     sock.once("close", () => this.sockets.delete(sock));
-    c.connectsInFlight++;
-    let settled = false;
-    let flow: TcpFlow | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      c.connectsInFlight--;
-      if (timer !== undefined) clearTimeout(timer);
-      return true;
-    };
-    const fail = (why: string) => {
-      if (!settle()) return;
-      c.failed++;
-      this.log?.debug({ guest: `${this.spec.guestAddr}:${this.spec.guestPort}`, why }, "forward: cannot reach the guest");
-      flow?.abort();
-      if (!sock.destroyed) sock.resetAndDestroy();
-    };
-    // The host client may give up before the guest answers.
-    sock.once("close", () => {
-      if (settle()) flow?.abort();
-    });
-    timer = setTimeout(() => fail("no answer to SYN"), this.connectTimeoutMs);
-    timer.unref?.();
-    this.resolver.resolve(this.guestIp).then((known) => {
-      if (settled) return;
-      if (!known) return fail("no answer to ARP");
-      try {
-        flow = this.layer.connect(this.guestIp, this.spec.guestPort, {
-          onEvents: (f, ev) => {
-            if (settled) return;
-            if (ev & TcpEvent.Established) {
-              settle();
-              c.connected++;
-              sock.setNoDelay(true);
-              bridgeSocket(f, socketStream(sock), c, this.log);
-              sock.resume();
-              const rest = ev & ~TcpEvent.Established;
-              if (rest !== 0) f.onEvents?.(f, rest);
-            } else if (ev & (TcpEvent.Reset | TcpEvent.Closed)) {
-              // RFC 9293 §3.10.7.3: RST in SYN-SENT — the guest port is closed.
-              if (!settle()) return;
-              if (f.conn.error === "refused") c.refused++;
-              else c.failed++;
-              sock.resetAndDestroy();
-            }
-          },
-        });
-      } catch (e) {
-        fail((e as Error).message);
-      }
-    });
+    relayToGuest(this.layer, this.resolver, sock, this.guestIp, this.spec.guestPort, this.counters, { connectTimeoutMs: this.connectTimeoutMs, log: this.log });
   }
+}
+
+/**
+ * Relay one accepted host connection (created paused, `pauseOnConnect`) to `guestIp:guestPort`
+ * through an active open of the stack's TCP engine; shared by the TCP forward and the Unix
+ * socket forward (unix.ts). The host client is reset when the guest refuses, does not answer
+ * ARP, or does not answer the SYN within `connectTimeoutMs`.
+ */
+export function relayToGuest(
+  layer: TcpLayer,
+  resolver: NeighborResolver,
+  sock: Socket,
+  guestIp: number,
+  guestPort: number,
+  c: TcpForwardCounters,
+  opts: { connectTimeoutMs: number; log?: Logger },
+): void {
+  const log = opts.log;
+  c.accepted++;
+  sock.on("error", (err: NodeJS.ErrnoException) => log?.debug({ code: err.code }, "forward: host client error"));
+  c.connectsInFlight++;
+  let settled = false;
+  let flow: TcpFlow | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    c.connectsInFlight--;
+    if (timer !== undefined) clearTimeout(timer);
+    return true;
+  };
+  const fail = (why: string) => {
+    if (!settle()) return;
+    c.failed++;
+    log?.debug({ guest: guestPort, why }, "forward: cannot reach the guest");
+    flow?.abort();
+    if (!sock.destroyed) resetSocket(sock);
+  };
+  // The host client may give up before the guest answers.
+  sock.once("close", () => {
+    if (settle()) flow?.abort();
+  });
+  timer = setTimeout(() => fail("no answer to SYN"), opts.connectTimeoutMs);
+  timer.unref?.();
+  resolver.resolve(guestIp).then((known) => {
+    if (settled) return;
+    if (!known) return fail("no answer to ARP");
+    try {
+      flow = layer.connect(guestIp, guestPort, {
+        onEvents: (f, ev) => {
+          if (settled) return;
+          if (ev & TcpEvent.Established) {
+            settle();
+            c.connected++;
+            if (typeof sock.setNoDelay === "function") sock.setNoDelay(true);
+            bridgeSocket(f, socketStream(sock), c, log);
+            sock.resume();
+            const rest = ev & ~TcpEvent.Established;
+            if (rest !== 0) f.onEvents?.(f, rest);
+          } else if (ev & (TcpEvent.Reset | TcpEvent.Closed)) {
+            // RFC 9293 §3.10.7.3: RST in SYN-SENT — the guest port is closed.
+            if (!settle()) return;
+            if (f.conn.error === "refused") c.refused++;
+            else c.failed++;
+            resetSocket(sock);
+          }
+        },
+      });
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  });
+}
+
+/** Reset a TCP client (RST), or close a Unix-socket client (which has no reset: Node throws ERR_INVALID_HANDLE_TYPE). */
+function resetSocket(sock: Socket): void {
+  if (sock.remoteFamily === undefined) sock.destroy();
+  else sock.resetAndDestroy();
 }
 
 function listenError(e: NodeJS.ErrnoException, spec: ForwardSpec): Error {

@@ -2,7 +2,7 @@
  * ICMP echo translation (RFC 792 "Echo or Echo Reply Message"; RFC 1122 §3.2.2.6): a guest's
  * echo request to an address beyond the gateway is sent again from a host ICMP socket, and
  * the host's echo replies go back to the guest with the guest's own identifier. Echo to the
- * gateway and the host alias never gets here (the stack answers it, src/stack/icmp.ts).
+ * gateway and the host alias never gets here (the stack answers it, src/stack/gateway-icmp.ts).
  *
  * The mode is chosen once, at construction:
  *  - "dgram": unprivileged ICMP datagram ("ping") sockets, allowed when the sysctl
@@ -37,13 +37,14 @@ import { constants } from "node:os";
 import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import { DropCounters } from "../common/counters.js";
-import { isWireError } from "../common/wire-error.js";
-import { emitIcmp, icmpLen, IcmpPacket, IcmpType, IcmpUnreachCode, parseIcmp, type IcmpRepr } from "../ipv4/icmp.js";
-import { IpProtocol, IPV4_MAX_HEADER_LEN, parseIpv4, type Ipv4Packet, type Ipv4Repr } from "../ipv4/ipv4.js";
-import { errnoName, loadTapAddon, type IcmpSocketAddon, type TapAddon } from "../link/native.js";
-import { replyToEcho, type IcmpEcho, type IcmpForwarder } from "../stack/icmp.js";
+import { errnoName, loadAddon, type IcmpSocketAddon, type TapAddon } from "../native/addon.js";
+import {
+  replyToEcho, sendProhibited, sendEchoReply, emitEcho, echoLen, parseDatagramEchoReply, parseRawEchoReply, RAW_ICMP_HEADROOM,
+  type IcmpEcho, type IcmpForwarder,
+} from "../stack/gateway-icmp.js";
+import type { Ipv4Packet, Ipv4Repr } from "../stack/ip-host.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { realTimerHost, type TimerHost, type TimerTarget } from "../stack/timers.js";
+import type { TimerHost, TimerOwner, TimerTarget } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
@@ -125,6 +126,7 @@ class IcmpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
   timerQueuedAt = Infinity;
+  timerOwner: TimerOwner | undefined = undefined;
   lastActive: number;
   /** dgram mode: the flow's socket. */
   sock: IcmpDgramSocket | undefined;
@@ -148,7 +150,7 @@ class IcmpFlow implements TimerTarget {
 }
 
 /** Raw mode read ring: slots of this many bytes beyond the MTU (an IP header with options). */
-const RAW_SLOT_EXTRA = IPV4_MAX_HEADER_LEN;
+const RAW_SLOT_EXTRA = RAW_ICMP_HEADROOM;
 const RAW_SLOTS = 32;
 const LOOPBACK_NET = 127;
 
@@ -213,7 +215,7 @@ export class IcmpTranslator {
     this.wrapDgram = opts.wrapDgram ?? nodeDgramWrapper;
     this.nextOurId = (Math.random() * 0x10000) >>> 0;
     // At most 65 535 flows: raw mode gives each its own 16-bit identifier.
-    const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
+    const host = opts.timers ?? stack.timers;
     const maxFlows = Math.min(opts.maxFlows ?? 1024, 0xffff);
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
     this.flows = new IdleTable<IcmpFlow>(host, opts.idleMs ?? 30_000, maxFlows, (f, why) => {
@@ -240,7 +242,7 @@ export class IcmpTranslator {
   private select(opts: IcmpTranslateOptions): { addon: IcmpAddon | undefined; mode: IcmpMode; reason: string } {
     let addon: IcmpAddon;
     try {
-      addon = opts.addon ?? loadTapAddon();
+      addon = opts.addon ?? loadAddon("ICMP sockets");
     } catch (err) {
       return { addon: undefined, mode: "disabled", reason: `the native addon is not available (${(err as Error).message})` };
     }
@@ -294,7 +296,7 @@ export class IcmpTranslator {
     const target = this.policy.resolve(ip.dst);
     if (!target.ok) {
       c.drop("denied");
-      if (this.answerDenied) this.sendProhibited(port, srcMac, ip, packet);
+      if (this.answerDenied) sendProhibited(this.stack, port, srcMac, ip, packet);
       return;
     }
     const now = this.stack.now();
@@ -310,22 +312,17 @@ export class IcmpTranslator {
     }
     if (flow.sock !== undefined) {
       // The kernel overwrites the identifier and checksum; dgram keeps the buffer until sent.
-      const msg = Buffer.allocUnsafe(icmpLen(echo));
-      emitIcmp(echo, msg, 0);
+      const msg = Buffer.allocUnsafe(echoLen(echo.data.length));
+      emitEcho(echo.kind, echo.id, echo.seq, echo.data, msg);
       flow.sock.send(msg, target.host, this.onDgramSent);
       return;
     }
     const dst = parseIpv4Address(target.host);
     const tx = this.rawTx;
-    const len = icmpLen(echo);
+    const len = echoLen(echo.data.length);
     if (dst === undefined || len > tx.length) return c.drop("send-error");
     // RFC 792: the request as the guest sent it, under our identifier; checksum computed here.
-    TX_ECHO.kind = "echo-request";
-    TX_ECHO.id = flow.ourId;
-    TX_ECHO.seq = echo.seq;
-    TX_ECHO.data = echo.data;
-    emitIcmp(TX_ECHO, tx, 0);
-    TX_ECHO.data = EMPTY;
+    emitEcho("echo-request", flow.ourId, echo.seq, echo.data, tx);
     flow.lastDst = dst;
     const n = this.addon!.sendTo(this.rawFd, tx.subarray(0, len), dst);
     if (n >= 0) c.requestsForwarded++;
@@ -384,26 +381,15 @@ export class IcmpTranslator {
     return flow;
   }
 
-  /** RFC 1812 §5.2.7.1: destination unreachable, code 13, quoting the header and 8 bytes. */
-  private sendProhibited(port: Port, srcMac: number, ip: Ipv4Repr, packet: Ipv4Packet): void {
-    const quoted = packet.bytes.subarray(0, Math.min(packet.bytes.length, packet.headerLen + 8));
-    const msg: IcmpRepr = { kind: "dest-unreachable", code: IcmpUnreachCode.AdminProhibited, nextHopMtu: 0, original: quoted };
-    const len = icmpLen(msg);
-    const off = this.stack.beginIpv4(port, srcMac, this.stack.config.gatewayIp, ip.src, IpProtocol.ICMP, len, false);
-    if (off < 0) return;
-    emitIcmp(msg, this.stack.txBuffer, off);
-    this.stack.finishIpv4(len);
-  }
-
   // ---- host → guest ------------------------------------------------------------------
 
   /** dgram mode: one ICMP message (no IP header) on a flow's socket. */
   private fromDgram(flow: IcmpFlow, msg: Uint8Array, address: string): void {
     if (!this.flows.has(flow)) return;
     // The kernel verified the checksum before queueing it to this socket.
-    const icmp = parseIcmp(msg, { verifyChecksum: false });
+    const icmp = parseDatagramEchoReply(msg);
     const src = parseIpv4Address(address);
-    if (isWireError(icmp) || icmp.kind !== "echo-reply" || src === undefined) {
+    if (icmp === undefined || src === undefined) {
       this.counters.ignored++;
       return;
     }
@@ -444,17 +430,10 @@ export class IcmpTranslator {
   }
 
   private fromRaw(bytes: Uint8Array): void {
-    const c = this.counters;
-    // The kernel has checked the IP header; the ICMP checksum is ours to check (raw sockets
-    // see ICMP before the kernel's own ICMP handling).
-    const ip = parseIpv4(bytes, { verifyChecksum: false });
-    if (isWireError(ip) || ip.protocol !== IpProtocol.ICMP) return void c.ignored++;
-    const hl = (bytes[0] & 0x0f) << 2;
-    const icmp = new IcmpPacket(bytes.subarray(hl, hl + ip.payloadLength));
-    if (!icmp.check() || icmp.type !== IcmpType.EchoReply || icmp.code !== 0) return void c.ignored++;
-    const flow = this.byOurId.get(icmp.id);
-    if (flow === undefined || ip.src !== flow.lastDst || !icmp.checksumOk()) return void c.ignored++;
-    this.toGuest(flow, ip.src, icmp.seq, icmp.payload);
+    const reply = parseRawEchoReply(bytes);
+    const flow = reply && this.byOurId.get(reply.id);
+    if (reply === undefined || flow === undefined || reply.src !== flow.lastDst) return void this.counters.ignored++;
+    this.toGuest(flow, reply.src, reply.seq, reply.data);
   }
 
   /** An echo reply from `src` to the guest of `flow`, with the guest's identifier. */
@@ -466,15 +445,7 @@ export class IcmpTranslator {
       src = this.stack.config.hostAliasIp;
     }
     flow.lastActive = this.stack.now();
-    TX_ECHO.kind = "echo-reply";
-    TX_ECHO.id = flow.guestId;
-    TX_ECHO.seq = seq;
-    TX_ECHO.data = data;
-    const len = icmpLen(TX_ECHO);
-    const off = this.stack.beginIpv4(flow.port, flow.guestMac, src, flow.guestIp, IpProtocol.ICMP, len, false);
-    if (off >= 0) emitIcmp(TX_ECHO, this.stack.txBuffer, off);
-    TX_ECHO.data = EMPTY; // keep no reference to the socket's bytes
-    if (off >= 0 && this.stack.finishIpv4(len)) c.repliesReturned++;
+    if (sendEchoReply(this.stack, flow.port, flow.guestMac, src, flow.guestIp, flow.guestId, seq, data)) c.repliesReturned++;
     else c.drop("reply-undeliverable");
   }
 
@@ -539,7 +510,5 @@ function readRange(path = "/proc/sys/net/ipv4/ping_group_range"): string {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
-/** Reused echo representation for the transmit paths (fields overwritten per message). */
-const TX_ECHO: IcmpEcho = { kind: "echo-reply", id: 0, seq: 0, data: EMPTY };
+

@@ -24,7 +24,7 @@
 import { createConnection, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TcpEvent } from "../tcp/state.js";
-import { IcmpUnreachCode } from "../ipv4/icmp.js";
+import { IcmpUnreachCode } from "../stack/gateway-icmp.js";
 import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
 import type { AddressPolicy } from "./policy.js";
 import { formatIpv4 } from "../common/addr.js";

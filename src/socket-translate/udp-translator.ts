@@ -22,14 +22,14 @@ import { createSocket, type Socket } from "node:dgram";
 import type { Logger } from "pino";
 import { formatIpv4, parseIpv4Address } from "../common/addr.js";
 import type { NetworkStack, Port } from "../stack/stack.js";
-import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/udp.js";
-import { IcmpUnreachCode } from "../ipv4/icmp.js";
-import { realTimerHost, type TimerTarget, type TimerHost } from "../stack/timers.js";
+import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/gateway-udp.js";
+import { IcmpUnreachCode } from "../stack/gateway-icmp.js";
+import type { TimerOwner, TimerTarget, TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
 import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
-import { errnoName } from "../link/native.js";
+import { errnoName } from "../native/addon.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 
 export interface UdpTranslateOptions {
@@ -76,6 +76,7 @@ class UdpFlow implements TimerTarget {
   timerAt = Infinity;
   timerSeq = 0;
   timerQueuedAt = Infinity;
+  timerOwner: TimerOwner | undefined = undefined;
   lastActive: number;
   /** The guest that opened the flow (charged for it). */
   guest: Guest | undefined;
@@ -111,7 +112,7 @@ export class UdpTranslator {
     this.log = opts.log;
     this.fds = opts.fds;
     this.group = opts.hostSockets === "node" ? undefined : nativeStreams();
-    const host = opts.timers ?? { ...realTimerHost, now: () => stack.now() };
+    const host = opts.timers ?? stack.timers;
     const maxFlows = opts.maxFlows ?? 4096;
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
     this.flows = new IdleTable<UdpFlow>(host, opts.idleMs ?? 60_000, maxFlows, (f, why) => {

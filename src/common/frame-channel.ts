@@ -1,5 +1,6 @@
 /**
- * FrameChannel: the one link abstraction. Everything that carries Ethernet frames to or from
+ * FrameChannel: the one link abstraction (the contract between link/, whose attachments and
+ * wrappers implement it, and stack/, which serves any of them; so it lives in common/). Everything that carries Ethernet frames to or from
  * a guest — a TAP device, a QEMU stream or dgram socket, VPNKit's vmnet protocol, an
  * in-memory pair, and wrappers such as pcap capture or fault injection — is a FrameChannel,
  * so the stack never knows which one it serves.

@@ -1,0 +1,155 @@
+/**
+ * `skiff docker start | env | status | stop | logs | image build` (issue 16): dockerd in a skiff
+ * VM, used from the host's docker CLI through `docker.sock` in the state directory. Arguments
+ * to options only; the work is in src/desktop/.
+ *
+ * `skiff docker daemon` (hidden) is the background process `start` launches.
+ */
+
+import { Command, Option } from "commander";
+import { readFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { intArg, mtuArg, logLevelArg, DEFAULT_LOG_LEVEL, LOG_LEVEL_HELP } from "./args.js";
+import { chooseAccel, hostAccelFacts } from "../vm/accel.js";
+import { buildDockerImage, defaultDockerCacheDir, findDockerImage } from "../desktop/image.js";
+import { runDaemon } from "../desktop/daemon.js";
+import { dockerStatus, startDocker, stopDocker } from "../desktop/lifecycle.js";
+import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js";
+import { parseVolumes, sharesAppend, type Volume } from "./vm.js";
+import { resolve } from "node:path";
+
+const say = (s: string) => process.stderr.write(`skiff docker: ${s}\n`);
+
+function envLine(sock: string): string {
+  return `export DOCKER_HOST=unix://${sock}`;
+}
+
+/** The VM's options, shared by `start` and the daemon it launches (which gets them passed on). */
+function vmOptions(c: Command): Command {
+  return c
+    .option("--cpus <n>", "virtual CPUs (default 2; 1 under TCG, where two vCPUs of a loaded host soft-lock the guest)", intArg(1, 64))
+    .option("--memory <MiB>", "guest memory in MiB", intArg(256, 1 << 20), 2048)
+    .option("--disk-size <MiB>", "size of the persistent disk when first created, MiB (sparse)", intArg(1024, 16 << 20), 65536)
+    .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
+    .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
+    .option("-v, --volume <dir>", "share HOSTDIR[:ro] with the VM at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
+}
+
+/** `-v HOSTDIR[:ro]` → volumes mounted at the same path in the VM. */
+export function dockerVolumes(specs: string[]): Volume[] {
+  return parseVolumes(
+    specs.map((spec) => {
+      const ro = spec.endsWith(":ro");
+      const dir = resolve(ro ? spec.slice(0, -3) : spec);
+      return `${dir}:${dir}${ro ? ":ro" : ""}`;
+    }),
+  );
+}
+
+export function dockerCommand(program: Command, log: Logger, setStatus: (s: number) => void): void {
+  const docker = program.command("docker").description("dockerd in a skiff VM, for the host's docker CLI");
+  const stateOpt = () => new Option("--state-dir <dir>", "state directory (one instance per directory)").default(defaultStateDir());
+  const cacheOpt = () => new Option("--cache <dir>", "image cache directory").default(defaultDockerCacheDir());
+
+  vmOptions(docker
+    .command("start")
+    .description("boot the docker VM in the background; returns once dockerd answers")
+    .addOption(stateOpt())
+    .addOption(cacheOpt()))
+    .option("--timeout <s>", "give up when dockerd has not answered after this many seconds", intArg(1, 3600), 300)
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, "info")
+    .action(async (o) => {
+      dockerVolumes(o.volume); // usage errors before anything starts
+      // Built in the foreground, so its progress lines reach the user.
+      if (!findDockerImage(o.cache)) buildDockerImage({ cacheDir: o.cache, progress: say });
+      const r = await startDocker({
+        stateDir: o.stateDir,
+        daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, ...o.volume.flatMap((v: string) => ["-v", v])],
+        timeoutMs: o.timeout * 1000,
+        progress: say,
+      });
+      if (r.kind === "running") say(`already running (pid ${r.pid})`);
+      else say(`dockerd answers (${(r.ms / 1000).toFixed(1)} s). Point the docker CLI at it with: eval "$(skiff docker env)"`);
+      process.stdout.write(envLine(r.paths.dockerSock) + "\n");
+      setStatus(0);
+    });
+
+  docker
+    .command("env")
+    .description("print the shell line that points the docker CLI at skiff's dockerd")
+    .addOption(stateOpt())
+    .action((o) => {
+      process.stdout.write(envLine(statePaths(o.stateDir).dockerSock) + "\n");
+      setStatus(0);
+    });
+
+  docker
+    .command("status")
+    .description("whether the docker VM runs and dockerd answers (exit 0 running, 3 not running)")
+    .addOption(stateOpt())
+    .option("--json", "one JSON object")
+    .action(async (o) => {
+      const s = await dockerStatus(statePaths(o.stateDir));
+      if (o.json) process.stdout.write(JSON.stringify(s) + "\n");
+      else if (!s.running) process.stdout.write("not running\n");
+      else process.stdout.write(`running (pid ${s.pid}, QEMU ${s.qemuPid}); dockerd ${s.answering ? "answers" : "does not answer"} on ${s.dockerSock}\n`);
+      setStatus(s.running ? 0 : 3);
+    });
+
+  docker
+    .command("stop")
+    .description("power the docker VM off cleanly and remove its sockets (images, containers, volumes stay on its disk)")
+    .addOption(stateOpt())
+    .option("--timeout <s>", "kill it after this many seconds", intArg(1, 3600), 60)
+    .action(async (o) => {
+      const was = await stopDocker(statePaths(o.stateDir), o.timeout * 1000);
+      say(was ? "stopped" : "not running");
+      setStatus(0);
+    });
+
+  docker
+    .command("logs")
+    .description("print the VM's console (boot and dockerd's log) and the daemon's log")
+    .addOption(stateOpt())
+    .action((o) => {
+      const p = statePaths(o.stateDir);
+      for (const [name, file] of [["daemon", p.daemonLog], ["console", p.consoleLog]] as const) {
+        let text: string;
+        try {
+          text = readFileSync(file, "utf8");
+        } catch {
+          text = "(none)\n";
+        }
+        process.stdout.write(`==> ${name} (${file}) <==\n${text}${text.endsWith("\n") ? "" : "\n"}`);
+      }
+      setStatus(0);
+    });
+
+  docker
+    .command("image")
+    .description("the docker guest image")
+    .command("build")
+    .description("build the docker guest image from Debian packages (apt-get download) into the cache")
+    .addOption(cacheOpt())
+    .action((o) => {
+      const img = buildDockerImage({ cacheDir: o.cache, progress: say });
+      process.stdout.write(`${img.dir}\n`);
+      setStatus(0);
+    });
+
+  vmOptions(docker
+    .command("daemon", { hidden: true })
+    .description("run the docker VM in the foreground (what `start` launches)")
+    .addOption(stateOpt())
+    .addOption(cacheOpt()))
+    .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
+    .action(async (o) => {
+      log.level = o.logLevel;
+      const image = findDockerImage(o.cache) ?? buildDockerImage({ cacheDir: o.cache, progress: say });
+      const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
+      log.info({ accel, reason }, "accelerator");
+      const volumes = dockerVolumes(o.volume);
+      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: sharesAppend(volumes), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
+    });
+}
