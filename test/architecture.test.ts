@@ -36,7 +36,7 @@ export const LAYERS: Record<string, string[]> = {
   dns: ["ipv4"],
   pcap: ["ethernet", "ipv4", "tcp", "dhcp", "dns"],
   link: ["pcap", "native"],
-  stack: ["ethernet", "ipv4", "tcp", "dhcp", "dns"],
+  stack: ["ethernet", "ipv4", "ipv6", "tcp", "dhcp", "dns"],
   "socket-translate": ["stack", "tcp", "native"],
   forward: ["stack", "socket-translate"],
   share: ["stack", "native"],
