@@ -13,7 +13,7 @@ import { fdatasync, fsync as fsFsync, read as fsRead, write as fsWrite } from "n
 import { IOHDRSZ, P9, text, type P9Message } from "./wire.js";
 import { Errno, FsError, check, checkName, dotlWrites, fsAddon, hostOpenFlags, qidOf, statFd } from "./host-fs.js";
 import { OpenFile, PathNode, type Fid } from "./fids.js";
-import { hostMode, type OpsContext } from "./ops-meta.js";
+import { dropSetidForWrite, hostMode, type OpsContext } from "./ops-meta.js";
 import { PRIVATE_XATTR_PREFIX } from "./ownership.js";
 
 const num = (v: unknown): number => v as number;
@@ -39,6 +39,14 @@ export function lopen(ctx: OpsContext, m: P9Message): P9Message {
   if (f.share.readOnly && dotlWrites(flags)) throw new FsError(Errno.EROFS);
   const isDir = (f.qid.type & 0x80) !== 0;
   const fd = check(fsAddon().fsReopen(f.node.fd, isDir ? 0 : hostOpenFlags(flags)));
+  if (!isDir && dotlWrites(flags)) {
+    try {
+      dropSetidForWrite(ctx, fd);
+    } catch (e) {
+      new OpenFile(fd, false).release();
+      throw e;
+    }
+  }
   f.open = new OpenFile(fd, isDir);
   f.qid = qidOf(statFd(fd));
   return { type: P9.Rlopen, tag: m.tag, qid: f.qid, iounit: iounit(ctx) };

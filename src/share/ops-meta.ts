@@ -61,6 +61,24 @@ function exactNumber(v: bigint, errno: number): number {
   return Number(v);
 }
 
+/**
+ * Before a guest writes or truncates a regular file: drop its set-user-ID bit, and its
+ * set-group-ID bit when group-executable, as the kernel does for a writer without CAP_FSETID
+ * (unless keepSetid). Attack: skiff running as root keeps them on write, so a guest (whose
+ * users all see themselves as owners of such files) could put its code into a set-user-ID
+ * root program that lies in the shared directory.
+ */
+export function dropSetidForWrite(ctx: OpsContext, fd: number): void {
+  if (ctx.opts.keepSetid) return;
+  const mode = statFd(fd).mode;
+  if ((mode & S_IFMT) !== S_IFREG) return;
+  const clear = (mode & 0o4000) | ((mode & 0o2010) === 0o2010 ? 0o2000 : 0);
+  if (clear === 0) return;
+  // EPERM: not the owner, so not root either, and the kernel drops the bits on write itself.
+  const r = fsAddon().fsChmod(fd, mode & 0o7777 & ~clear);
+  if (r < 0 && r !== -Errno.EPERM) throw new FsError(-r);
+}
+
 export function attach(ctx: OpsContext, m: P9Message): P9Message {
   const share = ctx.registry.lookup(text(m.aname));
   if (share === undefined) throw new FsError(Errno.ENOENT);
@@ -161,7 +179,11 @@ export function setattr(ctx: OpsContext, m: P9Message): P9Message {
     const cur = f.share.owners.get(fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
     f.share.owners.set(fd, st, { uid: valid & SET.UID ? num(m.uid) : cur.uid, gid: valid & SET.GID ? num(m.gid) : cur.gid });
   }
-  if (valid & SET.SIZE) check(a.fsTruncate(fd, exactNumber(m.size as bigint, Errno.EFBIG)));
+  if (valid & SET.SIZE) {
+    const size = exactNumber(m.size as bigint, Errno.EFBIG);
+    dropSetidForWrite(ctx, fd);
+    check(a.fsTruncate(fd, size));
+  }
   if (valid & (SET.ATIME | SET.MTIME)) {
     const time = (bit: number, setBit: number, sec: unknown, nsec: unknown): [number, number] =>
       !(valid & bit) ? [0, UTIME_OMIT] : valid & setBit ? [exactNumber(BigInt.asIntN(64, sec as bigint), Errno.EINVAL), Number(nsec as bigint) % 1e9] : [0, UTIME_NOW];

@@ -4,7 +4,7 @@
  * server buffer extended-attribute values without a bound.
  */
 import { expect } from "chai";
-import { rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Errno } from "../../src/share/host-fs.js";
 import { P9, encodeMessage, s } from "../../src/share/wire.js";
@@ -132,5 +132,30 @@ describe("share/bounds: resource bounds hold against a hostile guest", () => {
     expect(c.conn.session.busy).to.equal(false);
     await c.version();
     expect((await c.attach("w")).type).to.equal(P9.Rattach);
+  });
+
+  it("writing or truncating a set-user-ID file drops the set-ID bits, also when skiff runs as root (CAP_FSETID keeps them)", async () => {
+    dir = tempDir();
+    const f = join(dir, "tool");
+    writeFileSync(f, "#!/bin/sh\n");
+    chmodSync(f, 0o6755); // a set-user-ID root program that happens to be in the shared directory
+    const g = join(dir, "other");
+    writeFileSync(g, "x");
+    chmodSync(g, 0o4755);
+    c = new TestClient(registryWith("w", dir));
+    await c.version();
+    await c.attach("w");
+    await c.walk(0, 1, "tool");
+    expect((await c.call({ type: P9.Tlopen, fid: 1, flags: 2 })).type).to.equal(P9.Rlopen);
+    expect((await c.call({ type: P9.Twrite, fid: 1, offset: 0n, data: s("#!/bin/sh\nid\n") })).type).to.equal(P9.Rwrite);
+    expect(statSync(f).mode & 0o7777, "a guest's code in a set-user-ID program").to.equal(0o755);
+    await c.walk(0, 2, "other");
+    expect((await c.call({ type: P9.Tsetattr, fid: 2, valid: 8, size: 0n })).type).to.equal(P9.Rsetattr);
+    expect(statSync(g).mode & 0o7777).to.equal(0o755);
+    // Opening for reading leaves them alone.
+    chmodSync(f, 0o4755);
+    await c.walk(0, 3, "tool");
+    await c.call({ type: P9.Tlopen, fid: 3, flags: 0 });
+    expect(statSync(f).mode & 0o7777).to.equal(0o4755);
   });
 });
