@@ -12,6 +12,7 @@
  *   sendMessage(fd, string) -> n | -errno            one message (MSG_NOSIGNAL)
  */
 #define _GNU_SOURCE
+#include "register.h"
 #include <errno.h>
 #include <node_api.h>
 #include <poll.h>
@@ -100,13 +101,7 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
 }
 
 napi_status fdpass_register(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const skiff_export fns[] = {
       {"seqpacketPair", seqpacket_pair}, {"recvMessage", recv_message}, {"sendMessage", send_message}};
-  napi_status st;
-  napi_value f;
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f)) != napi_ok) return st;
-    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
-  }
-  return napi_ok;
+  return skiff_register(env, exports, fns, SKIFF_COUNT(fns), NULL);
 }

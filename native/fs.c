@@ -45,6 +45,7 @@
  *   fsLock(fd, type, start: bigint, len: bigint, get: bool, out: BigUint64Array(3)) -> status
  */
 #define _GNU_SOURCE
+#include "register.h"
 #include "fs.h"
 
 #include <dirent.h>
@@ -533,18 +534,12 @@ static napi_value fs_lock(napi_env env, napi_callback_info info) {
 }
 
 napi_status fs_register(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const skiff_export fns[] = {
       {"fsOpenRoot", fs_open_root}, {"fsDup", fs_dup}, {"fsUseOpenat2", fs_use_openat2}, {"fsWalk", fs_walk}, {"fsParent", fs_parent}, {"fsReopen", fs_reopen},
       {"fsCreate", fs_create}, {"fsStat", fs_stat}, {"fsStatfs", fs_statfs}, {"fsMkdir", fs_mkdir},
       {"fsSymlink", fs_symlink}, {"fsMknod", fs_mknod}, {"fsLink", fs_link}, {"fsRename", fs_rename},
       {"fsUnlink", fs_unlink}, {"fsReadlink", fs_readlink}, {"fsChmod", fs_chmod}, {"fsTruncate", fs_truncate},
       {"fsUtimens", fs_utimens}, {"fsGetXattr", fs_get_xattr}, {"fsListXattr", fs_list_xattr},
       {"fsSetXattr", fs_set_xattr}, {"fsRemoveXattr", fs_remove_xattr}, {"fsReaddir", fs_readdir}, {"fsLock", fs_lock}};
-  napi_status st;
-  napi_value f;
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f)) != napi_ok) return st;
-    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
-  }
-  return napi_ok;
+  return skiff_register(env, exports, fns, SKIFF_COUNT(fns), NULL);
 }

@@ -8,6 +8,7 @@
  *                                            limit and move the soft one up to it, never above;
  *                                            Infinity means RLIM_INFINITY)
  */
+#include "register.h"
 #include <errno.h>
 #include <math.h>
 #include <node_api.h>
@@ -58,12 +59,6 @@ static napi_value set_nofile(napi_env env, napi_callback_info info) {
 }
 
 napi_status nofile_register(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {{"getNofile", get_nofile}, {"setNofile", set_nofile}};
-  napi_status st;
-  napi_value f;
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f)) != napi_ok) return st;
-    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
-  }
-  return napi_ok;
+  static const skiff_export fns[] = {{"getNofile", get_nofile}, {"setNofile", set_nofile}};
+  return skiff_register(env, exports, fns, SKIFF_COUNT(fns), NULL);
 }

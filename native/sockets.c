@@ -10,6 +10,7 @@
  *   unixDgramConnect(fd, peerPath) -> 0 | -errno              connect it to the peer's path
  */
 #define _GNU_SOURCE
+#include "register.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <node_api.h>
@@ -128,13 +129,7 @@ static napi_value unix_dgram_connect(napi_env env, napi_callback_info info) {
 }
 
 napi_status sockets_register(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const skiff_export fns[] = {
       {"icmpSocket", icmp_socket}, {"sendTo", send_to}, {"unixDgramOpen", unix_dgram_open}, {"unixDgramConnect", unix_dgram_connect}};
-  napi_value f;
-  napi_status st;
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f)) != napi_ok) return st;
-    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
-  }
-  return napi_ok;
+  return skiff_register(env, exports, fns, SKIFF_COUNT(fns), NULL);
 }

@@ -41,6 +41,7 @@
  * like an unref()ed dgram socket).
  */
 #define _GNU_SOURCE
+#include "register.h"
 #include "streams.h"
 
 #include <errno.h>
@@ -436,19 +437,14 @@ static void cleanup(void *arg) {
 }
 
 napi_status streams_register(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const skiff_export fns[] = {
       {"streamsInit", streams_init}, {"tcpConnect", tcp_connect}, {"streamSet", stream_set},
       {"streamWrite", stream_write}, {"streamShutdown", stream_shutdown}, {"streamClose", stream_close},
       {"udpOpen", udp_open}, {"udpSendTo", udp_send_to}};
   streams *s = calloc(1, sizeof *s);
   napi_status st;
-  napi_value f;
   if (!s) return napi_generic_failure;
   s->epfd = -1;
   if ((st = napi_add_env_cleanup_hook(env, cleanup, s)) != napi_ok) return free(s), st;
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    if ((st = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, s, &f)) != napi_ok) return st;
-    if ((st = napi_set_named_property(env, exports, fns[i].name, f)) != napi_ok) return st;
-  }
-  return napi_ok;
+  return skiff_register(env, exports, fns, SKIFF_COUNT(fns), s);
 }

@@ -67,6 +67,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "register.h"
 #include "nofile.h"
 #include "fdpass.h"
 #include "sockets.h"
@@ -524,19 +525,15 @@ static void cleanup(void *arg) {
 }
 
 NAPI_MODULE_INIT() {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const skiff_export fns[] = {
       {"openTap", open_tap}, {"startRead", start_read}, {"stopRead", stop_read},
       {"write", write_frame}, {"write2", write2_frame}, {"close", close_fd},
       {"waitWritable", wait_writable}, {"unixDgramAwaitPeer", unix_dgram_await_peer}, {"tapSetOffload", tap_set_offload},
       {"tapSetVnetHdrSize", tap_set_vnet_hdr_size}};
   tap_env *te = calloc(1, sizeof *te);
-  napi_value f;
   if (!te) return NULL;
   CHECK(napi_add_env_cleanup_hook(env, cleanup, te));
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, te, &f));
-    CHECK(napi_set_named_property(env, exports, fns[i].name, f));
-  }
+  CHECK(skiff_register(env, exports, fns, SKIFF_COUNT(fns), te));
   CHECK(sockets_register(env, exports));
   CHECK(streams_register(env, exports));
   CHECK(nofile_register(env, exports));
