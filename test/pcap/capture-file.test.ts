@@ -5,6 +5,7 @@
  * the capture and are reported. Runs as root (as skiff does) to plant other users' files.
  */
 import { expect } from "chai";
+import { until } from "../support/wait.js";
 import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -144,21 +145,18 @@ sys.stdin.readline()
 p = select.poll(); p.register(fd, select.POLLIN)
 print("events", sum(e for _, e in p.poll(0)), flush=True)`;
     const child = spawn("python3", ["-c", code, fifo], { stdio: ["pipe", "pipe", "inherit"] });
+    // Everything the reader prints is kept (one listener for the whole run: output may arrive
+    // in any chunks), and the test waits for whole lines.
     let out = "";
-    const seen = (what: string) =>
-      new Promise<void>((resolve) => {
-        const check = () => (out.includes(what) ? resolve() : child.stdout!.once("data", (d) => ((out += d), check())));
-        check();
-      });
-    return seen("ready")
+    child.stdout!.on("data", (d) => (out += d));
+    return until(() => out.includes("ready\n"), 20_000, "the reader is ready")
       .then(() => {
         refused(() => PcapWriter.toFile(fifo), /watched\.pcap: is a FIFO/);
         child.stdin!.write("go\n");
-        return seen("\n" + "events");
+        return until(() => /events \d+\n/.test(out), 20_000, "the reader's poll result");
       })
-      .then(() => new Promise<void>((resolve) => child.once("exit", () => resolve())))
       .then(() => {
-        const events = Number(/events (\d+)/.exec(out)![1]);
+        const events = Number(/events (\d+)\n/.exec(out)![1]);
         expect(events & 0x10, "POLLHUP: the FIFO was opened for writing before being refused").to.equal(0);
       });
   });
