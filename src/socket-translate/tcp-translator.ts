@@ -158,17 +158,17 @@ export class TcpTranslator {
       settled = true;
       c.dialsInFlight--;
       if (guest !== undefined) guest.tcpDials--;
-      clearTimeout(timer);
+      timer.cancel();
       return true;
     };
-    const timer = setTimeout(() => {
+    // On the network's clock and timer driver (stack/timers.ts), like the flow's own deadlines.
+    const timer = this.layer.stack.timers.after(this.dialTimeoutMs, () => {
       if (!settle()) return;
       c.timedOut++;
       sock.destroy();
       releaseFd();
       flow.unreachable(IcmpUnreachCode.Host);
-    }, this.dialTimeoutMs);
-    timer.unref?.();
+    });
     const sock = this.dial(target.host, target.ip, flow.remotePort, (code) => {
       if (!settle()) return;
       if (code === undefined) {
