@@ -28,6 +28,7 @@ import type { Logger } from "pino";
 import { getU16, setU16 } from "../common/bytes.js";
 import type { ResolvConfFile } from "./hosts.js";
 import { processClock, type NetworkClock, type Timeout } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
 export interface UpstreamServer {
   host: string;
@@ -60,7 +61,7 @@ export interface UpstreamOptions {
   log?: Logger;
 }
 
-export class UpstreamCounters {
+export class UpstreamCounters extends Counters {
   queries = 0;
   answers = 0;
   udpSent = 0;

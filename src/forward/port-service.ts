@@ -24,6 +24,7 @@ import { parseIpv4Address } from "../common/addr.js";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import type { ForwardManager } from "./manager.js";
 import type { NetworkClock } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
 /** The gateway's TCP port of the service. */
 export const PORT_SERVICE_PORT = 1999;
@@ -50,7 +51,7 @@ export function parsePortRequest(line: string): PortRequest {
   return { kind: "bad", error: "expected OPEN tcp|udp HOST_IP HOST_PORT or CLOSE ID" };
 }
 
-export class PortServiceCounters {
+export class PortServiceCounters extends Counters {
   connections = 0;
   refused = 0;
   opened = 0;

@@ -19,8 +19,9 @@ import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
 import type { Timeout } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
-export class TcpForwardCounters {
+export class TcpForwardCounters extends Counters {
   accepted = 0;
   connected = 0;
   /** The guest answered RST: nothing listens on the guest port. */

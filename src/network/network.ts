@@ -37,7 +37,8 @@ import { NetworkServices } from "./services.js";
 import { resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 import { NetworkCapture, type CaptureStatus } from "./capture.js";
 import { formatLeases, startControl, type Control, type LeaseInfo } from "./control.js";
-import { networkStats, type NetworkStats } from "./stats.js";
+import { networkStats, networkStatsTree, type NetworkStats } from "./stats.js";
+import type { StatsTree } from "../common/counters.js";
 import { listenVmnet } from "./vmnet.js";
 
 /** What went wrong after start, and where. */
@@ -105,6 +106,7 @@ export class Network extends EventEmitter<NetworkEvents> {
   readonly capture = new NetworkCapture();
   private readonly sw: EthernetSwitch | undefined;
   private readonly forwardSet: ForwardManager;
+  private readonly statsTree: StatsTree;
   private readonly log: Logger;
   private readonly links = new Set<GuestLink>();
   private readonly guestListeners = new Set<GuestListener>();
@@ -123,6 +125,8 @@ export class Network extends EventEmitter<NetworkEvents> {
       onError: (err, spec) => this.warn("forward", `forward ${spec.proto} ${spec.hostAddr}:${spec.hostPort}: ${err.message}`),
     });
     this.capture.setErrorHandler((err, path) => this.warn("capture", `capture to ${path} stopped: ${err.message}`));
+    this.statsTree = networkStatsTree(this.services, this.forwardSet, this.capture);
+    if (this.sw !== undefined) this.statsTree.counters("switch", this.sw.counters);
   }
 
   /** Addresses and MTU of the network (gateway, host alias, subnet...). */
@@ -248,7 +252,7 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   /** Every counter, as a plain object (the control API's GET /stats without the API's own). */
   stats(): NetworkStats {
-    return networkStats(this.services, this.forwardSet, this.capture);
+    return networkStats(this.statsTree);
   }
 
   /** Capture every guest link to the pcap file `path` (mode 0600; links are not followed). Throws when refused. */
@@ -277,6 +281,7 @@ export class Network extends EventEmitter<NetworkEvents> {
       guestIp: this.options.defaultGuest,
       capture: this.capture,
       forwards: this.forwardSet,
+      stats: this.statsTree,
       apiLimits: this.options.apiLimits,
       log: this.log,
     });

@@ -32,6 +32,7 @@ import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } f
 import { nativeStreams } from "./native-stream.js";
 import { shareOption } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
+import { Counters } from "../common/counters.js";
 
 export interface TcpTranslateOptions {
   /** Give up dialling after this long (ms); the guest gets ICMP host unreachable. */
@@ -59,7 +60,7 @@ export interface TcpTranslateOptions {
 /** Open a host connection to `host` (= `ip`): the stream at once, `done(undefined | error code)` later. */
 type Dial = (host: string, ip: number, port: number, done: (err: string | undefined) => void) => HostStream;
 
-export class TcpTranslateCounters {
+export class TcpTranslateCounters extends Counters {
   dials = 0;
   dialsInFlight = 0;
   connected = 0;

@@ -31,6 +31,7 @@ import { RecordStore } from "../dns/records.js";
 import { HostsFile, ResolvConfFile } from "../dns/hosts.js";
 import { ownTimers, type TimerTarget, type Timers } from "./timers.js";
 import { UpstreamForwarder, serversFromResolvConf, type UpstreamServer } from "../dns/upstream.js";
+import { Counters } from "../common/counters.js";
 
 export const DNS_PORT = 53;
 
@@ -45,7 +46,7 @@ export interface DnsServiceOptions {
   log?: Logger;
 }
 
-export class DnsServiceCounters {
+export class DnsServiceCounters extends Counters {
   udpQueries = 0;
   udpAnswers = 0;
   udpSendFailures = 0;

@@ -73,6 +73,12 @@ describe("network: createNetwork, the front door", () => {
       const stats = net.stats();
       expect(JSON.parse(JSON.stringify(stats))).to.deep.equal(stats);
       expect(stats.attachments.map((a) => a.name)).to.include("switch-stack:a");
+      // One stats tree: every group of the services, the forwards and the switch.
+      expect(Object.keys(stats)).to.include.members(["attachments", "stack", "tcp", "tcpTranslate", "udpTranslate", "icmpTranslate", "fdBudget", "forwards", "shares", "dhcp", "dns", "switch"]);
+      expect(stats.tcp).to.include.keys("segmentsIn", "flowsOpen", "halfOpen");
+      expect(stats.dhcp).to.deep.include({ discovers: 1, offers: 1 });
+      expect(Object.keys(stats.dns)).to.deep.equal(["service", "resolver", "upstream"]);
+      expect(stats.stack.rxFrames).to.be.greaterThan(0);
       guest.close();
       for (let i = 0; i < 20 && detached.length === 0; i++) await new Promise((r) => setImmediate(r));
       expect(detached).to.deep.equal([g.name]);
