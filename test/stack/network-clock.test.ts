@@ -3,12 +3,12 @@
  * (issue 14, ARCHITECTURE.md "Rules of the data path": one driver, tests pass time explicitly):
  * socket translation's dial timeout, the DNS server's TCP idle limit, the DNS upstream's
  * per-server timeout and the port service's request limit are deadlines on `stack.timers`
- * (`SharedTimers.after` / `ownTimers`), not `setTimeout`s of their own, so a test that owns the
+ * (`SharedTimers.after` / `ownTimers`), as is a forward's connect timeout, not `setTimeout`s of their own, so a test that owns the
  * stack's clock fires them by advancing it and calling `stack.timers.run()`, without sleeping.
  */
 import { expect } from "chai";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { Socket } from "node:net";
+import { Socket, connect } from "node:net";
 import { TcpLayer } from "../../src/stack/tcp.js";
 import { TcpTranslator } from "../../src/socket-translate/tcp-translator.js";
 import { AddressPolicy } from "../../src/socket-translate/policy.js";
@@ -16,8 +16,10 @@ import { createDnsServer } from "../../src/stack/dns-service.js";
 import { UpstreamForwarder } from "../../src/dns/upstream.js";
 import { PortService, PORT_SERVICE_PORT } from "../../src/forward/port-service.js";
 import { ForwardManager } from "../../src/forward/manager.js";
+import { TcpForward } from "../../src/forward/tcp-forward.js";
+import { NeighborResolver } from "../../src/forward/neighbor.js";
 import { TcpFlag, NO_TCP_OPTIONS } from "../../src/tcp/wire.js";
-import { manualStack, crossDeadline, RecordingChannel, GUEST_IP, GW_IP, HOST_IP, guestSegment } from "../support/stack.js";
+import { manualStack, crossDeadline, RecordingChannel, GUEST_IP, GUEST_MAC, GW_IP, HOST_IP, guestSegment } from "../support/stack.js";
 import { makeQuery } from "../dns/fake-upstream.js";
 
 function syn(dst: number, dstPort: number, srcPort = 40000): Uint8Array {
@@ -124,6 +126,37 @@ describe("stack/timers: time limits on the network's clock", () => {
       );
     } finally {
       forwards.closeAll();
+      tcp.close();
+      stack.close();
+    }
+  });
+
+  it("a forward resets its host client when the guest does not answer the SYN in time, by the stack's clock", async () => {
+    const env = manualStack();
+    const { stack, port } = env;
+    stack.neighbors.learn(GUEST_IP, GUEST_MAC, port);
+    const tcp = new TcpLayer(stack);
+    const spec = { proto: "tcp" as const, hostAddr: "127.0.0.1", hostPort: 0, guestAddr: "192.168.65.3", guestPort: 80 };
+    const fwd = await TcpForward.listen(tcp, new NeighborResolver(stack), spec, GUEST_IP, { connectTimeoutMs: 4000 });
+    const client = connect(fwd.hostPort, "127.0.0.1");
+    const closed = new Promise<void>((r) => client.on("close", () => r()));
+    client.on("error", () => {});
+    try {
+      // The guest (a recording link) never answers the SYN skiff sends it.
+      const t0 = Date.now();
+      while (tcp.size === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+      const c = fwd.counters;
+      crossDeadline(
+        env,
+        4000,
+        () => expect([c.connectsInFlight, c.failed]).to.deep.equal([1, 0]),
+        () => expect([c.connectsInFlight, c.failed]).to.deep.equal([0, 1]),
+      );
+      await closed;
+      expect(tcp.size).to.equal(0);
+    } finally {
+      client.destroy();
+      fwd.destroy();
       tcp.close();
       stack.close();
     }
