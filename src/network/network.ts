@@ -38,7 +38,7 @@ import { resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions
 import { NetworkCapture, type CaptureStatus } from "./capture.js";
 import { formatLeases, startControl, type Control, type LeaseInfo } from "./control.js";
 import { networkStats, networkStatsTree, type NetworkStats } from "./stats.js";
-import type { StatsTree } from "../common/counters.js";
+import type { Counters, StatsTree } from "../common/counters.js";
 import { listenVmnet } from "./vmnet.js";
 
 /** What went wrong after start, and where. */
@@ -109,7 +109,8 @@ export class Network extends EventEmitter<NetworkEvents> {
   private readonly statsTree: StatsTree;
   private readonly log: Logger;
   private readonly links = new Set<GuestLink>();
-  private readonly guestListeners = new Set<GuestListener>();
+  /** Listeners open, with the counters of those that keep some (vmnet's handshakes). */
+  private readonly guestListeners = new Set<GuestListener & { counters?: Counters }>();
   private readonly apis = new Set<Control>();
   private closing: Promise<void> | undefined;
 
@@ -127,6 +128,7 @@ export class Network extends EventEmitter<NetworkEvents> {
     this.capture.setErrorHandler((err, path) => this.warn("capture", `capture to ${path} stopped: ${err.message}`));
     this.statsTree = networkStatsTree(this.services, this.forwardSet, this.capture);
     if (this.sw !== undefined) this.statsTree.counters("switch", this.sw.counters);
+    this.statsTree.value("listeners", () => [...this.guestListeners].map((l) => ({ address: l.address, ...l.counters?.snapshot() })));
   }
 
   /** Addresses and MTU of the network (gateway, host alias, subnet...). */
@@ -194,7 +196,7 @@ export class Network extends EventEmitter<NetworkEvents> {
       this.warn("vmnet", `vmnet handshake refused: ${reason}`, detail),
     );
     l.on("error", (e) => this.warn("listener", `vmnet listener ${path}: ${e.message}`));
-    return this.track({ address: `unix:${path}`, close: () => l.close() });
+    return this.track({ address: `unix:${path}`, close: () => l.close(), counters: l.counters });
   }
 
   /**
@@ -334,7 +336,7 @@ export class Network extends EventEmitter<NetworkEvents> {
     return this.closing !== undefined;
   }
 
-  private track(l: GuestListener): GuestListener {
+  private track(l: GuestListener & { counters?: Counters }): GuestListener {
     this.guestListeners.add(l);
     return {
       address: l.address,

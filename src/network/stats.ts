@@ -29,6 +29,8 @@ export interface NetworkStats {
   dns: { service: Record<string, number>; resolver: Record<string, number>; upstream: Record<string, number> };
   /** The learning switch between guests (with `switch: true`): frames by kind, drops by reason. */
   switch?: Record<string, unknown>;
+  /** Guest listeners open (`listenQemuStream`, `listenVmnet`): the address, and vmnet's handshake counters. */
+  listeners?: Array<{ address: string } & Record<string, unknown>>;
 }
 
 /** The network's stats tree: the services' groups, then the forwards and the capture (when given). */
