@@ -15,6 +15,7 @@ import { P9Connection, type P9Transport } from "./connection.js";
 import { ShareRegistry, type ShareSpec } from "./registry.js";
 import { RequestBudget, type SessionOptions } from "./session.js";
 import { FidBudget } from "./fids.js";
+import { Counters } from "../common/counters.js";
 
 /** The 9P port (IANA "9pfs", the Linux client's default). */
 export const P9_PORT = 564;
@@ -29,7 +30,7 @@ export interface ShareServiceOptions extends SessionOptions {
   shares?: ShareSpec[];
 }
 
-export class ShareServiceCounters {
+export class ShareServiceCounters extends Counters {
   connections = 0;
   refused = 0;
   protocolClosed = 0;
