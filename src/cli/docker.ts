@@ -17,7 +17,7 @@ import { buildDockerImage, defaultDockerCacheDir, findDockerImage } from "../des
 import { runDaemon } from "../desktop/daemon.js";
 import { dockerStatus, startDocker, stopDocker } from "../desktop/lifecycle.js";
 import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js";
-import { checkContextName, ensureContext, removeContext } from "../desktop/context.js";
+import { checkContextName, ensureContext, removeContexts } from "../desktop/context.js";
 import { defaultSharesText, dockerShares } from "../desktop/shares.js";
 import { parseVolumes, sharesAppend, type Volume } from "./vm.js";
 
@@ -123,8 +123,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const paths = statePaths(o.stateDir);
       const was = await stopDocker(paths, o.timeout * 1000);
       say(was ? "stopped" : "not running");
-      const ctx = removeContext(paths);
-      if (ctx) say(ctx);
+      for (const line of removeContexts(paths)) say(line);
       setStatus(0);
     });
 

@@ -4,9 +4,10 @@
  * docker.sock, so `docker --context skiff …` or `docker context use skiff` reach skiff's dockerd.
  * Made and removed through the docker CLI itself (`docker context create|update|rm`, so it lands
  * wherever the user's CLI keeps its configuration: DOCKER_CONFIG or ~/.docker), never by writing
- * the CLI's files. The name is recorded in the state directory's `context` file so `stop` removes
- * the one `start` made — unless it is the CLI's current context (removing it would leave the CLI
- * pointing at nothing; it then says dockerd is not reachable until the next `start`).
+ * the CLI's files. The names are recorded in the state directory's `context` file (one a line) so
+ * `stop` removes the ones made for this instance that still point at it — unless one is the CLI's
+ * current context (removing it would leave the CLI pointing at nothing; kept, it says dockerd is
+ * not reachable until the next `start`).
  */
 
 import { execFileSync } from "node:child_process";
@@ -59,30 +60,42 @@ export function ensureContext(paths: StatePaths, name: string, opts: ContextOpti
     const r = cli(["context", verb, "--description", `skiff docker (${paths.dir})`, "--docker", `host=${host}`, name], opts);
     if (!r.ok) throw new Error(`docker context ${verb} ${name}: ${r.out}`);
   }
+  const names = [...new Set([...recorded(paths), name])];
   const fd = openPrivate(contextFile(paths));
   try {
-    writeSync(fd, name + "\n");
+    writeSync(fd, names.map((n) => n + "\n").join(""));
   } finally {
     closeSync(fd);
   }
   return `docker context ${name} points at ${host} (docker --context ${name} …, or docker context use ${name})`;
 }
 
-/**
- * Remove the context `start` recorded, if it still points at this state directory's socket and
- * is not the CLI's current one. Returns a line for the user, or undefined when there was none.
- */
-export function removeContext(paths: StatePaths, opts: ContextOptions = {}): string | undefined {
-  let name: string;
+function recorded(paths: StatePaths): string[] {
   try {
-    name = readFileSync(contextFile(paths), "utf8").trim();
+    return readFileSync(contextFile(paths), "utf8").split("\n").filter((n) => NAME.test(n));
   } catch {
-    return undefined;
+    return [];
   }
+}
+
+/**
+ * Remove the contexts recorded for this state directory that still point at its socket, except
+ * the CLI's current one. Returns lines for the user (none when there was nothing to do).
+ */
+export function removeContexts(paths: StatePaths, opts: ContextOptions = {}): string[] {
+  const names = recorded(paths);
   rmSync(contextFile(paths), { force: true });
-  if (!NAME.test(name) || contextHost(name, opts) !== `unix://${paths.dockerSock}`) return undefined;
-  const current = cli(["context", "show"], opts);
-  if (current.ok && current.out.trim() === name) return `docker context ${name} kept: it is the current context (docker context use default, then docker context rm ${name})`;
-  const r = cli(["context", "rm", name], opts);
-  return r.ok ? `docker context ${name} removed` : `docker context rm ${name}: ${r.out}`;
+  const lines: string[] = [];
+  let current: string | undefined;
+  for (const name of names) {
+    if (contextHost(name, opts) !== `unix://${paths.dockerSock}`) continue;
+    current ??= cli(["context", "show"], opts).out.trim();
+    if (current === name) {
+      lines.push(`docker context ${name} kept: it is the current context (docker context use default, then docker context rm ${name})`);
+      continue;
+    }
+    const r = cli(["context", "rm", name], opts);
+    lines.push(r.ok ? `docker context ${name} removed` : `docker context rm ${name}: ${r.out}`);
+  }
+  return lines;
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultSharesText, dockerShares } from "../../src/desktop/shares.js";
-import { checkContextName, contextHost, ensureContext, removeContext } from "../../src/desktop/context.js";
+import { checkContextName, contextHost, ensureContext, removeContexts } from "../../src/desktop/context.js";
 import { ensureStateDir } from "../../src/desktop/state.js";
 import { execFileSync } from "node:child_process";
 
@@ -62,7 +62,7 @@ describe("desktop/context: the docker CLI context (Debian's docker CLI)", functi
     expect(checkContextName("skiff")).to.equal("skiff");
   });
 
-  it("start's context points at docker.sock, is updated when the socket moves, and stop removes it", () => {
+  it("start's context points at docker.sock, is updated when the socket moves, and stop removes every context made for its instance", () => {
     const a = ensureStateDir(join(base, "a"));
     expect(ensureContext(a, "skiff-t", { env })).to.include(`unix://${a.dockerSock}`);
     expect(contextHost("skiff-t", { env })).to.equal(`unix://${a.dockerSock}`);
@@ -70,17 +70,21 @@ describe("desktop/context: the docker CLI context (Debian's docker CLI)", functi
     ensureContext(b, "skiff-t", { env });
     expect(contextHost("skiff-t", { env })).to.equal(`unix://${b.dockerSock}`);
     // a's stop leaves b's context alone (it points elsewhere now).
-    expect(removeContext(a, { env })).to.equal(undefined);
+    expect(removeContexts(a, { env })).to.deep.equal([]);
     expect(contextHost("skiff-t", { env })).to.equal(`unix://${b.dockerSock}`);
-    expect(removeContext(b, { env })).to.equal("docker context skiff-t removed");
+    ensureContext(b, "skiff-u", { env });
+    expect(removeContexts(b, { env })).to.deep.equal(["docker context skiff-t removed", "docker context skiff-u removed"]);
     expect(contextHost("skiff-t", { env })).to.equal(undefined);
+    expect(contextHost("skiff-u", { env })).to.equal(undefined);
   });
 
   it("stop keeps the context when it is the CLI's current one", () => {
     const a = ensureStateDir(join(base, "a"));
     ensureContext(a, "skiff-t", { env });
     execFileSync("docker", ["context", "use", "skiff-t"], { env, stdio: "ignore" });
-    expect(removeContext(a, { env })).to.match(/kept: it is the current context/);
+    const lines = removeContexts(a, { env });
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^docker context skiff-t kept: it is the current context/);
     expect(contextHost("skiff-t", { env })).to.equal(`unix://${a.dockerSock}`);
   });
 });
