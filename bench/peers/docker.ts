@@ -7,6 +7,8 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { parseVmRssKb } from "./parse.js";
 import { run } from "./proc.js";
+// A free port: a busy one would fail `docker run -p` (skiff's busy-port check).
+import { freePort } from "../../test/support/ports.js";
 
 export interface DockerBenchOptions {
   repo: string;
@@ -107,7 +109,7 @@ export async function dockerBench(o: DockerBenchOptions): Promise<DockerBenchRes
       if (tr.code !== 0) throw new Error(`docker run true: ${tr.err.trim()}`);
       add("docker run --rm busybox true, s", (Date.now() - t0) / 1000);
       for (let i = 0; i < 3; i++) {
-        const port = 20000 + Math.floor(Math.random() * 20000);
+        const port = await freePort();
         let accepted = NaN;
         let polling = true;
         const poller = (async () => {
