@@ -5,7 +5,9 @@
 // to run only the steps whose name contains one of the words (e.g. `--steps loss`: the 20 MB
 // transfers under random loss at MTU 1500 without offload, issue 19). The loss rows run for
 // skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
-// pasta, whose downloads under loss take minutes.
+// pasta, whose downloads under loss take minutes. `--steps docker` (opt-in, not in a full run: three
+// VM boots) measures `skiff docker` instead: start time, idle memory, port-publish latency, image
+// size (bench/peers/docker.ts); it writes bench/results/docker.json.
 // Installs missing tools with apt-get, builds dist/ (npm run build:ts) so skiff is the current
 // source, and skips (with the reason) a contender that is missing or does not start.
 
@@ -19,6 +21,7 @@ import { lossSteps, startTransferServers } from "./peers/loss.js";
 import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers/proc.js";
 import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
+import { dockerBench } from "./peers/docker.js";
 import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -91,9 +94,13 @@ async function main(): Promise<number> {
     return 1;
   }
   installSignalCleanup();
-  await ensureTools();
   const tmp = mkdtempSync("/tmp/skb-");
   if (!process.env.SKB_KEEP) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+  if (stepFilter?.includes("docker")) {
+    const code = await runDockerStep(tmp);
+    if (STARTS.length === 0) return code;
+  }
+  await ensureTools();
   const ctx = { tmp, repo };
   const all: Contender[] = [skiff(ctx), slirp4netns(ctx), pasta(ctx), veth(), skiffUser(ctx), podmanSkiff(ctx), podmanSlirp(ctx)];
   const contenders = all.filter((c) => !only || only.includes(c.key));
@@ -220,6 +227,23 @@ async function main(): Promise<number> {
   writeFileSync(join(results, "latest.svg"), renderSvg(summary, shown, METRICS, `skiff and its peers (medians of ${rounds} round${rounds > 1 ? "s" : ""}, ${machine.cpus} CPUs)`));
   log(`wrote ${join(results, "latest.json")} and latest.svg`);
   return 0;
+}
+
+/** The opt-in docker step: its own table and bench/results/docker.json. */
+async function runDockerStep(tmp: string): Promise<number> {
+  log("building dist/ (npm run build:ts)");
+  const build = await run(["npm", "run", "build:ts", "--prefix", repo], 300_000);
+  if (build.code !== 0) {
+    log(`npm run build:ts failed: ${(build.stderr || build.stdout).trim().slice(-400)}`);
+    return 1;
+  }
+  const r = await dockerBench({ repo, tmp, rounds, idleSeconds: quick ? 10 : 30, log });
+  const machine = `${cpus().length} CPUs (${cpus()[0]?.model}), kernel ${release()}`;
+  console.log([`skiff docker: ${rounds} round(s), ${machine}`, "", r.table, ...(r.problems.length ? ["", "Errors:", ...r.problems.map((p) => `- ${p}`)] : [])].join("\n"));
+  const results = join(repo, "bench", "results");
+  mkdirSync(results, { recursive: true });
+  writeFileSync(join(results, "docker.json"), `${JSON.stringify({ generatedAt: new Date().toISOString(), rounds, machine, values: r.values, image: r.image, errors: r.problems, table: r.table }, null, 2)}\n`);
+  return r.problems.length ? 1 : 0;
 }
 
 main()

@@ -3,7 +3,9 @@
  * VM, used from the host's docker CLI through `docker.sock` in the state directory. Arguments
  * to options only; the work is in src/desktop/.
  *
- * `skiff docker daemon` (hidden) is the background process `start` launches.
+ * `skiff docker daemon` (hidden) is the background process `start` launches. Home and /tmp are
+ * shared by default (src/desktop/shares.ts); `start` also makes a docker CLI context
+ * (src/desktop/context.ts) that `stop` removes.
  */
 
 import { Command, Option } from "commander";
@@ -15,8 +17,9 @@ import { buildDockerImage, defaultDockerCacheDir, findDockerImage } from "../des
 import { runDaemon } from "../desktop/daemon.js";
 import { dockerStatus, startDocker, stopDocker } from "../desktop/lifecycle.js";
 import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js";
+import { checkContextName, ensureContext, removeContexts } from "../desktop/context.js";
+import { defaultSharesText, dockerShares } from "../desktop/shares.js";
 import { parseVolumes, sharesAppend, type Volume } from "./vm.js";
-import { resolve } from "node:path";
 
 const say = (s: string) => process.stderr.write(`skiff docker: ${s}\n`);
 
@@ -32,18 +35,13 @@ function vmOptions(c: Command): Command {
     .option("--disk-size <MiB>", "size of the persistent disk when first created, MiB (sparse)", intArg(1024, 16 << 20), 65536)
     .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
-    .option("-v, --volume <dir>", "share HOSTDIR[:ro] with the VM at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
+    .option("--shares <dirs>", "host directories shared at the same path in the VM, comma-separated, or none (default: your home and /tmp)", defaultSharesText())
+    .option("-v, --volume <dir>", "share HOSTDIR[:ro] too, at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
 }
 
-/** `-v HOSTDIR[:ro]` → volumes mounted at the same path in the VM. */
-export function dockerVolumes(specs: string[]): Volume[] {
-  return parseVolumes(
-    specs.map((spec) => {
-      const ro = spec.endsWith(":ro");
-      const dir = resolve(ro ? spec.slice(0, -3) : spec);
-      return `${dir}:${dir}${ro ? ":ro" : ""}`;
-    }),
-  );
+/** `--shares` and `-v HOSTDIR[:ro]` → volumes mounted at the same path in the VM. */
+export function dockerVolumes(sharesText: string, specs: string[], notes?: (s: string) => void): Volume[] {
+  return parseVolumes(dockerShares(sharesText, specs, notes).map(({ dir, readOnly }) => `${dir}:${dir}${readOnly ? ":ro" : ""}`));
 }
 
 export function dockerCommand(program: Command, log: Logger, setStatus: (s: number) => void): void {
@@ -58,19 +56,31 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
     .addOption(cacheOpt()))
     .option("--timeout <s>", "give up when dockerd has not answered after this many seconds", intArg(1, 3600), 300)
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, "info")
+    .option("--context <name>", "the docker CLI context start creates for this instance (stop removes it)", checkContextName, "skiff")
+    .option("--no-context", "create no docker context (DOCKER_HOST only)")
     .action(async (o) => {
-      dockerVolumes(o.volume); // usage errors before anything starts
+      const volumes = dockerVolumes(o.shares, o.volume, say); // usage errors before anything starts
       // Built in the foreground, so its progress lines reach the user.
       if (!findDockerImage(o.cache)) buildDockerImage({ cacheDir: o.cache, progress: say });
       const r = await startDocker({
         stateDir: o.stateDir,
         daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
-        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, ...o.volume.flatMap((v: string) => ["-v", v])],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, "--shares", o.shares, ...o.volume.flatMap((v: string) => ["-v", v])],
         timeoutMs: o.timeout * 1000,
         progress: say,
       });
       if (r.kind === "running") say(`already running (pid ${r.pid})`);
-      else say(`dockerd answers (${(r.ms / 1000).toFixed(1)} s). Point the docker CLI at it with: eval "$(skiff docker env)"`);
+      else {
+        say(`dockerd answers (${(r.ms / 1000).toFixed(1)} s). Point the docker CLI at it with: eval "$(skiff docker env)"`);
+        if (volumes.length > 0) say(`shared at the same paths: ${volumes.map((v) => v.guestDir + (v.share.readOnly ? " (read-only)" : "")).join(", ")}`);
+      }
+      if (o.context !== false) {
+        try {
+          say(ensureContext(r.paths, o.context));
+        } catch (e) {
+          say(`no docker context: ${(e as Error).message}`);
+        }
+      }
       process.stdout.write(envLine(r.paths.dockerSock) + "\n");
       setStatus(0);
     });
@@ -79,8 +89,15 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
     .command("env")
     .description("print the shell line that points the docker CLI at skiff's dockerd")
     .addOption(stateOpt())
+    .option("--context [name]", "create (or point again) a docker context and print `export DOCKER_CONTEXT=NAME` instead (default name skiff)")
     .action((o) => {
-      process.stdout.write(envLine(statePaths(o.stateDir).dockerSock) + "\n");
+      const paths = statePaths(o.stateDir);
+      if (o.context === undefined) process.stdout.write(envLine(paths.dockerSock) + "\n");
+      else {
+        const name = checkContextName(o.context === true ? "skiff" : o.context);
+        say(ensureContext(ensureStateDir(o.stateDir), name));
+        process.stdout.write(`export DOCKER_CONTEXT=${name}\n`);
+      }
       setStatus(0);
     });
 
@@ -103,8 +120,10 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
     .addOption(stateOpt())
     .option("--timeout <s>", "kill it after this many seconds", intArg(1, 3600), 60)
     .action(async (o) => {
-      const was = await stopDocker(statePaths(o.stateDir), o.timeout * 1000);
+      const paths = statePaths(o.stateDir);
+      const was = await stopDocker(paths, o.timeout * 1000);
       say(was ? "stopped" : "not running");
+      for (const line of removeContexts(paths)) say(line);
       setStatus(0);
     });
 
@@ -149,7 +168,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const image = findDockerImage(o.cache) ?? buildDockerImage({ cacheDir: o.cache, progress: say });
       const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
       log.info({ accel, reason }, "accelerator");
-      const volumes = dockerVolumes(o.volume);
+      const volumes = dockerVolumes(o.shares, o.volume, (s) => log.info(s));
       setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: sharesAppend(volumes), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
     });
 }

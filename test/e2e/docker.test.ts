@@ -2,70 +2,47 @@
  * End to end (issue 16): `skiff docker` under TCG with Debian's docker CLI (/usr/bin/docker from
  * docker.io) on the host. The real CLI runs as separate processes (`node --import tsx
  * test/desktop/skiff-cli.ts docker …`): `start` boots the guest in the background and returns
- * once dockerd answers through docker.sock; then `docker version` shows the server; an image
- * imported from busybox-static's files (`docker import`, no registry) runs `sh -c 'exit 3'` and
- * `docker run` returns 3; a container downloads 20 MiB from a host HTTP server on 127.0.0.1
- * through `host.docker.internal` (SHA-256 equal); a host directory shared with `start -v` is read
- * and written both ways through a container's `-v`; `docker build` from that local base; a published port (`-p 127.0.0.1:N:80`) answers
- * on the host as soon as `docker run -d` returns and is freed after `docker rm -f`, and a host
- * port already in use fails `docker run` itself with skiff's message; a second
- * `start` says it is running; `stop` then `start` keeps the image (persistent disk); `stop`
- * leaves no process, socket or pid file behind.
+ * once dockerd answers through docker.sock, with home and /tmp shared and a docker context made;
+ * then `docker version` shows the server; the README's one command imports a base image from
+ * busybox-static's files (no registry) and `docker run … exit 3` returns 3; a container downloads
+ * 20 MiB from a host HTTP server on 127.0.0.1 through `host.docker.internal` (SHA-256 equal); a
+ * host directory shared with `start -v` is read and written both ways through a container's `-v`;
+ * `docker build` from that local base; a published port (`-p 127.0.0.1:N:80`) answers on the
+ * host as soon as `docker run -d` returns and is freed after `docker rm -f`, and a host port
+ * already in use fails `docker run` itself with skiff's message; the CLI commands of
+ * docker-cli.ts (exec -it, logs -f, cp, stats, events, load, -P, /udp, default shares, context);
+ * a second `start` says it is running; `stop` then `start` keeps the image (persistent disk);
+ * `stop` leaves no process, socket, mount, pid file or context behind; crash recovery.
  *
  * One VM for the whole file (boots take ~1 min under TCG on 2 shared cores); the suite's timeout
  * is long. The first run also builds the guest image (~70 MB of packages, ~1 min).
  */
 import { expect } from "chai";
-import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, get as httpGet, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultDockerCacheDir } from "../../src/desktop/image.js";
+import { buildUdpEcho, DOCKER, dockerCliChecks, freePort, httpGetOnce, runProc, type Ran } from "./docker-cli.js";
 
-const DOCKER = "/usr/bin/docker";
 const CLI = join(import.meta.dirname, "..", "desktop", "skiff-cli.ts");
+/** The README's one command for an offline base image (run as written, in an empty directory). */
+const BASE_IMAGE_COMMAND = `apt-get download busybox-static && dpkg-deb --fsys-tarfile busybox-static_*.deb | docker import -c 'ENTRYPOINT ["/bin/busybox"]' -c 'CMD ["sh"]' - busybox:skiff`;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runProc(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, input?: Buffer): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 64 << 20, encoding: "buffer" }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === "number" ? ((err as unknown as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
-    if (input) child.stdin!.end(input);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createTcpServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGetOnce(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpGet(url, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
+/** Processes whose command line names `dir` (a daemon or QEMU left behind). */
+function processesNaming(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir)) out.push(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }
 
 describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
@@ -73,7 +50,8 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   let state: string;
   let sock: string;
   let env: NodeJS.ProcessEnv;
-  const skiff = (args: string[], timeoutMs = 600_000) => runProc(process.execPath, ["--import", "tsx", CLI, "docker", ...args, "--state-dir", state], { ...process.env, SKIFF_LOG: "warn" }, timeoutMs);
+  // The docker CLI's configuration (and so the context `start` makes) stays in the state directory.
+  const skiff = (args: string[], timeoutMs = 600_000) => runProc(process.execPath, ["--import", "tsx", CLI, "docker", ...args, "--state-dir", state], { ...process.env, SKIFF_LOG: "warn", DOCKER_CONFIG: join(state, "docker-config") }, timeoutMs);
   const docker = (args: string[], timeoutMs = 300_000, input?: Buffer) => runProc(DOCKER, args, env, timeoutMs, input);
   let shared: string;
   /** `start`'s stderr, with the daemon's log when it failed (the state directory is gone after the suite). */
@@ -95,6 +73,8 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     console.log(`      (start → dockerd answering: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     expect(r.code, why(r)).to.equal(0);
     expect(r.stdout.trim()).to.equal(`export DOCKER_HOST=unix://${sock}`);
+    expect(r.stderr).to.include(`shared at the same paths: `);
+    expect(r.stderr).to.include(`docker context skiff points at unix://${sock}`);
   });
 
   after(async function () {
@@ -122,14 +102,12 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     expect(JSON.parse(st.stdout)).to.include({ running: true, answering: true });
   });
 
-  it("docker import of busybox-static's files, then docker run returns the container's status (3)", async () => {
+  it("the README's one command imports a base image from Debian's busybox-static; docker run returns the container's status (3)", async () => {
     const work = mkdtempSync(join(tmpdir(), "skiff-bb-"));
     try {
-      execFileSync("apt-get", ["download", "-qq", "busybox-static"], { cwd: work, stdio: "ignore" });
-      const deb = readdirSync(work).find((f) => f.endsWith(".deb"))!;
-      const tar = execFileSync("dpkg-deb", ["--fsys-tarfile", join(work, deb)], { maxBuffer: 64 << 20 });
-      const imp = await docker(["import", "-c", 'ENTRYPOINT ["/bin/busybox"]', "-c", 'CMD ["sh"]', "-", "skiff-test/busybox:1"], 120_000, tar);
+      const imp = await runProc("sh", ["-c", BASE_IMAGE_COMMAND], env, 300_000, undefined, work);
       expect(imp.code, imp.stderr).to.equal(0);
+      expect((await docker(["tag", "busybox:skiff", "skiff-test/busybox:1"])).code).to.equal(0);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -137,18 +115,22 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     expect(r.code, r.stderr).to.equal(3);
   });
 
-  it("docker build FROM the imported base (context streamed through the socket)", async () => {
+  it("docker build FROM the imported base (a 4 MiB context and a static binary streamed through the socket)", async () => {
     const ctx = mkdtempSync(join(tmpdir(), "skiff-build-"));
     try {
       const token = randomBytes(8).toString("hex");
       writeFileSync(join(ctx, "hello.txt"), token + "\n");
+      const blob = randomBytes(4 << 20);
+      writeFileSync(join(ctx, "blob.bin"), blob);
+      const cc = await buildUdpEcho(ctx);
+      expect(cc.code, cc.stderr).to.equal(0);
       // The exec form needs no /bin/sh: busybox installs its applets, then the shell form works.
-      writeFileSync(join(ctx, "Dockerfile"), 'FROM skiff-test/busybox:1\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt\n');
+      writeFileSync(join(ctx, "Dockerfile"), 'FROM skiff-test/busybox:1\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCOPY hello.txt blob.bin udpecho /\nRUN cat /hello.txt > /copy.txt\n');
       const b = await docker(["build", "-q", "-t", "skiff-test/built:1", ctx]);
       expect(b.code, b.stderr).to.equal(0);
-      const r = await docker(["run", "--rm", "skiff-test/built:1", "cat", "/copy.txt"]);
+      const r = await docker(["run", "--rm", "skiff-test/built:1", "sh", "-c", "cat /copy.txt && sha256sum /blob.bin"]);
       expect(r.code, r.stderr).to.equal(0);
-      expect(r.stdout).to.equal(token + "\n");
+      expect(r.stdout).to.equal(`${token}\n${createHash("sha256").update(blob).digest("hex")}  /blob.bin\n`);
     } finally {
       rmSync(ctx, { recursive: true, force: true });
     }
@@ -216,13 +198,27 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     }
   });
 
-  it("stop then start keeps the imported image (persistent disk); stop leaves no process or socket", async () => {
+  dockerCliChecks({
+    state: () => state,
+    shared: () => shared,
+    env: () => env,
+    docker: (args, timeoutMs, input) => docker(args, timeoutMs, input),
+    baseImage: "skiff-test/busybox:1",
+    builtImage: "skiff-test/built:1",
+  });
+
+  it("stop then start keeps the imported image (persistent disk); stop leaves no process, socket, mount or docker context", async () => {
     const pid = Number(readFileSync(join(state, "daemon.pid"), "utf8").split(" ")[0]);
     const qemuPid = Number(readFileSync(join(state, "daemon.pid"), "utf8").trim().split(" ")[1]);
     const stop = await skiff(["stop"], 120_000);
     expect(stop.code, stop.stderr).to.equal(0);
     for (const f of ["docker.sock", "api.sock", "net.sock", "daemon.pid"]) expect(existsSync(join(state, f)), f).to.equal(false);
     for (const p of [pid, qemuPid]) expect(existsSync(`/proc/${p}`), `process ${p}`).to.equal(false);
+    expect(processesNaming(state), "processes naming the state directory").to.deep.equal([]);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).to.not.include(state);
+    expect(stop.stderr).to.include("docker context skiff removed");
+    const ctx = await docker(["context", "inspect", "skiff"]);
+    expect(ctx.code, "the context is gone").to.not.equal(0);
     const st = await skiff(["status"]);
     expect(st.code).to.equal(3);
     const t0 = Date.now();

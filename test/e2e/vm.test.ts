@@ -13,7 +13,8 @@ import { expect } from "chai";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, get as httpGet, type Server } from "node:http";
-import { connect as tcpConnect, createServer as createTcpServer } from "node:net";
+import { connect as tcpConnect } from "node:net";
+import { freePort } from "../support/ports.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -36,18 +37,6 @@ import { isWireError } from "../../src/common/wire-error.js";
 import { formatMac, parseMac } from "../../src/common/addr.js";
 
 const log = pino({ level: "silent" });
-
-/** A TCP port free on 127.0.0.1 right now (closed again; the caller listens on it soon after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createTcpServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** GET `url`, retried (connection refused or reset while the guest's server is not up) until `deadline`. */
 async function getWithRetry(url: string, deadline: number): Promise<Buffer> {
