@@ -5,7 +5,9 @@
 // to run only the steps whose name contains one of the words (e.g. `--steps loss`: the 20 MB
 // transfers under random loss at MTU 1500 without offload, issue 19). The loss rows run for
 // skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
-// pasta, whose downloads under loss take minutes.
+// pasta, whose downloads under loss take minutes. The step "share" (bench/share.ts, issue 15: skiff's
+// 9P share against QEMU's virtio-9p and diod in TCG guests) runs after the network steps, or alone
+// with `--steps share`.
 // Installs missing tools with apt-get, builds dist/ (npm run build:ts) so skiff is the current
 // source, and skips (with the reason) a contender that is missing or does not start.
 
@@ -20,6 +22,7 @@ import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers
 import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
 import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
+import { runShareBench } from "./share.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -44,6 +47,7 @@ const STARTS: Array<{ mtu: number; offload?: boolean; steps: Step[]; contenders?
 ]
   .map((x) => ({ ...x, steps: x.steps.filter(wanted) }))
   .filter((x) => x.steps.length > 0);
+const shareWanted = !stepFilter || stepFilter.some((w) => "share".includes(w));
 
 /** Command → Debian package. */
 const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2", podman: "podman", runc: "runc", newuidmap: "uidmap" };
@@ -91,6 +95,13 @@ async function main(): Promise<number> {
     return 1;
   }
   installSignalCleanup();
+  if (STARTS.length === 0) {
+    if (!shareWanted) {
+      log(`no step matches --steps ${stepFilter?.join(",")}`);
+      return 1;
+    }
+    return runShareBench({ rounds: quick ? 1 : rounds, mtu: 65520, log });
+  }
   await ensureTools();
   const tmp = mkdtempSync("/tmp/skb-");
   if (!process.env.SKB_KEEP) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
@@ -219,6 +230,7 @@ async function main(): Promise<number> {
   writeFileSync(join(results, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(results, "latest.svg"), renderSvg(summary, shown, METRICS, `skiff and its peers (medians of ${rounds} round${rounds > 1 ? "s" : ""}, ${machine.cpus} CPUs)`));
   log(`wrote ${join(results, "latest.json")} and latest.svg`);
+  if (shareWanted) await runShareBench({ rounds: quick ? 1 : rounds, mtu: 65520, log });
   return 0;
 }
 
