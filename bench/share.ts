@@ -136,7 +136,8 @@ export async function runShareBench(o: ShareBenchOptions): Promise<number> {
     return row.higher ? s / p : p / s;
   };
   const fmt = (v: number | undefined) => (v === undefined ? "–" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-  const ratio = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(2)}×`);
+  // Rounded down: a 1.996× must not print as the 2.00× of a goal it misses.
+  const ratio = (v: number | undefined) => (v === undefined ? "–" : `${(Math.floor(v * 100) / 100).toFixed(2)}×`);
   const lines = [
     `| | skiff | virtio-9p | diod (user net) | skiff vs diod | skiff vs virtio-9p | goal |`,
     `|---|---|---|---|---|---|---|`,
