@@ -7,7 +7,9 @@
 // skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
 // pasta, whose downloads under loss take minutes. `--steps docker` (opt-in, not in a full run: three
 // VM boots) measures `skiff docker` instead: start time, idle memory, port-publish latency, image
-// size (bench/peers/docker.ts); it writes bench/results/docker.json.
+// size (bench/peers/docker.ts); it writes bench/results/docker.json. The step "share"
+// (bench/share.ts, issue 15: skiff's 9P share against QEMU's virtio-9p and diod in TCG guests) runs
+// after the network steps, or alone with `--steps share`.
 // Installs missing tools with apt-get, builds dist/ (npm run build:ts) so skiff is the current
 // source, and skips (with the reason) a contender that is missing or does not start.
 
@@ -23,6 +25,7 @@ import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsS
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
 import { dockerBench } from "./peers/docker.js";
 import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
+import { runShareBench } from "./share.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -47,6 +50,7 @@ const STARTS: Array<{ mtu: number; offload?: boolean; steps: Step[]; contenders?
 ]
   .map((x) => ({ ...x, steps: x.steps.filter(wanted) }))
   .filter((x) => x.steps.length > 0);
+const shareWanted = !stepFilter || stepFilter.some((w) => "share".includes(w));
 
 /** Command → Debian package. */
 const TOOLS: Record<string, string> = { slirp4netns: "slirp4netns", pasta: "passt", iperf3: "iperf3", wrk: "wrk", sockperf: "sockperf", nginx: "nginx-light", nsenter: "util-linux", ip: "iproute2", ss: "iproute2", podman: "podman", runc: "runc", newuidmap: "uidmap" };
@@ -96,9 +100,12 @@ async function main(): Promise<number> {
   installSignalCleanup();
   const tmp = mkdtempSync("/tmp/skb-");
   if (!process.env.SKB_KEEP) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
-  if (stepFilter?.includes("docker")) {
-    const code = await runDockerStep(tmp);
-    if (STARTS.length === 0) return code;
+  const dockerCode = stepFilter?.includes("docker") ? await runDockerStep(tmp) : undefined;
+  if (STARTS.length === 0) {
+    if (shareWanted) return runShareBench({ rounds: quick ? 1 : rounds, mtu: 65520, log });
+    if (dockerCode !== undefined) return dockerCode;
+    log(`no step matches --steps ${stepFilter?.join(",")}`);
+    return 1;
   }
   await ensureTools();
   const ctx = { tmp, repo };
@@ -226,6 +233,7 @@ async function main(): Promise<number> {
   writeFileSync(join(results, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(results, "latest.svg"), renderSvg(summary, shown, METRICS, `skiff and its peers (medians of ${rounds} round${rounds > 1 ? "s" : ""}, ${machine.cpus} CPUs)`));
   log(`wrote ${join(results, "latest.json")} and latest.svg`);
+  if (shareWanted) await runShareBench({ rounds: quick ? 1 : rounds, mtu: 65520, log });
   return 0;
 }
 

@@ -43,9 +43,14 @@ fi
 #                       to check themselves; bench rows compare against it
 #   podman runc         e2e and bench: rootless Podman with skiff as its slirp4netns (runc, as
 #                       Debian 12's crun 1.8 refuses hosts with cgroups in hybrid mode)
+#   gcc libc6-dev       test/guest/*.c (posix-check, fsx, fsbench), compiled statically and run
+#                       in the guest by the share e2e tests and bench/share.ts
+#   diod                the userspace 9P server skiff's share is compared with (e2e and bench;
+#                       the tests start their own on loopback; its service stays disabled,
+#                       DIOD_ENABLE=false in /etc/default/diod)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
   dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat nftables
-  uidmap slirp4netns podman runc)
+  uidmap slirp4netns podman runc gcc libc6-dev diod)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

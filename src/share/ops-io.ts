@@ -240,7 +240,10 @@ export function xattrcreate(ctx: OpsContext, m: P9Message): P9Message {
   return { type: P9.Rxattrcreate, tag: m.tag };
 }
 
-/** clunk(5); an attribute being written is set now (size 0: removed), its error reported. */
+/** setxattr(2)'s flag: the name must exist. */
+const XATTR_REPLACE = 2;
+
+/** clunk(5); an attribute being written is set now (size 0 with XATTR_REPLACE: removed), its error reported. */
 export function clunk(ctx: OpsContext, m: P9Message): P9Message {
   const id = num(m.fid);
   const f: Fid = ctx.fids.get(id);
@@ -249,9 +252,10 @@ export function clunk(ctx: OpsContext, m: P9Message): P9Message {
     if (x !== undefined && x.write) {
       if (x.filled !== x.data.length) throw new FsError(Errno.EINVAL);
       const a = fsAddon();
-      if (x.data.length === 0) {
-        const r = a.fsRemoveXattr(f.node.fd, x.name);
-        if (r < 0 && r !== -Errno.ENODATA) throw new FsError(-r);
+      // Linux's removexattr(2) arrives as an empty value with XATTR_REPLACE; without that flag an
+      // empty value is a value (setxattr(2) with size 0).
+      if (x.data.length === 0 && (x.flags & XATTR_REPLACE) !== 0) {
+        check(a.fsRemoveXattr(f.node.fd, x.name));
       } else {
         check(a.fsSetXattr(f.node.fd, x.name, x.data, x.flags));
       }

@@ -15,6 +15,7 @@ import {
 } from "./host-fs.js";
 import { PathNode, type Fid, type FidTable } from "./fids.js";
 import type { Share, ShareRegistry } from "./registry.js";
+import { S_IFBLK, S_IFCHR, makedev, rememberMode, rememberedMode, reportedMode } from "./remembered-mode.js";
 
 export interface OpsOptions {
   /** gid reported for files with no remembered owner. */
@@ -72,6 +73,8 @@ export function dropSetidForWrite(ctx: OpsContext, fd: number): void {
   if (ctx.opts.keepSetid) return;
   const mode = statFd(fd).mode;
   if ((mode & S_IFMT) !== S_IFREG) return;
+  const kept = rememberedMode(fd);
+  if (kept !== undefined && kept.setid !== 0) rememberMode(fd, { ...kept, setid: 0 });
   const clear = (mode & 0o4000) | ((mode & 0o2010) === 0o2010 ? 0o2000 : 0);
   if (clear === 0) return;
   // EPERM: not the owner, so not root either, and the kernel drops the bits on write itself.
@@ -155,9 +158,10 @@ export function getattr(ctx: OpsContext, m: P9Message): P9Message {
   const st = statFd(f.node.fd);
   f.qid = qidOf(st);
   const owner = f.share.owners.get(f.node.fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
+  const { mode, rdev } = reportedMode(st, (st.mode & S_IFMT) === S_IFREG ? rememberedMode(f.node.fd) : undefined);
   return {
     type: P9.Rgetattr, tag: m.tag, valid: GETATTR_BASIC | (st.btimeSec !== 0n ? GETATTR_BTIME : 0n), qid: f.qid,
-    mode: st.mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev: st.rdev, size: st.size, blksize: st.blksize,
+    mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev, size: st.size, blksize: st.blksize,
     blocks: st.blocks, atime_sec: st.atimeSec, atime_nsec: st.atimeNsec, mtime_sec: st.mtimeSec, mtime_nsec: st.mtimeNsec,
     ctime_sec: st.ctimeSec, ctime_nsec: st.ctimeNsec, btime_sec: st.btimeSec, btime_nsec: st.btimeNsec, gen: 0n, data_version: 0n,
   };
@@ -172,7 +176,13 @@ export function setattr(ctx: OpsContext, m: P9Message): P9Message {
   let st: Stat | undefined;
   if (valid & SET.MODE) {
     st = statFd(fd);
-    check(a.fsChmod(fd, hostMode(ctx, num(m.mode), (st.mode & S_IFMT) === S_IFDIR)));
+    const mode = num(m.mode);
+    check(a.fsChmod(fd, hostMode(ctx, mode, (st.mode & S_IFMT) === S_IFDIR)));
+    // set-id bits the host file did not get are remembered (remembered-mode.ts)
+    if (!ctx.opts.keepSetid && (st.mode & S_IFMT) === S_IFREG) {
+      const r = rememberedMode(fd);
+      if ((mode & 0o6000) !== 0 || (r !== undefined && r.setid !== 0)) rememberMode(fd, { type: r?.type ?? 0, rdev: r?.rdev ?? 0n, setid: mode & 0o6000 });
+    }
   }
   if (valid & (SET.UID | SET.GID)) {
     st = statFd(fd);
@@ -251,8 +261,26 @@ export function mknod(ctx: OpsContext, m: P9Message): P9Message {
   const name = checkName(bytes(m.name));
   const mode = num(m.mode);
   const perm = hostMode(ctx, mode, false);
-  check(fsAddon().fsMknod(d.node.fd, name, (mode & S_IFMT || S_IFREG) | perm, 0));
+  const type = mode & S_IFMT;
+  const device = type === S_IFCHR || type === S_IFBLK;
+  // A device node is a plain empty host file with the device remembered (remembered-mode.ts).
+  check(fsAddon().fsMknod(d.node.fd, name, device ? S_IFREG | perm : (type || S_IFREG) | perm, 0));
+  if (device) rememberDevice(d, name, { type, setid: 0, rdev: makedev(num(m.major), num(m.minor)) });
   return { type: P9.Rmknod, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
+}
+
+/** Remember what the new host file `name` in `dir` stands for; where that cannot be kept, undo the create: EPERM. */
+function rememberDevice(dir: Fid, name: Uint8Array, r: { type: number; setid: number; rdev: bigint }): void {
+  const a = fsAddon();
+  const fd = check(a.fsWalk(dir.node.fd, name));
+  let kept = false;
+  try {
+    kept = rememberMode(fd, r);
+  } finally {
+    new PathNode(fd).unref();
+    if (!kept) a.fsUnlink(dir.node.fd, name, 0);
+  }
+  if (!kept) throw new FsError(Errno.EPERM);
 }
 
 export function link(ctx: OpsContext, m: P9Message): P9Message {

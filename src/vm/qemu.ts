@@ -45,6 +45,12 @@ export interface VmConfig {
   tcgCacheMiB?: number;
   /** Raw disk images on virtio-blk, in order (the guest's /dev/vda, /dev/vdb, …). */
   drives?: Array<{ path: string; readonly?: boolean }>;
+  /**
+   * More QEMU arguments, appended as given (bench/share.ts: QEMU's own `-virtfs` and `-netdev
+   * user` as the baselines skiff's share is measured against). With `net` absent they may bring
+   * their own network device.
+   */
+  extraArgs?: string[];
 }
 
 const READY_RE = new RegExp(`${READY_MARKER}(?: (\\S*))?`);
@@ -92,10 +98,10 @@ export function qemuArgs(cfg: VmConfig): string[] {
   }
   if (cfg.net) {
     args.push("-netdev", netdevArg(cfg.net), "-device", `virtio-net-pci,netdev=n0,mac=${cfg.net.mac},romfile=`);
-  } else {
+  } else if (!cfg.extraArgs?.includes("-netdev")) {
     args.push("-nic", "none");
   }
-  return args;
+  return [...args, ...(cfg.extraArgs ?? [])];
 }
 
 /** Shell-quote argv into one command line for the guest's `sh`. */

@@ -3,12 +3,23 @@ import { expect } from "chai";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, openSync, closeSync, ftruncateSync, writeSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { Errno } from "../../src/share/host-fs.js";
+import { Errno, fsAddon } from "../../src/share/host-fs.js";
 import { FidBudget } from "../../src/share/fids.js";
 import { P9, parseDirents, s, text, type P9Message, type Qid } from "../../src/share/wire.js";
 import { TestClient, errnoOf, registryWith, tempDir } from "./client.js";
 
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_TRUNC = 0o1000;
+const XATTR_REPLACE = 2;
+
+/** Whether `dir`'s file system takes user xattrs (where skiff remembers modes the host cannot hold). */
+function xattrs(dir: string): boolean {
+  const fd = openSync(dir, "r");
+  try {
+    return fsAddon().fsSetXattr(fd, s("user.probe"), s("1"), 0) === 0;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 describe("share/server: 9P2000.L operations on a host directory", () => {
   let dir: string;
@@ -109,7 +120,7 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     expect((parseDirents(small.data as Uint8Array) as unknown[]).length).to.equal(1);
   });
 
-  it("mkdir, symlink, readlink, link, mknod (fifo yes, device no), renameat, unlinkat", async () => {
+  it("mkdir, symlink, readlink, link, mknod (fifo), renameat, unlinkat", async () => {
     const mk = await c.call({ type: P9.Tmkdir, dfid: 0, name: s("d"), mode: 0o750, gid: 0 });
     expect((mk.qid as Qid).type).to.equal(0x80);
     expect(statSync(join(dir, "d")).mode & 0o777).to.equal(0o750);
@@ -125,7 +136,6 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     expect(statSync(join(dir, "f2")).nlink).to.equal(2);
     expect((await c.call({ type: P9.Tmknod, dfid: 0, name: s("fifo"), mode: 0o010644, major: 0, minor: 0, gid: 0 })).type).to.equal(P9.Rmknod);
     expect(lstatSync(join(dir, "fifo")).isFIFO()).to.equal(true);
-    expect(errnoOf(await c.call({ type: P9.Tmknod, dfid: 0, name: s("null"), mode: 0o020666, major: 1, minor: 3, gid: 0 }))).to.equal(Errno.EPERM);
     await c.walk(0, 3, "d");
     expect((await c.call({ type: P9.Trenameat, olddirfid: 0, oldname: s("f2"), newdirfid: 3, newname: s("g") })).type).to.equal(P9.Rrenameat);
     expect(existsSync(join(dir, "d/g"))).to.equal(true);
@@ -147,6 +157,29 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     expect(errnoOf(await c.call({ type: P9.Tclunk, fid: 1 }))).to.equal(Errno.EBADF);
   });
 
+  it("mknod of a device: a plain empty host file, reported to the guest as the device (type and number) and removable", async function () {
+    if (!xattrs(dir)) {
+      console.log(`      (skipped: ${dir}'s file system has no user xattrs)`);
+      return this.skip();
+    }
+    expect((await c.call({ type: P9.Tmknod, dfid: 0, name: s("null"), mode: 0o020640, major: 1, minor: 3, gid: 0 })).type).to.equal(P9.Rmknod);
+    expect((await c.call({ type: P9.Tmknod, dfid: 0, name: s("loop"), mode: 0o060600, major: 7, minor: 300, gid: 0 })).type).to.equal(P9.Rmknod);
+    const host = lstatSync(join(dir, "null"));
+    expect(host.isFile(), "the host holds a regular file").to.equal(true);
+    expect(host.size).to.equal(0);
+    expect(host.mode & 0o7777).to.equal(0o640);
+    await c.walk(0, 1, "null");
+    const ga = await c.call({ type: P9.Tgetattr, fid: 1, request_mask: 0x7ffn });
+    expect(ga.mode).to.equal(0o020640);
+    expect(ga.rdev).to.equal(0x103n);
+    await c.walk(0, 2, "loop");
+    const gb = await c.call({ type: P9.Tgetattr, fid: 2, request_mask: 0x7ffn });
+    expect(gb.mode).to.equal(0o060600);
+    expect(gb.rdev, "glibc's makedev(7, 300)").to.equal(0x10072cn);
+    expect((await c.call({ type: P9.Tunlinkat, dirfid: 0, name: s("null"), flags: 0 })).type).to.equal(P9.Runlinkat);
+    expect(existsSync(join(dir, "null"))).to.equal(false);
+  });
+
   it("setattr: chmod is real, chown is remembered and reported but the host owner stays, truncate, times", async () => {
     writeFileSync(join(dir, "f"), "0123456789");
     await c.walk(0, 1, "f");
@@ -162,9 +195,19 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     const st = statSync(join(dir, "f"), { bigint: true });
     expect(st.mtimeNs).to.equal(2000n * 1_000_000_000n + 7n);
     expect(st.atimeNs).to.equal(1000n * 1_000_000_000n + 5n);
-    // set-id bits are not put on host files
-    await c.call({ type: P9.Tsetattr, fid: 1, valid: 1, mode: 0o4755 });
+    // set-id bits are not put on host files, but remembered and reported back (osxfs-style)
+    await c.call({ type: P9.Tsetattr, fid: 1, valid: 1, mode: 0o6755 });
     expect(statSync(join(dir, "f")).mode & 0o7777).to.equal(0o755);
+    if (xattrs(dir)) {
+      expect((await c.call({ type: P9.Tgetattr, fid: 1, request_mask: 0x7ffn })).mode).to.equal(0o106755);
+      // opening for writing drops them, as the kernel does for a writer
+      await c.walk(0, 9, "f");
+      await c.call({ type: P9.Tlopen, fid: 9, flags: O_WRONLY });
+      expect((await c.call({ type: P9.Tgetattr, fid: 1, request_mask: 0x7ffn })).mode).to.equal(0o100755);
+      await c.call({ type: P9.Tsetattr, fid: 1, valid: 1, mode: 0o4700 });
+      await c.call({ type: P9.Tsetattr, fid: 1, valid: 1, mode: 0o700 });
+      expect((await c.call({ type: P9.Tgetattr, fid: 1, request_mask: 0x7ffn })).mode, "a chmod without them clears them").to.equal(0o100700);
+    }
     // a file with nothing remembered reports the attaching user
     writeFileSync(join(dir, "plain"), "");
     await c.walk(0, 2, "plain");
@@ -198,9 +241,30 @@ describe("share/server: 9P2000.L operations on a host directory", () => {
     await c.walk(1, 4);
     expect(errnoOf(await c.call({ type: P9.Txattrcreate, fid: 4, name: s("user.skiff.owner"), attr_size: 1n, flags: 0 }))).to.equal(Errno.EOPNOTSUPP);
     expect(errnoOf(await c.call({ type: P9.Txattrcreate, fid: 4, name: s("trusted.x"), attr_size: 1n, flags: 0 }))).to.equal(Errno.EOPNOTSUPP);
-    await c.call({ type: P9.Txattrcreate, fid: 4, name: s("user.color"), attr_size: 0n, flags: 0 });
+    // removexattr(2) reaches the server as an empty xattrcreate with XATTR_REPLACE (Linux's VFS)
+    await c.call({ type: P9.Txattrcreate, fid: 4, name: s("user.color"), attr_size: 0n, flags: XATTR_REPLACE });
     expect((await c.call({ type: P9.Tclunk, fid: 4 })).type).to.equal(P9.Rclunk);
     expect(errnoOf(await c.call({ type: P9.Txattrwalk, fid: 1, newfid: 3, name: s("user.color") }))).to.equal(Errno.ENODATA);
+  });
+
+  it("xattrs: an empty value is a value (setxattr size 0 without XATTR_REPLACE); removing a missing name is ENODATA", async function () {
+    writeFileSync(join(dir, "f"), "");
+    await c.walk(0, 1, "f");
+    await c.walk(1, 2);
+    await c.call({ type: P9.Txattrcreate, fid: 2, name: s("user.empty"), attr_size: 0n, flags: 0 });
+    const cl = await c.call({ type: P9.Tclunk, fid: 2 });
+    if (errnoOf(cl) === Errno.EOPNOTSUPP) {
+      console.log(`      (skipped: ${dir}'s file system has no user xattrs)`);
+      return this.skip();
+    }
+    expect(cl.type).to.equal(P9.Rclunk);
+    const xw = await c.call({ type: P9.Txattrwalk, fid: 1, newfid: 3, name: s("user.empty") });
+    expect(xw.type, "the empty value is there").to.equal(P9.Rxattrwalk);
+    expect(xw.size).to.equal(0n);
+    await c.call({ type: P9.Tclunk, fid: 3 });
+    await c.walk(1, 4);
+    await c.call({ type: P9.Txattrcreate, fid: 4, name: s("user.missing"), attr_size: 0n, flags: XATTR_REPLACE });
+    expect(errnoOf(await c.call({ type: P9.Tclunk, fid: 4 })), "removexattr of a missing name").to.equal(Errno.ENODATA);
   });
 
   it("statfs, fsync, lock/getlock between two opens of one file", async () => {

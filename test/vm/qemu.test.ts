@@ -43,6 +43,14 @@ describe("vm/qemu argv builder", () => {
     expect(args).not.to.include("-monitor");
   });
 
+  it("extraArgs are appended as given; bringing their own -netdev, they replace -nic none", () => {
+    const extra = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-virtfs", "local,path=/d,mount_tag=t,security_model=mapped-xattr"];
+    const args = qemuArgs({ ...base, extraArgs: extra });
+    expect(args.slice(-extra.length)).to.deep.equal(extra);
+    expect(args).not.to.include("-nic");
+    expect(after(qemuArgs({ ...base, extraArgs: ["-virtfs", "local,path=/d,mount_tag=t,security_model=none"] }), "-nic")).to.equal("none");
+  });
+
   it("the command travels base64-encoded on the kernel command line", () => {
     const cmd = "echo 'a b' && exit 7";
     const append = kernelAppend({ command: cmd });
