@@ -10,7 +10,8 @@
  *       to every watcher of the mount: create → mkdir or mknod(S_IFREG), modify → utimensat of the
  *       mtime alone (IN_MODIFY), attrib → utimensat of both times (IN_ATTRIB), delete → unlink or
  *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass. The
- *       server answers these as no-ops (src/share/inject.ts).
+ *       server answers these as no-ops (src/share/inject.ts). Each event is acknowledged with one
+ *       byte, 0 done or 1 failed (the server then stops expecting it).
  *       Pinning: with the 9p client's default cache=none the kernel makes a new inode at each
  *       lookup of a name that no dentry holds, so a watch on a subdirectory would sit on an inode
  *       no later operation reaches. The agent holds an O_PATH descriptor on every directory of the
@@ -130,33 +131,33 @@ static void become_injector(void) {
   }
 }
 
-static void apply(int kind, int isdir, const char *rel, const char *to) {
+/* Replay one event; 0 when the operation went through (the server answered it), else -1. */
+static int apply(int kind, int isdir, const char *rel, const char *to) {
   char p[PATH_BYTES], q[PATH_BYTES];
   struct timespec mtime_only[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
-  if (!full_path(p, rel)) return;
+  int r = -1;
+  if (!full_path(p, rel)) return -1;
   switch (kind) {
   case K_CREATE:
-    if (isdir) {
-      if (mkdir(p, 0755) == 0) pin(rel);
-    } else {
-      mknod(p, S_IFREG | 0644, 0);
-    }
-    break;
-  case K_MODIFY: utimensat(AT_FDCWD, p, mtime_only, AT_SYMLINK_NOFOLLOW); break;
-  case K_ATTRIB: utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW); break;
+    if (!isdir) return mknod(p, S_IFREG | 0644, 0);
+    if ((r = mkdir(p, 0755)) == 0) pin(rel);
+    return r;
+  case K_MODIFY: return utimensat(AT_FDCWD, p, mtime_only, AT_SYMLINK_NOFOLLOW);
+  case K_ATTRIB: return utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW);
   case K_DELETE:
-    if (isdir) unpin_tree(rel), rmdir(p);
-    else unlink(p);
-    break;
+    if (!isdir) return unlink(p);
+    unpin_tree(rel);
+    return rmdir(p);
   case K_RENAME:
-    if (!full_path(q, to)) return;
-    if (rename(p, q) == 0 && isdir) rename_pins(rel, to);
-    break;
+    if (!full_path(q, to)) return -1;
+    if ((r = rename(p, q)) == 0 && isdir) rename_pins(rel, to);
+    return r;
   case K_RESCAN:
-    utimensat(AT_FDCWD, mount_dir, NULL, 0);
+    r = utimensat(AT_FDCWD, mount_dir, NULL, 0);
     pin_all();
-    break;
+    return r;
   }
+  return -1;
 }
 
 static int connect_to(const char *host, int port) {
@@ -182,14 +183,14 @@ static int events_main(int argc, char **argv) {
   int s = connect_to(argv[2], atoi(argv[3]));
   if (s < 0 || !pins) return fprintf(stderr, "skiff-agent: cannot reach %s:%s\n", argv[2], argv[3]), 1;
   dprintf(s, "%s\n", argv[4]);
-  static uint8_t buf[2 * PATH_BYTES + 64];
+  static uint8_t buf[2 * PATH_BYTES + 64], acks[sizeof buf / 10 + 1];
   size_t have = 0;
   int ready = 0;
   for (;;) {
     ssize_t n = read(s, buf + have, sizeof buf - have);
     if (n <= 0) break;
     have += (size_t)n;
-    size_t o = 0;
+    size_t o = 0, nacks = 0;
     while (have - o >= 10) {
       uint32_t len = buf[o] | buf[o + 1] << 8 | buf[o + 2] << 16 | (uint32_t)buf[o + 3] << 24;
       uint16_t pl = buf[o + 6] | buf[o + 7] << 8, tl = buf[o + 8] | buf[o + 9] << 8;
@@ -210,8 +211,9 @@ static int events_main(int argc, char **argv) {
         setsid();
         continue;
       }
-      apply(kind, isdir, rel, to);
+      acks[nacks++] = apply(kind, isdir, rel, to) == 0 ? 0 : 1;
     }
+    if (nacks > 0 && write(s, acks, nacks) < 0) break;
     memmove(buf, buf + o, have - o);
     have -= o;
   }

@@ -4,8 +4,9 @@
  * (events.ts describes the whole path; the agent is native/guest-agent.c).
  *
  * Protocol (skiff's own, little-endian):
- *   agent → server: the share's name (its 9P aname) and "\n", once (at most 128 bytes; anything
- *                   after it is read and ignored)
+ *   agent → server: the share's name (its 9P aname) and "\n", once (at most 128 bytes); then one
+ *                   byte per event frame, in order, once it has replayed it: 0 done, else
+ *                   failed (the server then stops expecting that injection: inject.ts)
  *   server → agent: frames  len[4] kind[1] isdir[1] pathlen[2] tolen[2] path[pathlen] to[tolen]
  *                   (len counts the bytes after itself). kind: 1 create, 2 modify, 3 attrib,
  *                   4 delete, 5 rename (path → to), 6 rescan ("something changed": the agent
@@ -32,12 +33,16 @@ export interface EventServiceOptions extends HostWatchOptions {
   port?: number;
   /** Agent connections at once (default 32). */
   maxSubscribers?: number;
+  /** Events sent to one agent and not yet acknowledged, at most (default 8192; past it the oldest are given up). */
+  maxUnacked?: number;
 }
 
 export class EventServiceCounters {
   subscribers = 0;
   refused = 0;
   framesSent = 0;
+  /** Events the agent reported it could not replay. */
+  failedInjections = 0;
 }
 
 /** Encode events as frames. */
@@ -83,6 +88,8 @@ class Subscriber {
   queue: EventQueue | undefined;
   hello: number[] = [];
   out: Uint8Array | undefined;
+  /** Events sent and not yet acknowledged, oldest first (bounded: the oldest are given up). */
+  sent: ShareEvent[] = [];
   constructor(readonly flow: TcpFlow) {}
 }
 
@@ -90,6 +97,7 @@ export class EventService {
   readonly counters = new EventServiceCounters();
   readonly port: number;
   private readonly maxSubscribers: number;
+  private readonly maxUnacked: number;
   private readonly subs = new Set<Subscriber>();
   private readonly watchers = new Map<Share, { watcher: HostWatcher; refs: number }>();
   private readonly byQueue = new Map<EventQueue, Subscriber>();
@@ -100,6 +108,7 @@ export class EventService {
   ) {
     this.port = opts.port ?? P9_EVENTS_PORT;
     this.maxSubscribers = opts.maxSubscribers ?? 32;
+    this.maxUnacked = Math.max(1, opts.maxUnacked ?? 8192);
   }
 
   bindTcp(layer: TcpLayer): void {
@@ -135,7 +144,10 @@ export class EventService {
 
   private onReadable(s: Subscriber): void {
     for (let d = s.flow.read(HELLO_MAX); d.length > 0; d = s.flow.read(HELLO_MAX)) {
-      if (s.share !== undefined) continue; // after the hello: ignored
+      if (s.share !== undefined) {
+        for (const b of d) this.ack(s, b !== 0);
+        continue;
+      }
       for (const b of d) {
         if (b !== 0x0a) {
           s.hello.push(b);
@@ -144,6 +156,15 @@ export class EventService {
         }
         return this.subscribe(s, Buffer.from(s.hello).toString());
       }
+    }
+  }
+
+  /** The agent replayed its oldest unacknowledged event (or failed to). */
+  private ack(s: Subscriber, failed: boolean): void {
+    const e = s.sent.shift();
+    if (e !== undefined && failed) {
+      this.counters.failedInjections++;
+      s.share?.events.giveUp(e);
     }
   }
 
@@ -180,6 +201,8 @@ export class EventService {
         if (items.length === 0) return;
         s.out = encodeFrames(items);
         this.counters.framesSent += items.length;
+        s.sent.push(...items);
+        while (s.sent.length > this.maxUnacked) s.share?.events.giveUp(s.sent.shift()!);
       }
       const n = s.flow.write(s.out);
       s.out = s.out.subarray(n);
@@ -190,6 +213,7 @@ export class EventService {
   private drop(s: Subscriber, graceful: boolean): void {
     if (!this.subs.delete(s)) return;
     if (s.queue !== undefined && s.share !== undefined) {
+      for (const e of [...s.sent, ...s.queue.take()]) s.share.events.giveUp(e);
       this.byQueue.delete(s.queue);
       s.share.events.unsubscribe(s.queue);
       const w = this.watchers.get(s.share);

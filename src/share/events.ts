@@ -35,6 +35,8 @@ export interface ShareEvent {
   path: Uint8Array;
   /** A rename's new path. */
   toPath?: Uint8Array;
+  /** The injections it is expected to cause (given up when the agent reports failure, or the event is dropped). */
+  expects?: [string, RoleValue][];
 }
 
 /** The key of the share's root itself (a rescan's attribute change). */
@@ -63,7 +65,7 @@ export const Seen = { Host: 0, Present: 1, Absent: 2 } as const;
 
 /** The role of a pending injection at its entry. */
 export const Role = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, RenameFrom: 5, RenameTo: 6 } as const;
-type RoleValue = (typeof Role)[keyof typeof Role];
+export type RoleValue = (typeof Role)[keyof typeof Role];
 
 interface Pending {
   role: RoleValue;
@@ -88,6 +90,8 @@ export class ShareEventCounters {
   expired = 0;
   /** Modify/attribute events folded into one still waiting for its injection. */
   coalesced = 0;
+  /** Expected injections given up (the agent reported failure, or the event was dropped). */
+  abandoned = 0;
 }
 
 /** One subscriber's bounded queue. */
@@ -99,16 +103,21 @@ export class EventQueue {
     private readonly counters: ShareEventCounters,
   ) {}
 
-  push(e: ShareEvent): void {
-    if (this.overflowed && e.kind !== EventKind.Rescan) return;
-    if (this.items.length >= this.max || e.kind === EventKind.Rescan) {
-      if (!this.overflowed) this.counters.overflows++;
-      this.items.length = 0;
-      this.items.push({ kind: EventKind.Rescan, isDir: true, path: new Uint8Array(0) });
-      this.overflowed = true;
-      return;
+  /** Queue `e`; returns the events dropped instead (the queue's, or `e`, when it overflows). */
+  push(e: ShareEvent): ShareEvent[] {
+    if (this.overflowed && e.kind !== EventKind.Rescan) return [e];
+    if (e.kind !== EventKind.Rescan && this.items.length < this.max) {
+      this.items.push(e);
+      return [];
     }
-    this.items.push(e);
+    const dropped = this.items.splice(0);
+    if (e.kind !== EventKind.Rescan) {
+      this.counters.overflows++;
+      dropped.push(e);
+    }
+    this.items.push(e.kind === EventKind.Rescan ? e : { kind: EventKind.Rescan, isDir: true, path: new Uint8Array(0) });
+    this.overflowed = true;
+    return dropped;
   }
 
   /** Take the queued events (the RESCAN state ends once it has been taken). */
@@ -189,19 +198,20 @@ export class ShareEvents {
     this.counters.events++;
     const n = this.subscribers.size;
     const isDir = event.isDir;
+    event.expects = [];
     // A modify or attribute change not injected yet covers the next one of the same kind.
     if ((event.kind === EventKind.Modify || event.kind === EventKind.Attrib) && this.tailRole(key) === event.kind) {
       this.counters.coalesced++;
       return;
     }
     switch (event.kind) {
-      case EventKind.Create: this.expect(key, Role.Create, isDir, n, now); break;
-      case EventKind.Modify: this.expect(key, Role.Modify, isDir, n, now); break;
-      case EventKind.Attrib: this.expect(key, Role.Attrib, isDir, n, now); break;
-      case EventKind.Delete: this.expect(key, Role.Delete, isDir, n, now); break;
+      case EventKind.Create: this.expect(key, Role.Create, isDir, n, now, event); break;
+      case EventKind.Modify: this.expect(key, Role.Modify, isDir, n, now, event); break;
+      case EventKind.Attrib: this.expect(key, Role.Attrib, isDir, n, now, event); break;
+      case EventKind.Delete: this.expect(key, Role.Delete, isDir, n, now, event); break;
       case EventKind.Rename:
-        this.expect(key, Role.RenameFrom, isDir, n, now);
-        if (toKey !== undefined) this.expect(toKey, Role.RenameTo, isDir, n, now);
+        this.expect(key, Role.RenameFrom, isDir, n, now, event);
+        if (toKey !== undefined) this.expect(toKey, Role.RenameTo, isDir, n, now, event);
         break;
     }
     this.broadcast(event);
@@ -210,15 +220,21 @@ export class ShareEvents {
   /** Tell every subscriber to look again (the host watcher lost events); the agents touch the share's root. */
   rescan(now: number): void {
     if (!this.active) return;
-    this.expect(ROOT_KEY, Role.Attrib, true, this.subscribers.size, now);
-    this.broadcast({ kind: EventKind.Rescan, isDir: true, path: new Uint8Array(0) });
+    const event: ShareEvent = { kind: EventKind.Rescan, isDir: true, path: new Uint8Array(0), expects: [] };
+    this.expect(ROOT_KEY, Role.Attrib, true, this.subscribers.size, now, event);
+    this.broadcast(event);
   }
 
   private broadcast(event: ShareEvent): void {
     for (const q of this.subscribers) {
-      q.push(event);
+      for (const d of q.push(event)) this.giveUp(d);
       this.onQueued?.(q);
     }
+  }
+
+  /** Forget the injections an event was expected to cause (one agent will not perform them). */
+  giveUp(event: ShareEvent): void {
+    for (const [key, role] of event.expects ?? []) this.abandon(key, role);
   }
 
   private tailRole(key: string): number | undefined {
@@ -226,12 +242,25 @@ export class ShareEvents {
     return list === undefined ? undefined : list[list.length - 1].role;
   }
 
-  private expect(key: string, role: RoleValue, isDir: boolean, count: number, now: number): void {
+  /** An injection will not happen (the agent failed it, or its event was dropped): forget one expectation of it. */
+  abandon(key: string, role: RoleValue): void {
+    const list = this.pending.get(key);
+    const i = list?.findIndex((p) => p.role === role) ?? -1;
+    if (list === undefined || i < 0) return;
+    this.counters.abandoned++;
+    if (--list[i].count > 0) return;
+    list.splice(i, 1);
+    this.pendingCount--;
+    if (list.length === 0) this.pending.delete(key);
+  }
+
+  private expect(key: string, role: RoleValue, isDir: boolean, count: number, now: number, event?: ShareEvent): void {
     while (this.pendingCount >= this.maxPending) this.dropOldest();
     let list = this.pending.get(key);
     if (list === undefined) this.pending.set(key, (list = []));
     list.push({ role, isDir, count, expires: now + this.ttl });
     this.pendingCount++;
+    event?.expects?.push([key, role]);
   }
 
   private dropOldest(): void {

@@ -13,7 +13,7 @@
  */
 import { expect } from "chai";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -116,5 +116,62 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
     expect(status, lines.seen.map((l) => l.line).join("\n")).to.equal(0);
     expect(lines.seen.some((l) => /skiff-agent: events of share .* on \/w/.test(l.line)), "the agent started before the command").to.equal(true);
     console.log(`      host change → guest inotify line (TCG, console included): ${latencies.join(", ")}`);
+  });
+
+  it("guest → host: the guest's create, modify, attrib, rename, delete at depth 3 reach an inotify watcher on the host; the guest's own watcher sees each once (no echo)", async () => {
+    const share = join(dir, "g2h");
+    mkdirSync(join(share, "a", "b", "c"), { recursive: true });
+    const src = agentSourcePath();
+    expect(src, "native/guest-agent.c").to.be.a("string");
+    const watcherBin = join(dir, "host-watch");
+    execFileSync("cc", ["-O2", "-o", watcherBin, src!]);
+    const host = new Lines();
+    const watcher: ChildProcess = spawn(watcherBin, ["watch", share], { stdio: ["ignore", "pipe", "inherit"] });
+    let buf = "";
+    watcher.stdout!.on("data", (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+        host.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    try {
+      await host.wait(/^WATCHING/, 0, 10_000);
+      const P = "/w/a/b/c";
+      const script = [
+        "skiff-agent watch /w &",
+        "sleep 1",
+        `touch ${P}/g1; sleep 0.3`,
+        `echo x >> ${P}/g1; sleep 0.3`,
+        `chmod 600 ${P}/g1; sleep 0.3`,
+        `mv ${P}/g1 ${P}/g2; sleep 0.3`,
+        `rm ${P}/g2; sleep 0.3`,
+        `mkdir ${P}/gd; sleep 0.3; rmdir ${P}/gd`,
+        "sleep 3; kill %1",
+      ].join("\n");
+      const guest = new Lines();
+      const status = await vmRun({
+        cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
+        volumes: [`${share}:/w`], consoleLog: join(dir, "g2h.console.log"), output: (l) => guest.push(l), log,
+      });
+      expect(status, guest.seen.map((l) => l.line).join("\n")).to.equal(0);
+      const H = `${share}/a/b/c`;
+      for (const re of [
+        new RegExp(`^EV CREATE ${H}/g1$`), new RegExp(`^EV MODIFY ${H}/g1$`), new RegExp(`^EV ATTRIB ${H}/g1$`),
+        new RegExp(`^EV MOVED_FROM ${H}/g1$`), new RegExp(`^EV MOVED_TO ${H}/g2$`), new RegExp(`^EV DELETE ${H}/g2$`),
+        new RegExp(`^EV CREATE,ISDIR ${H}/gd$`), new RegExp(`^EV DELETE,ISDIR ${H}/gd$`),
+      ]) await host.wait(re, 0, 5_000);
+      // The guest's watcher saw its own changes (pinned directories) exactly once each: the host
+      // watcher's events for them were recognised as the server's own and not injected back.
+      const G = "/w/a/b/c";
+      for (const [re, what] of [
+        [new RegExp(`^EV CREATE ${G}/g1$`), "create"], [new RegExp(`^EV MODIFY ${G}/g1$`), "modify"], [new RegExp(`^EV MOVED_FROM ${G}/g1$`), "rename (from)"],
+        [new RegExp(`^EV MOVED_TO ${G}/g2$`), "rename (to)"], [new RegExp(`^EV DELETE ${G}/g2$`), "delete"], [new RegExp(`^EV CREATE,ISDIR ${G}/gd$`), "mkdir"],
+        [new RegExp(`^EV DELETE,ISDIR ${G}/gd$`), "rmdir"],
+      ] as const) expect(guest.count(re), `${what} seen once in the guest:\n${guest.seen.map((l) => l.line).join("\n")}`).to.equal(1);
+      expect(existsSync(join(share, "a", "b", "c", "g2"))).to.equal(false);
+    } finally {
+      watcher.kill();
+    }
   });
 });
