@@ -9,7 +9,8 @@
  *       9P mount at DIR as the injector uid, so the guest kernel's VFS emits the inotify(7) event
  *       to every watcher of the mount: create → mkdir or mknod(S_IFREG), modify → utimensat of the
  *       mtime alone (IN_MODIFY), attrib → utimensat of both times (IN_ATTRIB), delete → unlink or
- *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass. The
+ *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass, pin (a
+ *       directory the guest is making) → hold it as soon as it exists. The
  *       server answers these as no-ops (src/share/inject.ts). Each event is acknowledged with one
  *       byte, 0 done or 1 failed (the server then stops expecting it).
  *       Pinning: with the 9p client's default cache=none the kernel makes a new inode at each
@@ -39,6 +40,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,7 +49,7 @@
 #define INJECTOR_UID 0x7ffffff0 /* src/share/inject.ts */
 #define PATH_BYTES 4096
 
-enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY };
+enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN };
 
 static const char *mount_dir;
 static struct pin { char *rel; int fd; } *pins;
@@ -156,6 +158,15 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
     r = utimensat(AT_FDCWD, mount_dir, NULL, 0);
     pin_all();
     return r;
+  case K_PIN:
+    /* Sent before the guest's mkdir returns: until it does, the name's dentry is negative. Poll
+     * finely (SCHED_FIFO: a sleep, never a spin, or the mkdir could not finish). */
+    for (int i = 0; i < 1000 && !pinned(rel) && npins < maxpins; i++) {
+      struct timespec t = {0, 100000};
+      pin(rel);
+      if (!pinned(rel)) nanosleep(&t, NULL);
+    }
+    return pinned(rel) ? 0 : -1;
   }
   return -1;
 }

@@ -10,7 +10,8 @@
  *   server → agent: frames  len[4] kind[1] isdir[1] pathlen[2] tolen[2] path[pathlen] to[tolen]
  *                   (len counts the bytes after itself). kind: 1 create, 2 modify, 3 attrib,
  *                   4 delete, 5 rename (path → to), 6 rescan ("something changed": the agent
- *                   looks again), 7 ready (the share is being watched: the agent may start).
+ *                   looks again), 7 ready (the share is being watched: the agent may start),
+ *                   8 pin (a guest made this directory: hold it, events.ts).
  *                   Paths are relative to the share's root, '/'-separated, no leading '/'.
  * An unknown share closes the connection. The host tree is watched while at least one agent is
  * subscribed to the share (one inotify instance per share). Bounded: `maxSubscribers`

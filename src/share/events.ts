@@ -24,8 +24,12 @@
  * again"), `maxPending` expected injections (oldest dropped), `maxEchoEntries` marks (oldest dropped).
  */
 
-/** What happened (the five kinds, and "look again" after an overflow). */
-export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6 } as const;
+/**
+ * What happened (the five kinds, and "look again" after an overflow), or PIN: a guest just made
+ * this directory — the agent holds it at once, so the guest's watchers and later injections meet
+ * the same inode (native/guest-agent.c explains why).
+ */
+export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6, Pin: 8 } as const;
 export type EventKindValue = (typeof EventKind)[keyof typeof EventKind];
 
 export interface ShareEvent {
@@ -215,6 +219,20 @@ export class ShareEvents {
         break;
     }
     this.broadcast(event);
+  }
+
+  /** Path from the share's root of a watched directory, by `dev:ino` (the host watcher provides it). */
+  pathOf: ((dirKey: string) => Uint8Array | undefined) | undefined;
+
+  /** A guest made directory `name` in the directory `dirKey`: ask the agents to pin it (before the guest hears back). */
+  pin(dirKey: string, name: Uint8Array): void {
+    const dir = this.active ? this.pathOf?.(dirKey) : undefined;
+    if (dir === undefined) return;
+    const path = new Uint8Array(dir.length + (dir.length > 0 ? 1 : 0) + name.length);
+    path.set(dir);
+    if (dir.length > 0) path[dir.length] = 0x2f;
+    path.set(name, path.length - name.length);
+    this.broadcast({ kind: EventKind.Pin, isDir: true, path });
   }
 
   /** Tell every subscriber to look again (the host watcher lost events); the agents touch the share's root. */

@@ -92,6 +92,7 @@ export class HostWatcher {
   private readonly addon: SkiffAddon;
   private readonly ifd: number;
   private readonly nodes = new Map<number, DirNode>();
+  private readonly byKey = new Map<string, DirNode>();
   private readonly maxWatches: number;
   private readonly now: () => number;
   private readonly ring = new ArrayBuffer(READ_BUF * 4);
@@ -110,6 +111,10 @@ export class HostWatcher {
     const fd = this.addon.watchInit();
     if (fd < 0) throw new Error(`inotify_init1 failed (errno ${-fd})`);
     this.ifd = fd;
+    events.pathOf = (key) => {
+      const node = this.byKey.get(key);
+      return node === undefined ? undefined : this.pathOf(node);
+    };
     const root = fsAddon().fsDup(share.rootFd);
     if (root >= 0) this.addTree(undefined, new Uint8Array(0), root, false);
     this.addon.startRead(fd, this.ring, READ_BUF, this.lengths, (n) => this.onRead(n));
@@ -124,6 +129,8 @@ export class HostWatcher {
     this.closed = true;
     this.addon.close(this.ifd);
     this.nodes.clear();
+    this.byKey.clear();
+    this.events.pathOf = undefined;
   }
 
   /** Path from the share's root of `node` (empty for the root). */
@@ -194,6 +201,7 @@ export class HostWatcher {
     if (existing !== undefined) return existing; // a hard-linked or already watched directory
     const node = new DirNode(wd, parent, Uint8Array.from(name), `${st.dev}:${st.ino}`);
     this.nodes.set(wd, node);
+    this.byKey.set(node.key, node);
     parent?.children.set(latin1(name), node);
     this.counters.watches++;
     return node;
@@ -237,7 +245,7 @@ export class HostWatcher {
     const dir = this.nodes.get(r.wd);
     if (dir === undefined) return;
     if (r.mask & IN.IGNORED) {
-      this.nodes.delete(r.wd);
+      this.forget(dir);
       if (dir.parent?.children.get(latin1(dir.name)) === dir) dir.parent.children.delete(latin1(dir.name));
       return;
     }
@@ -270,6 +278,11 @@ export class HostWatcher {
     }
   }
 
+  private forget(node: DirNode): void {
+    this.nodes.delete(node.wd);
+    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
+  }
+
   private watchNew(dir: DirNode, name: Uint8Array, announce: boolean): void {
     const parentFd = this.openNode(dir);
     if (parentFd < 0) return;
@@ -287,7 +300,7 @@ export class HostWatcher {
     const stack = [node];
     for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
       this.addon.watchRemove(this.ifd, n.wd);
-      this.nodes.delete(n.wd);
+      this.forget(n);
       stack.push(...n.children.values());
     }
   }

@@ -61,6 +61,11 @@ export function markOwn(share: Share, dirFd: number, name: Uint8Array): void {
   if (share.events.active) share.events.markOwn(keyIn(dirFd, name), now());
 }
 
+/** A guest made directory `name` in `dirFd`: the agents pin it before the guest hears back (events.ts). */
+export function pinHint(share: Share, dirFd: number, name: Uint8Array): void {
+  if (share.events.active) share.events.pin(dirKeyOf(dirFd), name);
+}
+
 /** The same for the entry a fid was reached by. */
 export function markOwnFid(f: Fid): void {
   if (!f.share.events.active) return;

@@ -16,7 +16,7 @@ import {
 import { PathNode, type Fid, type FidTable } from "./fids.js";
 import type { Share, ShareRegistry } from "./registry.js";
 import {
-  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid,
+  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint,
   refuseInjector,
 } from "./inject.js";
 
@@ -282,6 +282,7 @@ export function mkdir(ctx: OpsContext, m: P9Message): P9Message {
   const name = checkName(bytes(m.name));
   markOwn(d.share, d.node.fd, name);
   check(fsAddon().fsMkdir(d.node.fd, name, hostMode(ctx, num(m.mode), true)));
+  pinHint(d.share, d.node.fd, name);
   return { type: P9.Rmkdir, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
 }
 

@@ -147,13 +147,22 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
         `mv ${P}/g1 ${P}/g2; sleep 0.3`,
         `rm ${P}/g2; sleep 0.3`,
         `mkdir ${P}/gd; sleep 0.3; rmdir ${P}/gd`,
+        // Directories the guest makes are watched at once by the guest's watcher; the host then
+        // creates a file in each, which must reach that watch (the agent pinned the directory).
+        ...[0, 1, 2].map((i) => `mkdir ${P}/made${i}; touch /w/ready${i}; while [ ! -e ${P}/made${i}/hostfile ]; do sleep 0.1; done`),
         "sleep 3; kill %1",
       ].join("\n");
       const guest = new Lines();
+      const made = setInterval(() => {
+        for (const i of [0, 1, 2]) {
+          const d = join(share, "a", "b", "c", `made${i}`);
+          if (existsSync(join(share, `ready${i}`)) && !existsSync(join(d, "hostfile"))) writeFileSync(join(d, "hostfile"), "");
+        }
+      }, 20);
       const status = await vmRun({
         cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
         volumes: [`${share}:/w`], consoleLog: join(dir, "g2h.console.log"), output: (l) => guest.push(l), log,
-      });
+      }).finally(() => clearInterval(made));
       expect(status, guest.seen.map((l) => l.line).join("\n")).to.equal(0);
       const H = `${share}/a/b/c`;
       for (const re of [
@@ -170,6 +179,9 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
         [new RegExp(`^EV DELETE,ISDIR ${G}/gd$`), "rmdir"],
       ] as const) expect(guest.count(re), `${what} seen once in the guest:\n${guest.seen.map((l) => l.line).join("\n")}`).to.equal(1);
       expect(existsSync(join(share, "a", "b", "c", "g2"))).to.equal(false);
+      for (const i of [0, 1, 2]) {
+        expect(guest.count(new RegExp(`^EV CREATE ${G}/made${i}/hostfile$`)), `a host file in the guest's new directory made${i} reached the guest's watch on it`).to.equal(1);
+      }
     } finally {
       watcher.kill();
     }
