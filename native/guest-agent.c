@@ -69,7 +69,11 @@ static void pin(const char *rel) {
   char p[PATH_BYTES];
   if (npins >= maxpins || pinned(rel) || !full_path(p, rel)) return;
   int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
   if (fd < 0) return;
+  /* Every guest user shares this inode from now on: refresh its attributes through the injector's
+   * view (every user treated as the owner: src/share/ops-meta.ts getattr), not the creator's. */
+  fstatat(fd, "", &st, AT_EMPTY_PATH);
   pins[npins].rel = strdup(rel);
   pins[npins++].fd = fd;
 }

@@ -180,11 +180,16 @@ export function getattr(ctx: OpsContext, m: P9Message): P9Message {
   }
   const st = statFd(f.node.fd);
   f.qid = qidOf(st);
-  // The injector's lookups pin directories every guest user shares: they show root as the owner.
-  const owner = f.share.owners.get(f.node.fd, st) ?? { uid: isInjector(f) ? 0 : f.uid, gid: ctx.opts.defaultGid };
+  const remembered = f.share.owners.get(f.node.fd, st);
+  const owner = remembered ?? { uid: isInjector(f) ? 0 : f.uid, gid: ctx.opts.defaultGid };
+  // The injector's lookups make the inodes of the directories the agent pins, which every guest
+  // user then shares (the guest kernel checks permissions against them until someone's stat
+  // refreshes them): so that every user is treated as the owner there too (the osxfs rule), they
+  // show the owner's permission bits for group and others.
+  const mode = isInjector(f) && remembered === undefined ? st.mode | ((st.mode & 0o700) >> 3) | ((st.mode & 0o700) >> 6) : st.mode;
   return {
     type: P9.Rgetattr, tag: m.tag, valid: GETATTR_BASIC | (st.btimeSec !== 0n ? GETATTR_BTIME : 0n), qid: f.qid,
-    mode: st.mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev: st.rdev, size: st.size, blksize: st.blksize,
+    mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev: st.rdev, size: st.size, blksize: st.blksize,
     blocks: st.blocks, atime_sec: st.atimeSec, atime_nsec: st.atimeNsec, mtime_sec: st.mtimeSec, mtime_nsec: st.mtimeNsec,
     ctime_sec: st.ctimeSec, ctime_nsec: st.ctimeNsec, btime_sec: st.btimeSec, btime_nsec: st.btimeNsec, gen: 0n, data_version: 0n,
   };
