@@ -186,4 +186,35 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
       watcher.kill();
     }
   });
+
+  it("a read-only volume gets host events too (the agent replays them on its own mount; the guest's view stays read-only)", async () => {
+    const share = join(dir, "ro");
+    mkdirSync(join(share, "a", "b", "c"), { recursive: true });
+    const script = "skiff-agent watch /r & while [ ! -e /r/done ]; do sleep 0.2; done; sleep 0.5; kill %1; if touch /r/a/x 2>/dev/null; then echo RO=no; else echo RO=yes; fi; grep ' /r ' /proc/mounts";
+    const lines = new Lines();
+    const run = (async () => {
+      await lines.wait(/^WATCHING/, 0, 300_000);
+      await sleep(500);
+      try {
+        const t0 = performance.now();
+        writeFileSync(join(share, "a", "b", "c", "host.txt"), "");
+        await lines.wait(/^EV CREATE \/r\/a\/b\/c\/host\.txt$/, t0, 20_000);
+        const t1 = performance.now();
+        rmSync(join(share, "a", "b", "c", "host.txt"));
+        await lines.wait(/^EV DELETE \/r\/a\/b\/c\/host\.txt$/, t1, 20_000);
+      } finally {
+        writeFileSync(join(share, "done"), "");
+      }
+    })();
+    const status = await vmRun({
+      cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
+      volumes: [`${share}:/r:ro`], consoleLog: join(dir, "ro.console.log"), output: (l) => lines.push(l), log,
+    });
+    await run;
+    const out = lines.seen.map((l) => l.line).join("\n");
+    expect(status, out).to.equal(0);
+    expect(out).to.include("RO=yes");
+    expect(out).to.match(/ \/r 9p ro,/);
+    expect(existsSync(join(share, "a", "x"))).to.equal(false);
+  });
 });
