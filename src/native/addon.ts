@@ -1,7 +1,7 @@
 /**
  * skiff's native addon (native/*.c): TAP devices, host TCP/UDP sockets in one epoll set, ICMP
- * sockets, Unix datagram sockets, the open-file limit, descriptor passing and file operations
- * beneath a directory (the 9P share server). This file declares its functions and
+ * sockets, Unix datagram sockets, the open-file limit, descriptor passing, file operations
+ * beneath a directory (the 9P share server) and inotify (the shares' file events). This file declares its functions and
  * finds and loads the compiled module, the usual prebuilt-or-build way (node-gyp-build's order):
  * the module built from source if there is one (`native/build/Release/skiff.node`: by `npm run
  * build:native`, or by the package's install script when no prebuilt matched), else a prebuilt

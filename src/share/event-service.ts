@@ -20,6 +20,9 @@
  */
 
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
+
+/** What the service uses of a TCP flow (tests pass their own). */
+export type EventFlow = Pick<TcpFlow, "accept" | "refuse" | "read" | "write" | "shutdownWrite" | "onEvents">;
 import { EventKind, type EventQueue, type ShareEvent } from "./events.js";
 import { HostWatcher, type HostWatchOptions } from "./host-watch.js";
 import type { Share, ShareRegistry } from "./registry.js";
@@ -91,7 +94,7 @@ class Subscriber {
   out: Uint8Array | undefined;
   /** Events sent and not yet acknowledged, oldest first (bounded: the oldest are given up). */
   sent: ShareEvent[] = [];
-  constructor(readonly flow: TcpFlow) {}
+  constructor(readonly flow: EventFlow) {}
 }
 
 export class EventService {
@@ -113,7 +116,7 @@ export class EventService {
   }
 
   bindTcp(layer: TcpLayer): void {
-    layer.bindLocal(this.port, (flow) => this.onSyn(flow));
+    layer.bindLocal(this.port, (flow) => this.serve(flow));
   }
 
   /** The host watcher of a share, while agents are subscribed (for counters and tests). */
@@ -127,7 +130,8 @@ export class EventService {
     this.watchers.clear();
   }
 
-  private onSyn(flow: TcpFlow): void {
+  /** A new connection (a held SYN): accepted, or refused past maxSubscribers. */
+  serve(flow: EventFlow): void {
     if (this.subs.size >= this.maxSubscribers) {
       this.counters.refused++;
       return flow.refuse();
