@@ -2,8 +2,8 @@
  * The house keeps its own plan (issue 14): the layer map of ARCHITECTURE.md, enforced. Every
  * import in src/ (type-only and dynamic ones included) must go to the importing folder itself,
  * to `common/`, or to a folder the map allows; no import cycle between files; no source file
- * (src/ TypeScript, native/ C) over 600 lines, but for the one known exception below. The map
- * here and the table in ARCHITECTURE.md are the same; the last test checks that they agree.
+ * (src/ TypeScript, native/ C) over 600 lines. The map here and the table in ARCHITECTURE.md
+ * are the same; the last test checks that they agree.
  * The checks are also run on planted violations, so they can fail.
  */
 import { expect } from "chai";
@@ -14,15 +14,6 @@ import { root } from "./support/cli.js";
 
 const SRC = join(root, "src");
 const MAX_LINES = 600;
-
-/**
- * Files allowed over MAX_LINES for now, with the work that brings them under it. The TCP
- * connection engine is being split along RFC 9293's lines (segment arrival, send, timers) on
- * the tcp-loss branch, which owns src/tcp/ today.
- */
-const KNOWN_OVERSIZE: Record<string, string> = {
-  "src/tcp/connection.ts": "split along RFC 9293's lines by the tcp-loss work (issue 14 leaves it to that branch)",
-};
 
 /** Folder → folders it may import (besides itself and common/). `index` is src/index.ts. */
 export const LAYERS: Record<string, string[]> = {
@@ -131,11 +122,10 @@ describe("architecture: the layer map, cycles and file sizes", () => {
     expect(cyclesOf(graph)).to.deep.equal([]);
   });
 
-  it(`no source file over ${MAX_LINES} lines (src/*.ts, native/*.c), but the known exception`, () => {
+  it(`no source file over ${MAX_LINES} lines (src/*.ts, native/*.c)`, () => {
     const sizes = [...files, ...walk(join(root, "native"), ".c")].map((f) => [relative(root, f), readFileSync(f, "utf8").split("\n").length - 1] as const);
-    const big = sizes.filter(([f, n]) => n > MAX_LINES && !(f in KNOWN_OVERSIZE)).map(([f, n]) => `${f}: ${n} lines`);
+    const big = sizes.filter(([, n]) => n > MAX_LINES).map(([f, n]) => `${f}: ${n} lines`);
     expect(big).to.deep.equal([]);
-    for (const [f, n] of sizes) if (f in KNOWN_OVERSIZE && n > MAX_LINES) console.log(`      (known exception: ${f}, ${n} lines: ${KNOWN_OVERSIZE[f]})`);
   });
 
   it("the checks find planted violations: a layer import, a type-only cycle, a dynamic import", () => {

@@ -27,6 +27,7 @@
  */
 
 import { EventEmitter } from "node:events";
+import { Counters } from "./counters.js";
 
 /**
  * Receiver of frames; the frame is borrowed for the duration of the call. `rxFlags` is 0 or
@@ -60,7 +61,7 @@ export interface ChannelOffloads {
 }
 
 /** Counters every channel keeps (read them; do not write). */
-export class ChannelStats {
+export class ChannelStats extends Counters {
   rxFrames = 0;
   rxBytes = 0;
   txFrames = 0;
@@ -70,9 +71,6 @@ export class ChannelStats {
   /** Frames received but dropped before delivery (malformed framing, oversize, no receiver). */
   rxDrops = 0;
 
-  snapshot(): Record<string, number> {
-    return { ...this } as unknown as Record<string, number>;
-  }
 }
 
 export interface FrameChannelEvents {

@@ -38,6 +38,7 @@ import { getU16, setU16, setU32 } from "../common/bytes.js";
 import { WireError, isWireError, type Parsed } from "../common/wire-error.js";
 import { parseReverseName, type NameRecords, type RecordStore } from "./records.js";
 import type { DnsUpstream } from "./upstream.js";
+import { Counters } from "../common/counters.js";
 
 export const DnsRcode = { NoError: 0, FormErr: 1, ServFail: 2, NxDomain: 3, NotImp: 4, Refused: 5 } as const;
 /** RFC 6891 §9: extended RCODE 16, carried as 1 in the OPT's upper 8 bits. */
@@ -157,7 +158,7 @@ function writeOpt(out: Uint8Array, o: number, udpSize: number, rcode: number): n
   return o + OPT_LEN;
 }
 
-export class ResolverCounters {
+export class ResolverCounters extends Counters {
   queries = 0;
   /** Answered from built-ins, run-time records or the hosts file (any rcode). */
   local = 0;

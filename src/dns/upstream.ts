@@ -27,6 +27,8 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { getU16, setU16 } from "../common/bytes.js";
 import type { ResolvConfFile } from "./hosts.js";
+import { processClock, type NetworkClock, type Timeout } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
 export interface UpstreamServer {
   host: string;
@@ -54,10 +56,12 @@ export interface UpstreamOptions {
   /** Per server and per TCP retry (ms). */
   timeoutMs?: number;
   maxInFlight?: number;
+  /** The network's clock and timer driver (the stack's `timers`); Node's timers without a network. */
+  clock?: NetworkClock;
   log?: Logger;
 }
 
-export class UpstreamCounters {
+export class UpstreamCounters extends Counters {
   queries = 0;
   answers = 0;
   udpSent = 0;
@@ -117,6 +121,7 @@ export class UpstreamForwarder implements DnsUpstream {
   private readonly maxInFlight: number;
   private readonly servers: () => readonly UpstreamServer[];
   private readonly log: Logger | undefined;
+  private readonly clock: NetworkClock;
   private inFlight = 0;
   private warnedNoServers = false;
   /** Ends each exchange under way (as a failure); used by `close`. */
@@ -128,6 +133,7 @@ export class UpstreamForwarder implements DnsUpstream {
     this.servers = typeof s === "function" ? s : () => s;
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.maxInFlight = opts.maxInFlight ?? 256;
+    this.clock = opts.clock ?? processClock;
     this.log = opts.log;
   }
 
@@ -191,12 +197,12 @@ export class UpstreamForwarder implements DnsUpstream {
       const socks: UdpSocket[] = [];
       let next = 0;
       let current: UdpSocket | undefined;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Timeout | undefined;
       let done = false;
       const finish = (r: { bytes: Uint8Array; server: UpstreamServer } | undefined) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer?.cancel();
         this.aborts.delete(abort);
         for (const s of socks) closeQuietly(s);
         resolve(r);
@@ -204,7 +210,7 @@ export class UpstreamForwarder implements DnsUpstream {
       const abort = () => finish(undefined);
       this.aborts.add(abort);
       const tryNext = (): void => {
-        clearTimeout(timer);
+        timer?.cancel();
         if (done) return;
         if (next >= servers.length || this.closed) return finish(undefined);
         const server = servers[next++];
@@ -240,7 +246,7 @@ export class UpstreamForwarder implements DnsUpstream {
             if (err) failed();
           });
         });
-        timer = setTimeout(tryNext, this.timeoutMs);
+        timer = this.clock.after(this.timeoutMs, tryNext);
       };
       tryNext();
     });
@@ -260,14 +266,14 @@ export class UpstreamForwarder implements DnsUpstream {
       const finish = (r: Uint8Array | undefined) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         this.aborts.delete(abort);
         sock.destroy();
         resolve(r);
       };
       const abort = () => finish(undefined);
       this.aborts.add(abort);
-      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
+      const timer = this.clock.after(this.timeoutMs, () => finish(undefined));
       sock.on("connect", () => sock.write(framed));
       sock.on("data", (chunk: Buffer) => {
         const joined = new Uint8Array(buf.length + chunk.length);

@@ -31,7 +31,7 @@
 
 import { isMulticastMac } from "../common/addr.js";
 import { getMac } from "../common/bytes.js";
-import { DropCounters } from "../common/counters.js";
+import { Counters, DropCounters } from "../common/counters.js";
 import { ETH_HEADER_LEN } from "./ethernet.js";
 
 /** What the switch needs of a port's channel; every `FrameChannel` satisfies it. */
@@ -45,7 +45,7 @@ export interface SwitchLink {
 }
 
 /** Counters of one port (read them; do not write). */
-export class SwitchPortCounters {
+export class SwitchPortCounters extends Counters {
   /** Frames received from the port's link (accepted or not). */
   rxFrames = 0;
   rxBytes = 0;

@@ -8,14 +8,15 @@
  * Requests in progress are bounded in time by the server's request timeout.
  */
 import type { Socket } from "node:net";
+import { Counters } from "../common/counters.js";
 
-export interface ApiCounters {
+export class ApiCounters extends Counters {
   /** Connections open now. */
-  connections: number;
+  connections = 0;
   /** New connections closed at once because `max` connections all had a request in progress. */
-  connectionsRefused: number;
+  connectionsRefused = 0;
   /** Connections without a request in progress closed to make room for a new one. */
-  connectionsEvicted: number;
+  connectionsEvicted = 0;
 }
 
 export class ApiConnections {

@@ -32,7 +32,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { chmodSync } from "node:fs";
 import { prepareSocketPath } from "../common/socket-path.js";
-import { ApiConnections, type ApiCounters } from "./api-connections.js";
+import { ApiConnections, ApiCounters } from "./api-connections.js";
 
 export type { ApiCounters } from "./api-connections.js";
 import type { Logger } from "pino";
@@ -131,7 +131,7 @@ export class ApiServer {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`api ${k} must be a positive integer, got ${v}`);
     }
     await prepareSocketPath(path, "--api-socket");
-    const counters: ApiCounters = { connections: 0, connectionsRefused: 0, connectionsEvicted: 0 };
+    const counters = new ApiCounters();
     const slots = new ApiConnections(lim.maxConnections, counters);
     const server = createServer(
       {
@@ -301,7 +301,7 @@ async function route(ctx: ApiContext, counters: ApiCounters, method: string, pat
   if (parts[0] === "stats" && parts.length === 1) {
     allow("GET");
     const stats = ctx.stats ? ctx.stats() : { forwards: ctx.forwards.stats() };
-    return [200, { ...(stats as object), api: { ...counters } }];
+    return [200, { ...(stats as object), api: counters.snapshot() }];
   }
   if (parts[0] === "capture" && parts.length === 1) {
     allow("GET", "POST", "DELETE");

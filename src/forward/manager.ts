@@ -15,6 +15,7 @@ import type { ForwardSpec } from "./spec.js";
 import { NeighborResolver } from "./neighbor.js";
 import { TcpForward, type TcpForwardCounters } from "./tcp-forward.js";
 import { UdpForward, type UdpForwardCounters } from "./udp-forward.js";
+import type { CounterValues } from "../common/counters.js";
 
 export interface ForwardInfo extends ForwardSpec {
   id: string;
@@ -104,8 +105,8 @@ export class ForwardManager {
   }
 
   /** Counters per forward, for `GET /stats`. */
-  stats(): Array<ForwardInfo & { counters: TcpForwardCounters | UdpForwardCounters }> {
-    return [...this.forwards.values()].map((e) => ({ ...e.info, counters: { ...e.fwd.f.counters } }));
+  stats(): Array<ForwardInfo & { counters: CounterValues<TcpForwardCounters> | CounterValues<UdpForwardCounters> }> {
+    return [...this.forwards.values()].map((e) => ({ ...e.info, counters: e.fwd.f.counters.snapshot() }));
   }
 
   /** Close every forward and reset its connections (shutting down). */

@@ -23,6 +23,8 @@ import type { Logger } from "pino";
 import { parseIpv4Address } from "../common/addr.js";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import type { ForwardManager } from "./manager.js";
+import type { NetworkClock } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
 /** The gateway's TCP port of the service. */
 export const PORT_SERVICE_PORT = 1999;
@@ -49,7 +51,7 @@ export function parsePortRequest(line: string): PortRequest {
   return { kind: "bad", error: "expected OPEN tcp|udp HOST_IP HOST_PORT or CLOSE ID" };
 }
 
-export class PortServiceCounters {
+export class PortServiceCounters extends Counters {
   connections = 0;
   refused = 0;
   opened = 0;
@@ -69,6 +71,7 @@ export class PortService {
   private open = 0;
   private readonly maxConnections: number;
   private readonly idleMs: number;
+  private readonly clock: NetworkClock;
 
   constructor(
     tcp: TcpLayer,
@@ -78,6 +81,7 @@ export class PortService {
   ) {
     this.maxConnections = opts.maxConnections ?? 64;
     this.idleMs = opts.idleMs ?? 10_000;
+    this.clock = tcp.stack.timers;
     tcp.bindLocal(PORT_SERVICE_PORT, (flow) => this.onSyn(flow));
   }
 
@@ -122,13 +126,13 @@ export class PortService {
       if (done) return;
       done = true;
       this.open--;
-      clearTimeout(timer);
+      timer.cancel();
     };
-    const timer = setTimeout(() => {
+    // On the network's clock and timer driver (stack/timers.ts).
+    const timer = this.clock.after(this.idleMs, () => {
       finish();
       flow.abort();
-    }, this.idleMs);
-    timer.unref?.();
+    });
     flow.onEvents = (f, ev) => {
       if (ev & (TcpEvent.Reset | TcpEvent.Closed)) return finish();
       if (answered || !(ev & (TcpEvent.Readable | TcpEvent.PeerFin))) return;

@@ -18,8 +18,10 @@ import { bridgeSocket } from "../socket-translate/tcp-translator.js";
 import { socketStream } from "../socket-translate/host-stream.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
+import type { Timeout } from "../common/clock.js";
+import { Counters } from "../common/counters.js";
 
-export class TcpForwardCounters {
+export class TcpForwardCounters extends Counters {
   accepted = 0;
   connected = 0;
   /** The guest answered RST: nothing listens on the guest port. */
@@ -118,12 +120,12 @@ export function relayToGuest(
   c.connectsInFlight++;
   let settled = false;
   let flow: TcpFlow | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timeout | undefined;
   const settle = (): boolean => {
     if (settled) return false;
     settled = true;
     c.connectsInFlight--;
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.cancel();
     return true;
   };
   const fail = (why: string) => {
@@ -137,8 +139,8 @@ export function relayToGuest(
   sock.once("close", () => {
     if (settle()) flow?.abort();
   });
-  timer = setTimeout(() => fail("no answer to SYN"), opts.connectTimeoutMs);
-  timer.unref?.();
+  // On the network's clock and timer driver (stack/timers.ts).
+  timer = layer.stack.timers.after(opts.connectTimeoutMs, () => fail("no answer to SYN"));
   resolver.resolve(guestIp).then((known) => {
     if (settled) return;
     if (!known) return fail("no answer to ARP");

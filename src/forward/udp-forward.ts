@@ -21,8 +21,9 @@ import type { TimerOwner, TimerTarget } from "../stack/timers.js";
 import type { ForwardSpec } from "./spec.js";
 import type { NeighborResolver } from "./neighbor.js";
 import { listenError } from "./tcp-forward.js";
+import { Counters } from "../common/counters.js";
 
-export class UdpForwardCounters {
+export class UdpForwardCounters extends Counters {
   clientsOpened = 0;
   clientsExpired = 0;
   clientsEvicted = 0;

@@ -11,6 +11,7 @@
  */
 
 import { BaseFrameChannel, type FrameChannel } from "../common/frame-channel.js";
+import { Counters } from "../common/counters.js";
 
 export interface FaultSettings {
   /** Probability (0..1) that a frame is dropped. */
@@ -30,7 +31,7 @@ export interface FaultOptions {
   reorderHoldMs?: number;
 }
 
-export class FaultCounters {
+export class FaultCounters extends Counters {
   dropped = 0;
   duplicated = 0;
   reordered = 0;

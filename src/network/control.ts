@@ -11,7 +11,8 @@ import { ApiServer, type ApiLimits } from "../forward/api.js";
 import { parsePublish, type ForwardSpec } from "../forward/spec.js";
 import type { NetworkServices } from "./services.js";
 import type { CaptureControl } from "./capture.js";
-import { networkStats } from "./stats.js";
+import { networkStats, networkStatsTree } from "./stats.js";
+import type { StatsTree } from "../common/counters.js";
 
 export interface ControlOptions {
   /** `-p` values. */
@@ -25,6 +26,8 @@ export interface ControlOptions {
   forwards?: ForwardManager;
   /** Bounds of the control API (connections, timeouts); defaults in src/forward/api.ts. */
   apiLimits?: ApiLimits;
+  /** The stats tree GET /stats walks (`Network`'s own); default the services', forwards' and capture's. */
+  stats?: StatsTree;
   log: Logger;
 }
 
@@ -70,6 +73,7 @@ export async function startControl(net: NetworkServices, opts: ControlOptions): 
   for (const f of opened) opts.log.info(f, "forwarding");
   let api: ApiServer | undefined;
   const cap = opts.capture;
+  const tree = opts.stats ?? networkStatsTree(net, forwards, cap);
   // A write error stops the capture (--pcap or POST /capture); say so once.
   cap?.setErrorHandler((err, path) => opts.log.error({ path, err: err.message }, "capture stopped: write error"));
   try {
@@ -81,7 +85,7 @@ export async function startControl(net: NetworkServices, opts: ControlOptions): 
         leases: () => formatLeases(net),
         dns: net.dns.records,
         shares: net.shares.registry,
-        stats: () => networkStats(net, forwards, cap),
+        stats: () => networkStats(tree),
         capture: cap && {
           start: (path) => cap.startFile(path),
           status: () => cap.status(),

@@ -37,7 +37,8 @@ import { NetworkServices } from "./services.js";
 import { resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 import { NetworkCapture, type CaptureStatus } from "./capture.js";
 import { formatLeases, startControl, type Control, type LeaseInfo } from "./control.js";
-import { networkStats, type NetworkStats } from "./stats.js";
+import { networkStats, networkStatsTree, type NetworkStats } from "./stats.js";
+import type { Counters, StatsTree } from "../common/counters.js";
 import { listenVmnet } from "./vmnet.js";
 
 /** What went wrong after start, and where. */
@@ -105,9 +106,11 @@ export class Network extends EventEmitter<NetworkEvents> {
   readonly capture = new NetworkCapture();
   private readonly sw: EthernetSwitch | undefined;
   private readonly forwardSet: ForwardManager;
+  private readonly statsTree: StatsTree;
   private readonly log: Logger;
   private readonly links = new Set<GuestLink>();
-  private readonly guestListeners = new Set<GuestListener>();
+  /** Listeners open, with the counters of those that keep some (vmnet's handshakes). */
+  private readonly guestListeners = new Set<GuestListener & { counters?: Counters }>();
   private readonly apis = new Set<Control>();
   private closing: Promise<void> | undefined;
 
@@ -123,6 +126,9 @@ export class Network extends EventEmitter<NetworkEvents> {
       onError: (err, spec) => this.warn("forward", `forward ${spec.proto} ${spec.hostAddr}:${spec.hostPort}: ${err.message}`),
     });
     this.capture.setErrorHandler((err, path) => this.warn("capture", `capture to ${path} stopped: ${err.message}`));
+    this.statsTree = networkStatsTree(this.services, this.forwardSet, this.capture);
+    if (this.sw !== undefined) this.statsTree.counters("switch", this.sw.counters);
+    this.statsTree.value("listeners", () => [...this.guestListeners].map((l) => ({ address: l.address, ...l.counters?.snapshot() })));
   }
 
   /** Addresses and MTU of the network (gateway, host alias, subnet...). */
@@ -190,7 +196,7 @@ export class Network extends EventEmitter<NetworkEvents> {
       this.warn("vmnet", `vmnet handshake refused: ${reason}`, detail),
     );
     l.on("error", (e) => this.warn("listener", `vmnet listener ${path}: ${e.message}`));
-    return this.track({ address: `unix:${path}`, close: () => l.close() });
+    return this.track({ address: `unix:${path}`, close: () => l.close(), counters: l.counters });
   }
 
   /**
@@ -248,7 +254,7 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   /** Every counter, as a plain object (the control API's GET /stats without the API's own). */
   stats(): NetworkStats {
-    return networkStats(this.services, this.forwardSet, this.capture);
+    return networkStats(this.statsTree);
   }
 
   /** Capture every guest link to the pcap file `path` (mode 0600; links are not followed). Throws when refused. */
@@ -277,6 +283,7 @@ export class Network extends EventEmitter<NetworkEvents> {
       guestIp: this.options.defaultGuest,
       capture: this.capture,
       forwards: this.forwardSet,
+      stats: this.statsTree,
       apiLimits: this.options.apiLimits,
       log: this.log,
     });
@@ -329,7 +336,7 @@ export class Network extends EventEmitter<NetworkEvents> {
     return this.closing !== undefined;
   }
 
-  private track(l: GuestListener): GuestListener {
+  private track(l: GuestListener & { counters?: Counters }): GuestListener {
     this.guestListeners.add(l);
     return {
       address: l.address,

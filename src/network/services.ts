@@ -20,6 +20,7 @@ import { DhcpService } from "../stack/dhcp-service.js";
 import { createDnsServer, type DnsServer } from "../stack/dns-service.js";
 import type { DhcpLease, StaticLease } from "../dhcp/server.js";
 import { ShareService } from "../share/service.js";
+import { StatsTree } from "../common/counters.js";
 import { NetworkOptionError, resolveNetworkOptions, type NetworkOptions, type ResolvedNetworkOptions } from "./options.js";
 
 export class NetworkServices {
@@ -33,6 +34,8 @@ export class NetworkServices {
   readonly fds: FdBudget;
   /** 9P2000.L file server on the gateway (src/share/); `shares.registry` adds and removes shares. */
   readonly shares: ShareService;
+  /** Every service's counters, by name (`Network.stats()`, GET /stats; network/stats.ts adds forwards and capture). */
+  readonly stats = new StatsTree();
   private readonly dhcpService: DhcpService;
   private closed = false;
   /** Static leases by MAC. */
@@ -83,6 +86,22 @@ export class NetworkServices {
     // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
     // option above leaves nothing open that would keep the process alive.
     this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
+    this.registerStats();
+  }
+
+  private registerStats(): void {
+    const { stack, tcp, udp, fds, dns } = this;
+    this.stats
+      .value("attachments", () => stack.attached.map((p) => ({ id: p.id, name: p.channel.name, ...p.channel.stats.snapshot() })))
+      .counters("stack", stack.counters)
+      .counters("tcp", tcp.counters, () => ({ flowsOpen: tcp.size, halfOpen: tcp.halfOpenCount }))
+      .counters("tcpTranslate", this.tcpTranslator.counters)
+      .counters("udpTranslate", udp.counters, () => ({ flowsOpen: udp.size }))
+      .counters("icmpTranslate", this.icmp.counters)
+      .counters("fdBudget", fds.counters, () => ({ size: Number.isFinite(fds.size) ? fds.size : null }))
+      .counters("shares", this.shares.counters, () => ({ connectionsOpen: this.shares.connections }))
+      .counters("dhcp", this.dhcpService.counters)
+      .tree("dns", new StatsTree().counters("service", dns.service.counters).counters("resolver", dns.resolver.counters).counters("upstream", dns.upstream.counters));
   }
 
   get dhcp(): DhcpService {

@@ -1,10 +1,12 @@
 /**
  * The counters of a network as one plain object (`Network.stats()`, the control API's
- * GET /stats): per attachment, the stack's drops, TCP, socket translation, the descriptor
- * budget, the forwards and the capture.
+ * GET /stats): the services' stats tree (`NetworkServices.stats`: per attachment, the stack's
+ * drops, TCP, socket translation, the descriptor budget, the shares, DHCP and DNS) with the
+ * forwards and the capture added.
  */
 
 import type { ForwardManager } from "../forward/manager.js";
+import type { StatsTree } from "../common/counters.js";
 import type { CaptureControl, CaptureStatus } from "./capture.js";
 import type { NetworkServices } from "./services.js";
 
@@ -21,19 +23,25 @@ export interface NetworkStats {
   capture?: CaptureStatus;
   /** The 9P share server: its counters and open connections. */
   shares: Record<string, number>;
+  /** The DHCP server: messages by type, and drops by reason. */
+  dhcp: Record<string, unknown>;
+  /** The DNS server: its UDP and TCP service, the resolver, forwarding to the host's resolvers. */
+  dns: { service: Record<string, number>; resolver: Record<string, number>; upstream: Record<string, number> };
+  /** The learning switch between guests (with `switch: true`): frames by kind, drops by reason. */
+  switch?: Record<string, unknown>;
+  /** Guest listeners open (`listenQemuStream`, `listenVmnet`): the address, and vmnet's handshake counters. */
+  listeners?: Array<{ address: string } & Record<string, unknown>>;
 }
 
-export function networkStats(net: NetworkServices, forwards: ForwardManager, capture?: CaptureControl): NetworkStats {
-  return {
-    attachments: net.stack.attached.map((p) => ({ id: p.id, name: p.channel.name, ...p.channel.stats.snapshot() })),
-    stack: net.stack.counters.snapshot(),
-    tcp: { ...net.tcp.counters, flowsOpen: net.tcp.size, halfOpen: net.tcp.halfOpenCount },
-    tcpTranslate: { ...net.tcpTranslator.counters },
-    udpTranslate: { ...net.udp.counters, flowsOpen: net.udp.size },
-    icmpTranslate: { ...net.icmp.counters },
-    fdBudget: { ...net.fds.counters, size: Number.isFinite(net.fds.size) ? net.fds.size : null },
-    forwards: forwards.stats() as unknown as Array<Record<string, unknown>>,
-    ...(capture ? { capture: capture.status() } : {}),
-    shares: { ...net.shares.counters, connectionsOpen: net.shares.connections },
-  };
+/** The network's stats tree: the services' groups, then the forwards and the capture (when given). */
+export function networkStatsTree(net: NetworkServices, forwards: ForwardManager, capture?: CaptureControl): StatsTree {
+  return net.stats
+    .extend()
+    .value("forwards", () => forwards.stats())
+    .value("capture", () => capture?.status());
+}
+
+/** A snapshot of `tree` (built by `networkStatsTree`) with its type. */
+export function networkStats(tree: StatsTree): NetworkStats {
+  return tree.snapshot() as unknown as NetworkStats;
 }

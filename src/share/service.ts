@@ -18,6 +18,7 @@ import { RequestBudget, type SessionOptions } from "./session.js";
 import { FidBudget } from "./fids.js";
 import { EventService, type EventServiceOptions } from "./event-service.js";
 import type { ShareEventOptions } from "./events.js";
+import { Counters } from "../common/counters.js";
 
 /** The 9P port (IANA "9pfs", the Linux client's default). */
 export const P9_PORT = 564;
@@ -34,7 +35,7 @@ export interface ShareServiceOptions extends SessionOptions {
   events?: EventServiceOptions & ShareEventOptions;
 }
 
-export class ShareServiceCounters {
+export class ShareServiceCounters extends Counters {
   connections = 0;
   refused = 0;
   protocolClosed = 0;

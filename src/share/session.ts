@@ -22,6 +22,7 @@ import type { ShareRegistry } from "./registry.js";
 import * as meta from "./ops-meta.js";
 import * as io from "./ops-io.js";
 import type { OpsContext, OpsOptions } from "./ops-meta.js";
+import { Counters } from "../common/counters.js";
 
 export interface SessionOptions {
   /** Largest msize agreed to (bytes; default 1 MiB, at least 8192). */
@@ -62,7 +63,7 @@ export interface SessionSink {
   close(reason: string): void;
 }
 
-export class SessionCounters {
+export class SessionCounters extends Counters {
   requests = 0;
   errors = 0;
   malformed = 0;

@@ -23,6 +23,7 @@
 import { readdirSync } from "node:fs";
 import type { Logger } from "pino";
 import { errnoName, loadAddon, type FileLimitAddon } from "../native/addon.js";
+import { Counters } from "../common/counters.js";
 
 export const DEFAULT_FD_RESERVE = 256;
 
@@ -81,7 +82,7 @@ export interface FdBudgetOptions {
   log?: Logger;
 }
 
-export class FdBudgetCounters {
+export class FdBudgetCounters extends Counters {
   /** Host sockets of translated flows open now. */
   inUse = 0;
   /** New guest flows refused because the budget was spent. */

@@ -32,6 +32,7 @@ import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } f
 import { nativeStreams } from "./native-stream.js";
 import { shareOption } from "../stack/guests.js";
 import type { FdBudget } from "./fd-budget.js";
+import { Counters } from "../common/counters.js";
 
 export interface TcpTranslateOptions {
   /** Give up dialling after this long (ms); the guest gets ICMP host unreachable. */
@@ -59,7 +60,7 @@ export interface TcpTranslateOptions {
 /** Open a host connection to `host` (= `ip`): the stream at once, `done(undefined | error code)` later. */
 type Dial = (host: string, ip: number, port: number, done: (err: string | undefined) => void) => HostStream;
 
-export class TcpTranslateCounters {
+export class TcpTranslateCounters extends Counters {
   dials = 0;
   dialsInFlight = 0;
   connected = 0;
@@ -158,17 +159,17 @@ export class TcpTranslator {
       settled = true;
       c.dialsInFlight--;
       if (guest !== undefined) guest.tcpDials--;
-      clearTimeout(timer);
+      timer.cancel();
       return true;
     };
-    const timer = setTimeout(() => {
+    // On the network's clock and timer driver (stack/timers.ts), like the flow's own deadlines.
+    const timer = this.layer.stack.timers.after(this.dialTimeoutMs, () => {
       if (!settle()) return;
       c.timedOut++;
       sock.destroy();
       releaseFd();
       flow.unreachable(IcmpUnreachCode.Host);
-    }, this.dialTimeoutMs);
-    timer.unref?.();
+    });
     const sock = this.dial(target.host, target.ip, flow.remotePort, (code) => {
       if (!settle()) return;
       if (code === undefined) {

@@ -31,6 +31,7 @@ import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 import { errnoName } from "../native/addon.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
+import { Counters } from "../common/counters.js";
 
 export interface UdpTranslateOptions {
   idleMs?: number;
@@ -55,7 +56,7 @@ interface HostDatagram {
 /** A guest's flows in this table (for `evictForGuest`). */
 const COUNT = (g: Guest): number => g.udpFlows;
 
-export class UdpTranslateCounters {
+export class UdpTranslateCounters extends Counters {
   flowsOpened = 0;
   flowsExpired = 0;
   flowsEvicted = 0;

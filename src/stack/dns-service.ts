@@ -29,7 +29,9 @@ import { getU16, setU16 } from "../common/bytes.js";
 import { DnsResolver } from "../dns/resolver.js";
 import { RecordStore } from "../dns/records.js";
 import { HostsFile, ResolvConfFile } from "../dns/hosts.js";
+import { ownTimers, type TimerTarget, type Timers } from "./timers.js";
 import { UpstreamForwarder, serversFromResolvConf, type UpstreamServer } from "../dns/upstream.js";
+import { Counters } from "../common/counters.js";
 
 export const DNS_PORT = 53;
 
@@ -44,7 +46,7 @@ export interface DnsServiceOptions {
   log?: Logger;
 }
 
-export class DnsServiceCounters {
+export class DnsServiceCounters extends Counters {
   udpQueries = 0;
   udpAnswers = 0;
   udpSendFailures = 0;
@@ -57,14 +59,13 @@ export class DnsServiceCounters {
   tcpIdleClosed = 0;
 }
 
-interface TcpConn {
+interface TcpConn extends TimerTarget {
   flow: TcpFlow;
   /** Bytes of the message being read (length prefix included). */
   inbuf: Uint8Array;
   inLen: number;
   pending: number;
   out: Uint8Array[];
-  timer: NodeJS.Timeout | undefined;
   finSent: boolean;
   done: boolean;
   /** Re-entrancy guards: reading or writing the flow may deliver its events synchronously. */
@@ -79,6 +80,8 @@ export class DnsService {
   private readonly maxPipeline: number;
   private readonly idleMs: number;
   private readonly conns = new Set<TcpConn>();
+  /** Idle limits of TCP connections, on the stack's one timer driver. */
+  private readonly idle: Timers<TcpConn>;
   private closed = false;
 
   constructor(
@@ -90,6 +93,7 @@ export class DnsService {
     this.maxTcp = opts.maxTcpConnections ?? 64;
     this.maxPipeline = opts.maxTcpPipeline ?? 16;
     this.idleMs = opts.tcpIdleMs ?? 10_000;
+    this.idle = ownTimers<TcpConn>(stack.timers, (conn) => this.onIdle(conn));
     stack.bindUdp(this.port, (_s, d) => this.onUdp(this.stack, d));
   }
 
@@ -145,7 +149,7 @@ export class DnsService {
       flow.refuse();
       return;
     }
-    const conn: TcpConn = { flow, inbuf: new Uint8Array(2), inLen: 0, pending: 0, out: [], timer: undefined, finSent: false, done: false, pumping: false, flushing: false };
+    const conn: TcpConn = { flow, inbuf: new Uint8Array(2), inLen: 0, pending: 0, out: [], timerAt: Infinity, timerSeq: 0, timerQueuedAt: Infinity, finSent: false, done: false, pumping: false, flushing: false };
     this.conns.add(conn);
     this.counters.tcpConnections++;
     flow.onEvents = (_f, ev) => this.onEvents(conn, ev);
@@ -250,21 +254,22 @@ export class DnsService {
     conn.flow.shutdownWrite();
   }
 
+  /** Something happened: the idle limit starts again (a later deadline costs the driver nothing). */
   private touch(conn: TcpConn): void {
-    clearTimeout(conn.timer);
-    conn.timer = setTimeout(() => {
-      if (conn.done || conn.finSent) return;
-      if (conn.pending > 0 || conn.out.length > 0) return this.touch(conn);
-      this.counters.tcpIdleClosed++;
-      conn.finSent = true;
-      conn.flow.shutdownWrite();
-    }, this.idleMs);
-    conn.timer.unref?.();
+    this.idle.schedule(conn, this.stack.now() + this.idleMs);
+  }
+
+  private onIdle(conn: TcpConn): void {
+    if (conn.done || conn.finSent) return;
+    if (conn.pending > 0 || conn.out.length > 0) return this.touch(conn);
+    this.counters.tcpIdleClosed++;
+    conn.finSent = true;
+    conn.flow.shutdownWrite();
   }
 
   private forget(conn: TcpConn): void {
     conn.done = true;
-    clearTimeout(conn.timer);
+    this.idle.cancel(conn);
     this.conns.delete(conn);
   }
 }
@@ -300,12 +305,13 @@ export interface DnsServer {
 /** Build and bind the gateway's DNS server (UDP 53, and TCP 53 when `tcp` is given). */
 export function createDnsServer(stack: NetworkStack, opts: DnsServerOptions = {}): DnsServer {
   const cfg = stack.config;
-  const fileOpts = { now: opts.now, log: opts.log };
+  // One clock: the files are re-read by the stack's clock unless a test gives its own.
+  const fileOpts = { now: opts.now ?? stack.now, log: opts.log };
   const records = new RecordStore(cfg, { maxRecords: opts.maxRecords });
   const hostsPath = opts.hostsPath === undefined ? "/etc/hosts" : opts.hostsPath;
   const hosts = hostsPath === null ? undefined : new HostsFile(hostsPath, fileOpts);
   const servers = opts.servers ?? serversFromResolvConf(new ResolvConfFile(opts.resolvConfPath ?? "/etc/resolv.conf", fileOpts));
-  const upstream = new UpstreamForwarder({ servers, timeoutMs: opts.timeoutMs, maxInFlight: opts.maxInFlight, log: opts.log });
+  const upstream = new UpstreamForwarder({ servers, clock: stack.timers, timeoutMs: opts.timeoutMs, maxInFlight: opts.maxInFlight, log: opts.log });
   // The largest UDP answer that fits the guest link unfragmented (IPv4 20 + UDP 8).
   const resolver = new DnsResolver({ records, hosts, upstream, ttl: opts.ttl, maxUdpPayload: Math.min(cfg.mtu - 28, 4096), log: opts.log });
   const service = new DnsService(stack, resolver, opts);

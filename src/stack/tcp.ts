@@ -29,6 +29,7 @@ import type { NetworkStack, Port } from "./stack.js";
 import { shareOption, type Guest } from "./guests.js";
 import { ownTimers, type TimerHost, type TimerOwner, type TimerTarget, type Timers } from "./timers.js";
 import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
+import { Counters } from "../common/counters.js";
 
 /** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
 const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;
@@ -65,7 +66,7 @@ export interface TcpConnectOptions {
   owner?: unknown;
 }
 
-export class TcpLayerCounters {
+export class TcpLayerCounters extends Counters {
   segmentsIn = 0;
   segmentsOut = 0;
   flowsOpened = 0;

@@ -7,8 +7,10 @@
  * Each `NetworkStack` has one `SharedTimers` on its clock, and every owner of deadlines on that
  * stack (the TCP layer's flows, the UDP and ICMP translators' idle flows, the forwards' UDP
  * clients) schedules on it through `ownTimers`: an item records its owner's callback, so one
- * heap and one `setTimeout` serve them all. Tests that drive time by hand give an owner a
- * `TimerHost` of their own instead, and it gets a driver of its own on that host.
+ * heap and one `setTimeout` serve them all. One-shot time limits (a dial, a DNS query, a
+ * request) take `after(ms, fn)`, the `NetworkClock` of common/clock.ts. Tests that drive time
+ * by hand give an owner a `TimerHost` of their own instead, and it gets a driver of its own on
+ * that host.
  *
  * Rescheduling an item replaces its deadline without a search. A later deadline costs nothing
  * at all: the item's live heap entry stays, and when it comes due the driver finds the item
@@ -16,6 +18,8 @@
  * later on every ACK: one heap push per RTO period, not one per segment). An earlier deadline
  * pushes a new entry; the old one is skipped lazily when it reaches the top.
  */
+
+import type { NetworkClock, Timeout } from "../common/clock.js";
 
 export interface TimerTarget {
   /** Set and read by the driver only: the deadline wanted, */
@@ -81,6 +85,11 @@ export class TimerDriver<T extends TimerTarget> implements Timers<T> {
 
   get size(): number {
     return this.heap.length;
+  }
+
+  /** The driver's clock (ms): the time its deadlines are on. */
+  now(): number {
+    return this.host.now();
   }
 
   /** Call `fire(item)` at `at` (ms on the host clock); Infinity cancels. */
@@ -213,10 +222,41 @@ export class TimerDriver<T extends TimerTarget> implements Timers<T> {
   }
 }
 
+/**
+ * A one-shot callback on a shared driver (`SharedTimers.after`): what a per-connection or
+ * per-query time limit uses instead of its own `setTimeout`.
+ */
+class Deadline implements TimerTarget, Timeout {
+  timerAt = Infinity;
+  timerSeq = 0;
+  timerQueuedAt = Infinity;
+  timerOwner?: TimerOwner = fireDeadline as TimerOwner;
+
+  constructor(
+    private readonly driver: SharedTimers,
+    readonly fn: () => void,
+  ) {}
+
+  cancel(): void {
+    this.driver.cancel(this);
+  }
+}
+
+function fireDeadline(d: Deadline): void {
+  d.fn();
+}
+
 /** The stack's one driver: each item carries its owner's callback (`timerOwner`). */
-export class SharedTimers extends TimerDriver<TimerTarget> {
+export class SharedTimers extends TimerDriver<TimerTarget> implements NetworkClock {
   constructor(host: TimerHost) {
     super(host, (item, now) => (item.timerOwner as (item: TimerTarget, now: number) => void)(item, now));
+  }
+
+  /** Call `fn` once, `ms` from now on the driver's clock, unless cancelled first. */
+  after(ms: number, fn: () => void): Timeout {
+    const d = new Deadline(this, fn);
+    this.schedule(d, this.now() + ms);
+    return d;
   }
 
   /** An owner's share: its items call `fire` back. */

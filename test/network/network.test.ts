@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { closeSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { createNetwork, Network, NetworkWarning } from "../../src/network/network.js";
 import { NetworkOptionError, type NetworkOptions } from "../../src/network/options.js";
@@ -73,11 +74,36 @@ describe("network: createNetwork, the front door", () => {
       const stats = net.stats();
       expect(JSON.parse(JSON.stringify(stats))).to.deep.equal(stats);
       expect(stats.attachments.map((a) => a.name)).to.include("switch-stack:a");
+      // One stats tree: every group of the services, the forwards and the switch.
+      expect(Object.keys(stats)).to.include.members(["attachments", "stack", "tcp", "tcpTranslate", "udpTranslate", "icmpTranslate", "fdBudget", "forwards", "shares", "dhcp", "dns", "switch"]);
+      expect(stats.tcp).to.include.keys("segmentsIn", "flowsOpen", "halfOpen");
+      expect(stats.dhcp).to.deep.include({ discovers: 1, offers: 1 });
+      expect(Object.keys(stats.dns)).to.deep.equal(["service", "resolver", "upstream"]);
+      expect(stats.stack.rxFrames).to.be.greaterThan(0);
       guest.close();
       for (let i = 0; i < 20 && detached.length === 0; i++) await new Promise((r) => setImmediate(r));
       expect(detached).to.deep.equal([g.name]);
     } finally {
       await net.close();
+    }
+  });
+
+  it("stats() lists the guest listeners with vmnet's handshake counters", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-net-"));
+    const net = new Network();
+    try {
+      const path = join(dir, "vmnet.sock");
+      await net.listenVmnet(path);
+      // A client that connects and leaves before its handshake: counted as a drop.
+      const c = connect(path);
+      await new Promise<void>((r) => c.on("connect", () => r()));
+      c.destroy();
+      const drops = () => (net.stats().listeners?.[0]?.drops ?? {}) as Record<string, number>;
+      for (let i = 0; i < 200 && drops()["closed-during-handshake"] === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(net.stats().listeners).to.deep.equal([{ address: `unix:${path}`, accepted: 1, handshakes: 0, drops: { "closed-during-handshake": 1 } }]);
+    } finally {
+      await net.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -8,12 +8,11 @@
  */
 import { expect } from "chai";
 import { createSocket } from "node:dgram";
-import { NetworkStack } from "../../src/stack/stack.js";
 import { TcpLayer } from "../../src/stack/tcp.js";
 import { IdleTable, type IdleEntry } from "../../src/stack/idle-table.js";
 import { NeighborResolver } from "../../src/forward/neighbor.js";
 import { UdpForward } from "../../src/forward/udp-forward.js";
-import { RecordingChannel, GUEST_IP, GUEST_MAC } from "../support/stack.js";
+import { manualStack, crossDeadline, RecordingChannel, GUEST_IP, GUEST_MAC } from "../support/stack.js";
 import { describe as describeFrame } from "../support/frames.js";
 
 class Entry implements IdleEntry {
@@ -22,14 +21,6 @@ class Entry implements IdleEntry {
   timerQueuedAt = Infinity;
   lastActive = 0;
   constructor(readonly key: number) {}
-}
-
-function manualStack() {
-  let t = 1000;
-  const stack = new NetworkStack({ now: () => t });
-  const link = new RecordingChannel();
-  const port = stack.attach(link);
-  return { stack, link, port, advance: (ms: number) => (t += ms) };
 }
 
 describe("stack/timers: one driver and one clock for the network", () => {
@@ -104,12 +95,12 @@ describe("stack/timers: one driver and one clock for the network", () => {
       await new Promise<void>((resolve) => client.send("hi", f.hostPort, "127.0.0.1", () => resolve()));
       for (let i = 0; i < 50 && f.clientCount === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(f.clientCount).to.equal(1);
-      advance(4999);
-      stack.timers.run();
-      expect(f.clientCount).to.equal(1);
-      advance(1);
-      stack.timers.run();
-      expect(f.clientCount).to.equal(0);
+      crossDeadline(
+        { stack, advance },
+        5000,
+        () => expect(f.clientCount).to.equal(1),
+        () => expect(f.clientCount).to.equal(0),
+      );
       expect(f.counters).to.deep.include({ clientsOpened: 1, clientsExpired: 1, open: 0 });
     } finally {
       client.close();

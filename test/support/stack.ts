@@ -7,6 +7,7 @@ import { parseIpv4Address, parseMac } from "../../src/common/addr.js";
 import { emitEthernet, EtherType } from "../../src/ethernet/ethernet.js";
 import { emitIpv4, IpProtocol } from "../../src/ipv4/ipv4.js";
 import { emitTcp, tcpLen, type TcpRepr } from "../../src/tcp/wire.js";
+import { NetworkStack } from "../../src/stack/stack.js";
 
 export const GUEST_MAC = parseMac("52:54:00:12:34:56")!;
 export const GW_MAC = parseMac("02:50:00:00:00:01")!;
@@ -36,4 +37,26 @@ export function guestSegment(src: number, dst: number, seg: TcpRepr): Uint8Array
   const h = emitIpv4({ src, dst, protocol: IpProtocol.TCP, ttl: 64, id: 1, tos: 0, df: true, mf: false, fragmentOffset: 0, payloadLength: l4, options: new Uint8Array(0) }, f, o);
   emitTcp(seg, f, o + h, src, dst);
   return f;
+}
+
+/** A stack on a clock the test advances by hand (fire deadlines with `stack.timers.run()`), one recording link attached. */
+export function manualStack() {
+  let t = 1000;
+  const stack = new NetworkStack({ now: () => t });
+  const link = new RecordingChannel();
+  const port = stack.attach(link);
+  return { stack, link, port, advance: (ms: number) => (t += ms) };
+}
+
+/**
+ * Step a manual stack's clock to 1 ms short of `ms` from now and fire what is due: `before()`
+ * must hold; then to `ms` and fire again: `after()` must hold. Deadlines fire exactly on time.
+ */
+export function crossDeadline(env: { stack: NetworkStack; advance: (ms: number) => void }, ms: number, before: () => void, after: () => void): void {
+  env.advance(ms - 1);
+  env.stack.timers.run();
+  before();
+  env.advance(1);
+  env.stack.timers.run();
+  after();
 }
