@@ -24,6 +24,7 @@ import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 /** What the service uses of a TCP flow (tests pass their own). */
 export type EventFlow = Pick<TcpFlow, "accept" | "refuse" | "read" | "write" | "shutdownWrite" | "onEvents">;
 import { EventKind, type EventQueue, type ShareEvent } from "./events.js";
+import { Counters } from "../common/counters.js";
 import { HostWatcher, type HostWatchOptions } from "./host-watch.js";
 import type { Share, ShareRegistry } from "./registry.js";
 
@@ -41,7 +42,7 @@ export interface EventServiceOptions extends HostWatchOptions {
   maxUnacked?: number;
 }
 
-export class EventServiceCounters {
+export class EventServiceCounters extends Counters {
   subscribers = 0;
   refused = 0;
   framesSent = 0;
@@ -117,6 +118,11 @@ export class EventService {
 
   bindTcp(layer: TcpLayer): void {
     layer.bindLocal(this.port, (flow) => this.serve(flow));
+  }
+
+  /** Agents subscribed now. */
+  get subscribers(): number {
+    return this.byQueue.size;
   }
 
   /** The host watcher of a share, while agents are subscribed (for counters and tests). */

@@ -24,6 +24,8 @@
  * again"), `maxPending` expected injections (oldest dropped), `maxEchoEntries` marks (oldest dropped).
  */
 
+import { Counters } from "../common/counters.js";
+
 /**
  * What happened (the five kinds, and "look again" after an overflow), or PIN: a guest just made
  * this directory — the agent holds it at once, so the guest's watchers and later injections meet
@@ -79,7 +81,7 @@ interface Pending {
   expires: number;
 }
 
-export class ShareEventCounters {
+export class ShareEventCounters extends Counters {
   /** Host events turned into guest events. */
   events = 0;
   /** Host events dropped as echoes of the server's own operations. */

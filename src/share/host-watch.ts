@@ -23,6 +23,7 @@
 
 import { readdirSync } from "node:fs";
 import { loadAddon, type SkiffAddon } from "../native/addon.js";
+import { Counters } from "../common/counters.js";
 import { closeQuietly, fsAddon, statFd, S_IFDIR, S_IFMT } from "./host-fs.js";
 import { EventKind, entryKey, type ShareEvents } from "./events.js";
 import type { Share } from "./registry.js";
@@ -42,7 +43,7 @@ export interface HostWatchOptions {
   now?: () => number;
 }
 
-export class HostWatchCounters {
+export class HostWatchCounters extends Counters {
   watches = 0;
   /** Directories not watched because of maxWatches or the kernel's limit. */
   refused = 0;
