@@ -205,8 +205,9 @@ export class ShareEvents {
     const n = this.subscribers.size;
     const isDir = event.isDir;
     event.expects = [];
-    // A modify or attribute change not injected yet covers the next one of the same kind.
-    if ((event.kind === EventKind.Modify || event.kind === EventKind.Attrib) && this.tailRole(key) === event.kind) {
+    // A create, modify or attribute change not injected yet covers the next one of the same kind
+    // (a directory's entries found when its watch is added may also come as events).
+    if ((event.kind === EventKind.Create || event.kind === EventKind.Modify || event.kind === EventKind.Attrib) && this.tailRole(key) === event.kind) {
       this.counters.coalesced++;
       return;
     }

@@ -112,6 +112,9 @@ describe("share/events: queue, expected injections, echo suppression", () => {
     expect(e.consume(K("m"), [Role.Modify], 10)).to.equal(true);
     e.publish(ev(EventKind.Modify, "m"), K("m"), 11);
     expect(q.take().length, "after the injection, a new modify is an event again").to.equal(1);
+    e.publish(ev(EventKind.Create, "c"), K("c"), 20);
+    e.publish(ev(EventKind.Create, "c"), K("c"), 21);
+    expect(q.take().length, "creates too").to.equal(1);
   });
 
   it("giving an event up (the agent failed it) frees its entry for the events after it", () => {
