@@ -10,7 +10,8 @@
  *       to every watcher of the mount: create → mkdir or mknod(S_IFREG), modify → utimensat of the
  *       mtime alone (IN_MODIFY), attrib → utimensat of both times (IN_ATTRIB), delete → unlink or
  *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass, pin (a
- *       directory the guest is making) → hold it as soon as it exists. The
+ *       directory the guest is making) → hold it as soon as it exists, unpin (one the guest
+ *       removed) → let it go. The
  *       server answers these as no-ops (src/share/inject.ts). Each event is acknowledged with one
  *       byte, 0 done or 1 failed (the server then stops expecting it).
  *       Pinning: with the 9p client's default cache=none the kernel makes a new inode at each
@@ -49,7 +50,7 @@
 #define INJECTOR_UID 0x7ffffff0 /* src/share/inject.ts */
 #define PATH_BYTES 4096
 
-enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN };
+enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN, K_UNPIN };
 
 static const char *mount_dir;
 static struct pin { char *rel; int fd; } *pins;
@@ -171,6 +172,9 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
       if (!pinned(rel)) nanosleep(&t, NULL);
     }
     return pinned(rel) ? 0 : -1;
+  case K_UNPIN:
+    unpin_tree(rel);
+    return 0;
   }
   return -1;
 }

@@ -11,7 +11,8 @@
  *                   (len counts the bytes after itself). kind: 1 create, 2 modify, 3 attrib,
  *                   4 delete, 5 rename (path → to), 6 rescan ("something changed": the agent
  *                   looks again), 7 ready (the share is being watched: the agent may start),
- *                   8 pin (a guest made this directory: hold it, events.ts).
+ *                   8 pin (a guest made this directory: hold it, events.ts), 9 unpin (a
+ *                   guest removed it: let it go).
  *                   Paths are relative to the share's root, '/'-separated, no leading '/'.
  * An unknown share closes the connection. The host tree is watched while at least one agent is
  * subscribed to the share (one inotify instance per share). Bounded: `maxSubscribers`

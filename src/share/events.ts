@@ -29,9 +29,10 @@ import { Counters } from "../common/counters.js";
 /**
  * What happened (the five kinds, and "look again" after an overflow), or PIN: a guest just made
  * this directory — the agent holds it at once, so the guest's watchers and later injections meet
- * the same inode (native/guest-agent.c explains why).
+ * the same inode (native/guest-agent.c explains why); UNPIN: a guest removed this directory —
+ * the agent lets it go (else the removed directory would stay held, on both sides).
  */
-export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6, Pin: 8 } as const;
+export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6, Pin: 8, Unpin: 9 } as const;
 export type EventKindValue = (typeof EventKind)[keyof typeof EventKind];
 
 export interface ShareEvent {
@@ -227,15 +228,15 @@ export class ShareEvents {
   /** Path from the share's root of a watched directory, by `dev:ino` (the host watcher provides it). */
   pathOf: ((dirKey: string) => Uint8Array | undefined) | undefined;
 
-  /** A guest made directory `name` in the directory `dirKey`: ask the agents to pin it (before the guest hears back). */
-  pin(dirKey: string, name: Uint8Array): void {
+  /** A guest made (`pin`) or removed (`unpin`) directory `name` in the directory `dirKey`: tell the agents (before the guest hears back). */
+  pin(dirKey: string, name: Uint8Array, kind: typeof EventKind.Pin | typeof EventKind.Unpin = EventKind.Pin): void {
     const dir = this.active ? this.pathOf?.(dirKey) : undefined;
     if (dir === undefined) return;
     const path = new Uint8Array(dir.length + (dir.length > 0 ? 1 : 0) + name.length);
     path.set(dir);
     if (dir.length > 0) path[dir.length] = 0x2f;
     path.set(name, path.length - name.length);
-    this.broadcast({ kind: EventKind.Pin, isDir: true, path });
+    this.broadcast({ kind, isDir: true, path });
   }
 
   /** Tell every subscriber to look again (the host watcher lost events); the agents touch the share's root. */

@@ -16,7 +16,7 @@
  */
 
 import { Errno, FsError, qidOf, statFd } from "./host-fs.js";
-import { ROOT_KEY, Role, Seen, entryKey } from "./events.js";
+import { EventKind, ROOT_KEY, Role, Seen, entryKey } from "./events.js";
 import type { Fid } from "./fids.js";
 import type { Share } from "./registry.js";
 import { QidType, type Qid } from "./wire.js";
@@ -64,6 +64,11 @@ export function markOwn(share: Share, dirFd: number, name: Uint8Array): void {
 /** A guest made directory `name` in `dirFd`: the agents pin it before the guest hears back (events.ts). */
 export function pinHint(share: Share, dirFd: number, name: Uint8Array): void {
   if (share.events.active) share.events.pin(dirKeyOf(dirFd), name);
+}
+
+/** A guest removed directory `name` from `dirFd`: the agents let their pin of it go. */
+export function unpinHint(share: Share, dirFd: number, name: Uint8Array): void {
+  if (share.events.active) share.events.pin(dirKeyOf(dirFd), name, EventKind.Unpin);
 }
 
 /** The same for the entry a fid was reached by. */

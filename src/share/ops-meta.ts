@@ -16,7 +16,7 @@ import {
 import { PathNode, type Fid, type FidTable } from "./fids.js";
 import type { Share, ShareRegistry } from "./registry.js";
 import {
-  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint,
+  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint, unpinHint,
   refuseInjector,
 } from "./inject.js";
 
@@ -382,6 +382,7 @@ export function unlinkat(ctx: OpsContext, m: P9Message): P9Message {
   const d = dirFid(ctx, num(m.dirfid));
   markOwn(d.share, d.node.fd, checkName(bytes(m.name)));
   check(fsAddon().fsUnlink(d.node.fd, checkName(bytes(m.name)), num(m.flags) & AT_REMOVEDIR));
+  if (num(m.flags) & AT_REMOVEDIR) unpinHint(d.share, d.node.fd, bytes(m.name));
   return { type: P9.Runlinkat, tag: m.tag };
 }
 
@@ -396,6 +397,7 @@ export function remove(ctx: OpsContext, m: P9Message): P9Message {
     const [parent, name] = placeOf(f);
     markOwn(f.share, parent.fd, name);
     check(fsAddon().fsUnlink(parent.fd, name, (f.qid.type & 0x80) !== 0 ? AT_REMOVEDIR : 0));
+    if ((f.qid.type & 0x80) !== 0) unpinHint(f.share, parent.fd, name);
   } finally {
     ctx.fids.remove(id);
   }
