@@ -1,5 +1,5 @@
 # node-gyp build of skiff's native addon (native/tap.c, sockets.c, streams.c, nofile.c, fdpass.c,
-# fs.c) and of the namespace helper executable (native/userns.c): `npm run build:native`.
+# fs.c, watch.c) and of the namespace helper executable (native/userns.c): `npm run build:native`.
 # Output: native/build/Release/skiff.node, loaded by src/native/addon.ts (or a prebuilt:
 # prebuilds/<platform>-<arch>/skiff.node), and native/build/Release/skiff-userns, run by
 # src/link/userns.ts.
@@ -7,10 +7,10 @@
   "targets": [
     {
       "target_name": "skiff",
-      "sources": ["tap.c", "sockets.c", "streams.c", "nofile.c", "fdpass.c", "fs.c"],
+      "sources": ["tap.c", "sockets.c", "streams.c", "nofile.c", "fdpass.c", "fs.c", "watch.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["tap.c", "sockets.c", "streams.c", "nofile.c", "fdpass.c", "fs.c"]}]]
+      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["tap.c", "sockets.c", "streams.c", "nofile.c", "fdpass.c", "fs.c", "watch.c"]}]]
     },
     {
       "target_name": "skiff-userns",

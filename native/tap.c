@@ -20,6 +20,7 @@
  *   tapSetVnetHdrSize(fd, size) -> 0 | -errno                 TUNSETVNETHDRSZ
  *   streamsInit, tcpConnect, streamSet, streamWrite, ...      host TCP sockets: see streams.c
  *   getNofile, setNofile                                      RLIMIT_NOFILE: see nofile.c
+ *   watchInit, watchAdd, watchRemove                          inotify for the share server: see watch.c
  *
  * Readiness comes from a uv_poll handle on the loop of the calling environment, so reads never
  * occupy a thread-pool thread. Each wakeup reads frames into fixed slots of a caller-owned
@@ -73,6 +74,7 @@
 #include "sockets.h"
 #include "streams.h"
 #include "fs.h"
+#include "watch.h"
 
 #define MAX_BATCH 64 /* frames read per wakeup before returning to the loop */
 
@@ -539,5 +541,6 @@ NAPI_MODULE_INIT() {
   CHECK(nofile_register(env, exports));
   CHECK(fdpass_register(env, exports));
   CHECK(fs_register(env, exports));
+  CHECK(watch_register(env, exports));
   return exports;
 }

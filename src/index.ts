@@ -70,6 +70,8 @@ export type { TapAddon } from "./native/addon.js";
 // Host-directory sharing (9P2000.L on the gateway's TCP 564): services, the share registry,
 // a connection over any byte stream, and the 9P codec under distinct names.
 export { ShareService, P9_PORT, type ShareServiceOptions } from "./share/service.js";
+export { EventService, P9_EVENTS_PORT, type EventServiceOptions } from "./share/event-service.js";
+export type { ShareEventOptions } from "./share/events.js";
 export { ShareRegistry, parseShareArg, type ShareSpec } from "./share/registry.js";
 export { P9Connection, type P9Transport } from "./share/connection.js";
 export { DEFAULT_MAX_MSIZE, type SessionOptions } from "./share/session.js";

@@ -52,6 +52,9 @@ export function parseVolumes(specs: string[]): Volume[] {
   });
 }
 
+/** Directories the guest's file-event agent pins per share unless told (native/guest-agent.c). */
+export const DEFAULT_EVENT_PINS = 1024;
+
 /** The kernel command-line parameter the guest's init mounts shares from (src/vm/init.ts). */
 export function sharesAppend(volumes: Volume[]): string[] {
   if (volumes.length === 0) return [];
@@ -81,6 +84,8 @@ export interface VmRunOptions {
   apiSocket?: string;
   /** Host directories to mount in the guest before the command: `HOSTDIR:GUESTDIR[:ro]` (`-v`). */
   volumes?: string[];
+  /** Directories the guest's file-event agent pins per read-write volume (default 1024; src/vm/init.ts). */
+  watchDirs?: number;
   /** Host directories served on the gateway (9P, TCP 564) without being mounted by the guest. */
   shares?: ShareSpec[];
   /** Where the command's output lines go (default: stdout). */
@@ -169,7 +174,7 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
         net: link.vmNet,
         command: interactive ? undefined : shellJoin(opts.command),
         interactive,
-        extraAppend: sharesAppend(volumes),
+        extraAppend: [...sharesAppend(volumes), ...(volumes.length > 0 ? [`skiff.pins=${opts.watchDirs ?? DEFAULT_EVENT_PINS}`] : [])],
       },
       {
         logFile: opts.consoleLog,
@@ -245,6 +250,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host to the guest (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--pcap <file>", "capture the guest's link to a pcap file")
     .option("-v, --volume <spec>", "share HOSTDIR with the guest, mounted on GUESTDIR before CMD: HOSTDIR:GUESTDIR[:ro] (repeatable; 9P over skiff's TCP)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--watch-dirs <n>", "file events of -v shares: directories the guest's agent pins per share (watches below them see host changes)", intArg(1, 1 << 20), DEFAULT_EVENT_PINS)
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
     .option("--cache <dir>", "image cache directory", defaultCacheDir())
     .option("--console-log <file>", "copy the guest's serial console to FILE")
@@ -262,6 +268,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
           publish: o.publish,
           pcap: o.pcap,
           volumes: o.volume,
+          watchDirs: o.watchDirs,
           apiSocket: o.apiSocket,
           cacheDir: o.cache,
           command,

@@ -1,7 +1,7 @@
 /**
  * skiff's native addon (native/*.c): TAP devices, host TCP/UDP sockets in one epoll set, ICMP
- * sockets, Unix datagram sockets, the open-file limit, descriptor passing and file operations
- * beneath a directory (the 9P share server). This file declares its functions and
+ * sockets, Unix datagram sockets, the open-file limit, descriptor passing, file operations
+ * beneath a directory (the 9P share server) and inotify (the shares' file events). This file declares its functions and
  * finds and loads the compiled module, the usual prebuilt-or-build way (node-gyp-build's order):
  * the module built from source if there is one (`native/build/Release/skiff.node`: by `npm run
  * build:native`, or by the package's install script when no prebuilt matched), else a prebuilt
@@ -190,6 +190,20 @@ export interface FsAddon {
   fsLock(fd: number, type: number, start: bigint, length: bigint, get: boolean, out: BigUint64Array): number;
 }
 
+/**
+ * The addon's inotify functions (native/watch.c), for the share server's host-side file events.
+ * The inotify descriptor is read with `startRead` (whole `struct inotify_event` records per read)
+ * and closed with `close`.
+ */
+export interface WatchAddon {
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC): the descriptor or -errno. */
+  watchInit(): number;
+  /** Watch the directory held by the O_PATH descriptor `dirfd` (IN_ONLYDIR added): the watch descriptor or -errno. */
+  watchAdd(ifd: number, dirfd: number, mask: number): number;
+  /** inotify_rm_watch: 0 or -errno. */
+  watchRemove(ifd: number, wd: number): number;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 
 /** The name of a positive errno value (the addon returns -errno): "ECONNREFUSED", else "errno N". */
@@ -205,7 +219,7 @@ export const PREBUILT_PATH = join("prebuilds", `${process.platform}-${process.ar
 export const BUILT_PATH = join("native", "build", "Release", ADDON_FILE);
 
 /** Everything the compiled addon exports. */
-export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon & FsAddon;
+export type SkiffAddon = TapAddon & IcmpSocketAddon & UnixDgramAddon & TapOffloadAddon & HostSocketAddon & FileLimitAddon & FsAddon & WatchAddon;
 
 let cached: SkiffAddon | undefined;
 

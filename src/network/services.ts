@@ -100,6 +100,7 @@ export class NetworkServices {
       .counters("icmpTranslate", this.icmp.counters)
       .counters("fdBudget", fds.counters, () => ({ size: Number.isFinite(fds.size) ? fds.size : null }))
       .counters("shares", this.shares.counters, () => ({ connectionsOpen: this.shares.connections }))
+      .counters("shareEvents", this.shares.events.counters, () => ({ subscribers: this.shares.events.subscribers }))
       .counters("dhcp", this.dhcpService.counters)
       .tree("dns", new StatsTree().counters("service", dns.service.counters).counters("resolver", dns.resolver.counters).counters("upstream", dns.upstream.counters));
   }

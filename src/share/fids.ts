@@ -68,6 +68,13 @@ export interface XattrState {
 export class Fid {
   open: OpenFile | undefined;
   xattr: XattrState | undefined;
+  /**
+   * Set for an injector's phantom (inject.ts: an entry gone from the host that its lookup must
+   * still see; true for a directory). Only getattr, walk (clone) and clunk reach a phantom.
+   */
+  phantom: boolean | undefined;
+  /** The entry's event key (inject.ts), computed once. */
+  eventKey: string | undefined;
   constructor(
     readonly share: Share,
     public node: PathNode,
@@ -85,6 +92,7 @@ export class Fid {
     this.qid = qid;
     this.parent = parent;
     this.name = name === undefined ? undefined : Uint8Array.from(name);
+    this.eventKey = undefined;
   }
 }
 
@@ -115,8 +123,15 @@ export class FidTable {
     return this.fids.size;
   }
 
-  /** The fid, or FsError(EBADF). */
+  /** The fid, or FsError(EBADF); ENOENT for a phantom (inject.ts), which only `getAny` callers handle. */
   get(fid: number): Fid {
+    const f = this.getAny(fid);
+    if (f.phantom !== undefined) throw new FsError(Errno.ENOENT);
+    return f;
+  }
+
+  /** The fid, phantom or not, or FsError(EBADF). */
+  getAny(fid: number): Fid {
     const f = this.fids.get(fid);
     if (f === undefined) throw new FsError(Errno.EBADF);
     return f;
@@ -143,7 +158,7 @@ export class FidTable {
 
   /** Remove a fid and drop what it holds. Returns the fid (for Tclunk's attribute commit, done before). */
   remove(id: number): Fid {
-    const f = this.get(id);
+    const f = this.getAny(id);
     this.fids.delete(id);
     this.budget.used--;
     this.dropFid(f);

@@ -15,6 +15,7 @@ import { Errno, FsError, check, checkName, dotlWrites, fsAddon, hostOpenFlags, q
 import { OpenFile, PathNode, type Fid } from "./fids.js";
 import { dropSetidForWrite, hostMode, type OpsContext } from "./ops-meta.js";
 import { PRIVATE_XATTR_PREFIX } from "./ownership.js";
+import { markOwn, markOwnFid, refuseInjector } from "./inject.js";
 
 const num = (v: unknown): number => v as number;
 const bytes = (v: unknown): Uint8Array => v as Uint8Array;
@@ -36,7 +37,9 @@ export function lopen(ctx: OpsContext, m: P9Message): P9Message {
   const f = ctx.fids.get(num(m.fid));
   if (f.open !== undefined || f.xattr !== undefined) throw new FsError(Errno.EBADF);
   const flags = num(m.flags);
+  if (dotlWrites(flags)) refuseInjector(f);
   if (f.share.readOnly && dotlWrites(flags)) throw new FsError(Errno.EROFS);
+  if (dotlWrites(flags)) markOwnFid(f);
   const isDir = (f.qid.type & 0x80) !== 0;
   const fd = check(fsAddon().fsReopen(f.node.fd, isDir ? 0 : hostOpenFlags(flags)));
   if (!isDir && dotlWrites(flags)) {
@@ -55,9 +58,11 @@ export function lopen(ctx: OpsContext, m: P9Message): P9Message {
 /** lcreate: create and open `name` in the directory fid, which then stands for the new file. */
 export function lcreate(ctx: OpsContext, m: P9Message): P9Message {
   const d = ctx.fids.get(num(m.fid));
+  refuseInjector(d);
   if (d.share.readOnly) throw new FsError(Errno.EROFS);
   if (d.open !== undefined || d.xattr !== undefined) throw new FsError(Errno.EBADF);
   const name = checkName(bytes(m.name));
+  markOwn(d.share, d.node.fd, name);
   const a = fsAddon();
   const fd = check(a.fsCreate(d.node.fd, name, hostOpenFlags(num(m.flags)), hostMode(ctx, num(m.mode), false)));
   const node = new PathNode(a.fsDup(fd));
@@ -139,6 +144,7 @@ export function write(ctx: OpsContext, m: P9Message): P9Message | Promise<P9Mess
   const open = f.open;
   if (open === undefined || open.isDir) throw new FsError(open === undefined ? Errno.EBADF : Errno.EISDIR);
   const pos = position(offset);
+  markOwnFid(f);
   const fd = open.begin();
   return new Promise((resolve, reject) => {
     fsWrite(fd, data, 0, data.length, pos, (err, n) => {
@@ -229,6 +235,7 @@ export function xattrwalk(ctx: OpsContext, m: P9Message): P9Message {
 /** xattrcreate: the fid becomes a buffer for the value, set on the file when it is clunked. */
 export function xattrcreate(ctx: OpsContext, m: P9Message): P9Message {
   const f = ctx.fids.get(num(m.fid));
+  refuseInjector(f);
   if (f.share.readOnly) throw new FsError(Errno.EROFS);
   if (f.open !== undefined || f.xattr !== undefined) throw new FsError(Errno.EBADF);
   const name = bytes(m.name);
@@ -246,10 +253,11 @@ const XATTR_REPLACE = 2;
 /** clunk(5); an attribute being written is set now (size 0 with XATTR_REPLACE: removed), its error reported. */
 export function clunk(ctx: OpsContext, m: P9Message): P9Message {
   const id = num(m.fid);
-  const f: Fid = ctx.fids.get(id);
+  const f: Fid = ctx.fids.getAny(id);
   try {
     const x = f.xattr;
     if (x !== undefined && x.write) {
+      markOwnFid(f);
       if (x.filled !== x.data.length) throw new FsError(Errno.EINVAL);
       const a = fsAddon();
       // Linux's removexattr(2) arrives as an empty value with XATTR_REPLACE; without that flag an

@@ -16,6 +16,10 @@ import {
 import { PathNode, type Fid, type FidTable } from "./fids.js";
 import type { Share, ShareRegistry } from "./registry.js";
 import { S_IFBLK, S_IFCHR, makedev, rememberMode, rememberedMode, reportedMode } from "./remembered-mode.js";
+import {
+  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint, unpinHint,
+  refuseInjector,
+} from "./inject.js";
 
 export interface OpsOptions {
   /** gid reported for files with no remembered owner. */
@@ -100,12 +104,15 @@ export function attach(ctx: OpsContext, m: P9Message): P9Message {
  * itself, and walking through it fails with ENOTDIR).
  */
 export function walk(ctx: OpsContext, m: P9Message): P9Message {
-  const from = ctx.fids.get(num(m.fid));
+  const from = ctx.fids.getAny(num(m.fid));
   const newfid = num(m.newfid);
   if (newfid !== num(m.fid)) ctx.fids.checkFree(newfid);
   if (from.open !== undefined || from.xattr !== undefined) throw new FsError(Errno.EBADF);
   const names = m.wnames as Uint8Array[];
+  if (from.phantom !== undefined && names.length > 0) throw new FsError(Errno.ENOENT);
   const a = fsAddon();
+  const injector = isInjector(from);
+  let phantom = from.phantom;
   let node = from.node.ref();
   let parent = from.parent?.ref();
   let name = from.name;
@@ -114,13 +121,23 @@ export function walk(ctx: OpsContext, m: P9Message): P9Message {
   try {
     for (const w of names) {
       const dotdot = w.length === 2 && w[0] === 0x2e && w[1] === 0x2e;
-      const fd = dotdot ? a.fsParent(node.fd, from.share.rootFd) : a.fsWalk(node.fd, checkName(w));
+      let fd: number;
+      if (dotdot) fd = a.fsParent(node.fd, from.share.rootFd);
+      else if (!injector) fd = a.fsWalk(node.fd, checkName(w));
+      else {
+        // The injector sees the entry as the guest should before the event (inject.ts).
+        const dirFd = node.fd;
+        const r = injectorLookup(from.share, dirFd, checkName(w), () => a.fsWalk(dirFd, w));
+        if (typeof r === "number") fd = r;
+        else if (qids.length !== names.length - 1) fd = -Errno.ENOENT;
+        else ((phantom = r.phantom), (fd = a.fsDup(dirFd)));
+      }
       if (fd < 0) {
         if (qids.length === 0) throw new FsError(-fd);
         break;
       }
       const next = new PathNode(fd);
-      qid = qidOf(statFd(fd));
+      qid = phantom !== undefined && !dotdot ? phantomQid(phantom) : qidOf(statFd(fd));
       parent?.unref();
       if (dotdot) {
         parent = undefined;
@@ -147,29 +164,49 @@ export function walk(ctx: OpsContext, m: P9Message): P9Message {
     from.node.unref();
     from.parent?.unref();
     from.moveTo(node, qid, parent, name);
+    from.phantom = phantom;
   } else {
-    ctx.fids.add(newfid, from.share, node, qid, parent, name, from.uid);
+    ctx.fids.add(newfid, from.share, node, qid, parent, name, from.uid).phantom = phantom;
   }
   return { type: P9.Rwalk, tag: m.tag, wqids: qids };
 }
 
 export function getattr(ctx: OpsContext, m: P9Message): P9Message {
-  const f = ctx.fids.get(num(m.fid));
+  const f = ctx.fids.getAny(num(m.fid));
+  if (f.phantom !== undefined) {
+    const p = phantomAttrs(f.phantom);
+    return {
+      type: P9.Rgetattr, tag: m.tag, valid: GETATTR_BASIC, qid: f.qid, mode: p.mode, uid: 0, gid: ctx.opts.defaultGid, nlink: p.nlink, rdev: 0n,
+      size: p.size, blksize: 4096n, blocks: 0n, atime_sec: p.sec, atime_nsec: 0n, mtime_sec: p.sec, mtime_nsec: 0n, ctime_sec: p.sec, ctime_nsec: 0n,
+      btime_sec: 0n, btime_nsec: 0n, gen: 0n, data_version: 0n,
+    };
+  }
   const st = statFd(f.node.fd);
   f.qid = qidOf(st);
-  const owner = f.share.owners.get(f.node.fd, st) ?? { uid: f.uid, gid: ctx.opts.defaultGid };
-  const { mode, rdev } = reportedMode(st, (st.mode & S_IFMT) === S_IFREG ? rememberedMode(f.node.fd) : undefined);
+  const remembered = f.share.owners.get(f.node.fd, st);
+  const owner = remembered ?? { uid: isInjector(f) ? 0 : f.uid, gid: ctx.opts.defaultGid };
+  const reported = reportedMode(st, (st.mode & S_IFMT) === S_IFREG ? rememberedMode(f.node.fd) : undefined);
+  // The injector's lookups make the inodes of the directories the agent pins, which every guest
+  // user then shares (the guest kernel checks permissions against them until someone's stat
+  // refreshes them): so that every user is treated as the owner there too (the osxfs rule), they
+  // show the owner's permission bits for group and others.
+  const mode = isInjector(f) && remembered === undefined ? reported.mode | ((reported.mode & 0o700) >> 3) | ((reported.mode & 0o700) >> 6) : reported.mode;
   return {
     type: P9.Rgetattr, tag: m.tag, valid: GETATTR_BASIC | (st.btimeSec !== 0n ? GETATTR_BTIME : 0n), qid: f.qid,
-    mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev, size: st.size, blksize: st.blksize,
+    mode, uid: owner.uid, gid: owner.gid, nlink: st.nlink, rdev: reported.rdev, size: st.size, blksize: st.blksize,
     blocks: st.blocks, atime_sec: st.atimeSec, atime_nsec: st.atimeNsec, mtime_sec: st.mtimeSec, mtime_nsec: st.mtimeNsec,
     ctime_sec: st.ctimeSec, ctime_nsec: st.ctimeNsec, btime_sec: st.btimeSec, btime_nsec: st.btimeNsec, gen: 0n, data_version: 0n,
   };
 }
 
 export function setattr(ctx: OpsContext, m: P9Message): P9Message {
-  const f = ctx.fids.get(num(m.fid));
+  const f = ctx.fids.getAny(num(m.fid));
+  if (isInjector(f)) {
+    injectSetattr(f);
+    return { type: P9.Rsetattr, tag: m.tag };
+  }
   writable(f.share);
+  markOwnFid(f);
   const valid = num(m.valid);
   const a = fsAddon();
   const fd = f.node.fd;
@@ -242,23 +279,42 @@ function created(ctx: OpsContext, dir: Fid, name: Uint8Array, gid: number): Qid 
   }
 }
 
+/** The injector's create of `name` in `dfid`: a pending create answered with what is there (inject.ts). */
+function injectedCreate(ctx: OpsContext, dfid: number, name: Uint8Array): Qid {
+  const d = ctx.fids.get(dfid);
+  return injectCreate(d.share, d.node.fd, checkName(name), () => fsAddon().fsWalk(d.node.fd, name), (fd) => new PathNode(fd).unref());
+}
+
+/** The injector's request, or undefined for anyone else's. */
+function injectorDir(ctx: OpsContext, id: number): Fid | undefined {
+  const d = ctx.fids.get(id);
+  return isInjector(d) ? d : undefined;
+}
+
 export function mkdir(ctx: OpsContext, m: P9Message): P9Message {
+  if (injectorDir(ctx, num(m.dfid))) return { type: P9.Rmkdir, tag: m.tag, qid: injectedCreate(ctx, num(m.dfid), bytes(m.name)) };
   const d = dirFid(ctx, num(m.dfid));
   const name = checkName(bytes(m.name));
+  markOwn(d.share, d.node.fd, name);
   check(fsAddon().fsMkdir(d.node.fd, name, hostMode(ctx, num(m.mode), true)));
+  pinHint(d.share, d.node.fd, name);
   return { type: P9.Rmkdir, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
 }
 
 export function symlink(ctx: OpsContext, m: P9Message): P9Message {
+  if (injectorDir(ctx, num(m.fid))) return { type: P9.Rsymlink, tag: m.tag, qid: injectedCreate(ctx, num(m.fid), bytes(m.name)) };
   const d = dirFid(ctx, num(m.fid));
   const name = checkName(bytes(m.name));
+  markOwn(d.share, d.node.fd, name);
   check(fsAddon().fsSymlink(bytes(m.symtgt), d.node.fd, name));
   return { type: P9.Rsymlink, tag: m.tag, qid: created(ctx, d, name, num(m.gid)) };
 }
 
 export function mknod(ctx: OpsContext, m: P9Message): P9Message {
+  if (injectorDir(ctx, num(m.dfid))) return { type: P9.Rmknod, tag: m.tag, qid: injectedCreate(ctx, num(m.dfid), bytes(m.name)) };
   const d = dirFid(ctx, num(m.dfid));
   const name = checkName(bytes(m.name));
+  markOwn(d.share, d.node.fd, name);
   const mode = num(m.mode);
   const perm = hostMode(ctx, mode, false);
   const type = mode & S_IFMT;
@@ -285,16 +341,26 @@ function rememberDevice(dir: Fid, name: Uint8Array, r: { type: number; setid: nu
 
 export function link(ctx: OpsContext, m: P9Message): P9Message {
   const d = dirFid(ctx, num(m.dfid));
+  refuseInjector(d);
   const f = ctx.fids.get(num(m.fid));
   if (f.share !== d.share) throw new FsError(Errno.EXDEV);
+  markOwn(d.share, d.node.fd, checkName(bytes(m.name)));
   check(fsAddon().fsLink(f.node.fd, d.node.fd, checkName(bytes(m.name))));
   return { type: P9.Rlink, tag: m.tag };
 }
 
 export function renameat(ctx: OpsContext, m: P9Message): P9Message {
+  const io = injectorDir(ctx, num(m.olddirfid));
+  if (io !== undefined) {
+    const nd = ctx.fids.get(num(m.newdirfid));
+    injectRename(io.share, keyIn(io.node.fd, checkName(bytes(m.oldname))), nd.node.fd, checkName(bytes(m.newname)));
+    return { type: P9.Rrenameat, tag: m.tag };
+  }
   const od = dirFid(ctx, num(m.olddirfid));
   const nd = dirFid(ctx, num(m.newdirfid));
   if (od.share !== nd.share) throw new FsError(Errno.EXDEV);
+  markOwn(od.share, od.node.fd, checkName(bytes(m.oldname)));
+  markOwn(nd.share, nd.node.fd, checkName(bytes(m.newname)));
   check(fsAddon().fsRename(od.node.fd, checkName(bytes(m.oldname)), nd.node.fd, checkName(bytes(m.newname))));
   return { type: P9.Rrenameat, tag: m.tag };
 }
@@ -314,11 +380,20 @@ function placeOf(f: Fid): [PathNode, Uint8Array] {
 }
 
 export function rename(ctx: OpsContext, m: P9Message): P9Message {
-  const f = ctx.fids.get(num(m.fid));
+  const f = ctx.fids.getAny(num(m.fid));
+  if (isInjector(f)) {
+    const key = keyOfFid(f);
+    if (key === undefined) throw new FsError(Errno.EPERM);
+    injectRename(f.share, key, ctx.fids.get(num(m.dfid)).node.fd, checkName(bytes(m.name)));
+    return { type: P9.Rrename, tag: m.tag };
+  }
+  if (f.phantom !== undefined) throw new FsError(Errno.ENOENT);
   const nd = dirFid(ctx, num(m.dfid));
   if (f.share !== nd.share) throw new FsError(Errno.EXDEV);
   const [parent, name] = placeOf(f);
   const newName = checkName(bytes(m.name));
+  markOwn(f.share, parent.fd, name);
+  markOwn(f.share, nd.node.fd, newName);
   check(fsAddon().fsRename(parent.fd, name, nd.node.fd, newName));
   parent.unref();
   f.parent = nd.node.ref();
@@ -327,19 +402,30 @@ export function rename(ctx: OpsContext, m: P9Message): P9Message {
 }
 
 export function unlinkat(ctx: OpsContext, m: P9Message): P9Message {
+  const i = injectorDir(ctx, num(m.dirfid));
+  if (i !== undefined) {
+    injectDelete(i.share, i.node.fd, checkName(bytes(m.name)));
+    return { type: P9.Runlinkat, tag: m.tag };
+  }
   const d = dirFid(ctx, num(m.dirfid));
+  markOwn(d.share, d.node.fd, checkName(bytes(m.name)));
   check(fsAddon().fsUnlink(d.node.fd, checkName(bytes(m.name)), num(m.flags) & AT_REMOVEDIR));
+  if (num(m.flags) & AT_REMOVEDIR) unpinHint(d.share, d.node.fd, bytes(m.name));
   return { type: P9.Runlinkat, tag: m.tag };
 }
 
 /** remove(5): unlink the fid's file, and clunk the fid whatever the outcome. */
 export function remove(ctx: OpsContext, m: P9Message): P9Message {
   const id = num(m.fid);
-  const f = ctx.fids.get(id);
+  const f = ctx.fids.getAny(id);
   try {
+    refuseInjector(f);
+    if (f.phantom !== undefined) throw new FsError(Errno.ENOENT);
     writable(f.share);
     const [parent, name] = placeOf(f);
+    markOwn(f.share, parent.fd, name);
     check(fsAddon().fsUnlink(parent.fd, name, (f.qid.type & 0x80) !== 0 ? AT_REMOVEDIR : 0));
+    if ((f.qid.type & 0x80) !== 0) unpinHint(f.share, parent.fd, name);
   } finally {
     ctx.fids.remove(id);
   }

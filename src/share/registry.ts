@@ -9,6 +9,7 @@
 import { resolve } from "node:path";
 import { closeQuietly, fsAddon, statFd, S_IFDIR, S_IFMT, type Stat } from "./host-fs.js";
 import { OwnerStore } from "./ownership.js";
+import { ShareEvents, type ShareEventOptions } from "./events.js";
 
 export interface ShareSpec {
   name: string;
@@ -21,13 +22,18 @@ export class Share {
   /** Descriptors still using the root (attached fids); closed at zero after removal. */
   refs = 1;
   readonly owners = new OwnerStore();
+  /** File events: subscribed agents' queues, expected injections, echo marks (events.ts). */
+  readonly events: ShareEvents;
   constructor(
     readonly name: string,
     readonly path: string,
     readonly readOnly: boolean,
     readonly rootFd: number,
     readonly rootStat: Stat,
-  ) {}
+    eventOptions: ShareEventOptions = {},
+  ) {
+    this.events = new ShareEvents(eventOptions);
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -46,6 +52,8 @@ export function parseShareArg(arg: string): ShareSpec {
 
 export class ShareRegistry {
   private readonly shares = new Map<string, Share>();
+  /** Bounds of each share's file events (events.ts). */
+  constructor(private readonly eventOptions: ShareEventOptions = {}) {}
 
   /** Add a share; throws when the name is taken or invalid, or the path is not a directory. */
   add(spec: ShareSpec): Share {
@@ -56,7 +64,7 @@ export class ShareRegistry {
     if (fd < 0) throw new Error(`share "${spec.name}": cannot open ${path} as a directory (errno ${-fd})`);
     const st = statFd(fd);
     if ((st.mode & S_IFMT) !== S_IFDIR) throw new Error(`share "${spec.name}": ${path} is not a directory`);
-    const share = new Share(spec.name, path, spec.readOnly === true, fd, st);
+    const share = new Share(spec.name, path, spec.readOnly === true, fd, st, this.eventOptions);
     this.shares.set(spec.name, share);
     return share;
   }

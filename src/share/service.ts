@@ -8,6 +8,7 @@
  * fids of all connections together are bounded by `maxTotalFids` (each holds a descriptor), and
  * requests running on the thread pool by maxConnections × maxInFlight, closed connections' included.
  * Memory per connection is bounded by about (maxInFlight + 2) × msize.
+ * The same service serves the shares' file events to guest agents on TCP 5640 (event-service.ts).
  */
 
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
@@ -15,6 +16,8 @@ import { P9Connection, type P9Transport } from "./connection.js";
 import { ShareRegistry, type ShareSpec } from "./registry.js";
 import { RequestBudget, type SessionOptions } from "./session.js";
 import { FidBudget } from "./fids.js";
+import { EventService, type EventServiceOptions } from "./event-service.js";
+import type { ShareEventOptions } from "./events.js";
 import { Counters } from "../common/counters.js";
 
 /** The 9P port (IANA "9pfs", the Linux client's default). */
@@ -28,6 +31,8 @@ export interface ShareServiceOptions extends SessionOptions {
   maxTotalFids?: number;
   /** Shares to start with. */
   shares?: ShareSpec[];
+  /** File events for guest agents (event-service.ts, TCP 5640): port, bounds, watches. */
+  events?: EventServiceOptions & ShareEventOptions;
 }
 
 export class ShareServiceCounters extends Counters {
@@ -39,6 +44,8 @@ export class ShareServiceCounters extends Counters {
 export class ShareService {
   readonly counters = new ShareServiceCounters();
   readonly registry: ShareRegistry;
+  /** File events for the guests' agents (event-service.ts). */
+  readonly events: EventService;
   readonly port: number;
   private readonly maxConnections: number;
   private readonly fidBudget: FidBudget;
@@ -50,7 +57,8 @@ export class ShareService {
     private readonly opts: ShareServiceOptions = {},
     registry?: ShareRegistry,
   ) {
-    this.registry = registry ?? new ShareRegistry();
+    this.registry = registry ?? new ShareRegistry(opts.events);
+    this.events = new EventService(this.registry, opts.events);
     this.port = opts.port ?? P9_PORT;
     this.maxConnections = opts.maxConnections ?? 32;
     this.fidBudget = new FidBudget(opts.maxTotalFids ?? 16384);
@@ -67,6 +75,7 @@ export class ShareService {
   /** Serve the port on the gateway through `layer`. */
   bindTcp(layer: TcpLayer): void {
     layer.bindLocal(this.port, (flow) => this.onSyn(flow));
+    this.events.bindTcp(layer);
   }
 
   get connections(): number {
@@ -79,6 +88,7 @@ export class ShareService {
     this.closed = true;
     for (const c of [...this.conns]) c.close();
     this.conns.clear();
+    this.events.close();
     this.registry.close();
   }
 

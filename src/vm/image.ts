@@ -4,7 +4,9 @@
  * - the kernel package `linux-image-amd64` depends on (e.g. `linux-image-6.1.0-56-amd64`) gives
  *   `/boot/vmlinuz-*` and the modules virtio-net and 9p need (Debian builds them as modules;
  *   the package has no modules.dep, so dependencies are read from each `.ko`'s `depends=`);
- * - `busybox-static` gives every userland tool the init script uses.
+ * - `busybox-static` gives every userland tool the init script uses;
+ * - `skiff-agent` (native/guest-agent.c, compiled static here; see agent.ts) replays the shares'
+ *   host file events in the guest.
  *
  * Packages are fetched with `apt-get download` (the candidate versions of the configured
  * sources) and unpacked with `dpkg-deb -x`. The image lives in `CACHE/<key>/` where the key
@@ -18,11 +20,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { writeInitramfs, type CpioEntry } from "./initramfs.js";
 import { INIT_SCRIPT, UDHCPC_SCRIPT } from "./init.js";
+import { AGENT_PATH, agentSourceHash, buildAgent } from "./agent.js";
 
 /** Modules the guest loads (with their dependencies, resolved from the package). */
 /** 9pnet_fd is 9P's TCP transport (`mount -t 9p -o trans=tcp`): host directories shared by skiff's gateway (src/share/). */
 export const GUEST_MODULES = ["virtio_pci", "virtio_net", "9pnet_virtio", "9pnet_fd", "9p"];
-const BUILDER_VERSION = "1";
+const BUILDER_VERSION = "2";
 
 export interface GuestImage {
   dir: string;
@@ -85,7 +88,7 @@ export function resolvePackages(progress: (s: string) => void = () => {}): Recor
  * never booted by this one.
  */
 export function builderHash(): string {
-  return createHash("sha256").update(BUILDER_VERSION).update(INIT_SCRIPT).update(UDHCPC_SCRIPT).update(GUEST_MODULES.join(",")).digest("hex").slice(0, 16);
+  return createHash("sha256").update(BUILDER_VERSION).update(INIT_SCRIPT).update(UDHCPC_SCRIPT).update(GUEST_MODULES.join(",")).update(agentSourceHash()).digest("hex").slice(0, 16);
 }
 
 export function imageKey(packages: Record<string, string>): string {
@@ -223,6 +226,9 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
     const { vmlinuz, kver, order, ko } = kernelModules(root, Object.keys(packages)[0], GUEST_MODULES);
     progress(`initramfs: busybox + ${order.length} modules (${order.join(" ")})`);
     const enc = new TextEncoder();
+    const agentFile = join(work, "skiff-agent");
+    const noAgent = buildAgent(agentFile);
+    if (noAgent !== undefined) progress(`no skiff-agent in the image (shares without file events): ${noAgent}`);
     const entries: CpioEntry[] = [
       ...["bin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "root", "sbin", "usr", "usr/bin", "usr/sbin"].map((name) => ({ kind: "dir" as const, name })),
       { kind: "chardev", name: "dev/console", major: 5, minor: 1 },
@@ -232,6 +238,7 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
       { kind: "file", name: "etc/udhcpc.sh", data: enc.encode(UDHCPC_SCRIPT), mode: 0o755 },
       { kind: "file", name: "lib/modules/skiff.order", data: enc.encode(order.join("\n") + "\n") },
       ...order.map((m) => ({ kind: "file" as const, name: `lib/modules/${m}.ko`, data: ko(m) })),
+      ...(noAgent === undefined ? [{ kind: "file" as const, name: AGENT_PATH, data: readFileSync(agentFile), mode: 0o755 }] : []),
     ];
     const out = join(work, "out");
     mkdirSync(out);

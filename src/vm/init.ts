@@ -18,16 +18,33 @@ export const EXIT_MARKER = "SKIFF-EXIT";
 /**
  * Mount the shares listed on the kernel command line (\`skiff.shares=\`, base64 of "NAME GUESTDIR
  * ro|rw" lines) over 9P from the gateway (the DHCP router), TCP port 564 (src/share/); needs
- * /tmp writable and the 9p/9pnet_fd modules. The docker guest's init runs it too.
+ * /tmp writable and the 9p/9pnet_fd modules. The docker guest's init runs it too. Where the image
+ * has the file-event agent (src/vm/agent.ts), it starts for each share before the command (a
+ * read-only share is then a read-only bind of a mount of the agent's), subscribed on the gateway's TCP 5640 (src/share/event-service.ts); \`skiff.pins=N\`
+ * bounds the directories it pins.
  */
 export const MOUNT_SHARES = `shares=$(sed -n 's/.*skiff\\.shares=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$shares" ]; then
   gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
   echo "$shares" | base64 -d > /tmp/skiff-shares
+  agentpins=$(sed -n 's/.*skiff\\.pins=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
   while read -r name dir mode; do
     o=trans=tcp,port=564,version=9p2000.L,aname=$name,msize=1048576
+    if [ "$mode" = ro ] && [ -x /sbin/skiff-agent ]; then
+      # The agent's no-op injections need a writable mount (the server refuses every real change
+      # on a read-only share): it gets its own at /run/skiff/NAME, and DIR is a read-only bind
+      # of it (the same superblock, so the same inodes and the same watchers).
+      at=/run/skiff/$name
+      mkdir -p "$at" "$dir" && mount -t 9p -o "$o" "$gw" "$at" && /sbin/skiff-agent events "$gw" 5640 "$name" "$at" \${agentpins} &&
+        mount -o bind "$at" "$dir" && mount -o remount,bind,ro "$dir" || echo "skiff-init: mounting share $name on $dir failed"
+      continue
+    fi
     [ "$mode" = ro ] && o=$o,ro
-    mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir" || echo "skiff-init: mounting share $name on $dir failed"
+    if mkdir -p "$dir" && mount -t 9p -o "$o" "$gw" "$dir"; then
+      [ "$mode" = rw ] && [ -x /sbin/skiff-agent ] && /sbin/skiff-agent events "$gw" 5640 "$name" "$dir" \${agentpins}
+    else
+      echo "skiff-init: mounting share $name on $dir failed"
+    fi
   done < /tmp/skiff-shares
 fi
 `;

@@ -1,0 +1,302 @@
+/*
+ * skiff-agent: the guest side of file events on skiff's 9P shares (src/share/events.ts explains
+ * the whole path). Built static (`cc -static -Os`) into the guest image by src/vm/image.ts; plain
+ * C and libc only.
+ *
+ *   skiff-agent events GATEWAY PORT NAME DIR [MAXPINS]
+ *       Subscribes to share NAME's host events (src/share/event-service.ts: "NAME\n", then
+ *       frames len[4] kind[1] isdir[1] pathlen[2] tolen[2] path to) and replays each through the
+ *       9P mount at DIR as the injector uid, so the guest kernel's VFS emits the inotify(7) event
+ *       to every watcher of the mount: create → mkdir or mknod(S_IFREG), modify → utimensat of the
+ *       mtime alone (IN_MODIFY), attrib → utimensat of both times (IN_ATTRIB), delete → unlink or
+ *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass, pin (a
+ *       directory the guest is making) → hold it as soon as it exists, unpin (one the guest
+ *       removed) → let it go. The
+ *       server answers these as no-ops (src/share/inject.ts). Each event is acknowledged with one
+ *       byte, 0 done or 1 failed (the server then stops expecting it).
+ *       Pinning: with the 9p client's default cache=none the kernel makes a new inode at each
+ *       lookup of a name that no dentry holds, so a watch on a subdirectory would sit on an inode
+ *       no later operation reaches. The agent holds an O_PATH descriptor on every directory of the
+ *       share (breadth first, at most MAXPINS, default 1024) before the command starts, and on
+ *       each directory it creates, so every lookup, the watchers' and its own, finds the same
+ *       dentry and inode. It runs SCHED_FIFO so that a watcher woken by its mkdir cannot look the
+ *       new directory up before it is pinned. Prints one line once subscribed and pinned, then
+ *       continues in the background.
+ *   skiff-agent watch DIR...
+ *       A small recursive inotify watcher for tests (inotifywait -m -r style): one line per event,
+ *       "EV <names> <path>", after "WATCHING <n>".
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define INJECTOR_UID 0x7ffffff0 /* src/share/inject.ts */
+#define PATH_BYTES 4096
+
+enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN, K_UNPIN };
+
+static const char *mount_dir;
+static struct pin { char *rel; int fd; } *pins;
+static int npins, maxpins = 1024;
+
+static int full_path(char *out, const char *rel) {
+  int n = snprintf(out, PATH_BYTES, rel[0] ? "%s/%s" : "%s", mount_dir, rel);
+  return n > 0 && n < PATH_BYTES;
+}
+
+static int pinned(const char *rel) {
+  for (int i = 0; i < npins; i++) if (strcmp(pins[i].rel, rel) == 0) return 1;
+  return 0;
+}
+
+static void pin(const char *rel) {
+  char p[PATH_BYTES];
+  if (npins >= maxpins || pinned(rel) || !full_path(p, rel)) return;
+  int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) return;
+  /* Every guest user shares this inode from now on: refresh its attributes through the injector's
+   * view (every user treated as the owner: src/share/ops-meta.ts getattr), not the creator's. */
+  fstatat(fd, "", &st, AT_EMPTY_PATH);
+  pins[npins].rel = strdup(rel);
+  pins[npins++].fd = fd;
+}
+
+/* Is rel `prefix` itself or below it? */
+static int under(const char *rel, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(rel, prefix, n) == 0 && (rel[n] == 0 || rel[n] == '/');
+}
+
+static void unpin_tree(const char *prefix) {
+  for (int i = 0; i < npins;) {
+    if (!under(pins[i].rel, prefix)) { i++; continue; }
+    close(pins[i].fd);
+    free(pins[i].rel);
+    pins[i] = pins[--npins];
+  }
+}
+
+static void rename_pins(const char *from, const char *to) {
+  size_t n = strlen(from);
+  for (int i = 0; i < npins; i++) {
+    if (!under(pins[i].rel, from)) continue;
+    char r[PATH_BYTES];
+    if (snprintf(r, sizeof r, "%s%s", to, pins[i].rel + n) >= (int)sizeof r) continue;
+    free(pins[i].rel);
+    pins[i].rel = strdup(r);
+  }
+}
+
+/* Pin every directory of the share, breadth first, up to maxpins (already pinned ones kept). */
+static void pin_all(void) {
+  pin("");
+  for (int i = 0; i < npins && npins < maxpins; i++) {
+    char p[PATH_BYTES];
+    if (!full_path(p, pins[i].rel)) continue;
+    DIR *d = opendir(p);
+    if (!d) continue;
+    struct dirent *e;
+    char *base = strdup(pins[i].rel);
+    while ((e = readdir(d)) && npins < maxpins) {
+      if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      char r[PATH_BYTES];
+      if (snprintf(r, sizeof r, base[0] ? "%s/%s" : "%s%s", base, e->d_name) < (int)sizeof r) pin(r);
+    }
+    free(base);
+    closedir(d);
+  }
+}
+
+/* Operations through the mount as the injector: fsuid INJECTOR_UID (the 9p client attaches per
+ * fsuid), with the capabilities setfsuid clears put back so guest permission checks pass. */
+static void become_injector(void) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  setfsuid(INJECTOR_UID);
+  setfsgid(INJECTOR_UID);
+  if (syscall(SYS_capget, &h, d) == 0) {
+    d[0].effective = d[0].permitted, d[1].effective = d[1].permitted;
+    syscall(SYS_capset, &h, d);
+  }
+}
+
+/* Replay one event; 0 when the operation went through (the server answered it), else -1. */
+static int apply(int kind, int isdir, const char *rel, const char *to) {
+  char p[PATH_BYTES], q[PATH_BYTES];
+  struct timespec mtime_only[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+  int r = -1;
+  if (!full_path(p, rel)) return -1;
+  switch (kind) {
+  case K_CREATE:
+    if (!isdir) return mknod(p, S_IFREG | 0644, 0);
+    if ((r = mkdir(p, 0755)) == 0) pin(rel);
+    return r;
+  case K_MODIFY: return utimensat(AT_FDCWD, p, mtime_only, AT_SYMLINK_NOFOLLOW);
+  case K_ATTRIB: return utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW);
+  case K_DELETE:
+    if (!isdir) return unlink(p);
+    unpin_tree(rel);
+    return rmdir(p);
+  case K_RENAME:
+    if (!full_path(q, to)) return -1;
+    if ((r = rename(p, q)) == 0 && isdir) rename_pins(rel, to);
+    return r;
+  case K_RESCAN:
+    r = utimensat(AT_FDCWD, mount_dir, NULL, 0);
+    pin_all();
+    return r;
+  case K_PIN:
+    /* Sent before the guest's mkdir returns: until it does, the name's dentry is negative. Poll
+     * finely (SCHED_FIFO: a sleep, never a spin, or the mkdir could not finish). */
+    for (int i = 0; i < 1000 && !pinned(rel) && npins < maxpins; i++) {
+      struct timespec t = {0, 100000};
+      pin(rel);
+      if (!pinned(rel)) nanosleep(&t, NULL);
+    }
+    return pinned(rel) ? 0 : -1;
+  case K_UNPIN:
+    unpin_tree(rel);
+    return 0;
+  }
+  return -1;
+}
+
+static int connect_to(const char *host, int port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) return -1;
+  for (int tries = 0; connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0; tries++) {
+    if (tries > 50) return -1;
+    usleep(100000);
+  }
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+static int events_main(int argc, char **argv) {
+  if (argc < 6) return fprintf(stderr, "usage: skiff-agent events GATEWAY PORT NAME DIR [MAXPINS]\n"), 2;
+  mount_dir = argv[5];
+  if (argc > 6) maxpins = atoi(argv[6]) > 0 ? atoi(argv[6]) : maxpins;
+  pins = calloc((size_t)maxpins, sizeof *pins);
+  struct sched_param sp = {.sched_priority = 1};
+  sched_setscheduler(0, SCHED_FIFO, &sp);
+  become_injector();
+  int s = connect_to(argv[2], atoi(argv[3]));
+  if (s < 0 || !pins) return fprintf(stderr, "skiff-agent: cannot reach %s:%s\n", argv[2], argv[3]), 1;
+  dprintf(s, "%s\n", argv[4]);
+  static uint8_t buf[2 * PATH_BYTES + 64], acks[sizeof buf / 10 + 1];
+  size_t have = 0;
+  int ready = 0;
+  for (;;) {
+    ssize_t n = read(s, buf + have, sizeof buf - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+    size_t o = 0, nacks = 0;
+    while (have - o >= 10) {
+      uint32_t len = buf[o] | buf[o + 1] << 8 | buf[o + 2] << 16 | (uint32_t)buf[o + 3] << 24;
+      uint16_t pl = buf[o + 6] | buf[o + 7] << 8, tl = buf[o + 8] | buf[o + 9] << 8;
+      if (len != 6u + pl + tl || pl >= PATH_BYTES || tl >= PATH_BYTES) return fprintf(stderr, "skiff-agent: bad frame\n"), 1;
+      if (have - o < 4 + len) break;
+      char rel[PATH_BYTES], to[PATH_BYTES];
+      memcpy(rel, buf + o + 10, pl), rel[pl] = 0;
+      memcpy(to, buf + o + 10 + pl, tl), to[tl] = 0;
+      int kind = buf[o + 4], isdir = buf[o + 5];
+      o += 4 + len;
+      if (kind == K_READY && !ready) {
+        ready = 1;
+        pin_all();
+        printf("skiff-agent: events of share %s on %s (%d directories pinned)\n", argv[4], mount_dir, npins);
+        fflush(stdout);
+        pid_t child = fork();
+        if (child > 0) _exit(0);
+        setsid();
+        continue;
+      }
+      acks[nacks++] = apply(kind, isdir, rel, to) == 0 ? 0 : 1;
+    }
+    if (nacks > 0 && write(s, acks, nacks) < 0) break;
+    memmove(buf, buf + o, have - o);
+    have -= o;
+  }
+  return ready ? 0 : (fprintf(stderr, "skiff-agent: share %s: no events service\n", argv[4]), 1);
+}
+
+/* watch mode */
+static char **wpaths;
+static int nwpaths;
+
+static void watch_tree(int fd, const char *p) {
+  int wd = inotify_add_watch(fd, p, IN_ALL_EVENTS | IN_ONLYDIR);
+  if (wd < 0) return;
+  if (wd >= nwpaths) {
+    int n = wd * 2 + 16;
+    wpaths = realloc(wpaths, (size_t)n * sizeof *wpaths);
+    memset(wpaths + nwpaths, 0, (size_t)(n - nwpaths) * sizeof *wpaths);
+    nwpaths = n;
+  }
+  free(wpaths[wd]);
+  wpaths[wd] = strdup(p);
+  DIR *d = opendir(p);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    char q[PATH_BYTES];
+    if (e->d_type == DT_DIR && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && snprintf(q, sizeof q, "%s/%s", p, e->d_name) < (int)sizeof q)
+      watch_tree(fd, q);
+  }
+  if (d) closedir(d);
+}
+
+static const struct { uint32_t bit; const char *name; } NAMES[] = {
+    {IN_ACCESS, "ACCESS"}, {IN_MODIFY, "MODIFY"}, {IN_ATTRIB, "ATTRIB"}, {IN_CLOSE_WRITE, "CLOSE_WRITE"},
+    {IN_CLOSE_NOWRITE, "CLOSE_NOWRITE"}, {IN_OPEN, "OPEN"}, {IN_MOVED_FROM, "MOVED_FROM"}, {IN_MOVED_TO, "MOVED_TO"},
+    {IN_CREATE, "CREATE"}, {IN_DELETE, "DELETE"}, {IN_DELETE_SELF, "DELETE_SELF"}, {IN_MOVE_SELF, "MOVE_SELF"},
+    {IN_Q_OVERFLOW, "Q_OVERFLOW"}, {IN_IGNORED, "IGNORED"}, {IN_ISDIR, "ISDIR"}};
+
+static int watch_main(int argc, char **argv) {
+  int fd = inotify_init1(IN_CLOEXEC);
+  for (int i = 2; i < argc; i++) watch_tree(fd, argv[i]);
+  printf("WATCHING %d\n", argc - 2);
+  fflush(stdout);
+  static char buf[65536] __attribute__((aligned(8)));
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return 1;
+    for (char *p = buf; p < buf + n;) {
+      struct inotify_event *e = (struct inotify_event *)p;
+      char names[160] = "", path[PATH_BYTES];
+      for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (e->mask & NAMES[i].bit) snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? "," : "", NAMES[i].name);
+      const char *dir = e->wd >= 0 && e->wd < nwpaths && wpaths[e->wd] ? wpaths[e->wd] : "?";
+      snprintf(path, sizeof path, e->len ? "%s/%s" : "%s", dir, e->len ? e->name : "");
+      printf("EV %s %s\n", names, path);
+      if ((e->mask & IN_ISDIR) && (e->mask & (IN_CREATE | IN_MOVED_TO))) watch_tree(fd, path);
+      p += sizeof *e + e->len;
+    }
+    fflush(stdout);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "events") == 0) return events_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "watch") == 0) return watch_main(argc, argv);
+  fprintf(stderr, "usage: skiff-agent events GATEWAY PORT NAME DIR [MAXPINS] | skiff-agent watch DIR...\n");
+  return 2;
+}

@@ -1,0 +1,150 @@
+/**
+ * share/event-service.ts, the gateway's file-event service, over a stand-in TCP flow: the
+ * subscription (the share's name), the READY frame and event frames (encode/decode round trip),
+ * the agent's acknowledgements (a failure gives the injection up), hostile input (an unknown
+ * share, an endless name), the bound on connections, and the host watcher's lifetime (one per
+ * watched share, closed with its last subscriber).
+ */
+import { expect } from "chai";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EventService, FRAME_READY, decodeFrames, encodeFrames, type EventFlow } from "../../src/share/event-service.js";
+import { EventKind, Seen } from "../../src/share/events.js";
+import { TcpEvent } from "../../src/stack/tcp.js";
+import { registryWith, tempDir } from "./client.js";
+
+class FakeFlow implements EventFlow {
+  onEvents: EventFlow["onEvents"];
+  inbound: Uint8Array[] = [];
+  sent: number[] = [];
+  accepted = false;
+  refused = false;
+  finished = false;
+  accept(): void {
+    this.accepted = true;
+  }
+  refuse(): void {
+    this.refused = true;
+  }
+  read(max?: number): Uint8Array {
+    const head = this.inbound.shift();
+    if (head === undefined) return new Uint8Array(0);
+    if (max !== undefined && head.length > max) {
+      this.inbound.unshift(head.subarray(max));
+      return head.subarray(0, max);
+    }
+    return head;
+  }
+  write(data: Uint8Array): number {
+    this.sent.push(...data);
+    return data.length;
+  }
+  shutdownWrite(): void {
+    this.finished = true;
+  }
+  /** The peer sends `bytes`. */
+  send(bytes: Uint8Array | string): void {
+    this.inbound.push(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+    this.onEvents?.(this as never, TcpEvent.Readable);
+  }
+  frames() {
+    return decodeFrames(Uint8Array.from(this.sent)).events;
+  }
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe("share/event-service: the file-event channel to guest agents", () => {
+  let root: string;
+  let svc: EventService;
+  const registry = () => registryWith("s", root);
+  let reg: ReturnType<typeof registry>;
+
+  beforeEach(() => {
+    root = tempDir("skiff-evsvc-");
+    mkdirSync(join(root, "a", "b"), { recursive: true });
+    reg = registry();
+    svc = new EventService(reg, { maxSubscribers: 2 });
+  });
+  afterEach(() => {
+    svc.close();
+    reg.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("frames round-trip (kinds, directory flag, both paths)", () => {
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const bytes = encodeFrames([
+      { kind: EventKind.Rename, isDir: true, path: enc("a/b"), toPath: enc("c/d é") },
+      { kind: EventKind.Modify, isDir: false, path: enc("f") },
+    ]);
+    const { events, used } = decodeFrames(bytes);
+    expect(used).to.equal(bytes.length);
+    expect(events).to.deep.equal([
+      { kind: EventKind.Rename, isDir: true, path: "a/b", toPath: "c/d é" },
+      { kind: EventKind.Modify, isDir: false, path: "f", toPath: "" },
+    ]);
+    expect(decodeFrames(bytes.subarray(0, bytes.length - 1)).events.length, "a partial frame waits").to.equal(1);
+  });
+
+  it("an agent subscribes by name, gets READY, then the host's changes as frames; a failed replay gives the injection up", async () => {
+    const f = new FakeFlow();
+    svc.serve(f);
+    expect(f.accepted).to.equal(true);
+    f.send("s\n");
+    expect(f.frames().map((e) => e.kind)).to.deep.equal([FRAME_READY]);
+    const share = reg.lookup("s")!;
+    expect(svc.watcherOf(share)).to.not.equal(undefined);
+    writeFileSync(join(root, "a", "b", "new"), "");
+    await until(() => f.frames().length >= 2);
+    expect(f.frames()[1]).to.deep.equal({ kind: EventKind.Create, isDir: false, path: "a/b/new", toPath: "" });
+    const pendingBefore = share.events.pendingSize;
+    expect(pendingBefore).to.be.greaterThan(0);
+    f.send(Uint8Array.of(1)); // the agent could not replay it
+    expect(svc.counters.failedInjections).to.equal(1);
+    expect(share.events.pendingSize).to.equal(pendingBefore - 1);
+  });
+
+  it("an unknown share or an endless name ends the connection; past maxSubscribers connections are refused", () => {
+    const unknown = new FakeFlow();
+    svc.serve(unknown);
+    unknown.send("nope\n");
+    expect(unknown.finished).to.equal(true);
+    const endless = new FakeFlow();
+    svc.serve(endless);
+    endless.send("x".repeat(200));
+    expect(endless.finished).to.equal(true);
+    const a = new FakeFlow();
+    const b = new FakeFlow();
+    const c = new FakeFlow();
+    svc.serve(a);
+    svc.serve(b);
+    svc.serve(c);
+    expect([a.accepted, b.accepted, c.refused]).to.deep.equal([true, true, true]);
+    expect(svc.counters.refused).to.equal(1);
+  });
+
+  it("the host tree is watched while an agent is subscribed: one watcher per share, closed with the last subscriber (expectations cleared)", async () => {
+    const share = reg.lookup("s")!;
+    const a = new FakeFlow();
+    const b = new FakeFlow();
+    svc.serve(a);
+    svc.serve(b);
+    a.send("s\n");
+    b.send("s\n");
+    const w = svc.watcherOf(share);
+    expect(w?.watches).to.equal(3);
+    writeFileSync(join(root, "a", "x"), "");
+    await until(() => a.frames().length >= 2 && b.frames().length >= 2);
+    a.onEvents?.(a as never, TcpEvent.Closed);
+    expect(svc.watcherOf(share), "still watched for b").to.equal(w);
+    b.onEvents?.(b as never, TcpEvent.PeerFin);
+    expect(b.finished).to.equal(true);
+    expect(svc.watcherOf(share)).to.equal(undefined);
+    expect(share.events.pendingSize).to.equal(0);
+    expect(share.events.seen("anything", 0).seen).to.equal(Seen.Host);
+  });
+});
