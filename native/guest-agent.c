@@ -24,7 +24,7 @@
  *       continues in the background.
  *   skiff-agent watch DIR...
  *       A small recursive inotify watcher for tests (inotifywait -m -r style): one line per event,
- *       "EV <names> <path>", after "WATCHING <n>".
+ *       "EV <names> <path>", after "WATCHING <n>"; "WATCH <path>" once a new directory is watched.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -287,7 +287,10 @@ static int watch_main(int argc, char **argv) {
       const char *dir = e->wd >= 0 && e->wd < nwpaths && wpaths[e->wd] ? wpaths[e->wd] : "?";
       snprintf(path, sizeof path, e->len ? "%s/%s" : "%s", dir, e->len ? e->name : "");
       printf("EV %s %s\n", names, path);
-      if ((e->mask & IN_ISDIR) && (e->mask & (IN_CREATE | IN_MOVED_TO))) watch_tree(fd, path);
+      if ((e->mask & IN_ISDIR) && (e->mask & (IN_CREATE | IN_MOVED_TO))) {
+        watch_tree(fd, path);
+        printf("WATCH %s\n", path); /* the new directory is watched from here on */
+      }
       p += sizeof *e + e->len;
     }
     fflush(stdout);

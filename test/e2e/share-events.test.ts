@@ -139,8 +139,10 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
       await host.wait(/^WATCHING/, 0, 10_000);
       const P = "/w/a/b/c";
       const script = [
-        "skiff-agent watch /w &",
-        "sleep 1",
+        // The watcher's lines go to a file (printed at the end), so that the script can wait
+        // until the watcher has added its watch on a new directory before the host writes in it.
+        "skiff-agent watch /w > /tmp/ev &",
+        "until grep -q ^WATCHING /tmp/ev 2>/dev/null; do sleep 0.1; done",
         `touch ${P}/g1; sleep 0.3`,
         `echo x >> ${P}/g1; sleep 0.3`,
         `chmod 600 ${P}/g1; sleep 0.3`,
@@ -149,8 +151,8 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
         `mkdir ${P}/gd; sleep 0.3; rmdir ${P}/gd`,
         // Directories the guest makes are watched at once by the guest's watcher; the host then
         // creates a file in each, which must reach that watch (the agent pinned the directory).
-        ...[0, 1, 2].map((i) => `mkdir ${P}/made${i}; touch /w/ready${i}; while [ ! -e ${P}/made${i}/hostfile ]; do sleep 0.1; done`),
-        "sleep 3; kill %1",
+        ...[0, 1, 2].map((i) => `mkdir ${P}/made${i}; until grep -q "^WATCH ${P}/made${i}$" /tmp/ev; do sleep 0.1; done; touch /w/ready${i}; while [ ! -e ${P}/made${i}/hostfile ]; do sleep 0.1; done`),
+        "sleep 3; kill %1; cat /tmp/ev",
       ].join("\n");
       const guest = new Lines();
       const made = setInterval(() => {
