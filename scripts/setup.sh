@@ -41,11 +41,13 @@ fi
 #                       RootlessKit and rootless Podman need them (rootless e2e tests)
 #   slirp4netns         the rootless e2e tests run each scenario with the real slirp4netns too,
 #                       to check themselves; bench rows compare against it
+#   ndisc6              rdisc6: e2e tests read skiff's router advertisements (RDNSS, DNSSL) as a
+#                       guest's tool sees them
 #   podman runc         e2e and bench: rootless Podman with skiff as its slirp4netns (runc, as
 #                       Debian 12's crun 1.8 refuses hosts with cgroups in hybrid mode)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
   dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat nftables
-  uidmap slirp4netns podman runc)
+  uidmap slirp4netns podman runc ndisc6)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
