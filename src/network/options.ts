@@ -134,6 +134,8 @@ export interface ResolvedNetworkOptions {
   subnet: string;
   hostIp?: string;
   gatewayIp?: string;
+  ipv6: boolean;
+  subnet6?: string;
   deny?: string[];
   shares: ShareSpec[];
   dnsRecords: Array<{ name: string; ip: string; text: string }>;
@@ -238,6 +240,8 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
     subnet,
     hostIp: opts.hostIp,
     gatewayIp: opts.gatewayIp,
+    ipv6: config.ipv6 !== null,
+    subnet6: opts.subnet6,
     deny,
     shares: opts.shares ?? [],
     dnsRecords,

@@ -14,7 +14,7 @@
  * §2.5.1, RFC 2464 §4). `resolveIpv6Config` rejects bad values with an Error naming the field.
  */
 
-import { isLinkLocal6, isMulticast6, linkLocalFromMac, maskPrefix6, parseIpv6Prefix, formatIpv6, Ipv6Addr } from "../ipv6/addr.js";
+import { isLinkLocal6, isMulticast6, isUnspecified6, linkLocalFromMac, maskPrefix6, parseIpv6Prefix, parseIpv6Address, formatIpv6, hashIpv6, ipv6Equal, Ipv6Addr } from "../ipv6/addr.js";
 
 export const DEFAULT_SUBNET6 = "fd73:6b69:6666::/64";
 
@@ -76,4 +76,21 @@ export function inPrefix64(cfg: Ipv6Config, a: Ipv6Addr): boolean {
   return a.w0 === cfg.prefix.w0 && a.w1 === cfg.prefix.w1;
 }
 
-export { formatIpv6 };
+/**
+ * Where a guest's IPv6 destination goes (socket translation's address policy): the host alias
+ * (its IPv6 twin of 192.168.65.2); "guest-subnet" for the guest prefix and link-local addresses
+ * (they live on the guests' link, never dialled on the host); "not-unicast" for multicast, ::,
+ * ::1 (the guest's own loopback) and the IPv4-mapped and -compatible ranges ::ffff:0:0/96 and
+ * ::/96 (they would reach IPv4 addresses past the IPv4 policy); else the address as text.
+ */
+export type Destination6 = { kind: "alias" } | { kind: "refused"; reason: "guest-subnet" | "not-unicast" } | { kind: "host"; host: string };
+
+export function classifyDestination6(cfg: Ipv6Config, a: Ipv6Addr): Destination6 {
+  if (ipv6Equal(a, cfg.hostAliasAddress)) return { kind: "alias" };
+  if (inPrefix64(cfg, a) || isLinkLocal6(a)) return { kind: "refused", reason: "guest-subnet" };
+  if (isMulticast6(a) || isUnspecified6(a) || (a.w0 === 0 && a.w1 === 0 && (a.w2 === 0 || a.w2 === 0xffff))) return { kind: "refused", reason: "not-unicast" };
+  return { kind: "host", host: formatIpv6(a) };
+}
+
+export { formatIpv6, parseIpv6Address, hashIpv6, ipv6Equal };
+export type { Ipv6Addr as Ipv6Address };

@@ -77,8 +77,11 @@ export interface Udp6Datagram {
 
 export type Udp6Handler = (gw: Ipv6Gateway, d: Udp6Datagram) => void;
 
-/** Handler of TCP segments over IPv6 (the TCP layer); `packet` and `chain` are borrowed. */
-export type Tcp6Handler = (port: Port, srcMac: number, src: Ipv6Addr, dst: Ipv6Addr, packet: Uint8Array, chain: ExtChain) => void;
+/**
+ * Handler of TCP segments over IPv6 (the TCP layer); `packet` and `chain` are borrowed;
+ * `verified`: the link vouched for the checksum.
+ */
+export type Tcp6Handler = (port: Port, srcMac: number, src: Ipv6Addr, dst: Ipv6Addr, packet: Uint8Array, chain: ExtChain, verified: boolean) => void;
 
 const UDP_HEADER_LEN = 8;
 /** Hop limit of packets the gateway originates (RFC 8200 §3 leaves it to the node; 64 as Linux). */
@@ -188,7 +191,7 @@ export class Ipv6Gateway {
         return this.receiveUdp(port, srcMac, src, dst, packet, chain, verified);
       case NextHeader.TCP:
         if (this.tcpHandler === undefined || dst.w0 >>> 24 === 0xff) return c.drop("ipv6-no-handler");
-        return this.tcpHandler(port, srcMac, src, dst, packet, chain);
+        return this.tcpHandler(port, srcMac, src, dst, packet, chain, verified);
       default:
         return c.drop("ipv6-no-handler");
     }
