@@ -114,6 +114,13 @@ for (const offload of [false, true]) {
       expect(r.stdout).to.equal("hello over IPv6\n");
     });
 
+    it("dig +tcp over IPv6: DNS over TCP at the gateway's IPv6 address", async () => {
+      const r = await ns.exec(["dig", "+tcp", "+short", "+time=3", "@fd73:6b69:6666::1", "AAAA", "gateway.internal"]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout.trim()).to.equal("fd73:6b69:6666::1");
+      expect(dns.service.counters.tcpAnswers).to.be.at.least(1);
+    });
+
     it("curl -6 downloads 32 MB from ::1 through the alias, SHA-256 equal", async () => {
       const r = await ns.exec(["sh", "-c", `curl -6 -sS --max-time 60 http://[${ALIAS6}]:${httpPort}/blob | sha256sum`], 90_000);
       expect(r.code, r.stderr).to.equal(0);
