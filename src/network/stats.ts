@@ -1,10 +1,12 @@
 /**
  * The counters of a network as one plain object (`Network.stats()`, the control API's
  * GET /stats): per attachment, the stack's drops, TCP, socket translation, the descriptor
- * budget, the forwards and the capture.
+ * budget, the forwards and the capture; with IPv6 on, its addresses, learned guests and UDP.
  */
 
 import type { ForwardManager } from "../forward/manager.js";
+import { formatMac } from "../common/addr.js";
+import { formatIpv6 } from "../stack/config6.js";
 import type { CaptureControl, CaptureStatus } from "./capture.js";
 import type { NetworkServices } from "./services.js";
 
@@ -21,6 +23,15 @@ export interface NetworkStats {
   capture?: CaptureStatus;
   /** The 9P share server: its counters and open connections. */
   shares: Record<string, number>;
+  /** IPv6 (absent when off): the addressing plan, the guests' addresses learned, UDP translation over IPv6. */
+  ipv6?: {
+    prefix: string;
+    gateway: string;
+    hostAlias: string | null;
+    neighbors: Array<{ ip: string; mac: string; port: number }>;
+    neighborEvictions: number;
+    udpTranslate: Record<string, unknown>;
+  };
 }
 
 export function networkStats(net: NetworkServices, forwards: ForwardManager, capture?: CaptureControl): NetworkStats {
@@ -35,5 +46,22 @@ export function networkStats(net: NetworkServices, forwards: ForwardManager, cap
     forwards: forwards.stats() as unknown as Array<Record<string, unknown>>,
     ...(capture ? { capture: capture.status() } : {}),
     shares: { ...net.shares.counters, connectionsOpen: net.shares.connections },
+    ...ipv6Stats(net),
+  };
+}
+
+function ipv6Stats(net: NetworkServices): Pick<NetworkStats, "ipv6"> {
+  const gw = net.stack.ipv6;
+  if (gw === undefined) return {};
+  const c = gw.cfg;
+  return {
+    ipv6: {
+      prefix: `${formatIpv6(c.prefix)}/64`,
+      gateway: formatIpv6(c.gateway),
+      hostAlias: c.hostAlias === null ? null : formatIpv6(c.hostAlias),
+      neighbors: gw.neighbors.list().map((n) => ({ ip: formatIpv6(n.addr), mac: formatMac(n.mac), port: n.port.id })),
+      neighborEvictions: gw.neighbors.evictions,
+      udpTranslate: { ...net.udp6?.counters, flowsOpen: net.udp6?.size ?? 0 },
+    },
   };
 }

@@ -10,7 +10,7 @@ import { closeSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetwork, Network, NetworkWarning } from "../../src/network/network.js";
-import { NetworkOptionError, type NetworkOptions } from "../../src/network/options.js";
+import { NetworkOptionError, resolveNetworkOptions, type NetworkOptions } from "../../src/network/options.js";
 import { memoryPair } from "../../src/link/memory.js";
 import { dhcpFrame, describe as describeFrame } from "../support/frames.js";
 import type { FileSinkIo } from "../../src/pcap/file-sink.js";
@@ -73,12 +73,23 @@ describe("network: createNetwork, the front door", () => {
       const stats = net.stats();
       expect(JSON.parse(JSON.stringify(stats))).to.deep.equal(stats);
       expect(stats.attachments.map((a) => a.name)).to.include("switch-stack:a");
+      expect(stats.ipv6).to.deep.include({ prefix: "fd73:6b69:6666::/64", gateway: "fd73:6b69:6666::1", hostAlias: "fd73:6b69:6666::2", neighbors: [] });
       guest.close();
       for (let i = 0; i < 20 && detached.length === 0; i++) await new Promise((r) => setImmediate(r));
       expect(detached).to.deep.equal([g.name]);
     } finally {
       await net.close();
     }
+  });
+
+  it("ipv6: false leaves IPv6 out of the stack and the stats; subnet6 is checked", async () => {
+    const net = await createNetwork({ ipv6: false });
+    try {
+      expect(net.stats().ipv6).to.equal(undefined);
+    } finally {
+      await net.close();
+    }
+    expect(() => resolveNetworkOptions({ subnet6: "fd00::/56" })).to.throw(/^subnet6: .*\/64/);
   });
 
   it("a capture's write error is a warning event, not a throw", async () => {
