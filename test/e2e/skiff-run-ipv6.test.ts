@@ -8,8 +8,10 @@ import { expect } from "chai";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type Server } from "node:http";
+import { spawn } from "node:child_process";
+import { createConnection, createServer as createNetServer, type AddressInfo } from "node:net";
 import { netnsUnavailable } from "../support/netns.js";
-import { skiff, root } from "../support/cli.js";
+import { skiff, root, bin } from "../support/cli.js";
 
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)));
@@ -59,6 +61,36 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
       expect(Date.now() - t0).to.be.lessThan(10_000);
     } finally {
       server.close();
+    }
+  });
+
+  it("-p [::1]:PORT:9000 publishes a guest server on the host's IPv6 loopback", async () => {
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, "::1", () => r()));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const script = `python3 -c 'import socket; s=socket.socket(); s.bind(("",9000)); s.listen(); c,a=s.accept(); c.send(b"hi over v6 host side"); c.close()'`;
+    const p = spawn(process.execPath, [bin, "run", "-p", `[::1]:${port}:9000`, "--", "sh", "-c", script], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    p.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
+    try {
+      let got = "";
+      const deadline = Date.now() + 15_000;
+      while (got === "" && Date.now() < deadline) {
+        got = await new Promise<string>((resolve) => {
+          const c = createConnection(port, "::1");
+          let data = "";
+          c.on("data", (d) => (data += d));
+          c.once("close", () => resolve(data));
+          c.once("error", () => resolve(""));
+        });
+        if (got === "") await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(got, stderr).to.equal("hi over v6 host side");
+      expect(await exited, stderr).to.equal(0);
+    } finally {
+      p.kill("SIGKILL");
     }
   });
 });
