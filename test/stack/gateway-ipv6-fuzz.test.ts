@@ -9,12 +9,11 @@ import fc from "fast-check";
 import { NetworkStack } from "../../src/stack/stack.js";
 import { TcpLayer } from "../../src/stack/tcp.js";
 import { RecordingChannel, GW_MAC, GUEST_MAC } from "../support/stack.js";
-import { frame, ndpFrame, udpFrame } from "../support/frames6.js";
-import { NextHeader, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
+import { frame, ndpFrame, tcpSyn6, udpFrame } from "../support/frames6.js";
+import { NextHeader } from "../../src/ipv6/ipv6.js";
 import { IPV6_ALL_ROUTERS, IPV6_UNSPECIFIED, linkLocalFromMac, multicastMac6, parseIpv6Address, solicitedNode } from "../../src/ipv6/addr.js";
 import { emitFragmentHeader } from "../../src/ipv6/ext.js";
 import { emitEthernet, EtherType } from "../../src/ethernet/ethernet.js";
-import { setU16 } from "../../src/common/bytes.js";
 
 const GW6 = parseIpv6Address("fd73:6b69:6666::1")!;
 const GUEST6 = parseIpv6Address("fd73:6b69:6666::77")!;
@@ -27,16 +26,7 @@ function fragment(id: number, offset: number, more: boolean, data: Uint8Array) {
   return frame(GUEST6, GW6, NextHeader.Fragment, b);
 }
 
-function tcpSyn(dst = REMOTE6) {
-  const t = new Uint8Array(20);
-  setU16(t, 0, 40000);
-  setU16(t, 2, 80);
-  t[12] = 5 << 4;
-  t[13] = 0x02;
-  setU16(t, 14, 65535);
-  setU16(t, 16, upperLayerChecksum6(t, 0, 20, GUEST6, dst, NextHeader.TCP));
-  return frame(GUEST6, dst, NextHeader.TCP, t);
-}
+const tcpSyn = (dst = REMOTE6) => tcpSyn6(GUEST6, 40000, dst, 80);
 
 const TEMPLATES: Uint8Array[] = [
   ndpFrame(GUEST6, solicitedNode(GW6), { kind: "ns", target: GW6, options: [{ type: "source-lla", mac: GUEST_MAC }] }, multicastMac6(solicitedNode(GW6))),

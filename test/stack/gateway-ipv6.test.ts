@@ -10,7 +10,7 @@ import { RecordingChannel, GUEST_MAC, GW_MAC } from "../support/stack.js";
 import { NextHeader, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
 import { frame, ndpFrame, udpFrame, sent6 } from "../support/frames6.js";
 import { IPV6_ALL_NODES, IPV6_ALL_ROUTERS, IPV6_UNSPECIFIED, formatIpv6, linkLocalFromMac, multicastMac6, parseIpv6Address, solicitedNode, type Ipv6Addr as A } from "../../src/ipv6/addr.js";
-import { parseNdp, RaFlag, type NdpRepr } from "../../src/ipv6/ndp.js";
+import { parseNdp, RaFlag } from "../../src/ipv6/ndp.js";
 import { PrefixFlag } from "../../src/ipv6/ndp-options.js";
 import { emitIcmpv6, icmpv6Len, parseIcmpv6, type Icmpv6Repr } from "../../src/ipv6/icmpv6.js";
 import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, Dhcpv6MsgType, emitDhcpv6, dhcpv6Len, duidLl, parseDhcpv6, type Dhcpv6Message } from "../../src/ipv6/dhcpv6.js";

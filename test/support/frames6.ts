@@ -54,3 +54,15 @@ export function sent6(ch: RecordingChannel): Sent6[] {
   });
 }
 
+
+/** A guest's TCP SYN over IPv6 (20-byte header, no options), checksum filled. */
+export function tcpSyn6(src: A, srcPort: number, dst: A, dstPort: number): Uint8Array {
+  const t = new Uint8Array(20);
+  setU16(t, 0, srcPort);
+  setU16(t, 2, dstPort);
+  t[12] = 5 << 4;
+  t[13] = 0x02;
+  setU16(t, 14, 65535);
+  setU16(t, 16, upperLayerChecksum6(t, 0, 20, src, dst, NextHeader.TCP));
+  return frame(src, dst, NextHeader.TCP, t);
+}
