@@ -18,7 +18,8 @@
  *  - fragments are reassembled (fragments.ts; bounded), then dispatched as a whole packet;
  *  - guests' addresses are learned into the neighbour cache (neighbors6.ts).
  * ICMPv6 goes to ndp-service.ts (Neighbor Discovery, router advertisements) or is an echo to
- * the gateway (RFC 4443 §4.2); UDP to the gateway's services (DNS on 53, stateless DHCPv6 on 547,
+ * the gateway or the alias (RFC 4443 §4.2; an echo to any other address gets "administratively
+ * prohibited", §3.1: echo is not forwarded to hosts over IPv6); UDP to the gateway's services (DNS on 53, stateless DHCPv6 on 547,
  * dhcp6-service.ts) or to the forwarder.
  *
  * Transmit: `begin(port, dstMac, src, dst, nextHeader, l4Len, hopLimit)` writes Ethernet and
@@ -222,8 +223,14 @@ export class Ipv6Gateway {
     if (type >= Icmpv6Type.RouterSolicitation && type <= Icmpv6Type.Redirect) {
       return this.ndp.receive(port, srcMac, src, dst, packet[7], msg);
     }
-    if (type !== Icmpv6Type.EchoRequest || msg[1] !== 0 || msg.length < 8) return c.drop("icmpv6-unhandled");
-    if (!this.isGatewayAddress(dst) || isUnspecified6(src)) return c.drop("icmpv6-unhandled");
+    if (type !== Icmpv6Type.EchoRequest || msg[1] !== 0 || msg.length < 8 || isUnspecified6(src)) return c.drop("icmpv6-unhandled");
+    if (!this.isGatewayAddress(dst)) {
+      // Echo beyond the gateway is not forwarded over IPv6: say so at once (RFC 4443 §3.1 code 1)
+      // rather than let the guest's ping time out. Never for a multicast destination (§2.4(e)).
+      c.drop("icmpv6-unhandled");
+      if (dst.w0 >>> 24 !== 0xff) this.sendError(port, srcMac, src, Icmpv6Type.DestUnreachable, 1, packet);
+      return;
+    }
     if (upperLayerChecksum6(msg, 0, msg.length, src, dst, NextHeader.ICMPv6) !== 0) return c.drop("icmpv6-malformed");
     // RFC 4443 §4.2: the reply carries the request's identifier, sequence and data.
     const reply: Icmpv6Repr = { kind: "echo-reply", id: getU16(msg, 4), seq: getU16(msg, 6), data: msg.subarray(8) };

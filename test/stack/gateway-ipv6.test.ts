@@ -133,11 +133,16 @@ describe("stack: the gateway on IPv6", () => {
     s.stack.receive(s.port, echo(GUEST6, GW6));
     s.stack.receive(s.port, echo(ip6("2001:db8::5"), GW6));
     s.stack.receive(s.port, echo(ALIAS6, GW6));
+    // Beyond the gateway: not forwarded, refused at once (administratively prohibited).
+    s.stack.receive(s.port, echo(GUEST6, ip6("2001:db8::7")));
     const out = sent6(s.ch);
-    expect(out).to.have.length(1);
+    expect(out).to.have.length(2);
     const r = parseIcmpv6(out[0].l4, out[0].src, out[0].dst);
     if (isWireError(r) || r.kind !== "echo-reply") throw new Error("not an echo reply");
     expect([r.id, r.seq, [...r.data]]).to.deep.equal([7, 1, [1, 2, 3]]);
+    const refused = parseIcmpv6(out[1].l4, out[1].src, out[1].dst);
+    if (isWireError(refused) || refused.kind !== "dest-unreachable") throw new Error("not unreachable");
+    expect(refused.code).to.equal(1);
     expect(s.stack.counters.dropped("src6-not-allowed")).to.equal(2);
   });
 
