@@ -41,6 +41,8 @@ fi
 #                       RootlessKit and rootless Podman need them (rootless e2e tests)
 #   slirp4netns         the rootless e2e tests run each scenario with the real slirp4netns too,
 #                       to check themselves; bench rows compare against it
+#   ndisc6              rdisc6: e2e tests read skiff's router advertisements (RDNSS, DNSSL) as a
+#                       guest's tool sees them
 #   podman runc         e2e and bench: rootless Podman with skiff as its slirp4netns (runc, as
 #                       Debian 12's crun 1.8 refuses hosts with cgroups in hybrid mode)
 #   gcc libc6-dev       test/guest/*.c (posix-check, fsx, fsbench), compiled statically and run
@@ -50,7 +52,7 @@ fi
 #                       DIOD_ENABLE=false in /etc/default/diod)
 PACKAGES=(iproute2 iputils-ping iputils-arping tshark tcpdump ethtool busybox-static udhcpc
   dnsmasq-base bind9-dnsutils curl python3 make g++ rootlesskit qemu-system-x86 cpio socat nftables
-  uidmap slirp4netns podman runc gcc libc6-dev diod)
+  uidmap slirp4netns podman runc gcc libc6-dev diod ndisc6)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

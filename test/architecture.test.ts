@@ -25,7 +25,7 @@ export const LAYERS: Record<string, string[]> = {
   tcp: ["ipv4"],
   dhcp: ["ipv4"],
   dns: ["ipv4"],
-  pcap: ["ethernet", "ipv4", "tcp", "dhcp", "dns"],
+  pcap: ["ethernet", "ipv4", "ipv6", "tcp", "dhcp", "dns"],
   link: ["pcap", "native"],
   stack: ["ethernet", "ipv4", "ipv6", "tcp", "dhcp", "dns"],
   "socket-translate": ["stack", "tcp", "native"],

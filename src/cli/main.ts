@@ -36,8 +36,10 @@ export async function main(argv: string[]): Promise<number> {
     .option("--mtu <n>", "MTU of the guest interface", mtuArg, 65520)
     .option("--pcap <file>", "capture the guest's traffic to a pcap file")
     .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
+    .option("--subnet6 <prefix>", "guest IPv6 prefix, a /64 (gateway ::1, host alias ::2)", "fd73:6b69:6666::/64")
+    .option("--no-ipv6", "no IPv6 on the guest link")
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
-    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
+    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1 (nor its IPv6 twin to ::1)")
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
@@ -50,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (command: string[], o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
-      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, offload: o.offload, busyPollUs: o.busyPoll, command, log });
+      status = await run({ mtu: o.mtu, pcap: o.pcap, subnet: o.subnet, subnet6: o.subnet6, ipv6: o.ipv6, hostIp, tap: o.tap, dnsRecords: o.dnsRecord, deny: o.deny, publish: o.publish, apiSocket: o.apiSocket, offload: o.offload, busyPollUs: o.busyPoll, command, log });
     });
 
   const vpnkitCmd = program
@@ -84,8 +86,10 @@ export async function main(argv: string[]): Promise<number> {
     .option("--mtu <n>", "MTU of the guest links", mtuArg, 1500)
     .option("--pcap <file>", "capture every guest link to a pcap file")
     .option("--subnet <cidr>", "guest network", "192.168.65.0/24")
+    .option("--subnet6 <prefix>", "guest IPv6 prefix, a /64 (gateway ::1, host alias ::2)", "fd73:6b69:6666::/64")
+    .option("--no-ipv6", "no IPv6 on the guest links")
     .option("--host-ip <ip>", "host alias address (0.0.0.0 disables host loopback)")
-    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1")
+    .option("--no-host-loopback", "do not map the host alias address to the host's 127.0.0.1 (nor its IPv6 twin to ::1)")
     .option("--deny <cidr>", "refuse guest connections to CIDR (repeatable; replaces the default 169.254.0.0/16)", repeat)
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
     .option("--share <name=dir[:ro]>", "serve host directory DIR to guests as 9P share NAME on the gateway's TCP port 564 (repeatable)", repeat, [])
@@ -102,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         mtu: o.mtu,
         pcap: o.pcap,
         subnet: o.subnet,
+        subnet6: o.subnet6,
+        ipv6: o.ipv6,
         hostIp,
         deny: o.deny,
         dnsRecords: o.dnsRecord,

@@ -18,6 +18,7 @@ import { resolveNetworkOptions, type NetworkOptions } from "../network/options.j
 import { parsePublishOptions } from "../network/control.js";
 import { checkOutputFile } from "./args.js";
 import { cliOptions } from "./serve.js";
+import { ipv6GuestSetup } from "./run-ipv6.js";
 import { Netns, requireRootWithIp } from "./netns.js";
 import { GUEST_MAC, KILL_GRACE_MS, signalStatus } from "./run-common.js";
 import { UserNetns, requireRootlessTools } from "./userns-netns.js";
@@ -26,6 +27,8 @@ export interface RunOptions {
   mtu: number;
   pcap?: string;
   subnet?: string;
+  subnet6?: string;
+  ipv6?: boolean;
   hostIp?: string;
   tap: string;
   /** Destination CIDRs to refuse (replaces the default deny list). */
@@ -50,7 +53,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const rootless = process.getuid?.() !== 0;
   if (rootless) requireRootlessTools();
   else requireRootWithIp();
-  const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, log: opts.log };
+  const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, log: opts.log };
   cliOptions(base);
   const cfg = resolveNetworkOptions(base).config;
   const guestIpNum = (cfg.network + 3) >>> 0;
@@ -88,6 +91,9 @@ export async function run(opts: RunOptions): Promise<number> {
     ns.exec(["ip", "link", "set", opts.tap, "address", formatMac(GUEST_MAC), "mtu", String(opts.mtu), "up"]);
     ns.exec(["ip", "addr", "add", `${guestIp}/${cfg.prefixLength}`, "dev", opts.tap]);
     ns.exec(["ip", "route", "add", "default", "via", formatIpv4(cfg.gatewayIp)]);
+    // IPv6 too, statically (the router advertisements say the same; waiting for SLAAC and DAD
+    // would delay the command): the EUI-64 address in the prefix, default route via the gateway.
+    for (const argv of ipv6GuestSetup(cfg, GUEST_MAC, opts.tap)) ns.exec(argv);
     // `ip netns exec` runs the command in a mount namespace where /etc/netns/NAME/* is bound
     // over /etc/* (rootless: bound in the namespace's own mount namespace): the command sees
     // skiff's DNS server as its resolver.

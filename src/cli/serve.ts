@@ -23,6 +23,8 @@ export interface ServeOptions {
   vfkit: string[];
   mtu: number;
   subnet?: string;
+  subnet6?: string;
+  ipv6?: boolean;
   hostIp?: string;
   deny?: string[];
   dnsRecords?: string[];
@@ -41,7 +43,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const attachments = opts.qemuStream.length + opts.qemuDgram.length + opts.vmnet.length + opts.vfkit.length;
   if (attachments === 0) throw new Error("nothing to serve: give at least one of --qemu-stream, --qemu-dgram, --vmnet, --vfkit");
   const shares = (opts.shares ?? []).map(parseShareArg);
-  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, defaultGuest: null, log };
+  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, defaultGuest: null, log };
   // Checked before anything is opened.
   cliOptions(options);
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");

@@ -7,7 +7,9 @@
  * Built-in names (ARCHITECTURE.md "Addressing plan"):
  *   host.internal, host.docker.internal, host.containers.internal → the host alias (.2)
  *   gateway.internal, gateway.docker.internal                     → the gateway (.1)
- * and the PTR names of those two addresses. When host loopback is disabled (no host alias),
+ * with their IPv6 addresses (AAAA) when the stack has IPv6 (`ipv6`: the gateway's ULA and the
+ * alias's, src/stack/config6.ts), and the PTR names of those addresses (in-addr.arpa and
+ * ip6.arpa, RFC 3596 §2.5). When host loopback is disabled (no host alias),
  * the host names stay *reserved*: they answer NXDOMAIN and are never forwarded, so a guest
  * cannot pick up some other network's `host.docker.internal`.
  *
@@ -32,12 +34,32 @@ export interface RecordEntry {
   builtin: boolean;
 }
 
+/** An IPv6 address as four big-endian 32-bit words (the stack's `Ipv6Addr` fits). */
+export interface Words128 {
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+}
+
 /** The part of the stack configuration the built-in names need. */
 export interface RecordsConfig {
   network: number;
   prefixLength: number;
   gatewayIp: number;
   hostAliasIp: number | null;
+  /** IPv6 addresses of the built-in names (a /64 prefix), or null/absent without IPv6. */
+  ipv6?: { prefix: Words128; gateway: Words128; hostAlias: Words128 | null } | null;
+}
+
+function wordsBytes(a: Words128): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, a.w0);
+  v.setUint32(4, a.w1);
+  v.setUint32(8, a.w2);
+  v.setUint32(12, a.w3);
+  return b;
 }
 
 export const HOST_NAMES: readonly string[] = ["host.internal", "host.docker.internal", "host.containers.internal"];
@@ -81,6 +103,20 @@ export function parseReverseName(name: string): number | undefined {
   return parseIpv4Address(`${m[4]}.${m[3]}.${m[2]}.${m[1]}`);
 }
 
+/** The 32-nibble `….ip6.arpa` name (RFC 3596 §2.5), normalised, → 16 bytes, or undefined. */
+export function parseReverseName6(name: string): Uint8Array | undefined {
+  if (!name.endsWith(".ip6.arpa") || name.length !== 64 + 8) return undefined;
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 32; i++) {
+    if (name[2 * i + 1] !== ".") return undefined;
+    const v = parseInt(name[2 * i], 16);
+    if (Number.isNaN(v)) return undefined;
+    const k = 31 - i; // nibble index from the most significant
+    out[k >> 1] |= k & 1 ? v : v << 4;
+  }
+  return out;
+}
+
 export function reverseName(ip: number): string {
   return `${ip & 0xff}.${(ip >>> 8) & 0xff}.${(ip >>> 16) & 0xff}.${ip >>> 24}.in-addr.arpa`;
 }
@@ -116,15 +152,19 @@ export class RecordStore {
   private readonly maxRecords: number;
   private readonly network: number;
   private readonly mask: number;
+  /** First 8 bytes of the guest IPv6 prefix (a /64), or undefined without IPv6. */
+  private readonly prefix6: Uint8Array | undefined;
 
   constructor(cfg: RecordsConfig, opts: RecordStoreOptions = {}) {
     this.maxRecords = opts.maxRecords ?? 4096;
     this.network = cfg.network;
     this.mask = cfg.prefixLength === 0 ? 0 : (0xffff_ffff << (32 - cfg.prefixLength)) >>> 0;
-    for (const n of GATEWAY_NAMES) this.builtins.set(n, { a: [cfg.gatewayIp], aaaa: [] });
+    const v6 = cfg.ipv6 ?? undefined;
+    this.prefix6 = v6 === undefined ? undefined : wordsBytes(v6.prefix).subarray(0, 8);
+    for (const n of GATEWAY_NAMES) this.builtins.set(n, { a: [cfg.gatewayIp], aaaa: v6 === undefined ? [] : [wordsBytes(v6.gateway)] });
     for (const n of HOST_NAMES) {
       if (cfg.hostAliasIp === null) this.reserved.add(n);
-      else this.builtins.set(n, { a: [cfg.hostAliasIp], aaaa: [] });
+      else this.builtins.set(n, { a: [cfg.hostAliasIp], aaaa: v6?.hostAlias ? [wordsBytes(v6.hostAlias)] : [] });
     }
   }
 
@@ -144,6 +184,19 @@ export class RecordStore {
       for (const [name, r] of map) if (r.a.includes(ip)) return name;
     }
     return undefined;
+  }
+
+  /** The name for a PTR query of the IPv6 address `ip` (16 bytes). */
+  reverse6(ip: Uint8Array): string | undefined {
+    for (const map of [this.builtins, this.runtime]) {
+      for (const [name, r] of map) if (r.aaaa.some((x) => bytesEqual(x, ip))) return name;
+    }
+    return undefined;
+  }
+
+  /** True for an address of the guest IPv6 prefix (its reverse zone is skiff's too). */
+  inGuestPrefix6(ip: Uint8Array): boolean {
+    return this.prefix6 !== undefined && bytesEqual(ip.subarray(0, 8), this.prefix6);
   }
 
   /** True for an address of the guest network (its reverse zone is skiff's: RFC 6303 spirit). */

@@ -36,7 +36,7 @@ import dnsPacket from "dns-packet";
 import type { Logger } from "pino";
 import { getU16, setU16, setU32 } from "../common/bytes.js";
 import { WireError, isWireError, type Parsed } from "../common/wire-error.js";
-import { parseReverseName, type NameRecords, type RecordStore } from "./records.js";
+import { parseReverseName, parseReverseName6, type NameRecords, type RecordStore } from "./records.js";
 import type { DnsUpstream } from "./upstream.js";
 import { Counters } from "../common/counters.js";
 
@@ -299,14 +299,22 @@ export class DnsResolver {
       return this.reply(q, query, DnsRcode.NoError, rrs, true);
     }
     const ip = parseReverseName(name);
-    if (ip === undefined) return undefined;
-    const target = this.records.reverse(ip) ?? this.hosts?.reverse(ip);
+    if (ip !== undefined) return this.answerReverse(q, query, this.records.reverse(ip) ?? this.hosts?.reverse(ip), this.records.inGuestNetwork(ip));
+    // PTR in ip6.arpa (RFC 3596 §2.5) for skiff's own IPv6 names; NXDOMAIN inside the guest prefix.
+    const ip6 = parseReverseName6(name);
+    if (ip6 !== undefined) return this.answerReverse(q, query, this.records.reverse6(ip6), this.records.inGuestPrefix6(ip6));
+    return undefined;
+  }
+
+  /** A reverse name: PTR to `target` when skiff owns it, NXDOMAIN in the guests' own range, else forwarded. */
+  private answerReverse(q: DnsQuery, query: Uint8Array, target: string | undefined, ours: boolean): Uint8Array | undefined {
+    const c = this.counters;
     if (target !== undefined) {
       const rrs: LocalRr[] = q.qtype === DnsType.PTR || q.qtype === DnsType.ANY ? [{ type: DnsType.PTR, rdata: encodeName(target) }] : [];
       if (rrs.length === 0) c.localNodata++;
       return this.reply(q, query, DnsRcode.NoError, rrs, true);
     }
-    if (this.records.inGuestNetwork(ip)) {
+    if (ours) {
       c.localNxdomain++;
       return this.reply(q, query, DnsRcode.NxDomain, [], true);
     }

@@ -1,10 +1,13 @@
 /**
  * Port forward specifications: what a forward is, docker's `-p [hostAddr:]hostPort:guestPort[/udp]`
- * syntax (with port ranges, `8000-8009:80-89`), and validation of the control API's JSON body.
+ * syntax (with port ranges, `8000-8009:80-89`; an IPv6 host address in brackets, `[::1]:8080:80`),
+ * and validation of the control API's JSON body. The host side may listen on IPv4 or IPv6
+ * (`::1`, `::`); the guest side is the guest's IPv4 address.
  * Every error message names the field or the text at fault; nothing here throws on bad input —
  * functions return a spec or a string saying what is wrong.
  */
 
+import { isIPv6 } from "node:net";
 import { parseIpv4Address } from "../common/addr.js";
 
 export type ForwardProto = "tcp" | "udp";
@@ -12,7 +15,7 @@ export type ForwardProto = "tcp" | "udp";
 /** One forward: the host listens on `hostAddr:hostPort` and connects to `guestAddr:guestPort`. */
 export interface ForwardSpec {
   proto: ForwardProto;
-  /** Dotted IPv4 address the host listens on (default 127.0.0.1). */
+  /** Address the host listens on: dotted IPv4 or IPv6 (`::1`, `::`); default 127.0.0.1. */
   hostAddr: string;
   /** 0 asks the host for any free port. */
   hostPort: number;
@@ -32,6 +35,11 @@ function isIpv4(v: unknown): v is string {
   return typeof v === "string" && parseIpv4Address(v) !== undefined;
 }
 
+/** A host address to listen on: IPv4, or IPv6 without a zone. */
+function isHostAddr(v: unknown): v is string {
+  return isIpv4(v) || (typeof v === "string" && !v.includes("%") && isIPv6(v));
+}
+
 /**
  * Validate the JSON body of `POST /forwards`: `{proto?, hostAddr?, hostPort, guestAddr?, guestPort}`.
  * `defaultGuest` fills a missing `guestAddr`. Returns the spec or a message naming the problem.
@@ -43,7 +51,7 @@ export function validateForward(body: unknown, defaultGuest?: string): ForwardSp
   const proto = o.proto ?? "tcp";
   if (proto !== "tcp" && proto !== "udp") return `proto: expected "tcp" or "udp", got ${JSON.stringify(o.proto)}`;
   const hostAddr = o.hostAddr ?? DEFAULT_HOST_ADDR;
-  if (!isIpv4(hostAddr)) return `hostAddr: not an IPv4 address: ${JSON.stringify(o.hostAddr)}`;
+  if (!isHostAddr(hostAddr)) return `hostAddr: not an IPv4 or IPv6 address: ${JSON.stringify(o.hostAddr)}`;
   if (!isPort(o.hostPort, true)) return `hostPort: expected an integer in 0..65535, got ${JSON.stringify(o.hostPort)}`;
   const guestAddr = o.guestAddr ?? defaultGuest;
   if (guestAddr === undefined) return "guestAddr: missing";
@@ -78,10 +86,18 @@ export function parsePublish(text: string, guestAddr: string): ForwardSpec[] | s
     proto = p;
     rest = rest.slice(0, slash);
   }
+  // An IPv6 host address comes in brackets: [::1]:8080:80.
+  let bracketed: string | undefined;
+  const m = /^\[([^\]]*)\]:(.*)$/.exec(rest);
+  if (m) {
+    bracketed = m[1];
+    rest = m[2];
+  }
   const parts = rest.split(":");
+  if (bracketed !== undefined) parts.unshift(bracketed);
   if (parts.length < 2 || parts.length > 3) return bad("expected [hostAddr:]hostPort:guestPort[/udp]");
   const hostAddr = parts.length === 3 ? parts[0] : DEFAULT_HOST_ADDR;
-  if (!isIpv4(hostAddr)) return bad(`not an IPv4 address: ${JSON.stringify(hostAddr)}`);
+  if (!isHostAddr(hostAddr) || (isIpv4(hostAddr) === (bracketed !== undefined))) return bad(`not an IPv4 address or a bracketed IPv6 address: ${JSON.stringify(hostAddr)}`);
   const hostSide = parts[parts.length - 2];
   const guestSide = parts[parts.length - 1];
   const h = parsePortRange(hostSide);

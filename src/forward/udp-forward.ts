@@ -13,6 +13,7 @@
  */
 
 import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import type { Logger } from "pino";
 import type { NetworkStack } from "../stack/stack.js";
 import { sendUdp, type UdpDatagram } from "../stack/gateway-udp.js";
@@ -83,7 +84,7 @@ export class UdpForward {
     opts: UdpForwardOptions,
   ) {
     this.log = opts.log;
-    this.sock = createSocket({ type: "udp4" });
+    this.sock = createSocket({ type: isIPv6(spec.hostAddr) ? "udp6" : "udp4" });
     this.table = new IdleTable<Client>(stack.timers, opts.idleMs ?? 60_000, opts.maxClients ?? 1024, (cl, why) => {
       this.unmap(cl);
       if (why === "expired") this.counters.clientsExpired++;

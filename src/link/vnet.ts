@@ -22,9 +22,13 @@ export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_F_DATA_VALID = 2;
 export const VNET_GSO_NONE = 0;
 export const VNET_GSO_TCPV4 = 1;
+export const VNET_GSO_TCPV6 = 4;
 export const VNET_GSO_ECN = 0x80;
 
 const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+/** The IPv6 fixed header; frames skiff sends carry no extension headers. */
+const IPV6_LEN = 40;
 const ETH_LEN = 14;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -36,16 +40,23 @@ function setLe16(b: Uint8Array, off: number, v: number): void {
 
 /**
  * Fill the 10-byte header at `hdr[0..10)` for sending `frame` with `txMeta` (see channel.ts).
- * Returns false when the metadata cannot apply to this frame (not IPv4 TCP/UDP, or GSO on a
- * non-TCP frame): the caller drops and counts it.
+ * Returns false when the metadata cannot apply to this frame (not IPv4 or IPv6 TCP/UDP — IPv6
+ * without extension headers —, or GSO on a non-TCP frame): the caller drops and counts it.
  */
 export function emitVnetHeader(hdr: Uint8Array, frame: Uint8Array, txMeta: number): boolean {
   hdr.fill(0, 0, VNET_HDR_LEN);
   if ((txMeta & TX_CSUM_PARTIAL) === 0) return true;
-  if (frame.length < ETH_LEN + 20 || frame[12] !== ETHERTYPE_IPV4 >>> 8 || frame[13] !== (ETHERTYPE_IPV4 & 0xff)) return false;
-  const ihl = (frame[ETH_LEN] & 0x0f) << 2;
-  const proto = frame[ETH_LEN + 9];
-  const l4 = ETH_LEN + ihl;
+  if (frame.length < ETH_LEN + 20) return false;
+  const type = (frame[12] << 8) | frame[13];
+  let proto: number;
+  let l4: number;
+  if (type === ETHERTYPE_IPV4) {
+    proto = frame[ETH_LEN + 9];
+    l4 = ETH_LEN + ((frame[ETH_LEN] & 0x0f) << 2);
+  } else if (type === ETHERTYPE_IPV6) {
+    proto = frame[ETH_LEN + 6];
+    l4 = ETH_LEN + IPV6_LEN;
+  } else return false;
   const gso = txGsoSize(txMeta);
   let csumOffset: number;
   if (proto === IPPROTO_TCP) csumOffset = 16;
@@ -57,7 +68,7 @@ export function emitVnetHeader(hdr: Uint8Array, frame: Uint8Array, txMeta: numbe
   setLe16(hdr, 8, csumOffset);
   if (gso > 0) {
     const tcpHeaderLen = (frame[l4 + 12] >>> 4) << 2;
-    hdr[1] = VNET_GSO_TCPV4;
+    hdr[1] = type === ETHERTYPE_IPV4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
     setLe16(hdr, 2, l4 + tcpHeaderLen);
     setLe16(hdr, 4, gso);
   }

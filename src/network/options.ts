@@ -70,6 +70,10 @@ export interface NetworkOptions {
   hostIp?: string;
   /** Gateway address (default: the subnet's first address, 192.168.65.1). */
   gatewayIp?: string;
+  /** IPv6 on the guest link (router advertisements, NDP, DHCPv6, DNS, TCP/UDP to host sockets); default true. */
+  ipv6?: boolean;
+  /** Guest IPv6 prefix, a /64; default "fd73:6b69:6666::/64" (gateway ::1, host alias ::2 → the host's ::1). */
+  subnet6?: string;
   /** Destination CIDRs guests may not reach (replaces the default deny list, 169.254.0.0/16). */
   deny?: string[];
   /** Extra names for skiff's DNS server, "NAME=IP" (`host.internal` and `gateway.internal` are built in). */
@@ -130,6 +134,8 @@ export interface ResolvedNetworkOptions {
   subnet: string;
   hostIp?: string;
   gatewayIp?: string;
+  ipv6: boolean;
+  subnet6?: string;
   deny?: string[];
   shares: ShareSpec[];
   dnsRecords: Array<{ name: string; ip: string; text: string }>;
@@ -145,7 +151,7 @@ export interface ResolvedNetworkOptions {
 }
 
 const KNOWN = new Set([
-  "mtu", "subnet", "hostIp", "gatewayIp", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "apiLimits", "log",
+  "mtu", "subnet", "hostIp", "gatewayIp", "ipv6", "subnet6", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "apiLimits", "log",
 ]);
 const LIMIT_KEYS = new Set([
   "tcpFlows", "tcpFlowsPerGuest", "tcpHalfOpen", "tcpHalfOpenPerGuest", "tcpDials", "tcpDialsPerGuest", "udpFlows", "udpFlowsPerGuest", "icmpFlows", "icmpFlowsPerGuest", "leasesPerGuest",
@@ -190,9 +196,13 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
   }
   let config: StackConfig;
   try {
-    config = resolveConfig({ subnet, mtu, hostAliasIp: opts.hostIp, gatewayIp: opts.gatewayIp });
+    if (opts.ipv6 !== undefined) bool("ipv6", opts.ipv6);
+    if (opts.subnet6 !== undefined && typeof opts.subnet6 !== "string") throw new NetworkOptionError("subnet6", "expected a string such as fd73:6b69:6666::/64");
+    config = resolveConfig({ subnet, mtu, hostAliasIp: opts.hostIp, gatewayIp: opts.gatewayIp, ipv6: opts.ipv6, subnet6: opts.subnet6 });
   } catch (e) {
+    if (e instanceof NetworkOptionError) throw e;
     const msg = (e as Error).message;
+    if (/subnet6/.test(msg)) throw new NetworkOptionError("subnet6", msg);
     const option = /host alias/.test(msg) || (opts.hostIp !== undefined && msg.includes(opts.hostIp)) ? "hostIp" : /gateway/.test(msg) ? "gatewayIp" : "subnet";
     throw new NetworkOptionError(option, msg);
   }
@@ -230,6 +240,8 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
     subnet,
     hostIp: opts.hostIp,
     gatewayIp: opts.gatewayIp,
+    ipv6: config.ipv6 !== null,
+    subnet6: opts.subnet6,
     deny,
     shares: opts.shares ?? [],
     dnsRecords,

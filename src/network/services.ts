@@ -14,6 +14,7 @@ import { TcpLayer } from "../stack/tcp.js";
 import { TcpTranslator } from "../socket-translate/tcp-translator.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp-translator.js";
+import { Udp6Translator } from "../socket-translate/udp6-translator.js";
 import { IcmpTranslator } from "../socket-translate/icmp-translator.js";
 import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
@@ -28,6 +29,8 @@ export class NetworkServices {
   readonly tcp: TcpLayer;
   readonly tcpTranslator: TcpTranslator;
   readonly udp: UdpTranslator;
+  /** UDP over IPv6 to host sockets (undefined with IPv6 off). */
+  readonly udp6: Udp6Translator | undefined;
   readonly icmp: IcmpTranslator;
   readonly dns: DnsServer;
   /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
@@ -53,7 +56,7 @@ export class NetworkServices {
     } catch (e) {
       throw new NetworkOptionError("shares", (e as Error).message);
     }
-    this.stack = new NetworkStack({ subnet: opts.subnet, gatewayIp: opts.gatewayIp, mtu: opts.mtu, hostAliasIp: opts.hostIp, busyPollUs: opts.busyPollUs });
+    this.stack = new NetworkStack({ subnet: opts.subnet, gatewayIp: opts.gatewayIp, mtu: opts.mtu, hostAliasIp: opts.hostIp, ipv6: opts.ipv6, subnet6: opts.subnet6, busyPollUs: opts.busyPollUs });
     const cfg = this.stack.config;
     const l = opts.limits;
     const limit = raiseFileLimit(opts.log);
@@ -64,6 +67,7 @@ export class NetworkServices {
     const policy = new AddressPolicy({ hostAliasIp: cfg.hostAliasAddress, hostLoopback: cfg.hostAliasIp !== null, deny: opts.deny, guestSubnet: cfg });
     this.tcpTranslator = new TcpTranslator(this.tcp, policy, { log: opts.log, maxDials: l.tcpDials, maxDialsPerGuest: l.tcpDialsPerGuest, fds });
     this.udp = new UdpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest, fds });
+    this.udp6 = this.stack.ipv6 === undefined ? undefined : new Udp6Translator(this.stack, policy, { log: opts.log, maxFlows: l.udpFlows, maxFlowsPerGuest: l.udpFlowsPerGuest, fds });
     try {
       this.dhcpService = new DhcpService(this.stack, {
         staticLeases: [...opts.staticLeases],
@@ -135,6 +139,7 @@ export class NetworkServices {
     this.closed = true;
     this.tcp.close();
     this.udp.closeAll();
+    this.udp6?.closeAll();
     this.icmp.closeAll();
     this.dhcpService.close();
     this.dns.close();

@@ -4,7 +4,8 @@
  * and the line format; the application layers (DHCP, DNS) are in `inspect-apps.ts`.
  *
  * Layers, in decode order: eth (IEEE 802.3 with EtherType, one 802.1Q tag), arp (RFC 826),
- * ipv4 (RFC 791 §3.1), then icmp (RFC 792), udp (RFC 768) or tcp (RFC 9293 §3.1), then on top
+ * ipv4 (RFC 791 §3.1) or ipv6 (RFC 8200 §3-§4, with icmpv6: inspect-ipv6.ts), then icmp
+ * (RFC 792), udp (RFC 768) or tcp (RFC 9293 §3.1), then on top
  * of UDP ports 67/68 dhcp (RFC 2131 §2, RFC 2132) and on UDP or TCP port 53 dns (RFC 1035 §4.1,
  * decoded by `dns-packet`; over TCP the message follows a 2-byte length, RFC 1035 §4.2.2).
  * Every codec is called with checksum verification off; checksums are reported as fields
@@ -31,7 +32,8 @@
 
 import { formatIpv4, formatMac } from "../common/addr.js";
 import { getU16 } from "../common/bytes.js";
-import { pseudoHeaderSum } from "../ipv4/checksum.js";
+import { checksumFinish, onesSum, pseudoHeaderSum } from "../ipv4/checksum.js";
+import { decodeIcmpv6Layer, decodeIpv6Layer, icmpv6Text, ipv6Text, pseudoSum6, type Icmpv6Layer, type Ipv6Layer } from "./inspect-ipv6.js";
 import { WireError } from "../common/wire-error.js";
 import { ArpOp, parseArp } from "../ethernet/arp.js";
 import { EtherType, parseEthernet } from "../ethernet/ethernet.js";
@@ -53,6 +55,7 @@ import {
 import { packetTimeNs, type PcapPacket } from "./reader.js";
 
 export { dhcpMessageTypeName } from "./inspect-apps.js";
+export type { Icmpv6Layer, Ipv6Layer } from "./inspect-ipv6.js";
 export type { DhcpLayer, DhcpOptionField, DhcpOptionValue, DnsLayer, DnsRecordField, LayerError } from "./inspect-apps.js";
 
 export interface EthLayer {
@@ -139,7 +142,9 @@ export interface FrameLayers {
   eth?: EthLayer;
   arp?: ArpLayer;
   ipv4?: Ipv4Layer;
+  ipv6?: Ipv6Layer;
   icmp?: IcmpLayer;
+  icmpv6?: Icmpv6Layer;
   udp?: UdpLayer;
   tcp?: TcpLayer;
   dhcp?: DhcpLayer;
@@ -188,6 +193,32 @@ export function decodeFrame(frame: Uint8Array, wireLen = frame.length): DecodedF
       return decodeArp(payload, d);
     case EtherType.IPv4:
       return decodeIpv4(payload, Math.max(payload.length, wireLen - ethLen), d);
+    case EtherType.IPv6:
+      return decodeIpv6(payload, Math.max(payload.length, wireLen - ethLen), d);
+    default:
+      return d;
+  }
+}
+
+/** RFC 8200: the fixed header and extension headers, then ICMPv6, UDP or TCP. */
+function decodeIpv6(bytes: Uint8Array, wireLen: number, d: DecodedFrame): DecodedFrame {
+  const v6 = decodeIpv6Layer(bytes, wireLen);
+  if (v6 instanceof WireError) return fail(d, v6);
+  d.layers.ipv6 = v6.layer;
+  if (v6.laterFragment) return d;
+  const { src, dst } = v6;
+  const ctx: L4Context = { pseudo: (proto, len) => pseudoSum6(src, dst, proto, len), v6: true, whole: v6.whole, payloadLength: v6.l4Length };
+  switch (v6.layer.nextHeader) {
+    case 58: {
+      const c = decodeIcmpv6Layer(v6.l4, v6);
+      if ("reason" in c) return fail(d, c);
+      d.layers.icmpv6 = c;
+      return d;
+    }
+    case IpProtocol.UDP:
+      return decodeUdp(v6.l4, ctx, d);
+    case IpProtocol.TCP:
+      return decodeTcp(v6.l4, ctx, d);
     default:
       return d;
   }
@@ -237,7 +268,7 @@ function decodeIpv4(bytes: Uint8Array, wireLen: number, d: DecodedFrame): Decode
   const l4 = bytes.subarray(hl, Math.min(tl, bytes.length));
   // The payload is what Total Length claims, but never more than the frame carried on the
   // wire (a frame shorter than its claim); a snapshot length cut keeps the claim, as tshark does.
-  const ctx: L4Context = { src: ip.src, dst: ip.dst, whole, payloadLength: Math.min(tl, wireLen) - hl };
+  const ctx: L4Context = { pseudo: (proto, len) => pseudoHeaderSum(ip.src, ip.dst, proto, len), v6: false, whole, payloadLength: Math.min(tl, wireLen) - hl };
   switch (ip.protocol) {
     case IpProtocol.ICMP:
       return decodeIcmp(l4, ctx, d);
@@ -251,8 +282,10 @@ function decodeIpv4(bytes: Uint8Array, wireLen: number, d: DecodedFrame): Decode
 }
 
 interface L4Context {
-  src: number;
-  dst: number;
+  /** The pseudo-header sum (RFC 9293 §3.1 / RFC 8200 §8.1) for `protocol` and `length`. */
+  pseudo: (protocol: number, length: number) => number;
+  /** Over IPv6: a zero UDP checksum is invalid there (RFC 8200 §8.1), not "none". */
+  v6: boolean;
   /** The whole unfragmented datagram is present: checksums can be judged, upper layers decoded. */
   whole: boolean;
   /** Total Length (bounded by the frame's length on the wire) minus the IPv4 header length. */
@@ -295,7 +328,7 @@ const DNS_PORT = 53;
 function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedFrame {
   let payload: Uint8Array | null = null;
   if (ctx.whole) {
-    const udp = parseUdp(bytes, ctx.src, ctx.dst, { verifyChecksum: false });
+    const udp = parseUdp(bytes, 0, 0, { verifyChecksum: false });
     if (udp instanceof WireError) return fail(d, udp);
     payload = udp.payload;
   } else {
@@ -308,7 +341,7 @@ function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     srcPort: view.srcPort,
     dstPort: view.dstPort,
     length: view.length,
-    checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
+    checksumOk: !ctx.whole ? null : view.checksum === 0 ? (ctx.v6 ? false : null) : l4ChecksumOk(bytes.subarray(0, view.length), IpProtocol.UDP, ctx),
   };
   if (udpLayer.checksumOk === false && isPartialChecksum(bytes, 6, IpProtocol.UDP, ctx)) udpLayer.checksumPartial = true;
   d.layers.udp = udpLayer;
@@ -328,7 +361,12 @@ function decodeUdp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
  * §3.1, RFC 768), folded and not complemented: what an offloading sender leaves for its link.
  */
 function isPartialChecksum(bytes: Uint8Array, at: number, protocol: number, ctx: L4Context): boolean {
-  return getU16(bytes, at) === pseudoHeaderSum(ctx.src, ctx.dst, protocol, bytes.length);
+  return getU16(bytes, at) === ctx.pseudo(protocol, bytes.length);
+}
+
+/** The segment's checksum verifies over the pseudo-header and every byte of it. */
+function l4ChecksumOk(bytes: Uint8Array, protocol: number, ctx: L4Context): boolean {
+  return checksumFinish(onesSum(bytes, 0, bytes.length, ctx.pseudo(protocol, bytes.length))) === 0;
 }
 
 /** Flag names, low bit first (RFC 9293 §3.1; ECE and CWR from RFC 3168 §23.2). */
@@ -351,7 +389,7 @@ export function tcpFlagNames(flags: number): string {
 
 function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedFrame {
   // On a partial datagram parseTcp sees only the bytes present: the header must be there.
-  const tcp = parseTcp(bytes, ctx.src, ctx.dst, { verifyChecksum: false });
+  const tcp = parseTcp(bytes, 0, 0, { verifyChecksum: false });
   if (tcp instanceof WireError) return fail(d, tcp);
   const view = new TcpSegment(bytes);
   const hl = view.dataOffset;
@@ -366,7 +404,7 @@ function decodeTcp(bytes: Uint8Array, ctx: L4Context, d: DecodedFrame): DecodedF
     dataOffset: hl,
     urgentPointer: tcp.urgentPointer,
     options: { ...tcp.options },
-    checksumOk: ctx.whole ? view.checksumOk(ctx.src, ctx.dst) : null,
+    checksumOk: ctx.whole ? l4ChecksumOk(bytes, IpProtocol.TCP, ctx) : null,
     payloadLength: Math.max(0, ctx.payloadLength - hl),
   };
   if (tcpLayer.checksumOk === false && isPartialChecksum(bytes, 16, IpProtocol.TCP, ctx)) tcpLayer.checksumPartial = true;
@@ -486,7 +524,9 @@ export function formatFrameText(f: InspectedFrame, relativeNs: bigint, nanosecon
   if (l.eth) parts.push(ethText(l.eth));
   if (l.arp) parts.push(arpText(l.arp));
   if (l.ipv4) parts.push(ipv4Text(l.ipv4));
+  if (l.ipv6) parts.push(ipv6Text(l.ipv6));
   if (l.icmp) parts.push(icmpText(l.icmp));
+  if (l.icmpv6) parts.push(icmpv6Text(l.icmpv6));
   if (l.udp) parts.push(udpText(l.udp));
   if (l.tcp) parts.push(tcpText(l.tcp));
   if (l.dhcp) parts.push(dhcpText(l.dhcp));

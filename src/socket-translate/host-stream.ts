@@ -114,7 +114,12 @@ export function socketStream(sock: Socket, hook?: ReadHook): HostStream {
     },
     reset() {
       gone = true;
-      sock.resetAndDestroy();
+      // libuv forbids uv_tcp_close_reset after uv_shutdown (docs of uv_tcp_close_reset): the
+      // shutdown request then never completes, and Node's exit waits for it forever, spinning
+      // (seen with `skiff run` over IPv6, whose host sockets are Node's: CMD exits after the
+      // guest's FIN was passed on with end()). Once ended, a plain destroy.
+      if (sock.writableEnded) sock.destroy();
+      else sock.resetAndDestroy();
     },
     get destroyed() {
       return sock.destroyed;

@@ -13,11 +13,17 @@
  *    own loopback), multicast 224.0.0.0/4, reserved 240.0.0.0/4 and broadcast;
  *  - everything else is dialled as is.
  *
+ * IPv6 destinations (`resolve6`, classified by src/stack/config6.ts `classifyDestination6`): the
+ * host alias's IPv6 address maps to the host's ::1 under the same switch as the IPv4 alias; the
+ * guest prefix, link-local, multicast, loopback and IPv4-mapped addresses are refused; every other
+ * address is dialled as is (the deny list holds IPv4 CIDRs and does not apply).
+ *
  * Callers answer a refusal with ICMP "communication administratively prohibited" (RFC 1812
  * §5.2.7.1, code 13) for TCP SYNs, UDP datagrams and echo requests.
  */
 import { formatIpv4 } from "../common/addr.js";
 import { parseCidr, cidrContains, inSubnet, type Cidr } from "../common/cidr.js";
+import type { Destination6 } from "../stack/config6.js";
 
 export const DEFAULT_DENY = ["169.254.0.0/16"];
 const NEVER = ["0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"].map(parseCidr);
@@ -62,5 +68,12 @@ export class AddressPolicy {
     if (ip === 0xffff_ffff) return { ok: false, reason: "not-unicast" };
     for (const c of NEVER) if (cidrContains(c, ip)) return { ok: false, reason: "not-unicast" };
     return { ok: true, host: formatIpv4(ip), ip };
+  }
+
+  /** Where a connection to a classified IPv6 destination goes (`ip` is 0: dial by `host`). */
+  resolve6(d: Destination6): Resolution {
+    if (d.kind === "alias") return this.loopback && this.aliasIp !== null ? { ok: true, host: "::1", ip: 0 } : { ok: false, reason: "host-loopback-disabled" };
+    if (d.kind === "refused") return { ok: false, reason: d.reason };
+    return { ok: true, host: d.host, ip: 0 };
   }
 }

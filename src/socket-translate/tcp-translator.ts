@@ -28,6 +28,7 @@ import { IcmpUnreachCode } from "../stack/gateway-icmp.js";
 import type { TcpFlow, TcpLayer } from "../stack/tcp.js";
 import type { AddressPolicy } from "./policy.js";
 import { formatIpv4 } from "../common/addr.js";
+import { classifyDestination6, formatIpv6 } from "../stack/config6.js";
 import { readInto, socketStream, type HostStream, type OnRead, type ReadHook } from "./host-stream.js";
 import { nativeStreams } from "./native-stream.js";
 import { shareOption } from "../stack/guests.js";
@@ -103,6 +104,8 @@ export class TcpTranslator {
   private readonly maxDialsPerGuest: number;
   private readonly fds: FdBudget | undefined;
   private readonly dial: Dial;
+  /** IPv6 destinations: Node sockets (the addon's epoll set dials IPv4 only). */
+  private readonly dial6: Dial;
   private readonly log: Logger | undefined;
 
   constructor(
@@ -116,17 +119,19 @@ export class TcpTranslator {
     this.fds = opts.fds;
     const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));
     const group = opts.connect === undefined && opts.hostSockets !== "node" ? nativeStreams() : undefined;
-    this.dial = group === undefined ? nodeDialer(connect) : (_host, ip, port, done) => group.connect(ip, port, done);
+    this.dial6 = nodeDialer(connect);
+    this.dial = group === undefined ? this.dial6 : (_host, ip, port, done) => group.connect(ip, port, done);
     this.log = opts.log;
     layer.forwarder = (flow) => this.onSyn(flow);
   }
 
   private onSyn(flow: TcpFlow): void {
     const c = this.counters;
-    const target = this.policy.resolve(flow.remoteIp);
+    const v6 = flow.remote6 !== undefined;
+    const target = v6 ? this.policy.resolve6(classifyDestination6(this.layer.stack.config.ipv6!, flow.remote6!)) : this.policy.resolve(flow.remoteIp);
     if (!target.ok) {
       c.denied++;
-      this.log?.debug({ dst: formatIpv4(flow.remoteIp), reason: target.reason }, "tcp: destination refused by policy");
+      this.log?.debug({ dst: v6 ? formatIpv6(flow.remote6!) : formatIpv4(flow.remoteIp), reason: target.reason }, "tcp: destination refused by policy");
       flow.unreachable(IcmpUnreachCode.AdminProhibited);
       return;
     }
@@ -170,7 +175,7 @@ export class TcpTranslator {
       releaseFd();
       flow.unreachable(IcmpUnreachCode.Host);
     });
-    const sock = this.dial(target.host, target.ip, flow.remotePort, (code) => {
+    const sock = (v6 ? this.dial6 : this.dial)(target.host, target.ip, flow.remotePort, (code) => {
       if (!settle()) return;
       if (code === undefined) {
         c.connected++;
@@ -185,7 +190,7 @@ export class TcpTranslator {
         flow.refuse();
       } else {
         c.unreachable++;
-        flow.unreachable(code === "ENETUNREACH" ? IcmpUnreachCode.Net : IcmpUnreachCode.Host);
+        flow.unreachable(code === "ENETUNREACH" || code === "EADDRNOTAVAIL" ? IcmpUnreachCode.Net : IcmpUnreachCode.Host);
       }
     });
     // The guest may give up (RST) while we dial.

@@ -26,7 +26,8 @@ import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/gateway-
 import { IcmpUnreachCode } from "../stack/gateway-icmp.js";
 import type { TimerOwner, TimerTarget, TimerHost } from "../stack/timers.js";
 import { IdleTable } from "../stack/idle-table.js";
-import { evictForGuest, shareOption, type Guest } from "../stack/guests.js";
+import { shareOption, type Guest } from "../stack/guests.js";
+import { admitFlow, countToGuest, flowForDatagram, releaseFlow } from "./udp-flows.js";
 import type { FdBudget } from "./fd-budget.js";
 import type { AddressPolicy } from "./policy.js";
 import { errnoName } from "../native/addon.js";
@@ -52,9 +53,6 @@ interface HostDatagram {
   send(payload: Uint8Array, host: string, ip: number, port: number): void;
   close(): void;
 }
-
-/** A guest's flows in this table (for `evictForGuest`). */
-const COUNT = (g: Guest): number => g.udpFlows;
 
 export class UdpTranslateCounters extends Counters {
   flowsOpened = 0;
@@ -137,22 +135,9 @@ export class UdpTranslator {
       sendUdpUnreachable(this.stack, d, IcmpUnreachCode.AdminProhibited);
       return;
     }
-    const now = this.stack.now();
     const key = d.srcIp * 65536 + d.srcPort;
-    let flow = this.flows.get(key);
-    if (flow === undefined) {
-      if (this.fds !== undefined && !this.fds.tryAcquire()) {
-        c.fdBudgetRefused++;
-        return;
-      }
-      flow = this.open(key, d, now);
-    } else {
-      this.flows.touch(flow, now);
-      flow.port = d.port;
-      flow.guestMac = d.srcMac;
-    }
-    c.datagramsToHost++;
-    c.bytesToHost += d.payload.length;
+    const flow = flowForDatagram(this.flows, this.flows.get(key), key, d, this.stack.now(), this.fds, c, this.opener);
+    if (flow === undefined) return;
     flow.sock.send(d.payload, target.host, target.ip, d.dstPort);
   }
 
@@ -162,13 +147,13 @@ export class UdpTranslator {
     this.log?.debug({ code }, "udp: send failed");
   };
 
+  private readonly opener = (key: number, d: UdpDatagram, now: number): UdpFlow => this.open(key, d, now);
+
   private open(key: number, d: UdpDatagram, now: number): UdpFlow {
     const guest = this.stack.rxGuest;
-    if (evictForGuest(this.flows, guest, this.maxFlowsPerGuest, COUNT)) this.counters.guestShareEvictions++;
-    this.flows.makeRoom();
+    admitFlow(this.flows, guest, this.maxFlowsPerGuest, this.counters);
     const flow = new UdpFlow(key, CLOSED, d.port, d.srcMac, d.srcIp, d.srcPort, now);
     flow.guest = guest;
-    if (guest !== undefined) guest.udpFlows++;
     const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
     if (native !== undefined && typeof native !== "string") {
       flow.sock = {
@@ -225,10 +210,7 @@ export class UdpTranslator {
       src = this.stack.config.hostAliasIp;
     }
     flow.lastActive = this.stack.now();
-    if (sendUdp(this.stack, flow.port, flow.guestMac, src, port, flow.guestIp, flow.guestPort, msg)) {
-      c.datagramsToGuest++;
-      c.bytesToGuest += msg.length;
-    } else c.guestUnreachable++;
+    countToGuest(c, sendUdp(this.stack, flow.port, flow.guestMac, src, port, flow.guestIp, flow.guestPort, msg), msg.length);
   }
 
   private close(flow: UdpFlow): void {
@@ -236,8 +218,7 @@ export class UdpTranslator {
   }
 
   private release(flow: UdpFlow): void {
-    if (flow.guest !== undefined) flow.guest.udpFlows--;
-    this.fds?.release();
+    releaseFlow(flow, this.fds);
     flow.sock.close();
   }
 

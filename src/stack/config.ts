@@ -14,6 +14,9 @@
  */
 
 import { parseIpv4Address, parseMac, formatIpv4 } from "../common/addr.js";
+import { resolveIpv6Config, type Ipv6Config, type Ipv6ConfigInput } from "./config6.js";
+
+export type { Ipv6Config };
 
 export interface StackConfig {
   /** Network address of the guest subnet. */
@@ -37,9 +40,11 @@ export interface StackConfig {
   maxNeighbors: number;
   /** TTL of packets the stack originates (RFC 1122 §3.2.1.7 recommends 64). */
   ttl: number;
+  /** IPv6 on the guest link (config6.ts), or null when off. */
+  ipv6: Ipv6Config | null;
 }
 
-export interface StackConfigInput {
+export interface StackConfigInput extends Ipv6ConfigInput {
   subnet?: string; // "192.168.65.0/24"
   gatewayIp?: string;
   hostAliasIp?: string | null; // null or "0.0.0.0" disables
@@ -88,5 +93,6 @@ export function resolveConfig(input: StackConfigInput = {}): StackConfig {
   if (!Number.isInteger(maxNeighbors) || maxNeighbors < 1) throw new Error(`invalid maxNeighbors ${maxNeighbors}`);
   const ttl = input.ttl ?? 64;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new Error(`invalid ttl ${ttl}`);
-  return { network, prefixLength, gatewayIp, hostAliasIp, hostAliasAddress, gatewayMac, mtu, maxNeighbors, ttl };
+  const ipv6 = resolveIpv6Config(input, gatewayMac, hostAliasIp !== null, maxNeighbors);
+  return { network, prefixLength, gatewayIp, hostAliasIp, hostAliasAddress, gatewayMac, mtu, maxNeighbors, ttl, ipv6 };
 }

@@ -33,7 +33,27 @@ export type DropReason =
   /** A source address not bound to the frame's MAC for that guest (spoofed, unleased, foreign). */
   | "src-not-bound"
   /** An ARP packet with the gateway's or the host alias's address as its sender. */
-  | "arp-spoofed-sender";
+  | "arp-spoofed-sender"
+  /** IPv6 (gateway-ipv6.ts): IPv6 is off, or the packet is malformed / not for the gateway. */
+  | "ipv6-off"
+  | "ipv6-malformed"
+  | "ipv6-not-for-us"
+  | "ipv6-ext-header"
+  | "ipv6-no-handler"
+  | "ipv6-fragment"
+  /** An IPv6 source that is neither link-local, in the guest prefix, nor (for DAD/MLD) unspecified; or ours. */
+  | "src6-not-allowed"
+  | "icmpv6-malformed"
+  | "icmpv6-unhandled"
+  /** Neighbor Discovery (ndp-service.ts): invalid message, or one the gateway does not act on. */
+  | "ndp-malformed"
+  | "ndp-not-for-us"
+  /** DAD probe for an address the gateway does not own: never answered (RFC 4862 §5.4.3). */
+  | "ndp-dad-foreign"
+  /** A router solicitation within MIN_RA_GAP_MS of the last advertisement on its port. */
+  | "ndp-rs-rate-limited"
+  | "dhcpv6-malformed"
+  | "dhcpv6-refused";
 
 export class StackCounters extends DropCounters<DropReason> {
   rxFrames = 0;
@@ -47,4 +67,12 @@ export class StackCounters extends DropCounters<DropReason> {
   /** ARP packets whose sender address is not the guest's own (guests.ts): answered, not learned. */
   arpSendersNotLearned = 0;
   icmpEchoReplies = 0;
+  icmpv6EchoReplies = 0;
+  /** Neighbor Discovery (ndp-service.ts). */
+  ndpSolicitations = 0;
+  ndpAdvertisementsSent = 0;
+  ndpDadDefended = 0;
+  routerSolicitations = 0;
+  routerAdvertisements = 0;
+  dhcpv6Replies = 0;
 }

@@ -23,6 +23,7 @@
 import type { Logger } from "pino";
 import type { NetworkStack } from "./stack.js";
 import { sendUdp, type UdpDatagram } from "./gateway-udp.js";
+import type { Ipv6Gateway, Udp6Datagram } from "./gateway-ipv6.js";
 import type { TcpFlow, TcpLayer } from "./tcp.js";
 import { TcpEvent } from "../tcp/state.js";
 import { getU16, setU16 } from "../common/bytes.js";
@@ -95,6 +96,7 @@ export class DnsService {
     this.idleMs = opts.tcpIdleMs ?? 10_000;
     this.idle = ownTimers<TcpConn>(stack.timers, (conn) => this.onIdle(conn));
     stack.bindUdp(this.port, (_s, d) => this.onUdp(this.stack, d));
+    stack.ipv6?.bindUdp(this.port, (gw, d) => this.onUdp6(gw, d));
   }
 
   /** Answer one DNS-over-TCP message (without its two-byte length); undefined = no answer. */
@@ -116,6 +118,7 @@ export class DnsService {
     if (this.closed) return;
     this.closed = true;
     this.stack.unbindUdp(this.port);
+    this.stack.ipv6?.unbindUdp(this.port);
     for (const conn of [...this.conns]) {
       this.forget(conn);
       conn.flow.abort();
@@ -137,6 +140,23 @@ export class DnsService {
     void this.resolver.resolve(query, "udp").then((reply) => {
       if (reply === undefined || this.closed) return;
       if (sendUdp(stack, port, srcMac, gateway, this.port, srcIp, srcPort, reply)) c.udpAnswers++;
+      else c.udpSendFailures++;
+    });
+  }
+
+  /** A query over IPv6 to one of the gateway's addresses: answered from the address it was sent to. */
+  private onUdp6(gw: Ipv6Gateway, d: Udp6Datagram): void {
+    const c = this.counters;
+    if (d.dst.w0 >>> 24 === 0xff) {
+      c.udpNotToGateway++;
+      return;
+    }
+    c.udpQueries++;
+    const query = Uint8Array.from(d.payload); // the datagram is borrowed
+    const { port, srcMac, src, srcPort, dst } = d;
+    void this.resolver.resolve(query, "udp").then((reply) => {
+      if (reply === undefined || this.closed) return;
+      if (gw.sendUdp(port, srcMac, dst, this.port, src, srcPort, reply)) c.udpAnswers++;
       else c.udpSendFailures++;
     });
   }
@@ -312,8 +332,8 @@ export function createDnsServer(stack: NetworkStack, opts: DnsServerOptions = {}
   const hosts = hostsPath === null ? undefined : new HostsFile(hostsPath, fileOpts);
   const servers = opts.servers ?? serversFromResolvConf(new ResolvConfFile(opts.resolvConfPath ?? "/etc/resolv.conf", fileOpts));
   const upstream = new UpstreamForwarder({ servers, clock: stack.timers, timeoutMs: opts.timeoutMs, maxInFlight: opts.maxInFlight, log: opts.log });
-  // The largest UDP answer that fits the guest link unfragmented (IPv4 20 + UDP 8).
-  const resolver = new DnsResolver({ records, hosts, upstream, ttl: opts.ttl, maxUdpPayload: Math.min(cfg.mtu - 28, 4096), log: opts.log });
+  // The largest UDP answer that fits the guest link unfragmented (IPv4 20 or IPv6 40, + UDP 8).
+  const resolver = new DnsResolver({ records, hosts, upstream, ttl: opts.ttl, maxUdpPayload: Math.min(cfg.mtu - (cfg.ipv6 !== null ? 48 : 28), 4096), log: opts.log });
   const service = new DnsService(stack, resolver, opts);
   if (opts.tcp !== undefined) service.bindTcp(opts.tcp);
   return {

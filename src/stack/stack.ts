@@ -38,6 +38,8 @@ export type { Ipv4Handler };
 import { BusyPoller, CpuHeadroom } from "./busy-poll.js";
 import { SharedTimers, realTimerHost } from "./timers.js";
 import { Guest, routerOnlyIpv6, type SourceBindings } from "./guests.js";
+import { Ipv6Gateway } from "./gateway-ipv6.js";
+import { bindDhcpv6 } from "./dhcp6-service.js";
 
 export interface StackOptions extends StackConfigInput {
   /** Milliseconds clock; injected so tests control time. Defaults to performance.now(). */
@@ -84,6 +86,8 @@ export class NetworkStack implements IpHost {
   icmpForwarder: IcmpForwarder | undefined;
   /** Keeps the event loop polling briefly after traffic (undefined when off). */
   private readonly busy: BusyPoller | undefined;
+  /** The gateway on IPv6 (gateway-ipv6.ts); undefined when IPv6 is off (`ipv6: false`). */
+  readonly ipv6: Ipv6Gateway | undefined;
 
   constructor(opts: StackOptions = {}) {
     this.config = resolveConfig(opts);
@@ -96,12 +100,17 @@ export class NetworkStack implements IpHost {
     this.handlers[1] = handleIcmp;
     this.handlers[17] = handleUdp;
     const c = this.counters;
+    if (this.config.ipv6 !== null) {
+      this.ipv6 = new Ipv6Gateway(this);
+      bindDhcpv6(this.ipv6);
+    }
     if ((opts.busyPollUs ?? 0) > 0) this.busy = new BusyPoller(opts.busyPollUs!, () => c.rxFrames + c.txFrames, this.now, new CpuHeadroom().check);
   }
 
   /** Stop background work (busy polling, the timer); attached channels are the owner's to close. */
   close(): void {
     this.busy?.stop();
+    this.ipv6?.close();
     this.timers.stop();
   }
 
@@ -118,6 +127,7 @@ export class NetworkStack implements IpHost {
     if (!this.ports.delete(port)) return;
     port.guest.detached = true;
     this.neighbors.forgetPort(port);
+    this.ipv6?.neighbors.forgetPort(port);
   }
 
   /** A new guest identity (a port, or a switch port behind one; guests.ts). */
@@ -192,13 +202,18 @@ export class NetworkStack implements IpHost {
     if (!eth.check()) return c.drop("eth-malformed");
     const dst = eth.dst;
     // RFC 1122 §2.4: accept frames to our MAC or broadcast; other unicast is not ours.
-    if (dst !== this.config.gatewayMac && dst !== MAC_BROADCAST) {
+    // IPv6 multicast (33:33:…, RFC 2464 §7) is ours to look at: NDP, RS, DHCPv6.
+    if (dst !== this.config.gatewayMac && dst !== MAC_BROADCAST && !(eth.ethertype === EtherType.IPv6 && isMulticastMac(dst))) {
       return c.drop(isMulticastMac(dst) ? "eth-unknown-type" : "eth-not-for-us");
     }
     const type = eth.ethertype;
     this.rxGuest = port.guestOf(eth.src);
     if (type === EtherType.ARP) return this.receiveArp(port, eth.src, eth.payload);
     if (type === EtherType.IPv4) return this.receiveIpv4(port, eth.src, dst, eth.payload);
+    if (type === EtherType.IPv6) {
+      if (this.ipv6 === undefined) return c.drop("ipv6-off");
+      return this.ipv6.receive(port, eth.src, dst, eth.payload);
+    }
     c.drop("eth-unknown-type");
   }
 
@@ -286,7 +301,8 @@ export class NetworkStack implements IpHost {
    * as its sender; the gateway's and the alias's addresses never pass. Without this, a guest
    * could answer ARP for the gateway to its neighbours and take their traffic. Other
    * EtherTypes pass; IPv6 has no bindings yet, but router messages are refused (RA guard,
-   * `routerOnlyIpv6`). Frames the stack itself takes are checked
+   * `routerOnlyIpv6`) and the source must be link-local or in the guest prefix, not the
+   * gateway's (gateway-ipv6.ts `mayForwardSource`). Frames the stack itself takes are checked
    * again, with counted reasons, on arrival.
    */
   mayForward(guest: Guest, frame: Uint8Array): boolean {
@@ -303,7 +319,7 @@ export class NetworkStack implements IpHost {
       if (isWireError(arp) || arp.senderMac !== mac) return false;
       return arp.senderIp === 0 || this.sourceAllowed(guest, mac, arp.senderIp);
     }
-    if (eth.ethertype === EtherType.IPv6) return !routerOnlyIpv6(eth.payload);
+    if (eth.ethertype === EtherType.IPv6) return !routerOnlyIpv6(eth.payload) && (this.ipv6 === undefined || this.ipv6.mayForwardSource(eth.payload));
     if (eth.ethertype !== EtherType.IPv4) return true;
     const packet = new Ipv4Packet(eth.payload);
     if (!packet.check()) return false;
@@ -416,6 +432,14 @@ export class NetworkStack implements IpHost {
     if (port === undefined) return false;
     this.txPort = undefined;
     return this.transmit(port, this.txL4Off + l4Len, txMeta);
+  }
+
+  /** Send a whole frame built elsewhere (the IPv6 gateway's transmit buffer), counted. */
+  transmitFrame(port: Port, frame: Uint8Array, txMeta = 0): boolean {
+    this.busy?.kick();
+    this.counters.txFrames++;
+    this.counters.txBytes += frame.length;
+    return port.channel.send(frame, txMeta);
   }
 
   private transmit(port: Port, len: number, txMeta = 0): boolean {

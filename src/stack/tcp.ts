@@ -9,6 +9,11 @@
  * (a SYN to a listener), RFC 6528 (initial sequence numbers), RFC 6191 (reusing a 4-tuple
  * in TIME-WAIT).
  *
+ * IPv6 flows (tcp6.ts) go through the same engine, listeners and bounds; they live in a table
+ * of their own (so IPv4 lookups stay uint32-keyed), carry their addresses in `guest6` /
+ * `remote6` (their `guestIp` / `remoteIp` are 0), take an MSS 20 bytes smaller (RFC 8200's
+ * 40-byte header) and are refused with ICMPv6 (RFC 4443 §3.1) where IPv4 flows get ICMP.
+ *
  * Bounds (configurable): flows in total and half-open flows (SYN held or SYN-ACK sent), and
  * each guest's share of both (guests.ts; default a quarter: one guest flooding SYNs leaves the
  * others room); a SYN beyond any bound is refused with RST and counted. Flows skiff opens
@@ -30,6 +35,10 @@ import { shareOption, type Guest } from "./guests.js";
 import { ownTimers, type TimerHost, type TimerOwner, type TimerTarget, type Timers } from "./timers.js";
 import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
 import { Counters } from "../common/counters.js";
+import { hashIpv6, ipv6Equal, type Ipv6Addr } from "../ipv6/addr.js";
+import { IPV6_HEADER_LEN, NextHeader, upperLayerChecksum6, emitIpv6 } from "../ipv6/ipv6.js";
+import type { ExtChain } from "../ipv6/ext.js";
+import { emitTcp6, FlowTable6, unreachCode6 } from "./tcp6.js";
 
 /** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
 const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;
@@ -101,6 +110,9 @@ export class TcpFlow implements TimerTarget {
   removed = false;
   /** The guest whose SYN opened the flow (its share is charged); undefined for active opens. */
   guest: Guest | undefined;
+  /** An IPv6 flow's guest and remote addresses (undefined for IPv4 flows; tcp6.ts). */
+  guest6: Ipv6Addr | undefined = undefined;
+  remote6: Ipv6Addr | undefined = undefined;
 
   constructor(
     private readonly layer: TcpLayer,
@@ -198,6 +210,10 @@ export class TcpLayer {
   readonly counters = new TcpLayerCounters();
   /** Flows by guest endpoint, then by remote endpoint. */
   private readonly flows = new Map<number, Map<number, TcpFlow>>();
+  /** IPv6 flows (tcp6.ts). */
+  private readonly flows6 = new FlowTable6<TcpFlow>();
+  /** Engine configuration of IPv6 flows: the MSS 20 bytes smaller. */
+  private readonly cfg6: Partial<TcpConfig>;
   private flowCount = 0;
   private halfOpen = 0;
   private readonly timers: Timers<TcpFlow>;
@@ -218,12 +234,14 @@ export class TcpLayer {
     opts: TcpLayerOptions = {},
   ) {
     this.cfg = { mss: stack.config.mtu - 40, ...opts.tcp };
+    this.cfg6 = { ...this.cfg, mss: Math.min(this.cfg.mss!, stack.config.mtu - 60) };
     this.maxFlows = opts.maxFlows ?? 65536;
     this.maxHalfOpen = opts.maxHalfOpen ?? 1024;
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, this.maxFlows, "maxFlowsPerGuest");
     this.maxHalfOpenPerGuest = shareOption(opts.maxHalfOpenPerGuest, this.maxHalfOpen, "maxHalfOpenPerGuest");
     this.timers = ownTimers<TcpFlow>(opts.timers ?? stack.timers, (flow) => this.service(flow));
     stack.setProtocolHandler(IpProtocol.TCP, (s, port, srcMac, ip, packet) => this.receive(port, srcMac, ip, packet));
+    if (stack.ipv6 !== undefined) stack.ipv6.tcpHandler = (port, srcMac, src, dst, packet, chain, verified) => this.receive6(port, srcMac, src, dst, packet, chain, verified);
   }
 
   /** Serve TCP port `localPort` of the gateway. */
@@ -287,6 +305,7 @@ export class TcpLayer {
   /** Every flow (for stats and tests). */
   *all(): IterableIterator<TcpFlow> {
     for (const m of this.flows.values()) yield* m.values();
+    yield* this.flows6.values();
   }
 
   private lookup(guestIp: number, guestPort: number, remoteIp: number, remotePort: number): TcpFlow | undefined {
@@ -301,7 +320,33 @@ export class TcpLayer {
       return this.stack.counters.drop("tcp-malformed");
     }
     this.counters.segmentsIn++;
-    let flow = this.lookup(ip.src, seg.srcPort, ip.dst, seg.dstPort);
+    this.onSegment(port, srcMac, seg, this.lookup(ip.src, seg.srcPort, ip.dst, seg.dstPort), ip.src, ip.dst, undefined, undefined);
+  }
+
+  /** A TCP segment over IPv6 (the IPv6 gateway's `tcpHandler`); `packet` borrowed. */
+  private receive6(port: Port, srcMac: number, src: Ipv6Addr, dst: Ipv6Addr, packet: Uint8Array, chain: ExtChain, verified: boolean): void {
+    if (this.closed) return this.stack.counters.drop("tcp-no-service");
+    const at = chain.offset;
+    const len = chain.end - at;
+    if (!verified && upperLayerChecksum6(packet, at, len, src, dst, NextHeader.TCP) !== 0) {
+      this.counters.badSegments++;
+      return this.stack.counters.drop("tcp-malformed");
+    }
+    const seg = parseTcp(packet.subarray(at, chain.end), 0, 0, NO_VERIFY);
+    if (isWireError(seg)) {
+      this.counters.badSegments++;
+      return this.stack.counters.drop("tcp-malformed");
+    }
+    this.counters.segmentsIn++;
+    this.onSegment(port, srcMac, seg, this.flows6.lookup(src, seg.srcPort, dst, seg.dstPort), 0, 0, src, dst);
+  }
+
+  /**
+   * A guest's segment, after its IP layer: to its flow, or a new flow for a SYN (held for the
+   * listener), or a RST. IPv4 addresses in `src`/`dst`; for IPv6 those are 0 and `src6`/`dst6` set.
+   */
+  private onSegment(port: Port, srcMac: number, seg: TcpRepr, found: TcpFlow | undefined, src: number, dst: number, src6: Ipv6Addr | undefined, dst6: Ipv6Addr | undefined): void {
+    let flow = found;
     const syn = (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN;
     if (flow !== undefined && syn && flow.conn.acceptsNewSyn(seg)) {
       // RFC 6191: a new incarnation of a connection in TIME-WAIT.
@@ -317,10 +362,11 @@ export class TcpLayer {
     if (!syn) {
       // RFC 9293 §3.10.7.1: no connection — answer with RST (unless it is one).
       const rst = resetForUnknown(seg);
-      if (rst) this.sendRaw(port, srcMac, ip.dst, ip.src, rst);
+      if (rst) this.sendAny(port, srcMac, dst, src, dst6, src6, rst);
       return this.stack.counters.drop("tcp-no-service");
     }
-    const toGateway = ip.dst === this.stack.config.gatewayIp;
+    const cfg = this.stack.config;
+    const toGateway = dst6 === undefined ? dst === cfg.gatewayIp : ipv6Equal(dst6, cfg.ipv6!.gateway) || ipv6Equal(dst6, cfg.ipv6!.gatewayLinkLocal);
     const listener = toGateway ? this.local.get(seg.dstPort) : this.forwarder;
     const guest = this.stack.rxGuest;
     const overShare = guest !== undefined && (guest.tcpFlows >= this.maxFlowsPerGuest || guest.tcpHalfOpen >= this.maxHalfOpenPerGuest);
@@ -330,14 +376,16 @@ export class TcpLayer {
         else this.counters.refusedTooMany++;
       }
       const rst = resetForUnknown(seg);
-      if (rst) this.sendRaw(port, srcMac, ip.dst, ip.src, rst);
+      if (rst) this.sendAny(port, srcMac, dst, src, dst6, src6, rst);
       return this.stack.counters.drop("tcp-no-service");
     }
     const now = this.stack.now();
-    const iss = this.isn.next(ip.dst, seg.dstPort, ip.src, seg.srcPort, now);
+    const iss = dst6 === undefined ? this.isn.next(dst, seg.dstPort, src, seg.srcPort, now) : this.isn.next(hashIpv6(dst6), seg.dstPort, hashIpv6(src6!), seg.srcPort, now);
     const tsOffset = randomU32();
-    const conn = TcpConnection.fromSyn(this.cfg, seg, iss, now, tsOffset);
-    flow = new TcpFlow(this, conn, port, srcMac, ip.src, seg.srcPort, ip.dst, seg.dstPort);
+    const conn = TcpConnection.fromSyn(dst6 === undefined ? this.cfg : this.cfg6, seg, iss, now, tsOffset);
+    flow = new TcpFlow(this, conn, port, srcMac, src, seg.srcPort, dst, seg.dstPort);
+    flow.guest6 = src6;
+    flow.remote6 = dst6;
     flow.guest = guest;
     this.add(flow);
     listener(flow);
@@ -345,13 +393,16 @@ export class TcpLayer {
   }
 
   private add(flow: TcpFlow): void {
-    const k = endpointKey(flow.guestIp, flow.guestPort);
-    let m = this.flows.get(k);
-    if (m === undefined) {
-      m = new Map();
-      this.flows.set(k, m);
+    if (flow.guest6 !== undefined) this.flows6.add(flow);
+    else {
+      const k = endpointKey(flow.guestIp, flow.guestPort);
+      let m = this.flows.get(k);
+      if (m === undefined) {
+        m = new Map();
+        this.flows.set(k, m);
+      }
+      m.set(endpointKey(flow.remoteIp, flow.remotePort), flow);
     }
-    m.set(endpointKey(flow.remoteIp, flow.remotePort), flow);
     this.flowCount++;
     this.halfOpen++;
     this.counters.flowsOpened++;
@@ -366,10 +417,13 @@ export class TcpLayer {
   private remove(flow: TcpFlow): void {
     if (flow.removed) return;
     flow.removed = true;
-    const k = endpointKey(flow.guestIp, flow.guestPort);
-    const m = this.flows.get(k);
-    m?.delete(endpointKey(flow.remoteIp, flow.remotePort));
-    if (m !== undefined && m.size === 0) this.flows.delete(k);
+    if (flow.guest6 !== undefined) this.flows6.delete(flow);
+    else {
+      const k = endpointKey(flow.guestIp, flow.guestPort);
+      const m = this.flows.get(k);
+      m?.delete(endpointKey(flow.remoteIp, flow.remotePort));
+      if (m !== undefined && m.size === 0) this.flows.delete(k);
+    }
     this.flowCount--;
     if (flow.guest !== undefined) flow.guest.tcpFlows--;
     this.leaveHalfOpen(flow);
@@ -448,7 +502,27 @@ export class TcpLayer {
 
   /** Emit one segment of `flow` toward its guest. */
   sendSegment(flow: TcpFlow, seg: TcpRepr): void {
-    this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg, flow.conn.sendMss);
+    if (flow.remote6 !== undefined) this.sendRaw6(flow.port, flow.guestMac, flow.remote6, flow.guest6!, seg, flow.conn.sendMss);
+    else this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg, flow.conn.sendMss);
+  }
+
+  /** A segment that belongs to no flow (a RST) to a guest, over IPv4 or IPv6. */
+  private sendAny(port: Port, dstMac: number, src: number, dst: number, src6: Ipv6Addr | undefined, dst6: Ipv6Addr | undefined, seg: TcpRepr): void {
+    if (src6 !== undefined) this.sendRaw6(port, dstMac, src6, dst6!, seg);
+    else this.sendRaw(port, dstMac, src, dst, seg);
+  }
+
+  /** `sendRaw` over IPv6 (tcp6.ts emits the segment with the IPv6 pseudo-header checksum). */
+  private sendRaw6(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, seg: TcpRepr, mss = 0): void {
+    const gw = this.stack.ipv6!;
+    const len = tcpLen(seg);
+    const superSegment = mss > 0 && seg.payload.length > mss && port.tcpSegmentation;
+    const off = gw.begin(port, dstMac, src, dst, NextHeader.TCP, len, this.stack.config.ttl, superSegment);
+    if (off < 0) return;
+    emitTcp6(seg, gw.txBuffer, off, src, dst, port.txChecksum);
+    this.counters.segmentsOut++;
+    if (seg.flags & TcpFlag.RST) this.counters.resetsSent++;
+    gw.finish(len, superSegment ? txGsoMeta(mss) : port.txChecksum ? TX_CSUM_PARTIAL : 0);
   }
 
   /**
@@ -469,6 +543,7 @@ export class TcpLayer {
 
   /** ICMP destination unreachable quoting the guest's SYN (RFC 792; RFC 1122 §3.2.2.1). */
   sendUnreachable(flow: TcpFlow, code: number): void {
+    if (flow.guest6 !== undefined) return this.sendUnreachable6(flow, code);
     // Quote a reconstruction of the guest's SYN: its IP header and the first 8 bytes of TCP
     // (ports and sequence number), which is what the guest needs to match the error.
     const quote = new Uint8Array(28);
@@ -486,6 +561,16 @@ export class TcpLayer {
     if (off < 0) return;
     emitIcmp(msg, this.stack.txBuffer, off);
     this.stack.finishIpv4(len);
+  }
+
+  /** ICMPv6 destination unreachable (RFC 4443 §3.1) quoting a reconstruction of the guest's SYN. */
+  private sendUnreachable6(flow: TcpFlow, code: number): void {
+    const quote = new Uint8Array(IPV6_HEADER_LEN + 8);
+    emitIpv6({ src: flow.guest6!, dst: flow.remote6!, nextHeader: NextHeader.TCP, hopLimit: 64, trafficClass: 0, flowLabel: 0, payloadLength: 20 }, quote, 0);
+    setU16(quote, IPV6_HEADER_LEN, flow.guestPort);
+    setU16(quote, IPV6_HEADER_LEN + 2, flow.remotePort);
+    setU32(quote, IPV6_HEADER_LEN + 4, flow.conn.irs);
+    this.stack.ipv6!.sendUnreachable({ port: flow.port, srcMac: flow.guestMac, src: flow.guest6!, packet: quote }, unreachCode6(code));
   }
 
   /**

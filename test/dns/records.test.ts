@@ -24,8 +24,10 @@ const store = (hostAliasIp?: string | null) => new RecordStore(resolveConfig({ h
 describe("dns/records: built-in names", () => {
   it("maps the host names to the host alias and the gateway names to the gateway", () => {
     const s = store();
-    for (const n of HOST_NAMES) expect(s.lookup(n), n).to.deep.equal({ a: [ip4("192.168.65.2")], aaaa: [] });
-    for (const n of GATEWAY_NAMES) expect(s.lookup(n), n).to.deep.equal({ a: [ip4("192.168.65.1")], aaaa: [] });
+    const v6 = (last: number) => Uint8Array.from([0xfd, 0x73, 0x6b, 0x69, 0x66, 0x66, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
+    for (const n of HOST_NAMES) expect(s.lookup(n), n).to.deep.equal({ a: [ip4("192.168.65.2")], aaaa: [v6(2)] });
+    for (const n of GATEWAY_NAMES) expect(s.lookup(n), n).to.deep.equal({ a: [ip4("192.168.65.1")], aaaa: [v6(1)] });
+    expect(new RecordStore(resolveConfig({ ipv6: false })).lookup("host.internal")?.aaaa).to.deep.equal([]);
     expect([...HOST_NAMES, ...GATEWAY_NAMES]).to.have.members([
       "host.internal",
       "gateway.internal",
@@ -51,7 +53,8 @@ describe("dns/records: built-in names", () => {
     }
     expect(s.lookup("gateway.internal")?.a).to.deep.equal([ip4("192.168.65.1")]);
     expect(s.isReserved("gateway.internal")).to.equal(false);
-    expect(s.list().map((e) => e.name)).to.deep.equal(["gateway.internal", "gateway.docker.internal"]);
+    // One entry per address: A, then AAAA.
+    expect(s.list().map((e) => e.name)).to.deep.equal(["gateway.internal", "gateway.internal", "gateway.docker.internal", "gateway.docker.internal"]);
   });
 
   it("answers reverse lookups of the gateway and host alias with the first built-in name", () => {

@@ -71,10 +71,11 @@ describe("dns/resolver", () => {
     timeoutMs?: number;
     maxInFlight?: number;
     hostsText?: string;
+    ipv6?: boolean;
   }
 
   function setup(o: SetupOptions = {}): { r: DnsResolver; records: RecordStore; up: UpstreamForwarder } {
-    const records = new RecordStore(resolveConfig({ hostAliasIp: o.hostAliasIp }));
+    const records = new RecordStore(resolveConfig({ hostAliasIp: o.hostAliasIp, ipv6: o.ipv6 }));
     const up = new UpstreamForwarder({ servers: o.servers ?? [fake.server], timeoutMs: o.timeoutMs ?? 1000, maxInFlight: o.maxInFlight, log: o.log });
     open.push(up);
     let hosts: HostsFile | undefined;
@@ -126,8 +127,24 @@ describe("dns/resolver", () => {
       expect(Buffer.from(bytes.subarray(12, q.length)).equals(Buffer.from(q.subarray(12)))).to.equal(true);
     });
 
-    it("answers AAAA of an owned name with an empty NOERROR, not NXDOMAIN", async () => {
+    it("answers AAAA of an owned name with its IPv6 address (the gateway's /64, src/stack/config6.ts)", async () => {
       const { r } = setup();
+      const h = await ask(r, makeQuery("host.internal", "AAAA"));
+      const g = await ask(r, makeQuery("gateway.internal", "AAAA"));
+      expect([addrs(h.msg), addrs(g.msg)]).to.deep.equal([["fd73:6b69:6666::2"], ["fd73:6b69:6666::1"]]);
+    });
+
+    it("answers PTR in ip6.arpa for the gateway and the alias; NXDOMAIN elsewhere in the guest prefix", async () => {
+      const { r } = setup();
+      const rev = (last: string) => `${last}.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.6.6.6.9.6.b.6.3.7.d.f.ip6.arpa`;
+      const g = await ask(r, makeQuery(rev("1"), "PTR"));
+      const h = await ask(r, makeQuery(rev("2").toUpperCase(), "PTR"));
+      const other = await ask(r, makeQuery(rev("9"), "PTR"));
+      expect([addrs(g.msg), addrs(h.msg), other.msg.rcode]).to.deep.equal([["gateway.internal"], ["host.internal"], "NXDOMAIN"]);
+    });
+
+    it("without IPv6, answers AAAA of an owned name with an empty NOERROR, not NXDOMAIN", async () => {
+      const { r } = setup({ ipv6: false });
       for (const name of ["host.internal", "gateway.internal"]) {
         const { msg } = await ask(r, makeQuery(name, "AAAA"));
         expect(msg.rcode, name).to.equal("NOERROR");
@@ -148,7 +165,7 @@ describe("dns/resolver", () => {
     it("answers ANY of an owned name with its address", async () => {
       const { r } = setup();
       const { msg } = await ask(r, makeQuery("host.internal", "ANY"));
-      expect(addrs(msg)).to.deep.equal(["192.168.65.2"]);
+      expect(addrs(msg)).to.deep.equal(["192.168.65.2", "fd73:6b69:6666::2"]);
     });
 
     it("answers PTR for the gateway and the host alias", async () => {

@@ -1,6 +1,6 @@
 /**
  * End to end: `dig` in a network namespace behind a TAP device served by skiff asks the
- * gateway's DNS server (UDP and TCP port 53). Built-in names, empty NOERROR for AAAA, a name
+ * gateway's DNS server (UDP and TCP port 53). Built-in names (A, and AAAA with IPv6 on), a name
  * from an injected hosts file, PTR, names forwarded to a fake upstream on the host's
  * 127.0.0.1 (never a real outside address), a TXT answer over 512 bytes (TC over UDP when the
  * client's size is 512, the whole answer over TCP), and SERVFAIL when the upstream is silent.
@@ -58,11 +58,12 @@ describe("e2e: dig asks skiff's DNS server on the gateway", function () {
     expect((await dig("host.containers.internal", "A", "+short")).trim()).to.equal("192.168.65.2");
   });
 
-  it("host.internal AAAA is an empty NOERROR, not NXDOMAIN", async () => {
+  it("host.internal AAAA is the host alias's IPv6 address, authoritative (an empty NOERROR with IPv6 off: test/dns/resolver.test.ts)", async () => {
     const out = await dig("host.internal", "AAAA");
     expect(out).to.match(/status: NOERROR/);
-    expect(out).to.match(/ANSWER: 0,/);
+    expect(out).to.match(/ANSWER: 1,/);
     expect(out).to.match(/flags: qr aa rd ra;/);
+    expect((await dig("host.internal", "AAAA", "+short")).trim()).to.equal("fd73:6b69:6666::2");
   });
 
   it("answers a name from the injected hosts file", async () => {

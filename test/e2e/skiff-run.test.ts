@@ -56,9 +56,11 @@ describe("e2e: skiff run (built CLI)", function () {
   });
 
   it("resolves host.internal with getent, and pings the host's loopback through 192.168.65.2", async () => {
-    const r = await skiff(["run", "--", "sh", "-c", "getent hosts host.internal && ping -c 2 -i 0.2 -W 2 192.168.65.2"]);
+    // `getent ahosts` lists every address: with IPv6 on (the default) the AAAA comes first.
+    const r = await skiff(["run", "--", "sh", "-c", "getent ahosts host.internal && ping -c 2 -i 0.2 -W 2 192.168.65.2"]);
     expect(r.code, r.stderr + r.stdout).to.equal(0);
-    expect(r.stdout).to.match(/^192\.168\.65\.2\s+host\.internal/m);
+    expect(r.stdout).to.match(/^fd73:6b69:6666::2\s+STREAM host\.internal/m);
+    expect(r.stdout).to.match(/^192\.168\.65\.2\s+STREAM/m);
     expect(r.stdout).to.match(/2 received/);
   });
 

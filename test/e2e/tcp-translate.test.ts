@@ -9,6 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashingSink, uploadScript } from "../support/upload.js";
 import { requireNetns } from "../support/netns.js";
 import { startGuest, type Guest } from "../support/guest.js";
 import { until } from "../support/wait.js";
@@ -55,15 +56,7 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
       });
       httpPort = await listen(http);
       // A raw TCP sink: hashes what it receives until the client half-closes, answers the digest.
-      sink = createServer({ allowHalfOpen: true }, (s) => {
-        const h = createHash("sha256");
-        let n = 0;
-        s.on("data", (d) => {
-          h.update(d);
-          n += d.length;
-        });
-        s.on("end", () => s.end(`${n} ${h.digest("hex")}\n`));
-      });
+      sink = hashingSink();
       sinkPort = await listen(sink);
       guest = await startGuest("skiff-e2e-tcp", { mtu, offload, translate: { hostSockets } });
     });
@@ -85,22 +78,7 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
     });
 
     it("uploads 100 MB to a host socket with half-close, SHA-256 equal at the host", async () => {
-      const script = [
-        "import socket",
-        `s = socket.create_connection(("192.168.65.2", ${sinkPort}))`,
-        `f = open("${join(dir, "upload.bin")}", "rb")`,
-        "while True:",
-        "    b = f.read(1 << 20)",
-        "    if not b: break",
-        "    s.sendall(b)",
-        "s.shutdown(socket.SHUT_WR)",
-        "r = b''",
-        "while True:",
-        "    d = s.recv(4096)",
-        "    if not d: break",
-        "    r += d",
-        "print(r.decode().strip())",
-      ].join("\n");
+      const script = uploadScript("192.168.65.2", sinkPort, join(dir, "upload.bin"));
       const r = await guest.ns.exec(["python3", "-c", script], 90_000);
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout.trim()).to.equal(`${upload.length} ${sha256(upload)}`);

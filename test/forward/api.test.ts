@@ -95,7 +95,7 @@ describe("forward/api: the control API on a Unix socket", () => {
         ["{not json", /malformed JSON/],
         ["", /expected JSON/],
         [{ hostPort: 1, guestPort: 2, colour: "red" }, /unknown field "colour"/],
-        [{ hostAddr: "999.1.1.1", hostPort: 0, guestPort: 2 }, /hostAddr: not an IPv4 address/],
+        [{ hostAddr: "999.1.1.1", hostPort: 0, guestPort: 2 }, /hostAddr: not an IPv4 or IPv6 address/],
         [{ hostPort: -1, guestPort: 2 }, /hostPort: expected an integer in 0\.\.65535/],
         [{ hostPort: 0, guestPort: 70000 }, /guestPort/],
         [{ proto: "icmp", hostPort: 0, guestPort: 2 }, /proto/],

@@ -17,6 +17,12 @@ describe("forward/spec: -p [hostAddr:]hostPort:guestPort[/udp]", () => {
     expect(parsePublish("0.0.0.0:5353:53/udp", G)).to.deep.equal([{ proto: "udp", hostAddr: "0.0.0.0", hostPort: 5353, guestAddr: G, guestPort: 53 }]);
   });
 
+  it("takes a bracketed IPv6 host address ([::1], [::])", () => {
+    expect(parsePublish("[::1]:8080:80", G)).to.deep.equal([{ proto: "tcp", hostAddr: "::1", hostPort: 8080, guestAddr: G, guestPort: 80 }]);
+    expect(parsePublish("[::]:5353:53/udp", G)).to.deep.equal([{ proto: "udp", hostAddr: "::", hostPort: 5353, guestAddr: G, guestPort: 53 }]);
+    expect(validateForward({ hostAddr: "::1", hostPort: 8080, guestPort: 80 }, G)).to.deep.include({ hostAddr: "::1" });
+  });
+
   it("expands equal ranges port by port", () => {
     const r = parsePublish("8000-8002:9000-9002/tcp", G);
     expect(r).to.deep.equal([8000, 8001, 8002].map((p, i) => ({ proto: "tcp", hostAddr: "127.0.0.1", hostPort: p, guestAddr: G, guestPort: 9000 + i })));
@@ -25,7 +31,10 @@ describe("forward/spec: -p [hostAddr:]hostPort:guestPort[/udp]", () => {
   for (const [text, why] of [
     ["80", /expected \[hostAddr:\]hostPort:guestPort/],
     ["8080:80/sctp", /unknown protocol "sctp"/],
-    ["localhost:8080:80", /not an IPv4 address: "localhost"/],
+    ["localhost:8080:80", /not an IPv4 address or a bracketed IPv6 address: "localhost"/],
+    ["::1:8080:80", /expected/],
+    ["[127.0.0.1]:8080:80", /not an IPv4 address or a bracketed IPv6 address/],
+    ["[fe80::1%eth0]:8080:80", /not an IPv4 address or a bracketed IPv6 address/],
     ["70000:80", /bad host port "70000"/],
     ["8080:0", /bad guest port "0"/],
     ["8000-8002:80", /host range has 3 ports, guest range 1/],
@@ -64,7 +73,7 @@ describe("forward/spec: POST /forwards body validation", () => {
     [[1], /expected a JSON object/],
     [{ hostPort: 1, guestPort: 2, extra: 1 }, /unknown field "extra"/],
     [{ proto: "sctp", hostPort: 1, guestPort: 2 }, /proto: expected "tcp" or "udp"/],
-    [{ hostAddr: "1.2.3", hostPort: 1, guestPort: 2 }, /hostAddr: not an IPv4 address/],
+    [{ hostAddr: "1.2.3", hostPort: 1, guestPort: 2 }, /hostAddr: not an IPv4 or IPv6 address/],
     [{ hostPort: "80", guestPort: 2 }, /hostPort: expected an integer/],
     [{ hostPort: 65536, guestPort: 2 }, /hostPort: expected an integer in 0\.\.65535, got 65536/],
     [{ hostPort: 1, guestPort: 0 }, /guestPort: expected an integer in 1\.\.65535/],

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { TX_CSUM_PARTIAL, txGsoMeta } from "../../src/common/frame-channel.js";
-import { emitVnetHeader, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from "../../src/link/vnet.js";
+import { emitVnetHeader, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN } from "../../src/link/vnet.js";
 
 /** An Ethernet + IPv4 (IHL words) + L4 frame with `proto` and a TCP data offset of `tcpWords`. */
 function frame(proto: number, ihl = 5, tcpWords = 8, payload = 100): Uint8Array {
@@ -47,6 +47,23 @@ describe("link/vnet: virtio-net header for TAP offload", () => {
     expect(le16(h, 4)).to.equal(1448);
     expect(le16(h, 6)).to.equal(34);
     expect(le16(h, 8)).to.equal(16);
+  });
+
+  it("IPv6: partial checksum and GSO TCPv6 after the 40-byte header", () => {
+    const f = new Uint8Array(14 + 40 + 32 + 20_000);
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    f[14] = 0x60;
+    f[14 + 6] = 6;
+    f[14 + 40 + 12] = 8 << 4;
+    const h = new Uint8Array(VNET_HDR_LEN);
+    expect(emitVnetHeader(h, f, txGsoMeta(1428))).to.equal(true);
+    expect([h[0], h[1], le16(h, 2), le16(h, 4), le16(h, 6), le16(h, 8)]).to.deep.equal([VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, 14 + 40 + 32, 1428, 54, 16]);
+    f[14 + 6] = 17;
+    expect(emitVnetHeader(h, f, TX_CSUM_PARTIAL)).to.equal(true);
+    expect([h[1], le16(h, 6), le16(h, 8)]).to.deep.equal([0, 54, 6]);
+    f[14 + 6] = 58;
+    expect(emitVnetHeader(h, f, TX_CSUM_PARTIAL)).to.equal(false);
   });
 
   it("refuses metadata that cannot apply: GSO on UDP, partial checksum on ICMP or on a non-IPv4 frame", () => {

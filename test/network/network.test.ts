@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createNetwork, Network, NetworkWarning } from "../../src/network/network.js";
-import { NetworkOptionError, type NetworkOptions } from "../../src/network/options.js";
+import { NetworkOptionError, resolveNetworkOptions, type NetworkOptions } from "../../src/network/options.js";
 import { memoryPair } from "../../src/link/memory.js";
 import { dhcpFrame, describe as describeFrame } from "../support/frames.js";
 import type { FileSinkIo } from "../../src/pcap/file-sink.js";
@@ -80,6 +80,7 @@ describe("network: createNetwork, the front door", () => {
       expect(stats.dhcp).to.deep.include({ discovers: 1, offers: 1 });
       expect(Object.keys(stats.dns)).to.deep.equal(["service", "resolver", "upstream"]);
       expect(stats.stack.rxFrames).to.be.greaterThan(0);
+      expect(stats.ipv6).to.deep.include({ prefix: "fd73:6b69:6666::/64", gateway: "fd73:6b69:6666::1", hostAlias: "fd73:6b69:6666::2", neighbors: [] });
       guest.close();
       for (let i = 0; i < 20 && detached.length === 0; i++) await new Promise((r) => setImmediate(r));
       expect(detached).to.deep.equal([g.name]);
@@ -105,6 +106,16 @@ describe("network: createNetwork, the front door", () => {
       await net.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("ipv6: false leaves IPv6 out of the stack and the stats; subnet6 is checked", async () => {
+    const net = await createNetwork({ ipv6: false });
+    try {
+      expect(net.stats().ipv6).to.equal(undefined);
+    } finally {
+      await net.close();
+    }
+    expect(() => resolveNetworkOptions({ subnet6: "fd00::/56" })).to.throw(/^subnet6: .*\/64/);
   });
 
   it("a capture's write error is a warning event, not a throw", async () => {

@@ -365,8 +365,10 @@ describe("pcap/inspect decodeFrame", () => {
   });
 
   it("stops cleanly at an unknown EtherType or IP protocol, the number in the last layer", () => {
-    const v6 = decoded(ethFrame(EtherType.IPv6, new Uint8Array(40)));
-    expect(v6).to.deep.equal({ layers: { eth: { src: "52:54:00:12:34:56", dst: "02:50:00:00:00:01", type: "0x86dd" } } });
+    const other = decoded(ethFrame(0x88b5, new Uint8Array(40)));
+    expect(other).to.deep.equal({ layers: { eth: { src: "52:54:00:12:34:56", dst: "02:50:00:00:00:01", type: "0x88b5" } } });
+    // IPv6 is decoded (inspect-ipv6.ts): 40 zero bytes are not version 6.
+    expect(decoded(ethFrame(EtherType.IPv6, new Uint8Array(40))).error).to.deep.equal({ layer: "ipv6", reason: "bad version" });
     const gre = decoded(ipFrame(47, new Uint8Array(10)));
     expect(Object.keys(gre.layers)).to.deep.equal(["eth", "ipv4"]);
     expect(gre.layers.ipv4?.protocol).to.equal(47);

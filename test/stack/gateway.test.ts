@@ -162,12 +162,15 @@ describe("stack/gateway: frames not for us", () => {
     expect(stack.counters.dropped("eth-not-for-us")).to.equal(1);
   });
 
-  it("drops IPv6 and unknown EtherTypes", () => {
+  it("drops unknown EtherTypes, and malformed IPv6 (IPv6 itself: gateway-ipv6.test.ts)", () => {
     const { stack, ch, port } = setup();
     const f = new Uint8Array(60);
     emitEthernet({ dst: GW_MAC, src: GUEST_MAC, ethertype: EtherType.IPv6 }, f);
     stack.receive(port, f);
+    emitEthernet({ dst: GW_MAC, src: GUEST_MAC, ethertype: 0x88b5 }, f);
+    stack.receive(port, f);
     expect(ch.sent).to.have.length(0);
+    expect(stack.counters.dropped("ipv6-malformed")).to.equal(1);
     expect(stack.counters.dropped("eth-unknown-type")).to.equal(1);
   });
 

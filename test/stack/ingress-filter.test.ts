@@ -4,7 +4,8 @@
  * Linux treats a frame whose 802.1Q/802.1ad tags all carry VLAN 0 (priority tags) as untagged
  * (net/core/dev.c), so such a frame poisons a neighbour's ARP cache like a bare one. And IPv6,
  * which has no bindings: a guest must not act as the other guests' router (rogue Router
- * Advertisements, Redirects, DHCPv6 server replies; RFC 6105, RFC 7113). And a guest must not
+ * Advertisements, Redirects, DHCPv6 server replies; RFC 6105, RFC 7113), nor send from an address
+ * outside link-local and the guest prefix, or from the gateway's. And a guest must not
  * take another's MAC address in the switch (its frames from the gateway would go to the thief).
  */
 import { expect } from "chai";
@@ -58,10 +59,10 @@ describe("stack/ingress filter: spoofed frames wrapped in VLAN tags", () => {
 });
 
 /** An IPv6 frame from GUEST_MAC: fe80::1 → `dst`, `upper` after optional Destination Options. */
-function ipv6Frame(nextHeader: number, upper: number[], opts: { destOpts?: boolean; dst?: number[] } = {}): Uint8Array {
+function ipv6Frame(nextHeader: number, upper: number[], opts: { destOpts?: boolean; dst?: number[]; src?: number[] } = {}): Uint8Array {
   const ext = opts.destOpts ? [nextHeader, 0, 1, 4, 0, 0, 0, 0] : [];
   const payload = [...ext, ...upper];
-  const src = [0xfe, 0x80, ...new Array(13).fill(0), 1];
+  const src = opts.src ?? [0xfe, 0x80, ...new Array(13).fill(0), 1];
   const dst = opts.dst ?? [0xff, 0x02, ...new Array(13).fill(0), 1];
   const ip = [0x60, 0, 0, 0, payload.length >> 8, payload.length & 0xff, opts.destOpts ? 60 : nextHeader, 255, ...src, ...dst];
   const mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -92,6 +93,19 @@ describe("stack/ingress filter: a guest cannot be the other guests' IPv6 router"
   it("neighbour discovery between guests still passes", () => {
     expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns))).to.equal(true);
     expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns, { destOpts: true }))).to.equal(true);
+  });
+
+  it("IPv6 sources: link-local and the guest prefix pass; foreign, the gateway's, :: (but for ICMPv6) do not", () => {
+    const v6 = (...words: number[]) => words.flatMap((w) => [w >> 8, w & 0xff]);
+    const udp = [0x13, 0x88, 0x13, 0x89, 0, 8, 0, 0];
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0xfd73, 0x6b69, 0x6666, 0, 0x5054, 0xff, 0xfe12, 0x3456) }))).to.equal(true);
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1) }))).to.equal(false);
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0xfd73, 0x6b69, 0x6666, 0, 0, 0, 0, 1) }))).to.equal(false);
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0xfd73, 0x6b69, 0x6666, 0, 0, 0, 0, 2) }))).to.equal(false);
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0xfe80, 0, 0, 0, 0x50, 0xff, 0xfe00, 1) }))).to.equal(false);
+    // Duplicate Address Detection comes from the unspecified address.
+    expect(stack.mayForward(guest, ipv6Frame(ICMPV6, ns, { src: v6(0, 0, 0, 0, 0, 0, 0, 0) }))).to.equal(true);
+    expect(stack.mayForward(guest, ipv6Frame(UDP, udp, { src: v6(0, 0, 0, 0, 0, 0, 0, 0) }))).to.equal(false);
   });
 });
 
