@@ -43,13 +43,14 @@ describe("e2e: skiff run --pcap with checksum offload", function () {
   after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it("records valid TCP/UDP checksums in both directions: inspect and tshark find none bad", async () => {
+    // On :: (dual stack), so that the guest's IPv6 and IPv4 requests both reach it.
     const server = createServer((req, res) => res.end(`hello ${req.url} ${"x".repeat(5000)}\n`));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => server.listen(0, "::", () => r()));
     const port = (server.address() as { port: number }).port;
     const file = join(dir, "run.pcap");
     try {
       // Rejects (and fails the test) unless skiff and the command exit 0.
-      await promisify(execFile)(process.execPath, [bin, "run", "--pcap", file, "--", "sh", "-c", `curl -sS http://host.internal:${port}/a >/dev/null && ping -c 1 -W 2 192.168.65.1 >/dev/null`], { timeout: 30_000 });
+      await promisify(execFile)(process.execPath, [bin, "run", "--pcap", file, "--", "sh", "-c", `curl -4 -sS http://host.internal:${port}/a >/dev/null && curl -6 -sS http://host.internal:${port}/b >/dev/null && ping -c 1 -W 2 192.168.65.1 >/dev/null`], { timeout: 30_000 });
     } finally {
       server.close();
     }
@@ -63,6 +64,8 @@ describe("e2e: skiff run --pcap with checksum offload", function () {
     // Both directions of the HTTP exchange and the DNS lookup are there, with judged checksums.
     expect(tcp.filter((f) => f.layers.ipv4?.src === "192.168.65.2").length, "skiff's TCP frames").to.be.greaterThan(2);
     expect(tcp.filter((f) => f.layers.ipv4?.dst === "192.168.65.2").length, "the guest's TCP frames").to.be.greaterThan(2);
+    expect(tcp.filter((f) => f.layers.ipv6?.src === "fd73:6b69:6666::2").length, "skiff's TCP frames over IPv6").to.be.greaterThan(2);
+    expect(tcp.filter((f) => f.layers.ipv6?.dst === "fd73:6b69:6666::2").length, "the guest's TCP frames over IPv6").to.be.greaterThan(2);
     expect(udp.length, "DNS over UDP").to.be.greaterThan(1);
     const judged = [...tcp.map((f) => f.layers.tcp!.checksumOk), ...udp.map((f) => f.layers.udp!.checksumOk)];
     expect(judged.filter((ok) => ok !== true), "checksums not good").to.deep.equal([]);

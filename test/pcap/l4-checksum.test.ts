@@ -18,6 +18,8 @@ import { completeL4Checksum } from "../../src/pcap/l4-checksum.js";
 import { inspectPacket } from "../../src/pcap/inspect.js";
 import { readPcap } from "../../src/pcap/reader.js";
 import { PcapWriter } from "../../src/pcap/writer.js";
+import { emitIpv6, pseudoHeaderSum6, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
+import { readIpv6Addr } from "../../src/ipv6/addr.js";
 
 const A = 0xc0a84103;
 const B = 0xc0a84101;
@@ -45,6 +47,25 @@ function udpFrame(partial: boolean): Uint8Array {
   });
 }
 
+/** An Ethernet/IPv6 TCP (6) or UDP (17) frame, its checksum partial (the pseudo-header sum) or full. */
+function ipv6Frame(protocol: 6 | 17, partial: boolean): Uint8Array {
+  const l4len = protocol === 6 ? 20 + 700 : 8 + 9;
+  const b = new Uint8Array(14 + 40 + l4len);
+  const addrs = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 0xfd) & 0xff);
+  const src = readIpv6Addr(addrs, 0);
+  const dst = readIpv6Addr(addrs, 16);
+  emitEthernet({ dst: 0x025000000001, src: 0x525400123456, ethertype: 0x86dd }, b);
+  emitIpv6({ src, dst, nextHeader: protocol, hopLimit: 64, trafficClass: 0, flowLabel: 0, payloadLength: l4len }, b, 14);
+  const l4 = 54;
+  for (let i = 0; i < l4len; i++) b[l4 + i] = (i * 13) & 0xff;
+  const at = protocol === 6 ? 16 : 6;
+  if (protocol === 6) b[l4 + 12] = 5 << 4;
+  else setU16(b, l4 + 4, l4len);
+  setU16(b, l4 + at, 0);
+  setU16(b, l4 + at, partial ? pseudoHeaderSum6(src, dst, protocol, l4len) : upperLayerChecksum6(b, l4, l4len, src, dst, protocol));
+  return b;
+}
+
 /** Inspect every record of a memory writer. */
 function inspectAll(w: PcapWriter) {
   const r = readPcap(w.bytes());
@@ -53,11 +74,13 @@ function inspectAll(w: PcapWriter) {
 }
 
 describe("pcap: partial (offload) checksums completed in the capture", () => {
-  it("completes TCP (also behind 802.1Q) and UDP partial checksums to what a full emit gives", () => {
+  it("completes TCP (also behind 802.1Q) and UDP partial checksums, over IPv4 and IPv6, to what a full emit gives", () => {
     for (const [partial, full] of [
       [tcpFrame(true), tcpFrame(false)],
       [tcpFrame(true, 3, true), tcpFrame(false, 3, true)],
       [udpFrame(true), udpFrame(false)],
+      [ipv6Frame(6, true), ipv6Frame(6, false)],
+      [ipv6Frame(17, true), ipv6Frame(17, false)],
     ]) {
       expect(Buffer.from(partial).equals(Buffer.from(full))).to.equal(false);
       expect(completeL4Checksum(partial)).to.equal(true);
