@@ -9,8 +9,8 @@
  * An idle connection must cost about nothing (DESIGN.md "Nothing a guest sends can ... grow
  * memory without bound"; thousands of idle guest flows): there is no preallocated ring. Bytes
  * live in chunks allocated when data is written (at least `CHUNK_SIZE` bytes of capacity, or
- * the write's size when larger) and released as soon as they are consumed; an empty queue
- * holds no chunk and no scratch buffer.
+ * the write's size rounded up to 8 KiB when larger, and 64 KiB pieces beyond that) and released
+ * as soon as they are consumed; an empty queue holds no chunk and no scratch buffer.
  *
  * The queues count bytes only; they know nothing of sequence numbers (the engine maps
  * `offset 0` to SND.UNA, or to RCV.NXT minus what is unread).
@@ -27,7 +27,7 @@ const FIRST_CHUNK_ROUND = 2 * 1024;
  * LARGE_CHUNK_MAX (a TCP super-segment's payload, below 64 KiB, fits): reusable too.
  */
 const LARGE_CHUNK_ROUND = 8 * 1024;
-/** The largest reusable chunk (64 KiB); larger writes get a chunk of exactly their size. */
+/** The largest chunk (64 KiB); larger writes are stored in pieces of this size. */
 export const LARGE_CHUNK_MAX = 64 * 1024;
 
 /**
@@ -58,9 +58,9 @@ const RECYCLABLE = new WeakSet<Uint8Array>();
 const freeLists: Uint8Array[][] = Array.from({ length: LARGE_CHUNK_MAX / FIRST_CHUNK_ROUND + 1 }, () => []);
 let freeBytes = 0;
 
-/** The chunk size for a write of `n` bytes (n > CHUNK_SIZE) that gets a chunk of its own. */
+/** The chunk size for a write of `n` bytes (CHUNK_SIZE < n <= LARGE_CHUNK_MAX) that gets a chunk of its own. */
 function largeChunkSize(n: number): number {
-  return n > LARGE_CHUNK_MAX ? n : (n + LARGE_CHUNK_ROUND - 1) & ~(LARGE_CHUNK_ROUND - 1);
+  return (n + LARGE_CHUNK_ROUND - 1) & ~(LARGE_CHUNK_ROUND - 1);
 }
 
 function takeChunk(size: number): Uint8Array {
@@ -144,11 +144,20 @@ export class ChunkedBytes {
         n -= k;
       }
     }
+    // A write larger than the largest reusable chunk (a host socket's read of up to 512 KiB)
+    // goes into reusable 64 KiB pieces, not one chunk of its own size that nothing reuses.
+    while (n > LARGE_CHUNK_MAX) {
+      const chunk = takeChunk(LARGE_CHUNK_MAX);
+      chunk.set(data.subarray(src, src + LARGE_CHUNK_MAX), 0);
+      this.pushChunk(chunk, LARGE_CHUNK_MAX);
+      src += LARGE_CHUNK_MAX;
+      n -= LARGE_CHUNK_MAX;
+    }
     if (n > 0) {
       // Not zero-filled: every byte is written before it is read (bytes past tailEnd never are).
       // The first chunk of an empty queue is sized to the write (request/response traffic
       // then allocates little); later ones leave CHUNK_SIZE of room for more small writes.
-      const size = n > CHUNK_SIZE ? largeChunkSize(n) : this.len === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
+      const size = n > CHUNK_SIZE ? largeChunkSize(n) : this.len === 0 && src === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
       const chunk = takeChunk(size);
       chunk.set(src === 0 ? data : data.subarray(src), 0);
       this.pushChunk(chunk, n);

@@ -122,7 +122,7 @@ describe("tcp/chunk-recycling: chunks reused through the free lists", () => {
     void held;
   });
 
-  it("a chunk goes back when its last byte is consumed, not before; chunks over 64 KiB and adopted buffers never do", () => {
+  it("a chunk goes back when its last byte is consumed, not before; large writes' chunks too; adopted buffers never do", () => {
     const held = drainFreeLists();
     const q = new SendQueue();
     const x = pattern(1000, 4);
@@ -145,14 +145,16 @@ describe("tcp/chunk-recycling: chunks reused through the free lists", () => {
     expect(freeChunkBytes(), "a chunk over CHUNK_SIZE, rounded up").to.equal(CHUNK_SIZE + LARGE_CLASS);
     const huge = drainFreeLists();
     const h = new SendQueue();
-    h.push(pattern(LARGE_CHUNK_MAX + 1, 6)); // a write-sized chunk: no size class
+    h.push(pattern(LARGE_CHUNK_MAX + 1, 6)); // a 64 KiB piece, then the last byte in a CHUNK_SIZE chunk (room for more)
+    expect(h.chunkCount).to.equal(2);
     h.consume(h.length);
-    expect(freeChunkBytes(), "a chunk over LARGE_CHUNK_MAX").to.equal(0);
+    expect(freeChunkBytes(), "a write over LARGE_CHUNK_MAX, in pieces").to.equal(LARGE_CHUNK_MAX + CHUNK_SIZE);
+    const none = drainFreeLists();
     const owned = new SendQueue();
     owned.pushOwned(new Uint8Array(8 * 1024));
     owned.consume(owned.length);
     expect(freeChunkBytes(), "an adopted buffer").to.equal(0);
-    void held, big, huge;
+    void held, big, huge, none;
   });
 
   it("super-segments (a guest's 64 KiB TSO payloads) reuse their chunks and are read back one run each", () => {
