@@ -19,6 +19,8 @@ import { parsePublishOptions } from "../network/control.js";
 import { checkOutputFile } from "./args.js";
 import { cliOptions } from "./serve.js";
 import { ipv6GuestSetup } from "./run-ipv6.js";
+import { DEFAULT_MAX_HALF_OPEN, DEFAULT_MAX_TCP_FLOWS } from "../stack/tcp.js";
+import { DEFAULT_MAX_DIALS } from "../socket-translate/tcp-translator.js";
 import { Netns, requireRootWithIp } from "./netns.js";
 import { GUEST_MAC, KILL_GRACE_MS, signalStatus } from "./run-common.js";
 import { UserNetns, requireRootlessTools } from "./userns-netns.js";
@@ -47,13 +49,21 @@ export interface RunOptions {
   log: Logger;
 }
 
+/**
+ * skiff run's network has one guest, so its share of the TCP tables is the whole table: the
+ * per-guest shares (a quarter by default, hard caps: src/stack/guests.ts) keep guests of one
+ * network from starving each other, and with a single guest they only refused its 65th
+ * concurrent connect. (UDP and ICMP shares are soft: a lone guest already keeps the whole table.)
+ */
+const ONE_GUEST_LIMITS = { tcpFlowsPerGuest: DEFAULT_MAX_TCP_FLOWS, tcpHalfOpenPerGuest: DEFAULT_MAX_HALF_OPEN, tcpDialsPerGuest: DEFAULT_MAX_DIALS };
+
 export async function run(opts: RunOptions): Promise<number> {
   // Everything that can be checked is checked before anything is opened.
   // An ordinary user gets user + network namespaces of its own (./userns-netns.ts).
   const rootless = process.getuid?.() !== 0;
   if (rootless) requireRootlessTools();
   else requireRootWithIp();
-  const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, log: opts.log };
+  const base: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, busyPollUs: opts.busyPollUs, limits: ONE_GUEST_LIMITS, log: opts.log };
   cliOptions(base);
   const cfg = resolveNetworkOptions(base).config;
   const guestIpNum = (cfg.network + 3) >>> 0;

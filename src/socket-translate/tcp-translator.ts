@@ -97,6 +97,9 @@ interface Bridge {
   finished: boolean;
 }
 
+/** Default bound of host dials in flight (all guests together). */
+export const DEFAULT_MAX_DIALS = 256;
+
 export class TcpTranslator {
   readonly counters = new TcpTranslateCounters();
   private readonly dialTimeoutMs: number;
@@ -114,7 +117,7 @@ export class TcpTranslator {
     opts: TcpTranslateOptions = {},
   ) {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 20_000;
-    this.maxDials = opts.maxDials ?? 256;
+    this.maxDials = opts.maxDials ?? DEFAULT_MAX_DIALS;
     this.maxDialsPerGuest = shareOption(opts.maxDialsPerGuest, this.maxDials, "maxDialsPerGuest");
     this.fds = opts.fds;
     const connect = opts.connect ?? ((host, port, onread) => createConnection({ host, port, allowHalfOpen: true, onread }));

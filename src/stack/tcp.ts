@@ -201,6 +201,10 @@ export class TcpFlow implements TimerTarget {
 const EPHEMERAL_FIRST = 49152;
 const EPHEMERAL_LAST = 65535;
 
+/** Default bounds of the TCP layer's flows and of the half-open ones among them (all guests together). */
+export const DEFAULT_MAX_TCP_FLOWS = 65536;
+export const DEFAULT_MAX_HALF_OPEN = 1024;
+
 /** Key of a (address, port) pair without building strings: 48 bits in a double. */
 function endpointKey(ip: number, port: number): number {
   return ip * 65536 + port;
@@ -235,8 +239,8 @@ export class TcpLayer {
   ) {
     this.cfg = { mss: stack.config.mtu - 40, ...opts.tcp };
     this.cfg6 = { ...this.cfg, mss: Math.min(this.cfg.mss!, stack.config.mtu - 60) };
-    this.maxFlows = opts.maxFlows ?? 65536;
-    this.maxHalfOpen = opts.maxHalfOpen ?? 1024;
+    this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_TCP_FLOWS;
+    this.maxHalfOpen = opts.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN;
     this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, this.maxFlows, "maxFlowsPerGuest");
     this.maxHalfOpenPerGuest = shareOption(opts.maxHalfOpenPerGuest, this.maxHalfOpen, "maxHalfOpenPerGuest");
     this.timers = ownTimers<TcpFlow>(opts.timers ?? stack.timers, (flow) => this.service(flow));

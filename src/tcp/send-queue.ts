@@ -9,8 +9,8 @@
  * An idle connection must cost about nothing (DESIGN.md "Nothing a guest sends can ... grow
  * memory without bound"; thousands of idle guest flows): there is no preallocated ring. Bytes
  * live in chunks allocated when data is written (at least `CHUNK_SIZE` bytes of capacity, or
- * the write's size when larger) and released as soon as they are consumed; an empty queue
- * holds no chunk and no scratch buffer.
+ * the write's size rounded up to 8 KiB when larger, and 64 KiB pieces beyond that) and released
+ * as soon as they are consumed; an empty queue holds no chunk and no scratch buffer.
  *
  * The queues count bytes only; they know nothing of sequence numbers (the engine maps
  * `offset 0` to SND.UNA, or to RCV.NXT minus what is unread).
@@ -22,6 +22,13 @@ export const CHUNK_SIZE = 16 * 1024;
 const ADOPT_MIN = 4 * 1024;
 /** The first chunk of an empty queue is the write's size rounded up to this. */
 const FIRST_CHUNK_ROUND = 2 * 1024;
+/**
+ * A write larger than CHUNK_SIZE gets a chunk of its own, its size rounded up to this, up to
+ * LARGE_CHUNK_MAX (a TCP super-segment's payload, below 64 KiB, fits): reusable too.
+ */
+const LARGE_CHUNK_ROUND = 8 * 1024;
+/** The largest chunk (64 KiB); larger writes are stored in pieces of this size. */
+export const LARGE_CHUNK_MAX = 64 * 1024;
 
 /**
  * Chunk storage, not zero-filled: Node's pooled allocation for small chunks (a slice of a shared
@@ -32,9 +39,14 @@ const allocChunk: (n: number) => Uint8Array =
 
 /**
  * Released chunks are reused (process-wide free lists, one per size class: multiples of
- * FIRST_CHUNK_ROUND up to CHUNK_SIZE, at most FREE_MAX bytes in all). Without it every
- * request/response allocates fresh chunk memory, and at tens of thousands of requests a second
- * that external memory drives V8 into a full mark-compact several times a second.
+ * FIRST_CHUNK_ROUND up to CHUNK_SIZE, then of LARGE_CHUNK_ROUND up to LARGE_CHUNK_MAX, at most
+ * FREE_MAX bytes in all). Without it every request/response allocates fresh chunk memory, and
+ * at tens of thousands of requests a second that external memory drives V8 into a full
+ * mark-compact several times a second. Bulk transfers need the large classes: a guest's TCP
+ * super-segments (up to 64 KiB each) were once copied into a new ArrayBuffer each, and at
+ * 10 Gbit/s that allocation led V8 into 15-40 full mark-compacts per GB moved (a quarter of
+ * skiff's CPU, and how many depended on how long the buffers lived: more when the host side
+ * drained them later).
  *
  * A chunk is reused only if no view of it ever left the queue: `RECYCLABLE` holds the chunks
  * allocated here, and a chunk is taken out of it when a view escapes (`RecvQueue.readHead`).
@@ -43,11 +55,16 @@ const allocChunk: (n: number) => Uint8Array =
  */
 const FREE_MAX = 4 * 1024 * 1024;
 const RECYCLABLE = new WeakSet<Uint8Array>();
-const freeLists: Uint8Array[][] = Array.from({ length: CHUNK_SIZE / FIRST_CHUNK_ROUND + 1 }, () => []);
+const freeLists: Uint8Array[][] = Array.from({ length: LARGE_CHUNK_MAX / FIRST_CHUNK_ROUND + 1 }, () => []);
 let freeBytes = 0;
 
+/** The chunk size for a write of `n` bytes (CHUNK_SIZE < n <= LARGE_CHUNK_MAX) that gets a chunk of its own. */
+function largeChunkSize(n: number): number {
+  return (n + LARGE_CHUNK_ROUND - 1) & ~(LARGE_CHUNK_ROUND - 1);
+}
+
 function takeChunk(size: number): Uint8Array {
-  if (size > CHUNK_SIZE || size % FIRST_CHUNK_ROUND !== 0) return allocChunk(size);
+  if (size > LARGE_CHUNK_MAX || size % FIRST_CHUNK_ROUND !== 0 || (size > CHUNK_SIZE && size % LARGE_CHUNK_ROUND !== 0)) return allocChunk(size);
   const reused = freeLists[size / FIRST_CHUNK_ROUND].pop();
   if (reused !== undefined) {
     freeBytes -= size;
@@ -79,6 +96,12 @@ const EMPTY = new Uint8Array(0);
 export class ChunkedBytes {
   /** Chunk buffers, oldest first; the live bytes are [head, ...) of chunks[0] and [0, tailEnd) of the last. */
   private chunks: Uint8Array[] = [];
+  /**
+   * End (exclusive) of the live bytes of each chunk before the last (the last one's is
+   * `tailEnd`): a chunk may be left with room at its end when a large write or an adopted buffer
+   * starts the next one, and it stays whole so that it can be reused.
+   */
+  private ends: number[] = [];
   /** Offset of the first live byte in chunks[0]. */
   private head = 0;
   /** Bytes written into the last chunk. */
@@ -111,7 +134,9 @@ export class ChunkedBytes {
     if (last >= 0) {
       const tail = this.chunks[last];
       const room = tail.length - this.tailEnd;
-      if (room > 0) {
+      // A large write (a super-segment) is not split over the tail's room and a new chunk: it
+      // stays one run, so a reader gets it whole (one host write, not a sliver and the rest).
+      if (room > 0 && (n <= CHUNK_SIZE || n <= room)) {
         const k = room < n ? room : n;
         tail.set(k === n ? data : data.subarray(0, k), this.tailEnd);
         this.tailEnd += k;
@@ -119,16 +144,23 @@ export class ChunkedBytes {
         n -= k;
       }
     }
+    // A write larger than the largest reusable chunk (a host socket's read of up to 512 KiB)
+    // goes into reusable 64 KiB pieces, not one chunk of its own size that nothing reuses.
+    while (n > LARGE_CHUNK_MAX) {
+      const chunk = takeChunk(LARGE_CHUNK_MAX);
+      chunk.set(data.subarray(src, src + LARGE_CHUNK_MAX), 0);
+      this.pushChunk(chunk, LARGE_CHUNK_MAX);
+      src += LARGE_CHUNK_MAX;
+      n -= LARGE_CHUNK_MAX;
+    }
     if (n > 0) {
       // Not zero-filled: every byte is written before it is read (bytes past tailEnd never are).
       // The first chunk of an empty queue is sized to the write (request/response traffic
       // then allocates little); later ones leave CHUNK_SIZE of room for more small writes.
-      const size = n > CHUNK_SIZE ? n : this.len === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
+      const size = n > CHUNK_SIZE ? largeChunkSize(n) : this.len === 0 && src === 0 ? Math.min(CHUNK_SIZE, (n + FIRST_CHUNK_ROUND - 1) & ~(FIRST_CHUNK_ROUND - 1)) : CHUNK_SIZE;
       const chunk = takeChunk(size);
       chunk.set(src === 0 ? data : data.subarray(src), 0);
-      this.chunks.push(chunk);
-      this.tailEnd = n;
-      if (this.chunks.length === 1) this.head = 0;
+      this.pushChunk(chunk, n);
     }
     this.len += data.length;
   }
@@ -141,13 +173,18 @@ export class ChunkedBytes {
   protected adopt(data: Uint8Array): void {
     if (data.length === 0) return;
     if (data.length < ADOPT_MIN && this.len > 0) return this.append(data);
-    // Chunks before the tail are full by definition: cut the tail's unused room off first.
-    const last = this.chunks.length - 1;
-    if (last >= 0 && this.tailEnd < this.chunks[last].length) this.chunks[last] = this.chunks[last].subarray(0, this.tailEnd);
-    this.chunks.push(data);
-    if (this.chunks.length === 1) this.head = 0;
-    this.tailEnd = data.length;
+    this.pushChunk(data, data.length);
     this.len += data.length;
+  }
+
+  /** Make `chunk`, holding `used` bytes, the new tail (the old tail keeps its end in `ends`). */
+  private pushChunk(chunk: Uint8Array, used: number): void {
+    const last = this.chunks.length - 1;
+    if (last >= 0) this.ends[last] = this.tailEnd;
+    this.chunks.push(chunk);
+    this.ends.push(0);
+    if (last < 0) this.head = 0;
+    this.tailEnd = used;
   }
 
   /** Live bytes in the first chunk (a run readable without copying); 0 when empty. */
@@ -167,7 +204,7 @@ export class ChunkedBytes {
 
   /** End (exclusive) of the live bytes in chunk `i`. */
   private endOf(i: number): number {
-    return i === this.chunks.length - 1 ? this.tailEnd : this.chunks[i].length;
+    return i === this.chunks.length - 1 ? this.tailEnd : this.ends[i];
   }
 
   /**
@@ -210,6 +247,7 @@ export class ChunkedBytes {
     while (at >= this.endOf(0)) {
       at -= this.endOf(0);
       giveBack(this.chunks.shift()!);
+      this.ends.shift();
     }
     this.head = at;
   }
@@ -218,6 +256,7 @@ export class ChunkedBytes {
   protected release(): void {
     for (const c of this.chunks) giveBack(c);
     this.chunks = [];
+    this.ends = [];
     this.head = 0;
     this.tailEnd = 0;
     this.len = 0;

@@ -199,6 +199,35 @@ describe("e2e: skiff run (built CLI)", function () {
     }
   });
 
+  it("its one guest has the whole TCP tables: 300 connections in progress at once all open (as the bench's 10,000 idle ones, 256 at a time)", async () => {
+    // The per-guest shares of the TCP tables (src/stack/guests.ts: a quarter of each by
+    // default, hard caps) keep guests of one network from starving each other; skiff run has
+    // one guest, and a quarter of the 256 dials in flight refused its 65th concurrent connect.
+    const open = new Set<Socket>();
+    const server = createNetServer((c) => {
+      open.add(c);
+      c.on("error", () => {});
+      c.on("close", () => open.delete(c));
+    });
+    await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 1024 }, () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const N = 300;
+    const client = [
+      `const net = require("node:net"); let ok = 0, bad = 0, first = "";`,
+      `const done = () => { if (ok + bad === ${N}) { console.log(JSON.stringify({ ok, bad, first })); process.exit(0); } };`,
+      `for (let i = 0; i < ${N}; i++) { const s = net.connect(${port}, "192.168.65.2");`,
+      `  s.once("connect", () => { ok++; done(); }); s.once("error", (e) => { bad++; first ||= e.message; done(); }); }`,
+    ].join("\n");
+    try {
+      const r = await skiff(["run", "--", process.execPath, "-e", client]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ ok: N, bad: 0, first: "" });
+    } finally {
+      for (const c of open) c.destroy();
+      server.close();
+    }
+  });
+
   it("rejects a bad option value with a one-line message and exit 2", async () => {
     const r = await skiff(["run", "--mtu", "10", "--", "true"]);
     expect(r.code).to.equal(2);

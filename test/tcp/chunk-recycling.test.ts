@@ -1,6 +1,6 @@
 /**
  * Chunk reuse in the TCP byte queues (`src/tcp/send-queue.ts`, the comment above FREE_MAX):
- * chunks let go by `SendQueue.consume`/`clear` and `RecvQueue.peekHead`+`consume`/`read`/
+ * chunks up to 64 KiB (a super-segment's payload) let go by `SendQueue.consume`/`clear` and `RecvQueue.peekHead`+`consume`/`read`/
  * `readInto`/`clear` go to process-wide free lists (at most 4 MiB) and are taken by later
  * pushes; a chunk a view escaped from (`RecvQueue.readHead`) is never reused, so such views
  * keep their bytes for good.
@@ -10,12 +10,19 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { CHUNK_SIZE, freeChunkBytes, SendQueue } from "../../src/tcp/send-queue.js";
+import { CHUNK_SIZE, freeChunkBytes, LARGE_CHUNK_MAX, SendQueue } from "../../src/tcp/send-queue.js";
 import { RecvQueue } from "../../src/tcp/recv-queue.js";
 import { xorshiftBytes } from "../support/arbitraries.js";
 
 /** Size classes of reusable chunks: multiples of this up to CHUNK_SIZE (FIRST_CHUNK_ROUND). */
 const CLASS = 2 * 1024;
+/** ...then multiples of this up to LARGE_CHUNK_MAX (LARGE_CHUNK_ROUND). */
+const LARGE_CLASS = 8 * 1024;
+/** Every reusable chunk size. */
+const CLASSES = [
+  ...Array.from({ length: CHUNK_SIZE / CLASS }, (_, i) => (i + 1) * CLASS),
+  ...Array.from({ length: (LARGE_CHUNK_MAX - CHUNK_SIZE) / LARGE_CLASS }, (_, i) => CHUNK_SIZE + (i + 1) * LARGE_CLASS),
+];
 const FREE_MAX = 4 * 1024 * 1024;
 
 /** Pseudo-random bytes, different for each seed (xorshift32). */
@@ -35,8 +42,8 @@ function expectBytes(got: Uint8Array, want: Uint8Array, what = "bytes"): void {
  */
 function drainFreeLists(): SendQueue[] {
   const held: SendQueue[] = [];
-  for (let size = CLASS; size <= CHUNK_SIZE && freeChunkBytes() > 0; size += CLASS) {
-    for (;;) {
+  for (const size of CLASSES) {
+    for (; freeChunkBytes() > 0; ) {
       const before = freeChunkBytes();
       const q = new SendQueue();
       q.push(new Uint8Array(size));
@@ -115,7 +122,7 @@ describe("tcp/chunk-recycling: chunks reused through the free lists", () => {
     void held;
   });
 
-  it("a chunk goes back when its last byte is consumed, not before; chunks over 16 KiB and adopted buffers never do", () => {
+  it("a chunk goes back when its last byte is consumed, not before; large writes' chunks too; adopted buffers never do", () => {
     const held = drainFreeLists();
     const q = new SendQueue();
     const x = pattern(1000, 4);
@@ -133,14 +140,62 @@ describe("tcp/chunk-recycling: chunks reused through the free lists", () => {
 
     const big = drainFreeLists();
     const r = new SendQueue();
-    r.push(pattern(CHUNK_SIZE + 1, 6)); // a write-sized chunk: no size class
+    r.push(pattern(CHUNK_SIZE + 1, 6)); // a chunk of its own, rounded up to 8 KiB: reusable
     r.consume(r.length);
-    expect(freeChunkBytes(), "a chunk over CHUNK_SIZE").to.equal(0);
+    expect(freeChunkBytes(), "a chunk over CHUNK_SIZE, rounded up").to.equal(CHUNK_SIZE + LARGE_CLASS);
+    const huge = drainFreeLists();
+    const h = new SendQueue();
+    h.push(pattern(LARGE_CHUNK_MAX + 1, 6)); // a 64 KiB piece, then the last byte in a CHUNK_SIZE chunk (room for more)
+    expect(h.chunkCount).to.equal(2);
+    h.consume(h.length);
+    expect(freeChunkBytes(), "a write over LARGE_CHUNK_MAX, in pieces").to.equal(LARGE_CHUNK_MAX + CHUNK_SIZE);
+    const none = drainFreeLists();
     const owned = new SendQueue();
     owned.pushOwned(new Uint8Array(8 * 1024));
     owned.consume(owned.length);
     expect(freeChunkBytes(), "an adopted buffer").to.equal(0);
-    void held, big;
+    void held, big, huge, none;
+  });
+
+  it("super-segments (a guest's 64 KiB TSO payloads) reuse their chunks and are read back one run each", () => {
+    const held = drainFreeLists();
+    const q = new RecvQueue();
+    const sizes = [65_495, 65_483, 62_780, 65_495, 17_000, 65_495];
+    // Two in flight at a time: each arrives before the one ahead of it is read.
+    let prev = pattern(sizes[0], 20);
+    q.push(prev);
+    expect(q.capacity, "one 64 KiB chunk").to.equal(LARGE_CHUNK_MAX);
+    for (let i = 1; i < sizes.length; i++) {
+      const seg = pattern(sizes[i], 20 + i);
+      const free = freeChunkBytes();
+      q.push(seg);
+      // From the third 64 KiB one on, the chunk given back by the one read before is taken.
+      if (i >= 2 && sizes[i] > LARGE_CHUNK_MAX - LARGE_CLASS) expect(freeChunkBytes(), `segment ${i} took a free chunk`).to.equal(free - LARGE_CHUNK_MAX);
+      // The segment ahead is one run (not split over the room left in the chunk before it).
+      const v = q.peekHead();
+      expectBytes(v, prev, `segment ${i - 1} read as one run`);
+      q.consume(v.length);
+      prev = seg;
+    }
+    expectBytes(q.peekHead(), prev, "the last segment");
+    q.consume(prev.length);
+    expect(q.chunkCount).to.equal(0);
+    expect(freeChunkBytes(), "every chunk went back").to.be.greaterThan(0);
+    // Small writes after a super-segment still fill the room at the end of its chunk.
+    const d = drainFreeLists();
+    const s = new SendQueue();
+    s.push(pattern(60_000, 30)); // a 64 KiB chunk
+    s.push(pattern(5000, 31)); // fits in its 5,536 bytes of room
+    expect(s.chunkCount).to.equal(1);
+    s.push(pattern(20_000, 32)); // large and does not fit: a chunk of its own, the room stays unused
+    expect(s.chunkCount).to.equal(2);
+    s.push(pattern(100, 33)); // into the new tail's room (24 KiB chunk)
+    expect(s.chunkCount).to.equal(2);
+    expect(s.capacity).to.equal(LARGE_CHUNK_MAX + 3 * LARGE_CLASS);
+    expectBytes(s.slice(64_990, 20), new Uint8Array([...pattern(5000, 31).subarray(4990), ...pattern(20_000, 32).subarray(0, 10)]), "across the gap");
+    s.consume(65_000);
+    expect(freeChunkBytes(), "the 64 KiB chunk went back whole").to.equal(LARGE_CHUNK_MAX);
+    void held, d;
   });
 
   it("RecvQueue peekHead + consume: the bytes pushed, and the chunk is reusable once consumed", () => {

@@ -94,7 +94,7 @@ describe("tcp/send-queue", () => {
     expect(q.capacity).to.equal(0);
   });
 
-  it("appends small writes into the tail chunk and allocates a write-sized chunk for a big one", () => {
+  it("appends small writes into the tail chunk; a big write gets a chunk of its own (8 KiB steps), a huge one 64 KiB pieces", () => {
     const q = new SendQueue();
     // 1000 bytes: a 2 KiB first chunk; the second write fills it (1048 bytes left over start a
     // CHUNK_SIZE chunk); the next 14 writes fill that one up to 15,336 of 16,384 bytes.
@@ -104,10 +104,15 @@ describe("tcp/send-queue", () => {
     q.push(bytesOf(7000, 99)); // 1048 fill the second chunk, 5952 start a third
     expect(q.chunkCount).to.equal(3);
     expect(q.capacity).to.equal(2048 + 2 * CHUNK_SIZE);
-    const big = new SendQueue();
-    big.push(bytesOf(100_000, 3));
+    const big = new SendQueue(); // 17,000 bytes: a chunk of its own, rounded up to 8 KiB
+    big.push(bytesOf(17_000, 3));
     expect(big.chunkCount).to.equal(1);
-    expect(big.capacity).to.equal(100_000);
+    expect(big.capacity).to.equal(24 * 1024);
+    const huge = new SendQueue(); // 100,000 bytes: a 64 KiB piece, then 34,464 bytes in a 40 KiB chunk
+    huge.push(bytesOf(100_000, 4));
+    expect(huge.chunkCount).to.equal(2);
+    expect(huge.capacity).to.equal(64 * 1024 + 40 * 1024);
+    expect(huge.slice(0, 100_000)).to.deep.equal(bytesOf(100_000, 4));
   });
 
   it("pushOwned keeps the buffer itself (no copy) when the queue is empty or the buffer is large", () => {

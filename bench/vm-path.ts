@@ -1,0 +1,243 @@
+// The VM path side by side (issue 20): one QEMU TCG guest (skiff's guest image, same kernel and busybox), its network either skiff (`skiff serve --qemu-stream`, QEMU `-netdev stream`) or QEMU's own user networking (`-netdev user`, libslirp); bulk both ways and CPU per GB.
+//
+// Run as root or not (no namespaces): `npx tsx bench/vm-path.ts [--mb N] [--rounds N] [--mtu N]`.
+// The guest downloads N MB from a host HTTP server with busybox wget (timed on the host from the
+// request to a marker connection the guest makes once wget is done) and uploads N MB of zeros
+// with busybox nc (timed from accept to the last byte); for each transfer the
+// CPU (utime+stime) of skiff's process and of QEMU's threads is read from /proc: QEMU's main
+// loop thread (where the netdev backend and libslirp run, and the virtio-net device's I/O) apart
+// from its TCG vCPU thread (the guest itself). Rounds alternate the two networks; medians.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from "node:net";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findImage } from "../src/vm/image.js";
+import { qemuArgs, QEMU_BINARY } from "../src/vm/qemu.js";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const MB = flag("--mb", 100);
+const ROUNDS = flag("--rounds", 3);
+const MTU = flag("--mtu", 1500);
+const BYTES = MB * 1_000_000;
+const HZ = 100; // USER_HZ on Linux
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** utime+stime (s) of a process, or of one of its threads. */
+function cpuOf(pid: number, tid?: number): number {
+  const s = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / HZ;
+}
+
+/** QEMU's threads: the main loop (tid = pid) and the vCPU threads ("CPU 0/TCG"). */
+function qemuCpu(pid: number): { main: number; vcpu: number; other: number } {
+  let vcpu = 0;
+  let other = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const tid = Number(t);
+    if (tid === pid) continue;
+    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+    if (/^CPU \d+\//.test(name)) vcpu += cpuOf(pid, tid);
+    else other += cpuOf(pid, tid);
+  }
+  return { main: cpuOf(pid, pid), vcpu, other };
+}
+
+interface Sample {
+  t: number;
+  skiff: number;
+  qemuMain: number;
+  qemuVcpu: number;
+  qemuOther: number;
+}
+
+interface Probe {
+  qemu?: number;
+  skiff?: number;
+}
+
+function sample(p: Probe): Sample {
+  const q = p.qemu !== undefined ? qemuCpu(p.qemu) : { main: 0, vcpu: 0, other: 0 };
+  return { t: performance.now(), skiff: p.skiff !== undefined ? cpuOf(p.skiff) : 0, qemuMain: q.main, qemuVcpu: q.vcpu, qemuOther: q.other };
+}
+
+interface Transfer {
+  dir: "down" | "up";
+  bytes: number;
+  a: Sample;
+  b: Sample;
+}
+
+/** Host servers on 127.0.0.1: HTTP GET /N sends N bytes (download); a TCP sink counts until EOF (upload). */
+async function servers(probe: Probe, done: Transfer[]): Promise<{ http: Server; sink: TcpServer; httpPort: number; sinkPort: number }> {
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  let pendingDown: { total: number; a: Sample } | undefined;
+  const http = createServer((req, res) => {
+    const total = Number(req.url?.slice(1));
+    const a = sample(probe);
+    res.writeHead(200, { "content-length": String(total), "content-type": "application/octet-stream" });
+    // Done when the guest says it has everything: its next connection to the sink, a marker
+    // of a few bytes (the host socket closes earlier, once the network's buffers took the bytes).
+    pendingDown = { total, a };
+    let left = total;
+    const more = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once("drain", more);
+      }
+      res.end();
+    };
+    more();
+  });
+  const sink = createTcpServer((sock) => {
+    const a = sample(probe);
+    let n = 0;
+    sock.on("data", (d) => (n += d.length));
+    sock.on("end", () => {
+      if (n < 100 && pendingDown !== undefined) {
+        done.push({ dir: "down", bytes: pendingDown.total, a: pendingDown.a, b: a });
+        pendingDown = undefined;
+      } else done.push({ dir: "up", bytes: n, a, b: sample(probe) });
+      sock.end(`${n}\n`);
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  return { http, sink, httpPort: (http.address() as AddressInfo).port, sinkPort: (sink.address() as AddressInfo).port };
+}
+
+function waitExit(p: ChildProcess, ms: number, what: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      p.kill("SIGKILL");
+      reject(new Error(`${what} did not finish in ${ms / 1000} s`));
+    }, ms);
+    p.once("exit", (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+async function waitFor(what: string, ms: number, ok: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One boot: the guest downloads then uploads BYTES, `reps` times each; returns the transfers. */
+async function boot(kind: "skiff" | "user", reps: number, tmp: string): Promise<{ transfers: Transfer[]; console: string }> {
+  const image = findImage();
+  if (!image) throw new Error("no guest image: run `skiff vm image build` (or any `skiff vm run`) first");
+  const probe: Probe = {};
+  const transfers: Transfer[] = [];
+  const srv = await servers(probe, transfers);
+  const host = kind === "skiff" ? "192.168.65.2" : "10.0.2.2";
+  const count = Math.ceil(BYTES / 65536);
+  const steps: string[] = [];
+  for (let i = 0; i < reps; i++) {
+    steps.push(`wget -q -O /dev/null http://${host}:${srv.httpPort}/${BYTES} || echo DOWN-FAILED`);
+    steps.push(`echo done | nc ${host} ${srv.sinkPort} >/dev/null`);
+    steps.push(`dd if=/dev/zero bs=65536 count=${count} 2>/dev/null | nc ${host} ${srv.sinkPort} >/dev/null || echo UP-FAILED`);
+  }
+  let skiffProc: ChildProcess | undefined;
+  const sock = join(tmp, `${kind}.sock`);
+  try {
+    if (kind === "skiff") {
+      skiffProc = spawn(process.execPath, [join(repo, "bin", "skiff.js"), "serve", "--qemu-stream", `unix:${sock}`, "--mtu", String(MTU)], { stdio: ["ignore", "inherit", "inherit"] });
+      probe.skiff = skiffProc.pid;
+      await waitFor("skiff's stream socket", 20_000, () => {
+        try {
+          return readdirSync(tmp).includes(`${kind}.sock`);
+        } catch {
+          return false;
+        }
+      });
+    }
+    const qa = qemuArgs({
+      kernel: image.kernel,
+      initrd: image.initrd,
+      accel: "tcg",
+      cpus: 1,
+      memoryMiB: 256,
+      command: steps.join("\n"),
+      tcgCacheMiB: 128,
+      net: kind === "skiff" ? { kind: "stream", path: sock, mac: "52:54:00:12:34:56" } : undefined,
+    });
+    if (kind === "user") {
+      const i = qa.indexOf("-nic");
+      qa.splice(i, 2, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=");
+    }
+    // Thread names ("CPU 0/TCG") tell the vCPU threads from the main loop.
+    qa.push("-name", `vm-path-${kind},debug-threads=on`);
+    const qemu = spawn(QEMU_BINARY, qa, { stdio: ["ignore", "pipe", "pipe"] });
+    probe.qemu = qemu.pid;
+    let consoleText = "";
+    qemu.stdout!.on("data", (b: Buffer) => (consoleText += b.toString()));
+    qemu.stderr!.on("data", (b: Buffer) => (consoleText += b.toString()));
+    await waitExit(qemu, 900_000, `the ${kind} guest`);
+    return { transfers, console: consoleText };
+  } finally {
+    srv.http.close();
+    srv.sink.close();
+    if (skiffProc && skiffProc.exitCode === null) {
+      skiffProc.kill("SIGTERM");
+      await waitExit(skiffProc, 10_000, "skiff").catch(() => skiffProc!.kill("SIGKILL"));
+    }
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), "skiff-vmpath-"));
+  const rows: Record<string, Record<string, number[]>> = { skiff: {}, user: {} };
+  const add = (k: string, m: string, v: number) => ((rows[k][m] ??= []).push(v));
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const kind of (r % 2 === 0 ? ["skiff", "user"] : ["user", "skiff"]) as Array<"skiff" | "user">) {
+        const t0 = Date.now();
+        const { transfers, console: text } = await boot(kind, 1, tmp);
+        if (/FAILED/.test(text) || transfers.length < 2) log(`[${kind}] console: ${text.slice(-600)}`);
+        for (const x of transfers) {
+          const s = (x.b.t - x.a.t) / 1000;
+          const gb = x.bytes / 1e9;
+          add(kind, `${x.dir}_mbit`, (x.bytes * 8) / s / 1e6);
+          add(kind, `${x.dir}_skiff_cpu_s_per_gb`, (x.b.skiff - x.a.skiff) / gb);
+          add(kind, `${x.dir}_qemu_main_cpu_s_per_gb`, (x.b.qemuMain - x.a.qemuMain) / gb);
+          add(kind, `${x.dir}_qemu_vcpu_cpu_s_per_gb`, (x.b.qemuVcpu - x.a.qemuVcpu) / gb);
+          add(kind, `${x.dir}_qemu_other_cpu_s_per_gb`, (x.b.qemuOther - x.a.qemuOther) / gb);
+          log(`round ${r + 1} ${kind} ${x.dir}: ${x.bytes} bytes in ${s.toFixed(2)} s = ${((x.bytes * 8) / s / 1e6).toFixed(0)} Mbit/s; CPU s/GB skiff ${((x.b.skiff - x.a.skiff) / gb).toFixed(2)}, QEMU main ${((x.b.qemuMain - x.a.qemuMain) / gb).toFixed(2)}, vCPU ${((x.b.qemuVcpu - x.a.qemuVcpu) / gb).toFixed(2)}, other ${((x.b.qemuOther - x.a.qemuOther) / gb).toFixed(2)}`);
+        }
+        log(`round ${r + 1} ${kind}: boot + transfers ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const metrics = Object.keys(rows.skiff).length ? Object.keys(rows.skiff) : Object.keys(rows.user);
+  const out = [`VM path, TCG guest, MTU ${MTU}, ${MB} MB each way per round, medians of ${ROUNDS} round(s)`, "", "| metric | skiff (-netdev stream) | QEMU -netdev user (libslirp) |", "|---|---:|---:|"];
+  for (const m of metrics) out.push(`| ${m} | ${median(rows.skiff[m] ?? []).toFixed(2)} | ${median(rows.user[m] ?? []).toFixed(2)} |`);
+  console.log(out.join("\n"));
+}
+
+main().catch((e: Error) => {
+  log(`vm-path bench failed: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
