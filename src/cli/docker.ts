@@ -19,7 +19,7 @@ import { dockerStatus, startDocker, stopDocker } from "../desktop/lifecycle.js";
 import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js";
 import { checkContextName, ensureContext, removeContexts } from "../desktop/context.js";
 import { defaultSharesText, dockerShares } from "../desktop/shares.js";
-import { parseVolumes, sharesAppend, type Volume } from "./vm.js";
+import { DEFAULT_EVENT_PINS, parseVolumes, sharesAppend, type Volume } from "./vm.js";
 
 const say = (s: string) => process.stderr.write(`skiff docker: ${s}\n`);
 
@@ -36,7 +36,13 @@ function vmOptions(c: Command): Command {
     .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
     .option("--shares <dirs>", "host directories shared at the same path in the VM, comma-separated, or none (default: your home and /tmp)", defaultSharesText())
-    .option("-v, --volume <dir>", "share HOSTDIR[:ro] too, at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
+    .option("-v, --volume <dir>", "share HOSTDIR[:ro] too, at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--watch-dirs <n>", "file events of the shares: directories the guest's agent pins per share (watches in containers below them see host changes)", intArg(1, 1 << 20), DEFAULT_EVENT_PINS);
+}
+
+/** The kernel command-line words for the shares: their mount list and the agent's pin bound (src/vm/init.ts MOUNT_SHARES). */
+function dockerAppend(volumes: Volume[], watchDirs: number): string[] {
+  return volumes.length === 0 ? [] : [...sharesAppend(volumes), `skiff.pins=${watchDirs}`];
 }
 
 /** `--shares` and `-v HOSTDIR[:ro]` → volumes mounted at the same path in the VM. */
@@ -65,7 +71,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const r = await startDocker({
         stateDir: o.stateDir,
         daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
-        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, "--shares", o.shares, ...o.volume.flatMap((v: string) => ["-v", v])],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, "--shares", o.shares, "--watch-dirs", String(o.watchDirs), ...o.volume.flatMap((v: string) => ["-v", v])],
         timeoutMs: o.timeout * 1000,
         progress: say,
       });
@@ -169,6 +175,6 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
       log.info({ accel, reason }, "accelerator");
       const volumes = dockerVolumes(o.shares, o.volume, (s) => log.info(s));
-      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: sharesAppend(volumes), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
+      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: dockerAppend(volumes, o.watchDirs), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
     });
 }

@@ -11,7 +11,9 @@
  *   br_netfilter, veth, conntrack/NAT and the iptables (legacy) tables and matches dockerd uses;
  * - `system.img`: a read-only ext4 disk (src/desktop/disk.ts) with docker.io, containerd, runc,
  *   tini, iptables (its `iptables` names point at xtables-legacy-multi, as Debian's alternatives
- *   would), their libraries, busybox and `/skiff/init` (stage 2). Documentation, the docker CLI
+ *   would), their libraries, busybox, `/skiff/init` (stage 2) and the file-event agent
+ *   `/sbin/skiff-agent` (built by src/vm/agent.ts, as for the small image; stage 2 starts it for
+ *   each share, src/vm/init.ts MOUNT_SHARES). Documentation, the docker CLI
  *   and other programs the guest never runs are left out.
  * Before the disk is made every ELF file's `DT_NEEDED` sonames and interpreter are checked
  * against the tree (src/desktop/elf.ts): a missing library fails the build, naming it.
@@ -24,13 +26,14 @@ import { join } from "node:path";
 import { findBuilt, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
 import { writeInitramfs, type CpioEntry } from "../vm/initramfs.js";
 import { UDHCPC_SCRIPT } from "../vm/init.js";
+import { AGENT_PATH, agentSourceHash, buildAgent } from "../vm/agent.js";
 import { GUEST_PROXY, GUEST_PROXY_PATH, STAGE1_INIT, STAGE2_INIT } from "./init.js";
 import { resolveDockerPackages } from "./packages.js";
 import { elfDeps, isElf } from "./elf.js";
 import { makeSystemDisk } from "./disk.js";
 import { fixTimes, treeBytes, treeDigest, treeFiles } from "./tree.js";
 
-const BUILDER_VERSION = "3";
+const BUILDER_VERSION = "4";
 
 /** Modules loaded by stage 1, in this order after their dependencies. */
 export const DOCKER_MODULES = [
@@ -63,7 +66,7 @@ export function defaultDockerCacheDir(): string {
 
 /** What this version of skiff puts into the docker image besides the packages (an image by another version is never booted). */
 export function dockerBuilderHash(): string {
-  return createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(GUEST_PROXY).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(",")).digest("hex").slice(0, 16);
+  return createHash("sha256").update(BUILDER_VERSION).update(STAGE1_INIT).update(STAGE2_INIT).update(GUEST_PROXY).update(UDHCPC_SCRIPT).update(DOCKER_MODULES.join(",")).update(agentSourceHash()).digest("hex").slice(0, 16);
 }
 
 export function dockerImageKey(packages: Record<string, string>): string {
@@ -170,6 +173,11 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     writeFileSync(join(root, GUEST_PROXY_PATH.slice(1)), GUEST_PROXY, { mode: 0o755 });
     // Modes as written, whatever the builder's umask.
     for (const f of ["skiff/init", "skiff/udhcpc.sh", GUEST_PROXY_PATH.slice(1)]) chmodSync(join(root, f), 0o755);
+    // The shares' file events (src/share/events.ts): without a C compiler the image has no agent
+    // and shares work without them, as in the small image.
+    const noAgent = buildAgent(join(root, AGENT_PATH));
+    if (noAgent === undefined) chmodSync(join(root, AGENT_PATH), 0o755);
+    else progress(`no skiff-agent in the image (shares without file events): ${noAgent}`);
     progress("checking every binary's shared libraries");
     const missing = missingLibraries(root);
     if (missing.length > 0) throw new VmSetupError(`the docker guest lacks shared libraries: ${missing.slice(0, 8).join("; ")}`);
@@ -190,7 +198,7 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     mkdirSync(out);
     copyFileSync(join(kroot, "boot", vmlinuz), join(out, "vmlinuz"));
     writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
-    fixTimes(root, [...CREATED, ...IPTABLES_NAMES.map((n) => `usr/sbin/${n}`)], FIXED_EPOCH);
+    fixTimes(root, [...CREATED, ...(existsSync(join(root, AGENT_PATH)) ? [AGENT_PATH] : []), ...IPTABLES_NAMES.map((n) => `usr/sbin/${n}`)], FIXED_EPOCH);
     const digest = treeDigest(root);
     const bytes = treeBytes(root);
     // Room for ext4's metadata and inode tables on top of the files: a fifth more plus 32 MiB.

