@@ -53,6 +53,7 @@
 enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN, K_UNPIN };
 
 static const char *mount_dir;
+static dev_t mount_dev; /* the share's mount: another share mounted inside it is not ours */
 static struct pin { char *rel; int fd; } *pins;
 static int npins, maxpins = 1024;
 
@@ -72,6 +73,12 @@ static void pin(const char *rel) {
   int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (fd < 0) return;
+  /* A share mounted inside this one (e.g. a -v directory inside the default /tmp share) has its
+   * own agent: pin nothing of it, and do not descend into it. */
+  if (fstatat(fd, "", &st, AT_EMPTY_PATH) != 0 || st.st_dev != mount_dev) {
+    close(fd);
+    return;
+  }
   /* Every guest user shares this inode from now on: refresh its attributes through the injector's
    * view (every user treated as the owner: src/share/ops-meta.ts getattr), not the creator's. */
   fstatat(fd, "", &st, AT_EMPTY_PATH);
@@ -138,12 +145,27 @@ static void become_injector(void) {
   }
 }
 
+/* Is the directory holding `p` on this share's mount? An event below a share mounted inside this
+ * one belongs to that share's agent: replaying it here would reach the inner share's server,
+ * which expects it from its own agent. */
+static int parent_on_mount(const char *p) {
+  char d[PATH_BYTES];
+  struct stat st;
+  snprintf(d, sizeof d, "%s", p);
+  char *slash = strrchr(d, '/');
+  if (slash == NULL) return 0;
+  if (slash == d) slash[1] = 0;
+  else *slash = 0;
+  return stat(d, &st) == 0 && st.st_dev == mount_dev;
+}
+
 /* Replay one event; 0 when the operation went through (the server answered it), else -1. */
 static int apply(int kind, int isdir, const char *rel, const char *to) {
   char p[PATH_BYTES], q[PATH_BYTES];
   struct timespec mtime_only[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
   int r = -1;
   if (!full_path(p, rel)) return -1;
+  if (rel[0] && kind != K_RESCAN && kind != K_UNPIN && !parent_on_mount(p)) return -1;
   switch (kind) {
   case K_CREATE:
     if (!isdir) return mknod(p, S_IFREG | 0644, 0);
@@ -194,6 +216,9 @@ static int connect_to(const char *host, int port) {
 static int events_main(int argc, char **argv) {
   if (argc < 6) return fprintf(stderr, "usage: skiff-agent events GATEWAY PORT NAME DIR [MAXPINS]\n"), 2;
   mount_dir = argv[5];
+  struct stat root;
+  if (stat(mount_dir, &root) != 0) return fprintf(stderr, "skiff-agent: %s: %s\n", mount_dir, strerror(errno)), 1;
+  mount_dev = root.st_dev;
   if (argc > 6) maxpins = atoi(argv[6]) > 0 ? atoi(argv[6]) : maxpins;
   pins = calloc((size_t)maxpins, sizeof *pins);
   struct sched_param sp = {.sched_priority = 1};
