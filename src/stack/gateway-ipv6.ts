@@ -127,6 +127,11 @@ export class Ipv6Gateway {
     this.udpServices.delete(localPort);
   }
 
+  /** The handler bound to UDP port `localPort` of the gateway, if any. */
+  udpService(localPort: number): Udp6Handler | undefined {
+    return this.udpServices.get(localPort);
+  }
+
   /** The gateway's own unicast addresses (its ULA, its link-local, the host alias when on). */
   isGatewayAddress(a: Ipv6Addr): boolean {
     const c = this.cfg;

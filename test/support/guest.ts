@@ -5,6 +5,7 @@
  * what the test does.
  */
 import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createNetns, type Netns } from "./netns.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
@@ -67,4 +68,13 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
       await ns.destroy();
     },
   };
+}
+
+/** Run a Python `script` (with `args`) in the guest's namespace; resolves once it prints "ready". */
+export function startGuestServers(guest: Guest, script: string, args: string[] = []): Promise<ChildProcess> {
+  const p = spawn("ip", ["netns", "exec", guest.ns.name, "python3", "-c", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise<ChildProcess>((resolve, reject) => {
+    p.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve(p));
+    p.on("exit", (c) => reject(new Error(`guest servers exited with ${c}`)));
+  });
 }
