@@ -69,17 +69,8 @@ describe("e2e: port forwarding from [::1] into the guest's IPv6 address", functi
   let servers: ChildProcess | undefined;
 
   before(async () => {
-    guest = await startGuest("skiff-e2e-fwd6", { mtu: 1500, offload: true });
-    // The harness turns IPv6 off; this guest has it, with a static address (no DAD: nothing is sent from it yet).
-    for (const cmd of [
-      ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"],
-      ["sysctl", "-qw", "net.ipv6.conf.sk0.disable_ipv6=0"],
-      ["ip", "-6", "addr", "add", `${GUEST6}/64`, "dev", "sk0", "nodad"],
-      ["ip", "-6", "route", "replace", "default", "via", "fe80::50:ff:fe00:1", "dev", "sk0"],
-    ]) {
-      const r = await guest.ns.exec(cmd);
-      expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).to.equal(0);
-    }
+    guest = await startGuest("skiff-e2e-fwd6", { mtu: 1500, offload: true, ipv6: GUEST6 });
+    // A static IPv6 address (no DAD: nothing is sent from it yet).
     fm = new ForwardManager(guest.stack, guest.tcp, { connectTimeoutMs: 3000 });
     servers = await startGuestServers(guest, GUEST_SERVERS);
   });

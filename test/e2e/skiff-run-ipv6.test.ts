@@ -40,11 +40,11 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
     }
   });
 
-  it("the guest has its SLAAC-form address and pings the gateway over IPv6", async () => {
-    const r = await skiff(["run", "--", "sh", "-c", "ip -6 addr show scope global && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::1"]);
+  it("the guest has its SLAAC-form address and pings the gateway and the host alias over IPv6", async () => {
+    const r = await skiff(["run", "--", "sh", "-c", "ip -6 addr show scope global && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::1 && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::2"]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include("fd73:6b69:6666:0:5054:ff:fe65:3/64");
-    expect(r.stdout).to.match(/2 received/);
+    expect(r.stdout.match(/2 received/g)).to.have.length(2);
   });
 
   it("--subnet6 moves the prefix; --no-ipv6 leaves the namespace without IPv6 and IPv4 working", async () => {
