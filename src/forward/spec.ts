@@ -36,7 +36,7 @@ function isIpv4(v: unknown): v is string {
 }
 
 /** A host address to listen on: IPv4, or IPv6 without a zone. */
-function isHostAddr(v: unknown): v is string {
+export function isHostAddr(v: unknown): v is string {
   return isIpv4(v) || (typeof v === "string" && !v.includes("%") && isIPv6(v));
 }
 
