@@ -4,8 +4,9 @@
  * gateway: MLD reports and DAD probes (RFC 4862 §5.4; never answered), a router solicitation and
  * skiff's advertisement (RFC 4861 §6.2.6), SLAAC, neighbour solicitations of the gateway and the
  * host alias (§7.2.4), echo to three gateway addresses (RFC 4443 §4.2), DNS AAAA over UDP and
- * over TCP, a SYN to a closed port (RST, RFC 9293 §3.10.7.1) and a datagram to a closed UDP port
- * (port unreachable, RFC 4443 §3.1).
+ * over TCP, stateless DHCPv6 (ISC dhclient's Information-request, RFC 8415 §18.2.6), a SYN to a
+ * closed port (RST, RFC 9293 §3.10.7.1) and a datagram to a closed UDP port (port unreachable,
+ * RFC 4443 §3.1).
  *
  * The guest's frames are fed to a fresh stack with the same services on the recorded clock; its
  * answers must be the recorded ones byte for byte, in the same groups and order. Two things
@@ -85,7 +86,7 @@ function comparable(f: Uint8Array, shift: Shift | undefined): string {
 describe("replay: ipv6/skiff-guest.pcap (a Linux guest bringing IPv6 up against skiff)", function () {
   this.timeout(20_000);
 
-  it("answers every guest frame as recorded: RA, NA, echo, DNS over UDP and TCP, RST, port unreachable", async () => {
+  it("answers every guest frame as recorded: RA, NA, echo, DNS over UDP and TCP, DHCPv6, RST, port unreachable", async () => {
     const session = loadSession(join(fixtures, "skiff-guest.pcap"), GW_MAC);
     const recorded = recordedAnswers(session);
     const shifts = new Map<string, Shift>();
@@ -135,10 +136,11 @@ describe("replay: ipv6/skiff-guest.pcap (a Linux guest bringing IPv6 up against 
       expect(mine, `answers to guest frame ${i}`).to.deep.equal(recorded[i].map((f) => comparable(f, undefined)));
       compared += ours.length;
     });
-    // RA, 2 NA, 4 echo replies, DNS over UDP, 5 TCP segments (SYN-ACK, ACK, answer, ACK of FIN, FIN), RST, port unreachable.
-    expect(compared).to.equal(15);
+    // RA, 2 NA, 4 echo replies, DNS over UDP, 5 TCP segments (SYN-ACK, ACK, answer, ACK of FIN, FIN), DHCPv6 Reply, RST, port unreachable.
+    expect(compared).to.equal(16);
     expect(shifts.size).to.equal(1);
     expect(stack.counters.icmpv6EchoReplies).to.equal(4);
     expect(stack.counters.routerAdvertisements).to.equal(1);
+    expect(stack.counters.dhcpv6Replies).to.equal(1);
   });
 });
