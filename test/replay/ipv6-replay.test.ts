@@ -14,17 +14,24 @@
  * time-based), so the guest's acknowledgements, SACK blocks and timestamp echoes are moved into
  * the replaying stack's number space and skiff's answers back into the recording's; and skiff's
  * TCP timestamp values (its clock), which are compared only after that translation as zero.
+ *
+ * `ndp-slaac.pcap` and `udp-tcp.pcap` were recorded against a Linux host with dnsmasq as the
+ * gateway (prefix fd53:6b69:6666::/64, fixtures/pcaps/record.sh): replayed into skiff configured
+ * with that prefix, skiff must answer the neighbour solicitations and echo requests as Linux did
+ * (the same ICMPv6 bytes, addresses, hop limit and length; the flow label is Linux's own choice,
+ * RFC 6437, and is not compared).
  */
 import { expect } from "chai";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { loadSession, recordedAnswers, replayOnClock } from "../support/replay.js";
+import { loadSession, recordedAnswers, replayGuest, replayOnClock } from "../support/replay.js";
 import { getU16, getU32, setU16, setU32 } from "../../src/common/bytes.js";
 import { readIpv6Addr } from "../../src/ipv6/addr.js";
 import { NextHeader, upperLayerChecksum6 } from "../../src/ipv6/ipv6.js";
 import { EtherType } from "../../src/ethernet/ethernet.js";
 import { TcpLayer } from "../../src/stack/tcp.js";
 import { createDnsServer } from "../../src/stack/dns-service.js";
+import dnsPacket from "dns-packet";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "fixtures", "pcaps", "ipv6");
 const GW_MAC = 0x02_50_00_00_00_01;
@@ -142,5 +149,57 @@ describe("replay: ipv6/skiff-guest.pcap (a Linux guest bringing IPv6 up against 
     expect(stack.counters.icmpv6EchoReplies).to.equal(4);
     expect(stack.counters.routerAdvertisements).to.equal(1);
     expect(stack.counters.dhcpv6Replies).to.equal(1);
+  });
+});
+
+/** An echo reply or neighbour advertisement without what may differ between implementations (the flow label). */
+function icmpv6Essence(f: Uint8Array): string | undefined {
+  if (getU16(f, 12) !== EtherType.IPv6 || f[14 + 6] !== NextHeader.ICMPv6) return undefined;
+  const type = f[L4];
+  if (type !== 129 && type !== 136) return undefined;
+  // Ethernet, version and traffic class's high nibble… : everything but the 20-bit flow label.
+  const c = Uint8Array.from(f);
+  c[15] &= 0xf0;
+  c[16] = 0;
+  c[17] = 0;
+  return hex(c);
+}
+
+describe("replay: ipv6/ndp-slaac.pcap (recorded against a Linux gateway with dnsmasq)", () => {
+  it("answers the neighbour solicitation and echo requests as the Linux gateway did", () => {
+    const session = loadSession(join(fixtures, "ndp-slaac.pcap"), GW_MAC);
+    const recorded = recordedAnswers(session);
+    const { answers } = replayGuest(session, { subnet6: "fd53:6b69:6666::/64" });
+    let compared = 0;
+    answers.forEach((ours, i) => {
+      const theirs = recorded[i].map(icmpv6Essence).filter((x) => x !== undefined);
+      const mine = ours.map(icmpv6Essence).filter((x) => x !== undefined);
+      expect(mine, `answers to guest frame ${i}`).to.deep.equal(theirs);
+      compared += theirs.length;
+    });
+    // The NA for fd53:6b69:6666::1 and the echo replies from its ULA (2) and its link-local address.
+    expect(compared).to.equal(4);
+  });
+});
+
+describe("replay: ipv6/udp-tcp.pcap (recorded against a Linux gateway with dnsmasq)", () => {
+  it("answers the guest's AAAA query for host.internal with the same record as dnsmasq", async () => {
+    const session = loadSession(join(fixtures, "udp-tcp.pcap"), GW_MAC);
+    const recorded = recordedAnswers(session);
+    const { answers } = await replayOnClock(session, { subnet6: "fd53:6b69:6666::/64" }, (st) => {
+      const dns = createDnsServer(st, { hostsPath: null, servers: [] });
+      return () => dns.close();
+    });
+    const dnsAnswers = (frames: Uint8Array[]) =>
+      frames
+        .filter((f) => getU16(f, 12) === EtherType.IPv6 && f[14 + 6] === NextHeader.UDP && getU16(f, L4) === 53)
+        .map((f) => {
+          const m = dnsPacket.decode(Buffer.from(f.subarray(L4 + 8)));
+          return { id: m.id, rcode: (m.flags ?? 0) & 0xf, questions: m.questions, answers: (m.answers ?? []).map((r) => ({ name: r.name, type: r.type, data: "data" in r ? r.data : undefined })) };
+        });
+    const theirs = dnsAnswers(recorded[0]);
+    expect(theirs).to.have.length(1);
+    expect(theirs[0].answers).to.deep.equal([{ name: "host.internal", type: "AAAA", data: "fd53:6b69:6666::2" }]);
+    expect(dnsAnswers(answers[0])).to.deep.equal(theirs);
   });
 });
