@@ -59,6 +59,15 @@ const CHECKS: Array<{ field: string; ours: Ours; first?: boolean }> = [
   { field: "icmpv6.echo.sequence_number", ours: (f) => (f.layers.icmpv6?.seq !== undefined ? [f.layers.icmpv6.seq] : []) },
   { field: "icmpv6.nd.ns.target_address", ours: (f) => (f.layers.icmpv6?.type === 135 ? [f.layers.icmpv6.target!] : []) },
   { field: "icmpv6.nd.na.target_address", ours: (f) => (f.layers.icmpv6?.type === 136 ? [f.layers.icmpv6.target!] : []) },
+  // Router Advertisements (RFC 4861 §4.2, §4.6.2, §4.6.4; RFC 8106 §5).
+  { field: "icmpv6.nd.ra.cur_hop_limit", ours: (f) => (f.layers.icmpv6?.ra ? [f.layers.icmpv6.ra.curHopLimit] : []) },
+  { field: "icmpv6.nd.ra.flag", ours: (f) => (f.layers.icmpv6?.ra ? [`0x${f.layers.icmpv6.ra.flags.toString(16).padStart(2, "0")}`] : []) },
+  { field: "icmpv6.nd.ra.router_lifetime", ours: (f) => (f.layers.icmpv6?.ra ? [f.layers.icmpv6.ra.routerLifetime] : []) },
+  { field: "icmpv6.opt.prefix", ours: (f) => (f.layers.icmpv6?.ra ? f.layers.icmpv6.ra.prefixes.map((p) => p.split("/")[0]) : []) },
+  { field: "icmpv6.opt.prefix.length", ours: (f) => (f.layers.icmpv6?.ra ? f.layers.icmpv6.ra.prefixes.map((p) => p.split("/")[1]) : []) },
+  { field: "icmpv6.opt.mtu", ours: (f) => (f.layers.icmpv6?.ra?.mtu !== undefined ? [f.layers.icmpv6.ra.mtu] : []) },
+  { field: "icmpv6.opt.rdnss", ours: (f) => f.layers.icmpv6?.ra?.rdnss ?? [] },
+  { field: "icmpv6.opt.dnssl", ours: (f) => f.layers.icmpv6?.ra?.dnssl ?? [] },
   { field: "icmpv6.checksum.status", first: true, ours: (f) => (f.layers.icmpv6 ? [status(f.layers.icmpv6.checksumOk)] : []) },
   // Beside an ICMPv6 error tshark also decodes the quoted datagram's header: the outer layers only here.
   { field: "udp.srcport", first: true, ours: (f) => (f.layers.udp ? [f.layers.udp.srcPort] : undefined) },
