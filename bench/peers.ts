@@ -3,7 +3,9 @@
 // Run as root: `npm run bench` (3 rounds), `npm run bench -- --quick` (1 round, short runs),
 // `--rounds N` or SKB_ROUNDS=N, `--only skiff,veth` to measure some contenders only, `--steps loss,iperf3`
 // to run only the steps whose name contains one of the words (e.g. `--steps loss`: the 20 MB
-// transfers under random loss at MTU 1500 without offload, issue 19). The loss rows run for
+// transfers under random loss at MTU 1500 without offload, issue 19; `--steps ipv6`: the IPv6 rows of
+// issue 18, bulk both ways at both MTUs and HTTP keep-alive, for skiff, pasta and the veth pair, in a
+// table of their own). The loss rows run for
 // skiff and the kernel veth; `--loss-peers` (or naming them in --only) adds slirp4netns and
 // pasta, whose downloads under loss take minutes. `--steps docker` (opt-in, not in a full run: three
 // VM boots) measures `skiff docker` instead: start time, idle memory, port-publish latency, image
@@ -21,7 +23,7 @@ import { pasta, skiff, slirp4netns, veth, type Contender } from "./peers/contend
 import { plan, type Durations, type Step } from "./peers/measures.js";
 import { lossSteps, startTransferServers } from "./peers/loss.js";
 import { have, installSignalCleanup, onCleanup, run, runCleanups } from "./peers/proc.js";
-import { evaluateTargets, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
+import { evaluateTargets, ipv6Table, markdownTable, METRICS, renderSvg, summarize, targetsSection, type Samples } from "./peers/report.js";
 import { pickPorts, startServers, stopServers } from "./peers/servers.js";
 import { dockerBench } from "./peers/docker.js";
 import { podmanSkiff, podmanSlirp, rootlessTable, skiffUser } from "./peers/rootless.js";
@@ -131,9 +133,11 @@ async function main(): Promise<number> {
     }
   }
   const addrs = ["127.0.0.1", ...contenders.filter((c) => c.serverAddr && !skipped.has(c.key)).map((c) => c.serverAddr!)];
+  // The IPv6 rows' servers: ::1 (skiff's and pasta's host mapping) and the veth's IPv6 address.
+  const addrs6 = ["::1", ...contenders.filter((c) => c.serverAddr6 && !skipped.has(c.key)).map((c) => c.serverAddr6!)];
   const ports = pickPorts();
-  log(`host servers on ${addrs.join(", ")}: ${JSON.stringify(ports)}`);
-  const servers = [...(await startServers(tmp, addrs, ports)), await startTransferServers(tmp, addrs, ports.transfer)];
+  log(`host servers on ${[...addrs, ...addrs6].join(", ")}: ${JSON.stringify(ports)}`);
+  const servers = [...(await startServers(tmp, addrs, ports, addrs6)), await startTransferServers(tmp, addrs, ports.transfer)];
   const env = { ports, dur, tmp };
   const samples: Samples = {};
   const started = new Set<string>();
@@ -160,6 +164,11 @@ async function main(): Promise<number> {
         }
         for (const step of steps) {
           if ((step.needsPid && s.pid === undefined) || (c.steps && !c.steps(step.name))) continue;
+          if (step.needsIpv6 && s.hostIp6 === undefined) {
+            const n = `${c.key}: no IPv6 path to the host, no IPv6 rows`;
+            if (!c.steps && !warnings.includes(n)) warnings.push(n);
+            continue;
+          }
           const t1 = Date.now();
           try {
             const r = await step.run(s, env);
@@ -199,12 +208,12 @@ async function main(): Promise<number> {
 
   const out: string[] = [];
   out.push(`skiff vs peers: medians of ${rounds} round(s)${quick ? " (quick)" : ""}, ${machine.cpus} CPUs (${machine.cpu}), kernel ${machine.kernel}; ${minutes} min`);
-  out.push("");
-  out.push(table);
-  out.push("");
-  out.push("↑ higher is better, ↓ lower is better; the last columns are skiff's figure divided by the other's. Latency is sockperf's average (half round trip). CPU is utime+stime of the contender's process per GB received; RSS is VmRSS.");
-  out.push("");
-  out.push(targetsSection(targets));
+  // With --steps ipv6 alone the main table has no row (only its header) and there is no target.
+  if (table.split("\n").length > 2) out.push("", table);
+  out.push("", "↑ higher is better, ↓ lower is better; the last columns are skiff's figure divided by the other's. Latency is sockperf's average (half round trip). CPU is utime+stime of the contender's process per GB received; RSS is VmRSS.");
+  if (targets.length) out.push("", targetsSection(targets));
+  const v6 = ipv6Table(summary, shown);
+  if (v6) out.push("", "IPv6 (issue 18): the host servers on ::1 through skiff's host alias fd73:6b69:6666::2 and pasta's gateway mapping, on the veth's own IPv6 address", "", v6);
   const rootless = rootlessTable(summary);
   if (rootless) out.push("", "Rootless (issue 17): bulk and HTTP only", "", rootless);
   for (const [k, why] of skipped) out.push(`\nSkipped ${k}: ${why}`);

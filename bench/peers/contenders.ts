@@ -8,6 +8,8 @@ export interface Session {
   nsPath: string;
   /** Address of the host servers as seen from the guest. */
   hostIp: string;
+  /** The same over IPv6 (the IPv6 rows, issue 18); absent when the contender gives the guest no IPv6 path to the host. */
+  hostIp6?: string;
   /** The contender's process (CPU and RSS are read from /proc); undefined for the kernel. */
   pid?: number;
   alive(): boolean;
@@ -32,6 +34,8 @@ export interface Contender {
   tools: string[];
   /** The host address the servers must also listen on (veth). */
   serverAddr?: string;
+  /** The same for IPv6. */
+  serverAddr6?: string;
   setup?(): void;
   teardown?(): void;
   /** Only the steps (by name, measures.ts) this returns true for; all when absent. */
@@ -127,7 +131,8 @@ export function skiff(ctx: Context): Contender {
             const n = netnsNames().find((x) => x.startsWith(prefix));
             return n && nsPids(n).some((pid) => comm(pid) === "sleep") ? n : undefined;
           });
-          return { nsPath: `/run/netns/${name}`, hostIp: "192.168.65.2", pid: bg.pid };
+          // The host alias: 192.168.65.2 reaches the host's 127.0.0.1, fd73:6b69:6666::2 its ::1.
+          return { nsPath: `/run/netns/${name}`, hostIp: "192.168.65.2", hostIp6: SKIFF_HOST6, pid: bg.pid };
         },
         stop,
         mtu,
@@ -203,7 +208,11 @@ export function pasta(ctx: Context): Contender {
           child = childPids(pid)[0];
           const nsPath = `/proc/${child}/ns/net`;
           const gw = await waitFor("pasta's default route in the namespace", 10_000, () => /default via (\S+)/.exec(shTry(inNs(nsPath, ["ip", "-4", "route", "show", "default"])))?.[1]);
-          return { nsPath, hostIp: gw, pid };
+          // pasta copies the host's IPv6 default gateway into the namespace and maps connections
+          // to it to the host's ::1 (passt(1) NOTES, without --no-map-gw), as it maps the IPv4
+          // gateway to 127.0.0.1. No IPv6 route on the host: pasta runs IPv4 only, no IPv6 rows.
+          const gw6 = /default via (\S+)/.exec(shTry(inNs(nsPath, ["ip", "-6", "route", "show", "default"])))?.[1];
+          return { nsPath, hostIp: gw, ...(gw6 ? { hostIp6: gw6 } : {}), pid };
         },
         stop,
         mtu,
@@ -224,6 +233,11 @@ function readPid(path: string): number | undefined {
 }
 
 export const VETH_HOST = "10.77.0.1";
+/** The veth pair's IPv6 (a ULA, RFC 4193; nodad so it is usable at once). */
+export const VETH_HOST6 = "fd77:6b62::1";
+const VETH_GUEST6 = "fd77:6b62::2";
+/** skiff's IPv6 host alias (ARCHITECTURE.md, addressing plan). */
+export const SKIFF_HOST6 = "fd73:6b69:6666::2";
 
 /** The kernel's own path, the limit: a veth pair between the host and the namespace. */
 export function veth(): Contender {
@@ -236,15 +250,19 @@ export function veth(): Contender {
     label: "kernel veth",
     tools: ["ip"],
     serverAddr: VETH_HOST,
+    serverAddr6: VETH_HOST6,
     setup() {
       if (sh(["ip", "-4", "-o", "addr", "show", "to", "10.77.0.0/24"]).trim()) throw new Error("10.77.0.0/24 is already in use on this host");
+      if (sh(["ip", "-6", "-o", "addr", "show", "to", "fd77:6b62::/64"]).trim()) throw new Error("fd77:6b62::/64 is already in use on this host");
       onCleanup(() => this.teardown!());
       sh(["ip", "netns", "add", ns]);
       sh(["ip", "link", "add", host, "type", "veth", "peer", "name", guest]);
       sh(["ip", "link", "set", guest, "netns", ns]);
       sh(["ip", "addr", "add", `${VETH_HOST}/24`, "dev", host]);
       sh(["ip", "link", "set", host, "up"]);
+      sh(["ip", "-6", "addr", "add", `${VETH_HOST6}/64`, "dev", host, "nodad"]);
       sh(["ip", "-n", ns, "addr", "add", "10.77.0.2/24", "dev", guest]);
+      sh(["ip", "-n", ns, "-6", "addr", "add", `${VETH_GUEST6}/64`, "dev", guest, "nodad"]);
       sh(["ip", "-n", ns, "link", "set", guest, "up"]);
       sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
     },
@@ -255,7 +273,7 @@ export function veth(): Contender {
     async start(mtu) {
       sh(["ip", "link", "set", "dev", host, "mtu", String(mtu)]);
       sh(["ip", "-n", ns, "link", "set", "dev", guest, "mtu", String(mtu)]);
-      return { nsPath: `/run/netns/${ns}`, hostIp: VETH_HOST, hostInterfaces: [host], notes: [], alive: () => true, describe: () => "kernel", stop: async () => {} };
+      return { nsPath: `/run/netns/${ns}`, hostIp: VETH_HOST, hostIp6: VETH_HOST6, hostInterfaces: [host], notes: [], alive: () => true, describe: () => "kernel", stop: async () => {} };
     },
   };
 }

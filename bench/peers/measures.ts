@@ -6,6 +6,7 @@ import { inNs, type Session } from "./contenders.js";
 import { parseIperf, parseSockperf, parseWrk } from "./parse.js";
 import { Bg, cpuSeconds, rssMb, run, shTry, sleep, waitFor, withNofile } from "./proc.js";
 import { HTTP_PATH, type Ports } from "./servers.js";
+import { ipv6Key } from "./report.js";
 
 export interface Durations {
   /** Seconds of each iperf3 TCP run, UDP run, wrk run and sockperf run. */
@@ -35,23 +36,31 @@ export interface Step {
   name: string;
   /** Only for contenders with a process of their own (CPU, RSS). */
   needsPid?: boolean;
+  /** Only for sessions with IPv6 to the host (Session.hostIp6). */
+  needsIpv6?: boolean;
   run(s: Session, env: Env): Promise<StepResult>;
 }
 
-async function iperf(s: Session, env: Env, args: string[], secs: number) {
-  const argv = inNs(s.nsPath, ["iperf3", "-c", s.hostIp, "-p", String(env.ports.iperf), "-t", String(secs), "-J", ...args]);
+/** The host servers' address from the guest: IPv4, or IPv6 for the IPv6 rows. */
+const hostOf = (s: Session, v6: boolean) => (v6 ? s.hostIp6! : s.hostIp);
+
+async function iperf(s: Session, env: Env, args: string[], secs: number, v6 = false) {
+  const argv = inNs(s.nsPath, ["iperf3", "-c", hostOf(s, v6), "-p", String(env.ports.iperf), "-t", String(secs), "-J", ...args]);
   const r = await run(argv, (secs + 30) * 1000);
   if (r.timedOut) throw new Error(`\`${argv.join(" ")}\` timed out`);
   return parseIperf(r.stdout);
 }
 
-function tcpStep(mtu: number, reverse: boolean, cpuMetric?: string): Step {
-  const metric = `tcp_${reverse ? "down" : "up"}_${mtu}`;
+/** IPv6 steps are named "ipv6 …" (so `--steps ipv6` picks them, and no IPv4 step name matches them). */
+function tcpStep(mtu: number, reverse: boolean, cpuMetric?: string, v6 = false): Step {
+  const v4Metric = `tcp_${reverse ? "down" : "up"}_${mtu}`;
+  const metric = v6 ? ipv6Key(v4Metric) : v4Metric;
   return {
-    name: `iperf3 TCP ${reverse ? "host→ns (-R)" : "ns→host"}`,
+    name: `${v6 ? "ipv6 bulk" : "iperf3"} TCP ${reverse ? "host→ns (-R)" : "ns→host"}`,
+    needsIpv6: v6,
     async run(s, env) {
       const cpu0 = s.pid ? cpuSeconds(s.pid) : undefined;
-      const r = await iperf(s, env, reverse ? ["-R"] : [], env.dur.tcp);
+      const r = await iperf(s, env, reverse ? ["-R"] : [], env.dur.tcp, v6);
       const values: Record<string, number> = { [metric]: r.bitsPerSecond / 1e9 };
       if (cpuMetric && s.pid && cpu0 !== undefined && r.bytes > 0) values[cpuMetric] = (cpuSeconds(s.pid) - cpu0) / (r.bytes / 1e9);
       return { values };
@@ -69,13 +78,14 @@ const udpStep: Step = {
   },
 };
 
-function wrkStep(metric: string, conns: number, close: boolean): Step {
-  const name = `wrk -c${conns}${close ? " Connection: close" : ""}`;
+function wrkStep(metric: string, conns: number, close: boolean, v6 = false): Step {
+  const name = v6 ? `ipv6 HTTP keep-alive -c${conns}` : `wrk -c${conns}${close ? " Connection: close" : ""}`;
   return {
     name,
+    needsIpv6: v6,
     async run(s, env) {
       const threads = conns === 1 ? 1 : 2;
-      const url = `http://${s.hostIp}:${env.ports.http}${HTTP_PATH}`;
+      const url = `http://${v6 ? `[${s.hostIp6}]` : s.hostIp}:${env.ports.http}${HTTP_PATH}`;
       const argv = inNs(s.nsPath, ["wrk", "-t", String(threads), "-c", String(conns), "-d", `${env.dur.wrk}s`, ...(close ? ["-H", "Connection: close"] : []), url]);
       const r = await run(argv, (env.dur.wrk + 30) * 1000);
       if (r.timedOut) throw new Error(`\`${argv.join(" ")}\` timed out`);
@@ -161,9 +171,14 @@ const holdStep: Step = {
   },
 };
 
-/** What runs in one contender start at each MTU (the loss rows have a start of their own, see loss.ts). */
+/**
+ * What runs in one contender start at each MTU (the loss rows have a start of their own, see
+ * loss.ts). The IPv6 rows (issue 18: bulk both ways, HTTP keep-alive) run last in the same start,
+ * so the IPv4 figures are measured as before; `--steps ipv6` runs only them.
+ */
 export function plan(mtu: number): Step[] {
-  if (mtu === 1500) return [tcpStep(1500, false), tcpStep(1500, true)];
+  const v6 = [tcpStep(mtu, false, undefined, true), tcpStep(mtu, true, undefined, true)];
+  if (mtu === 1500) return [tcpStep(1500, false), tcpStep(1500, true), ...v6];
   return [
     rssIdleStep,
     tcpStep(65520, false, "cpu_up"),
@@ -174,5 +189,8 @@ export function plan(mtu: number): Step[] {
     wrkStep("conn_rate", 20, true),
     pingPongStep,
     holdStep,
+    ...v6,
+    wrkStep(ipv6Key("http_c1"), 1, false, true),
+    wrkStep(ipv6Key("http_c50"), 50, false, true),
   ];
 }

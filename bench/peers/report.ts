@@ -7,6 +7,8 @@ export interface MetricDef {
   label: string;
   unit: string;
   better: Better;
+  /** An IPv6 row: the key of the same measure over IPv4 (its own table, ipv6Table). */
+  v4?: string;
 }
 
 /** Every figure the harness measures, in table order. */
@@ -25,11 +27,24 @@ export const METRICS: MetricDef[] = [
   { key: "cpu_down", label: "CPU per GB, TCP host→ns, MTU 65520", unit: "s/GB", better: "lower" },
   { key: "rss_idle", label: "RSS idle", unit: "MB", better: "lower" },
   { key: "rss_10k", label: "RSS with 10,000 idle TCP conns", unit: "MB", better: "lower" },
+  // Issue 18: the same bulk and HTTP measures over IPv6 (skiff's host alias fd73:6b69:6666::2 → ::1).
+  ...(["tcp_up_1500", "tcp_down_1500", "tcp_up_65520", "tcp_down_65520", "http_c1", "http_c50"] as const).map((k): MetricDef => {
+    const m = { tcp_up_1500: "TCP ns→host, MTU 1500", tcp_down_1500: "TCP host→ns, MTU 1500", tcp_up_65520: "TCP ns→host, MTU 65520", tcp_down_65520: "TCP host→ns, MTU 65520", http_c1: "HTTP 1 KiB, 1 conn keep-alive", http_c50: "HTTP 1 KiB, 50 conns keep-alive" }[k];
+    return { key: ipv6Key(k), label: `IPv6 ${m}`, unit: k.startsWith("tcp") ? "Gbit/s" : "req/s", better: "higher", v4: k };
+  }),
   ...[0, 1, 5, 10].flatMap((pct): MetricDef[] => [
     { key: `loss${pct}_down`, label: `20 MB host→ns, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
     { key: `loss${pct}_up`, label: `20 MB ns→host, ${pct ? `${pct}% loss each way` : "no loss"} (MTU 1500, no offload)`, unit: "s", better: "lower" },
   ]),
 ];
+
+/** The key of an IPv4 measure's IPv6 twin: tcp_up_1500 → tcp6_up_1500, http_c1 → http6_c1. */
+export function ipv6Key(v4: string): string {
+  return v4.replace(/^(tcp|http)_/, (_, p: string) => `${p}6_`);
+}
+
+/** The rows of the main table (IPv4 and the process figures); the IPv6 rows have a table of their own. */
+export const MAIN_METRICS = METRICS.filter((m) => m.v4 === undefined);
 
 export interface ContenderDef {
   key: string;
@@ -110,17 +125,31 @@ function med(s: Summary, c: string, m: string): number | undefined {
  * One markdown table: a row per metric, a column per contender (medians), then skiff's figure
  * divided by slirp4netns's and by the kernel veth's. The "better" column says which way is good.
  */
-export function markdownTable(s: Summary, contenders: ContenderDef[], metrics: MetricDef[] = METRICS, subject = "skiff"): string {
-  const refs = contenders.filter((c) => c.key !== subject && (c.key === "slirp4netns" || c.key === "veth"));
-  const head = ["metric", "unit", "better", ...contenders.map((c) => c.label), ...refs.map((r) => `${subject} ÷ ${r.label}`)];
+export function markdownTable(s: Summary, contenders: ContenderDef[], metrics: MetricDef[] = MAIN_METRICS, subject = "skiff", refKeys = ["slirp4netns", "veth"]): string {
+  const refs = contenders.filter((c) => c.key !== subject && refKeys.includes(c.key));
+  // The IPv6 table also divides skiff's IPv6 figure by its IPv4 one (what IPv6 costs it).
+  const twin = metrics.some((m) => m.v4 !== undefined);
+  const head = ["metric", "unit", "better", ...contenders.map((c) => c.label), ...refs.map((r) => `${subject} ÷ ${r.label}`), ...(twin ? [`${subject} IPv6 ÷ IPv4`] : [])];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i < 3 ? "---" : "---:")).join("|")}|`];
   for (const m of metrics) {
     const cells = contenders.map((c) => formatValue(med(s, c.key, m.key), m.unit));
     if (cells.every((x) => x === DASH)) continue;
     const ratios = refs.map((r) => formatRatio(ratio(med(s, subject, m.key), med(s, r.key, m.key))));
+    if (twin) ratios.push(formatRatio(m.v4 === undefined ? undefined : ratio(med(s, subject, m.key), med(s, subject, m.v4))));
     lines.push(`| ${[m.label, m.unit, m.better === "higher" ? "↑ higher" : "↓ lower", ...cells, ...ratios].join(" | ")} |`);
   }
   return lines.join("\n");
+}
+
+/**
+ * The IPv6 rows (issue 18) side by side: the contenders that measured any of them (skiff, pasta,
+ * the kernel veth; slirp4netns runs without IPv6), skiff's figure divided by pasta's and the
+ * veth's, and by its own IPv4 figure. Empty when no IPv6 row was measured.
+ */
+export function ipv6Table(s: Summary, contenders: ContenderDef[]): string {
+  const rows = METRICS.filter((m) => m.v4 !== undefined);
+  const who = contenders.filter((c) => rows.some((m) => med(s, c.key, m.key) !== undefined));
+  return who.length ? markdownTable(s, who, rows, "skiff", ["pasta", "veth"]) : "";
 }
 
 export interface TargetResult {

@@ -1,4 +1,4 @@
-// Host servers of the peers benchmark, the same for every contender: iperf3 -s, nginx serving a 1 KiB file, sockperf server and the idle-connection holder, each bound on 127.0.0.1 and on the veth's host address only.
+// Host servers of the peers benchmark, the same for every contender: iperf3 -s, nginx serving a 1 KiB file, sockperf server and the idle-connection holder, each bound on 127.0.0.1 and on the veth's host address only; for the IPv6 rows iperf3 and nginx also on ::1 and the veth's IPv6 host address.
 
 import { writeFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -35,17 +35,20 @@ export function pickPorts(base = 25310): Ports {
   throw new Error("no free ports for the host servers");
 }
 
-function listening(addr: string, port: number): boolean {
-  return sh(["ss", "-Hltn", `( sport = :${port} )`]).includes(`${addr}:${port}`);
+/** `addr:port` as ss prints it (IPv6 in brackets). */
+export const hostPort = (addr: string, port: number) => (addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`);
+
+export function listening(addr: string, port: number): boolean {
+  return sh(["ss", "-Hltn", `( sport = :${port} )`]).includes(hostPort(addr, port));
 }
 
 export const HTTP_PATH = "/1k";
 
-/** Start every server on every address; resolves when all listen. */
-export async function startServers(dir: string, addrs: string[], ports: Ports): Promise<Bg[]> {
+/** Start every server on every address (iperf3 and nginx also on the IPv6 ones, `addrs6`); resolves when all listen. */
+export async function startServers(dir: string, addrs: string[], ports: Ports, addrs6: string[] = []): Promise<Bg[]> {
   mkdirSync(`${dir}/www`, { recursive: true });
   writeFileSync(`${dir}/www${HTTP_PATH}`, Buffer.alloc(1024, "x"));
-  const listens = addrs.map((a) => `    listen ${a}:${ports.http} backlog=4096;`).join("\n");
+  const listens = [...addrs, ...addrs6].map((a) => `    listen ${hostPort(a, ports.http)} backlog=4096;`).join("\n");
   writeFileSync(
     `${dir}/nginx.conf`,
     `user root;
@@ -79,8 +82,11 @@ ${listens}
     procs.push(new Bg(["iperf3", "-s", "-B", a, "-p", String(ports.iperf)], `${dir}/iperf3-${a}.log`));
     procs.push(new Bg(["sockperf", "server", "--tcp", "-i", a, "-p", String(ports.sockperf)], `${dir}/sockperf-${a}.log`));
   }
-  for (const a of addrs) {
-    for (const [what, port] of [["nginx", ports.http], ["hold server", ports.hold], ["iperf3 -s", ports.iperf], ["sockperf server", ports.sockperf]] as const) {
+  for (const a of addrs6) procs.push(new Bg(["iperf3", "-s", "-B", a, "-p", String(ports.iperf)], `${dir}/iperf3-${a}.log`));
+  const v4 = [["nginx", ports.http], ["hold server", ports.hold], ["iperf3 -s", ports.iperf], ["sockperf server", ports.sockperf]] as const;
+  const v6 = [["nginx", ports.http], ["iperf3 -s", ports.iperf]] as const;
+  for (const a of [...addrs, ...addrs6]) {
+    for (const [what, port] of addrs6.includes(a) ? v6 : v4) {
       await waitFor(`${what} on ${a}:${port}`, 10_000, () => {
         const dead = procs.find((p) => !p.alive);
         if (dead) throw new Error(`${dead.argv[0]} ${dead.describe()}`);

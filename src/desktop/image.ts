@@ -21,9 +21,9 @@
 
 import { createHash } from "node:crypto";
 import { chmodSync } from "node:fs";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, openSync, readSync, closeSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { findBuilt, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
+import { cachedImage, findBuilt, imageIn as guestImageIn, kernelModules, run as apt, skiffCacheDir, VmSetupError, type GuestImage } from "../vm/image.js";
 import { writeInitramfs, type CpioEntry } from "../vm/initramfs.js";
 import { UDHCPC_SCRIPT } from "../vm/init.js";
 import { AGENT_PATH, agentSourceHash, buildAgent } from "../vm/agent.js";
@@ -138,16 +138,7 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
   progress("resolving package versions");
   const packages = resolveDockerPackages(progress);
   const key = dockerImageKey(packages);
-  const dir = join(cacheDir, key);
-  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-  const existing = imageIn(dir);
-  if (existing) {
-    writeFileSync(join(cacheDir, "current"), key + "\n");
-    progress(`image ${key} is up to date`);
-    return existing;
-  }
-  const work = mkdtempSync(join(cacheDir, ".build-"));
-  try {
+  return cachedImage(cacheDir, key, imageIn, (work, out) => {
     const names = Object.keys(packages);
     progress(`downloading ${names.length} packages (${names.slice(0, 7).join(", ")} and ${names.length - 7} libraries)`);
     apt("apt-get", ["download", "-qq", ...Object.entries(packages).map(([p, v]) => `${p}=${v}`)], work);
@@ -194,7 +185,6 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
       { kind: "file", name: "lib/modules/skiff.order", data: enc.encode(order.join("\n") + "\n") },
       ...order.map((m) => ({ kind: "file" as const, name: `lib/modules/${m}.ko`, data: ko(m) })),
     ];
-    const out = join(work, "out");
     mkdirSync(out);
     copyFileSync(join(kroot, "boot", vmlinuz), join(out, "vmlinuz"));
     writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
@@ -206,12 +196,5 @@ export function buildDockerImage(opts: { cacheDir?: string; progress?: (s: strin
     progress(`system disk: ${(bytes / (1 << 20)).toFixed(0)} MiB of files in a ${sizeMiB} MiB ext4 image`);
     makeSystemDisk(join(out, "system.img"), root, sizeMiB, key.padEnd(32, "0"));
     writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, builder: dockerBuilderHash(), kernel: kver, packages, modules: order, systemMiB: sizeMiB, systemTreeSha256: digest }, null, 2) + "\n");
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(out, dir);
-    writeFileSync(join(cacheDir, "current"), key + "\n");
-    progress(`image ${key} built in ${dir}`);
-    return imageIn(dir)!;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  }, progress);
 }

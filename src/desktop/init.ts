@@ -108,8 +108,10 @@ stop
  * port: ask skiff's port service on the gateway to listen on the host (a busy host port comes
  * back as "1\n<error>" on descriptor 3, dockerd's readiness pipe, and fails `docker run`);
  * DNAT the guest port to the container (for host addresses dockerd's own rules do not cover,
- * such as 127.0.0.1); report "0\n"; on SIGTERM (the container stops) undo both. IPv6 host
- * addresses are reported ready without a forward: skiff's forwards are IPv4.
+ * such as 127.0.0.1); report "0\n"; on SIGTERM (the container stops) undo both. An IPv6 host
+ * address (dockerd asks for `::` beside `0.0.0.0` for each default publish) gets its own host
+ * forward, IPv6 only; dockerd passes the container's IPv4 address with it while the userland
+ * proxy is on, and a container IPv6 address is refused with a message.
  */
 export const GUEST_PROXY = `#!/bin/busybox sh
 while [ $# -gt 1 ]; do
@@ -118,7 +120,7 @@ while [ $# -gt 1 ]; do
   esac
   shift 2
 done
-case "$hip" in *:*) printf '0\\n' >&3; exec 3>&-; exec sleep 2147483647 ;; esac
+case "$cip" in *:*) printf '1\\nskiff publishes into containers over IPv4 only (container address %s)' "$cip" >&3; exit 1 ;; esac
 gw=$(ip route show default | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
 reply=$(echo "OPEN $proto $hip $hport" | nc -w 10 "$gw" ${PORT_SERVICE_PORT} 2>&1)
 [ -n "$reply" ] || reply="ERR skiff's port service at $gw:${PORT_SERVICE_PORT} did not answer"

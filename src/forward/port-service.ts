@@ -20,7 +20,8 @@
  */
 
 import type { Logger } from "pino";
-import { parseIpv4Address } from "../common/addr.js";
+import { networkInterfaces } from "node:os";
+import { isHostAddr } from "./spec.js";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import type { ForwardManager } from "./manager.js";
 import type { NetworkClock } from "../common/clock.js";
@@ -42,7 +43,7 @@ export function parsePortRequest(line: string): PortRequest {
   if (w[0] === "OPEN" && w.length === 4) {
     const [, proto, hostAddr, portText] = w;
     if (proto !== "tcp" && proto !== "udp") return { kind: "bad", error: `protocol ${proto} is not tcp or udp` };
-    if (parseIpv4Address(hostAddr) === undefined) return { kind: "bad", error: `host address ${hostAddr} is not an IPv4 address` };
+    if (!isHostAddr(hostAddr)) return { kind: "bad", error: `host address ${hostAddr} is not an IPv4 or IPv6 address` };
     const hostPort = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
     if (!(hostPort >= 1 && hostPort <= 65535)) return { kind: "bad", error: `host port ${portText} is not 1..65535` };
     return { kind: "open", proto, hostAddr, hostPort };
@@ -58,6 +59,8 @@ export class PortServiceCounters extends Counters {
   openFailed = 0;
   closed = 0;
   badRequests = 0;
+  /** `OPEN … :: PORT` answered OK without listening: the host has no IPv6. */
+  ipv6Skipped = 0;
 }
 
 export interface PortServiceOptions {
@@ -94,9 +97,17 @@ export class PortService {
       return `ERR ${req.error}`;
     }
     if (req.kind === "close") {
+      if (req.id === "0") return "OK";
       const ok = await this.forwards.remove(req.id);
       if (ok) c.closed++;
       return ok ? "OK" : `ERR no forward ${req.id}`;
+    }
+    // dockerd asks for `::` beside `0.0.0.0` for every default publish (the guest has IPv6); on a
+    // host without IPv6 that half is skipped rather than failing `docker run`. An explicit IPv6
+    // address still fails there.
+    if (req.hostAddr === "::" && !hostHasIpv6()) {
+      c.ipv6Skipped++;
+      return "OK 0";
     }
     try {
       const [info] = await this.forwards.add([{ proto: req.proto, hostAddr: req.hostAddr, hostPort: req.hostPort, guestAddr: this.guestIp, guestPort: req.hostPort }]);
@@ -151,4 +162,9 @@ export class PortService {
     };
     flow.accept();
   }
+}
+
+/** Whether any host interface has an IPv6 address (none when the kernel runs with ipv6.disable=1). */
+function hostHasIpv6(): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.family === "IPv6"));
 }

@@ -52,7 +52,7 @@ function isIpv6NoZone(v: unknown): v is string {
 }
 
 /** A host address to listen on, or a guest address: IPv4, or IPv6 without a zone. */
-function isHostAddr(v: unknown): v is string {
+export function isHostAddr(v: unknown): v is string {
   return isIpv4(v) || isIpv6NoZone(v);
 }
 

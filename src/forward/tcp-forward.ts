@@ -15,7 +15,7 @@
  * client at once; a guest that does not answer within `connectTimeoutMs` does too.
  */
 
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TcpEvent, type TcpFlow, type TcpLayer } from "../stack/tcp.js";
 import { bridgeSocket } from "../socket-translate/tcp-translator.js";
@@ -77,7 +77,9 @@ export class TcpForward {
     const f = new TcpForward(layer, resolver, spec, guest, opts);
     await new Promise<void>((resolve, reject) => {
       f.server.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, spec)));
-      f.server.listen({ host: spec.hostAddr, port: spec.hostPort, exclusive: true }, () => resolve());
+      // An IPv6 address means IPv6 only (`[::]` too, as docker's proxies bind it), so `0.0.0.0:P`
+      // and `[::]:P` are two forwards that can coexist.
+      f.server.listen({ host: spec.hostAddr, port: spec.hostPort, exclusive: true, ipv6Only: isIPv6(spec.hostAddr) }, () => resolve());
     });
     f.server.on("error", (e) => {
       f.log?.warn({ err: e.message }, "forward: listener error");

@@ -90,7 +90,7 @@ export class UdpForward {
     opts: UdpForwardOptions,
   ) {
     this.log = opts.log;
-    this.sock = createSocket({ type: isIPv6(spec.hostAddr) ? "udp6" : "udp4" });
+    this.sock = createSocket(isIPv6(spec.hostAddr) ? { type: "udp6", ipv6Only: true } : { type: "udp4" });
     this.table = new IdleTable<Client>(stack.timers, opts.idleMs ?? 60_000, opts.maxClients ?? 1024, (cl, why) => {
       this.unmap(cl);
       if (why === "expired") this.counters.clientsExpired++;

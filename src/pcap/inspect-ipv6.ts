@@ -2,8 +2,9 @@
  * `pcap inspect` on IPv6 (RFC 8200 §3, §4): the `ipv6` layer (fixed header and the
  * extension-header walk of src/ipv6/ext.ts: upper-layer protocol, fragment fields) and the
  * `icmpv6` layer (RFC 4443 §2.1 type/code with the checksum over the IPv6 pseudo-header; echo
- * id/seq, §4; the target of Neighbor Discovery messages, RFC 4861 §4.3-§4.4; the quoted
- * packet's addresses of an error, §3). TCP and UDP over IPv6 are decoded by inspect.ts with the
+ * id/seq, §4; the target of Neighbor Discovery messages, RFC 4861 §4.3-§4.4; a Router
+ * Advertisement's header and its prefix, MTU, RDNSS and DNSSL options, RFC 4861 §4.2, §4.6.2,
+ * §4.6.4, RFC 8106 §5.1-§5.2; the quoted packet's addresses of an error, §3). TCP and UDP over IPv6 are decoded by inspect.ts with the
  * IPv6 pseudo-header sum from here. Not a hot path.
  */
 
@@ -12,6 +13,7 @@ import { WireError } from "../common/wire-error.js";
 import { formatIpv6, readIpv6Addr, type Ipv6Addr } from "../ipv6/addr.js";
 import { walkExtensionHeaders, type ExtChain } from "../ipv6/ext.js";
 import { Icmpv6Type } from "../ipv6/icmpv6.js";
+import { parseNdpOptions } from "../ipv6/ndp-options.js";
 import { IPV6_HEADER_LEN, NextHeader, parseIpv6, pseudoHeaderSum6, upperLayerChecksum6 } from "../ipv6/ipv6.js";
 import type { LayerError } from "./inspect-apps.js";
 
@@ -42,7 +44,45 @@ export interface Icmpv6Layer {
   /** Packet Too Big's MTU. */
   mtu?: number;
   original?: { src: string; dst: string; nextHeader: number };
+  /** A Router Advertisement (RFC 4861 §4.2) and what SLAAC and DNS take from its options. */
+  ra?: RaFields;
   checksumOk: boolean | null;
+}
+
+export interface RaFields {
+  curHopLimit: number;
+  /** The flags byte (M 0x80, O 0x40, …). */
+  flags: number;
+  /** Seconds; 0: not a default router. */
+  routerLifetime: number;
+  /** Prefix Information options as "prefix/length" (§4.6.2). */
+  prefixes: string[];
+  /** The MTU option (§4.6.4). */
+  mtu?: number;
+  /** RDNSS servers and DNSSL domains (RFC 8106 §5.1, §5.2). */
+  rdnss: string[];
+  dnssl: string[];
+  /** Present when the options could not be walked. */
+  badOptions?: true;
+}
+
+/** RA message header length before the options (RFC 4861 §4.2). */
+const RA_HEADER_LEN = 16;
+
+function decodeRa(bytes: Uint8Array): RaFields {
+  const ra: RaFields = { curHopLimit: bytes[4], flags: bytes[5], routerLifetime: getU16(bytes, 6), prefixes: [], rdnss: [], dnssl: [] };
+  const opts = parseNdpOptions(bytes, RA_HEADER_LEN, bytes.length);
+  if (opts instanceof WireError) {
+    ra.badOptions = true;
+    return ra;
+  }
+  for (const o of opts) {
+    if (o.type === "prefix") ra.prefixes.push(`${formatIpv6(o.prefix)}/${o.prefixLength}`);
+    else if (o.type === "mtu") ra.mtu = o.mtu;
+    else if (o.type === "rdnss") ra.rdnss.push(...o.servers.map(formatIpv6));
+    else if (o.type === "dnssl") ra.dnssl.push(...o.domains);
+  }
+  return ra;
 }
 
 /** What inspect.ts needs to go on above the IPv6 layer. */
@@ -105,6 +145,8 @@ export function decodeIcmpv6Layer(bytes: Uint8Array, v6: Ipv6Decoded): Icmpv6Lay
     layer.seq = getU16(bytes, 6);
   } else if ((type === Icmpv6Type.NeighborSolicitation || type === Icmpv6Type.NeighborAdvertisement) && bytes.length >= 24) {
     layer.target = formatIpv6(readIpv6Addr(bytes, 8));
+  } else if (type === Icmpv6Type.RouterAdvertisement && bytes.length >= RA_HEADER_LEN) {
+    layer.ra = decodeRa(bytes);
   } else if (type >= Icmpv6Type.DestUnreachable && type <= Icmpv6Type.ParameterProblem && bytes.length >= 8 + IPV6_HEADER_LEN) {
     if (type === Icmpv6Type.PacketTooBig) layer.mtu = getU32(bytes, 4);
     const q = bytes.subarray(8);
@@ -132,5 +174,14 @@ export function icmpv6Text(c: Icmpv6Layer): string {
   if (c.target !== undefined) s += ` target ${c.target}`;
   if (c.mtu !== undefined) s += ` mtu ${c.mtu}`;
   if (c.original) s += ` for ${c.original.src}→${c.original.dst} next ${c.original.nextHeader}`;
+  if (c.ra) {
+    const r = c.ra;
+    s += ` lifetime ${r.routerLifetime}${r.flags & 0x80 ? " M" : ""}${r.flags & 0x40 ? " O" : ""}`;
+    if (r.prefixes.length) s += ` prefix ${r.prefixes.join(",")}`;
+    if (r.mtu !== undefined) s += ` mtu ${r.mtu}`;
+    if (r.rdnss.length) s += ` rdnss ${r.rdnss.join(",")}`;
+    if (r.dnssl.length) s += ` dnssl ${r.dnssl.join(",")}`;
+    if (r.badOptions) s += " bad-options";
+  }
   return c.checksumOk === false ? `${s} bad-checksum` : s;
 }

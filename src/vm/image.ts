@@ -203,16 +203,7 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
   progress("resolving package versions");
   const packages = resolvePackages(progress);
   const key = imageKey(packages);
-  const dir = join(cacheDir, key);
-  mkdirSync(cacheDir, { recursive: true });
-  const existing = imageIn(dir);
-  if (existing) {
-    writeFileSync(join(cacheDir, "current"), key + "\n");
-    progress(`image ${key} is up to date`);
-    return existing;
-  }
-  const work = mkdtempSync(join(cacheDir, ".build-"));
-  try {
+  return cachedImage(cacheDir, key, (dir) => imageIn(dir), (work, out) => {
     for (const [p, v] of Object.entries(packages)) {
       progress(`downloading ${p} ${v}`);
       run("apt-get", ["download", "-qq", `${p}=${v}`], work);
@@ -240,16 +231,51 @@ export function buildImage(opts: { cacheDir?: string; progress?: (s: string) => 
       ...order.map((m) => ({ kind: "file" as const, name: `lib/modules/${m}.ko`, data: ko(m) })),
       ...(noAgent === undefined ? [{ kind: "file" as const, name: AGENT_PATH, data: readFileSync(agentFile), mode: 0o755 }] : []),
     ];
-    const out = join(work, "out");
     mkdirSync(out);
     copyFileSync(join(root, "boot", vmlinuz), join(out, "vmlinuz"));
     writeFileSync(join(out, "initrd.img"), writeInitramfs(entries));
     writeFileSync(join(out, "manifest.json"), JSON.stringify({ key, builder: builderHash(), kernel: kver, packages, modules: order }, null, 2) + "\n");
+  }, progress);
+}
+
+/**
+ * The cache step both image builders share: reuse `cacheDir/key` when `load` accepts it, else run
+ * `build(work, out)` in a fresh work directory inside the cache, move `out` into place and point
+ * `current` at it. The cache is private to its owner (0700); `current` is replaced by rename, so
+ * a link planted there is never followed.
+ */
+export function cachedImage<T>(
+  cacheDir: string,
+  key: string,
+  load: (dir: string) => T | undefined,
+  build: (work: string, out: string) => void,
+  progress: (s: string) => void,
+): T {
+  const dir = join(cacheDir, key);
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const setCurrent = (): void => {
+    const tmp = join(cacheDir, `.current-${process.pid}`);
+    rmSync(tmp, { force: true });
+    writeFileSync(tmp, key + "\n", { flag: "wx", mode: 0o600 });
+    renameSync(tmp, join(cacheDir, "current"));
+  };
+  const existing = load(dir);
+  if (existing !== undefined) {
+    setCurrent();
+    progress(`image ${key} is up to date`);
+    return existing;
+  }
+  const work = mkdtempSync(join(cacheDir, ".build-"));
+  try {
+    const out = join(work, "out");
+    build(work, out);
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
-    writeFileSync(join(cacheDir, "current"), key + "\n");
+    setCurrent();
     progress(`image ${key} built in ${dir}`);
-    return imageIn(dir)!;
+    const img = load(dir);
+    if (img === undefined) throw new VmSetupError(`the image built in ${dir} does not load`);
+    return img;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

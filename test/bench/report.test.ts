@@ -2,6 +2,8 @@ import { expect } from "chai";
 import fc from "fast-check";
 import {
   evaluateTargets,
+  ipv6Key,
+  ipv6Table,
   formatRatio,
   formatValue,
   markdownTable,
@@ -12,6 +14,7 @@ import {
   stat,
   summarize,
   targetsSection,
+  MAIN_METRICS,
   METRICS,
   type Summary,
 } from "../../bench/peers/report.js";
@@ -156,6 +159,37 @@ describe("bench/peers report", () => {
       expect(METRICS.filter((m) => m.key.startsWith("loss")).map((m) => m.key)).to.deep.equal(
         [0, 1, 5, 10].flatMap((p) => [`loss${p}_down`, `loss${p}_up`]),
       );
+    });
+  });
+
+  describe("IPv6 rows (issue 18)", () => {
+    it("have the keys of their IPv4 twins with a 6, and stay out of the main table", () => {
+      expect(ipv6Key("tcp_up_1500")).to.equal("tcp6_up_1500");
+      expect(ipv6Key("http_c50")).to.equal("http6_c50");
+      const v6 = METRICS.filter((m) => m.v4 !== undefined);
+      expect(v6.map((m) => [m.key, m.v4])).to.deep.equal(
+        ["tcp_up_1500", "tcp_down_1500", "tcp_up_65520", "tcp_down_65520", "http_c1", "http_c50"].map((k) => [ipv6Key(k), k]),
+      );
+      expect(v6.every((m) => m.label.startsWith("IPv6 ") && METRICS.some((x) => x.key === m.v4))).to.equal(true);
+      expect(MAIN_METRICS.some((m) => m.v4 !== undefined)).to.equal(false);
+      const s: Summary = { skiff: { tcp_up_1500: one(2), tcp6_up_1500: one(1.5) }, slirp4netns: { tcp_up_1500: one(1) } };
+      expect(markdownTable(s, contenders)).not.to.include("IPv6");
+    });
+
+    it("their table sets skiff beside pasta and the veth, divides by both and by skiff's IPv4 figure, and leaves out who has no IPv6 figure", () => {
+      const all = [...contenders, { key: "pasta", label: "pasta" }];
+      const s: Summary = {
+        skiff: { tcp_up_1500: one(2), tcp6_up_1500: one(1.5), http6_c1: one(9000) },
+        slirp4netns: { tcp_up_1500: one(1) },
+        pasta: { tcp6_up_1500: one(0.5), http6_c1: one(12000) },
+        veth: { tcp6_up_1500: one(6) },
+      };
+      const t = ipv6Table(s, all).split("\n");
+      expect(t[0]).to.equal("| metric | unit | better | skiff | kernel veth | pasta | skiff ÷ kernel veth | skiff ÷ pasta | skiff IPv6 ÷ IPv4 |");
+      expect(t).to.include("| IPv6 TCP ns→host, MTU 1500 | Gbit/s | ↑ higher | 1.50 | 6.00 | 0.50 | 0.25× | 3.00× | 0.75× |");
+      expect(t).to.include("| IPv6 HTTP 1 KiB, 1 conn keep-alive | req/s | ↑ higher | 9.0k | — | 12.0k | — | 0.75× | — |");
+      expect(t.length).to.equal(4);
+      expect(ipv6Table({ skiff: { tcp_up_1500: one(2) } }, all)).to.equal("");
     });
   });
 });

@@ -286,7 +286,7 @@ export function dockerCliChecks(h: DockerHarness): void {
     }
   });
 
-  it("-P publishes the exposed port on the host (docker port names it) and it answers", async () => {
+  it("-P publishes the exposed port on the host (docker port names it) and it answers, over IPv4 and IPv6", async () => {
     const run = await docker(["run", "-d", "-P", "--expose", "80", h.baseImage, "sh", "-c", "mkdir -p /www && echo hello-P > /www/index.html && exec httpd -f -p 80 -h /www"]);
     expect(run.code, run.stderr).to.equal(0);
     const id = run.stdout.trim();
@@ -295,6 +295,10 @@ export function dockerCliChecks(h: DockerHarness): void {
       const m = /0\.0\.0\.0:(\d+)/.exec(port.stdout);
       expect(m, port.stdout + port.stderr).to.not.equal(null);
       expect(await httpUntil(Number(m![1]), 60_000)).to.deep.equal({ status: 200, body: "hello-P\n" });
+      // dockerd binds [::] beside 0.0.0.0 (the guest has IPv6): the host's ::1 answers as well.
+      const m6 = /(?:\[::\]|:::?):(\d+)/.exec(port.stdout);
+      expect(m6, `docker port shows no IPv6 binding: ${port.stdout}`).to.not.equal(null);
+      expect(await httpGetOnce(`http://[::1]:${m6![1]}/`)).to.deep.equal({ status: 200, body: "hello-P\n" });
     } finally {
       await docker(["rm", "-f", id]);
     }

@@ -15,6 +15,7 @@ import { requireNetns, run } from "../support/netns.js";
 import { startGuest, type Guest } from "../support/guest.js";
 import { inNs, lossLink, type LossLink } from "../support/lossy-link.js";
 import { until } from "../support/wait.js";
+import { answerBodyHash } from "../support/upload.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const SIZE = 4 * 1000 * 1000;
@@ -48,13 +49,7 @@ describe(`e2e: TCP through skiff with ${LOSS_PCT}% random loss each way (MTU 150
         res.end(blob);
         return;
       }
-      const h = createHash("sha256");
-      let n = 0;
-      req.on("data", (d: Buffer) => {
-        h.update(d);
-        n += d.length;
-      });
-      req.on("end", () => res.end(`${n} ${h.digest("hex")}\n`));
+      answerBodyHash(req, res);
     });
     port = await new Promise<number>((resolve) => http.listen(0, "127.0.0.1", () => resolve((http.address() as { port: number }).port)));
     guest = await startGuest("skiff-e2e-loss", { mtu: 1500, offload: false });

@@ -191,7 +191,7 @@ describe("ipv6 codecs agree with tshark", function () {
   const seen = new Set<string>();
 
   it("has the recorded IPv6 captures", () => {
-    expect(files).to.deep.equal(["frag-ping.pcap", "ndp-slaac.pcap", "udp-tcp.pcap"]);
+    expect(files).to.deep.equal(["frag-ping.pcap", "ndp-slaac.pcap", "skiff-guest.pcap", "udp-tcp.pcap"]);
   });
 
   for (const name of files) {

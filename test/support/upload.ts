@@ -2,10 +2,22 @@
  * Both ends of the end-to-end upload tests: a TCP sink on the host that hashes what it receives
  * until the client half-closes and answers "<bytes> <sha256>", and a Python client for the guest
  * that connects to `host`:`port` (IPv4 or IPv6), sends a file in 1 MiB writes, half-closes, and
- * prints the answer.
+ * prints the answer; and the same answer for an HTTP request's body (`curl -T`, POST).
  */
 import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:net";
+
+/** Hash an HTTP request's body as it arrives; answer "<bytes> <sha256>". */
+export function answerBodyHash(req: IncomingMessage, res: ServerResponse): void {
+  const h = createHash("sha256");
+  let n = 0;
+  req.on("data", (d: Buffer) => {
+    h.update(d);
+    n += d.length;
+  });
+  req.on("end", () => res.end(`${n} ${h.digest("hex")}\n`));
+}
 
 /** The hashing sink (not listening yet). */
 export function hashingSink(): Server {

@@ -1,8 +1,8 @@
 import { expect } from "chai";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { builderHash, findImage, imageKey, loadOrder, moduleDepends } from "../../src/vm/image.js";
+import { builderHash, cachedImage, findImage, imageKey, loadOrder, moduleDepends } from "../../src/vm/image.js";
 
 /** A fake cached image: a directory with a manifest naming `builder`, aged `ageS` seconds. */
 function fakeImage(cache: string, name: string, builder: string | undefined, ageS = 0): void {
@@ -66,5 +66,44 @@ describe("vm/image builder pieces", () => {
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
+  });
+
+  describe("cachedImage", () => {
+    let cache: string;
+    beforeEach(() => {
+      cache = join(mkdtempSync(join(tmpdir(), "skiff-cache-")), "c");
+    });
+    afterEach(() => rmSync(join(cache, ".."), { recursive: true, force: true }));
+    const load = (dir: string): string | undefined => (existsSync(join(dir, "made")) ? readFileSync(join(dir, "made"), "utf8") : undefined);
+    const build = (n: { calls: number }) => (_work: string, out: string): void => {
+      n.calls++;
+      mkdirSync(out);
+      writeFileSync(join(out, "made"), "yes");
+    };
+
+    it("builds once into a private cache, then reuses, and points current at the key", () => {
+      const n = { calls: 0 };
+      expect(cachedImage(cache, "k1", load, build(n), () => {})).to.equal("yes");
+      expect(cachedImage(cache, "k1", load, build(n), () => {})).to.equal("yes");
+      expect(n.calls).to.equal(1);
+      expect(statSync(cache).mode & 0o777).to.equal(0o700);
+      expect(readFileSync(join(cache, "current"), "utf8")).to.equal("k1\n");
+      expect(readdirSync(cache).filter((e) => e.startsWith("."))).to.deep.equal([]);
+    });
+
+    it("replaces a link planted at current instead of writing through it", () => {
+      mkdirSync(cache, { recursive: true, mode: 0o700 });
+      const victim = join(cache, "..", "victim");
+      writeFileSync(victim, "untouched");
+      symlinkSync(victim, join(cache, "current"));
+      cachedImage(cache, "k2", load, build({ calls: 0 }), () => {});
+      expect(readFileSync(victim, "utf8")).to.equal("untouched");
+      expect(lstatSync(join(cache, "current")).isSymbolicLink()).to.equal(false);
+    });
+
+    it("a failed build leaves neither a work directory nor an image", () => {
+      expect(() => cachedImage(cache, "k3", load, () => { throw new Error("apt failed"); }, () => {})).to.throw("apt failed");
+      expect(readdirSync(cache)).to.deep.equal([]);
+    });
   });
 });
