@@ -4,8 +4,9 @@
  * sockets for QEMU -netdev dgram and vfkit — and sending on them. No state: every function
  * takes an fd and returns a result or -errno, throwing only for bad arguments.
  *
- *   icmpSocket(raw) -> fd | -errno                            an IPv4 ICMP socket
+ *   icmpSocket(raw, ipv6?) -> fd | -errno                     an IPv4 ICMP (or IPv6 ICMPv6) socket
  *   sendTo(fd, bytes, ipv4) -> n | -errno                     one datagram to ipv4 (uint32), port 0
+ *   sendTo6(fd, bytes, ipv6) -> n | -errno                    one datagram to ipv6 (16 bytes), port 0
  *   unixDgramOpen(localPath, sndbuf, rcvbuf) -> fd | -errno   a bound AF_UNIX SOCK_DGRAM socket
  *   unixDgramConnect(fd, peerPath) -> 0 | -errno              connect it to the peer's path
  */
@@ -13,6 +14,7 @@
 #include "register.h"
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/icmp6.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,18 +33,54 @@ static void args(napi_env env, napi_callback_info info, size_t n, napi_value *ar
   napi_get_cb_info(env, info, &n, argv, NULL, NULL);
 }
 
-/* icmpSocket(raw): socket(AF_INET, SOCK_RAW or SOCK_DGRAM, IPPROTO_ICMP), non-blocking and
- * close-on-exec; returns the fd or -errno (EACCES: ping_group_range excludes us; EPERM: no
- * CAP_NET_RAW). */
+/* icmpSocket(raw, ipv6): socket(AF_INET, SOCK_RAW or SOCK_DGRAM, IPPROTO_ICMP), or with ipv6
+ * true socket(AF_INET6, ..., IPPROTO_ICMPV6) (RFC 3542 §3: a raw ICMPv6 socket gets the message
+ * without the IPv6 header and the kernel computes the checksum; its ICMP6_FILTER passes echo
+ * replies only). Non-blocking and close-on-exec; returns the fd or -errno (EACCES:
+ * ping_group_range excludes us; EPERM: no CAP_NET_RAW). */
 static napi_value icmp_socket(napi_env env, napi_callback_info info) {
-  napi_value argv[1], out;
-  bool raw = false;
+  napi_value argv[2], out;
+  bool raw = false, v6 = false;
+  napi_valuetype t = napi_undefined;
   int fd;
-  args(env, info, 1, argv);
-  if (napi_get_value_bool(env, argv[0], &raw) != napi_ok)
-    return napi_throw_type_error(env, NULL, "icmpSocket(raw: boolean)"), NULL;
-  fd = socket(AF_INET, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  args(env, info, 2, argv);
+  if (napi_get_value_bool(env, argv[0], &raw) != napi_ok || napi_typeof(env, argv[1], &t) != napi_ok ||
+      (t != napi_undefined && napi_get_value_bool(env, argv[1], &v6) != napi_ok))
+    return napi_throw_type_error(env, NULL, "icmpSocket(raw: boolean, ipv6?: boolean)"), NULL;
+  fd = socket(v6 ? AF_INET6 : AF_INET, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+  if (fd >= 0 && v6 && raw) {
+    struct icmp6_filter f;
+    ICMP6_FILTER_SETBLOCKALL(&f);
+    ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f);
+    if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof f) < 0) {
+      int err = errno;
+      close(fd);
+      fd = -1, errno = err;
+    }
+  }
   CHECK(napi_create_int32(env, fd < 0 ? -errno : fd, &out));
+  return out;
+}
+
+/* sendTo6(fd, bytes, ipv6): sendto() one datagram to the IPv6 address `ipv6` (16 bytes, network
+ * order), port 0; returns bytes sent or -errno (-EAGAIN included). */
+static napi_value send_to6(napi_env env, napi_callback_info info) {
+  napi_value argv[3], out;
+  int32_t fd;
+  void *data, *addr;
+  size_t len, alen;
+  ssize_t n;
+  struct sockaddr_in6 sin6;
+  args(env, info, 3, argv);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], NULL, &alen, &addr, NULL, NULL) != napi_ok || alen != 16)
+    return napi_throw_type_error(env, NULL, "sendTo6(fd, Uint8Array, ipv6: Uint8Array(16))"), NULL;
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  memcpy(&sin6.sin6_addr, addr, 16);
+  do n = sendto(fd, data, len, 0, (struct sockaddr *)&sin6, sizeof sin6); while (n < 0 && errno == EINTR);
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out));
   return out;
 }
 
@@ -130,6 +168,6 @@ static napi_value unix_dgram_connect(napi_env env, napi_callback_info info) {
 
 napi_status sockets_register(napi_env env, napi_value exports) {
   static const skiff_export fns[] = {
-      {"icmpSocket", icmp_socket}, {"sendTo", send_to}, {"unixDgramOpen", unix_dgram_open}, {"unixDgramConnect", unix_dgram_connect}};
+      {"icmpSocket", icmp_socket}, {"sendTo", send_to}, {"sendTo6", send_to6}, {"unixDgramOpen", unix_dgram_open}, {"unixDgramConnect", unix_dgram_connect}};
   return skiff_register(env, exports, fns, SKIFF_COUNT(fns), NULL);
 }

@@ -22,19 +22,23 @@ export function forwardCommand(program: Command, setStatus: (s: number) => void)
       throw new Error(`cannot reach the API at ${socket}: ${(e as Error).message}`);
     }
   };
-  const show = (f: ForwardInfo) => `${f.id}\t${f.proto}\t${f.hostAddr}:${f.hostPort}\t->\t${f.guestAddr}:${f.guestPort}\n`;
+  const at = (a: string, p: number) => (a.includes(":") ? `[${a}]:${p}` : `${a}:${p}`);
+  /** Stands for "no guest named" while parsing (never a valid address). */
+  const UNNAMED = "unnamed";
+  const show = (f: ForwardInfo) => `${f.id}\t${f.proto}\t${at(f.hostAddr, f.hostPort)}\t->\t${at(f.guestAddr, f.guestPort)}${f.guestAddrFallback ? ` (or ${at(f.guestAddrFallback, f.guestPort)})` : ""}\n`;
   cmd
     .command("add")
-    .description("add forwards: [hostAddr:]hostPort:guestPort[/udp] (ranges allowed), to --guest or the running command's guest")
+    .description("add forwards: [hostAddr:]hostPort:[guestAddr:]guestPort[/udp] (ranges allowed; IPv6 addresses in brackets), to the named guest, --guest or the running command's guest")
     .argument("<spec...>", "forward specs, as with skiff run -p")
     .requiredOption("--api-socket <path>", "the control API socket")
     .option("--guest <ip>", "guest address (default: the one skiff forwards to)")
     .action(async (specs: string[], o) => {
       const all: Array<Partial<ForwardSpec>> = [];
       for (const s of specs) {
-        const r = parsePublish(s, o.guest ?? "0.0.0.0");
+        // Without --guest or a guest address in the text, the API picks the running command's guest.
+        const r = parsePublish(s, o.guest ?? UNNAMED);
         if (typeof r === "string") return fail(r);
-        for (const x of r) all.push(o.guest ? x : { proto: x.proto, hostAddr: x.hostAddr, hostPort: x.hostPort, guestPort: x.guestPort });
+        for (const x of r) all.push(x.guestAddr !== UNNAMED ? x : { proto: x.proto, hostAddr: x.hostAddr, hostPort: x.hostPort, guestPort: x.guestPort });
       }
       const added: string[] = [];
       for (const spec of all) {

@@ -18,7 +18,7 @@ import { resolveNetworkOptions, type NetworkOptions } from "../network/options.j
 import { parsePublishOptions } from "../network/control.js";
 import { checkOutputFile } from "./args.js";
 import { cliOptions } from "./serve.js";
-import { ipv6GuestSetup } from "./run-ipv6.js";
+import { guestAddress6, ipv6GuestSetup } from "./run-ipv6.js";
 import { DEFAULT_MAX_HALF_OPEN, DEFAULT_MAX_TCP_FLOWS } from "../stack/tcp.js";
 import { DEFAULT_MAX_DIALS } from "../socket-translate/tcp-translator.js";
 import { Netns, requireRootWithIp } from "./netns.js";
@@ -72,12 +72,14 @@ export async function run(opts: RunOptions): Promise<number> {
   }
   const guestIp = formatIpv4(guestIpNum);
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
-  parsePublishOptions(opts.publish ?? [], guestIp);
+  // A TCP forward on [::1] or [::] goes to the guest's IPv6 address (IPv4 when it refuses there).
+  const guestIp6 = guestAddress6(cfg, GUEST_MAC);
+  parsePublishOptions(opts.publish ?? [], guestIp, guestIp6);
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   // One guest, straight on the gateway (no switch). Its interface is configured statically with
   // the address skiff's DHCP server would give it (a static lease for its MAC), so a DHCP
   // client inside gets the same answer.
-  const net: Network = await createNetwork({ ...base, switch: false, defaultGuest: guestIp, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
+  const net: Network = await createNetwork({ ...base, switch: false, defaultGuest: guestIp, defaultGuest6: guestIp6, staticLeases: [{ mac: GUEST_MAC, ip: guestIpNum }] });
   // Signals are handled from the start, so a stop during set-up still cleans up.
   let stopSignal: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;

@@ -44,6 +44,8 @@ export interface ApiContext {
   forwards: ForwardManager;
   /** Guest address used when a POST /forwards body has none. */
   defaultGuest?: string;
+  /** The default guest's IPv6 address: TCP forwards on an IPv6 host address go there (spec.ts `defaultGuestFor`). */
+  defaultGuest6?: string;
   leases?: () => unknown[];
   dns?: {
     add(name: string, ip: string): void;
@@ -258,9 +260,9 @@ async function route(ctx: ApiContext, counters: ApiCounters, method: string, pat
   if (parts[0] === "forwards" && parts.length === 1) {
     allow("GET", "POST");
     if (method === "GET") return [200, ctx.forwards.list()];
-    const spec = validateForward(await json(), ctx.defaultGuest);
+    const spec = validateForward(await json(), ctx.defaultGuest, ctx.defaultGuest6);
     if (typeof spec === "string") throw bad(spec);
-    const why = ctx.forwards.checkGuest(spec.guestAddr);
+    const why = ctx.forwards.checkGuest(spec.guestAddr, spec.guestAddrFallback);
     if (why !== undefined) throw bad(why);
     try {
       const [info] = await ctx.forwards.add([spec]);

@@ -12,7 +12,8 @@ import { inSubnet, broadcastAddress } from "../common/cidr.js";
 import type { NetworkStack } from "../stack/stack.js";
 import type { TcpLayer } from "../stack/tcp.js";
 import type { ForwardSpec } from "./spec.js";
-import { NeighborResolver } from "./neighbor.js";
+import { NeighborResolver, type GuestAddr } from "./neighbor.js";
+import { inPrefix64, parseIpv6Address } from "../stack/config6.js";
 import { TcpForward, type TcpForwardCounters } from "./tcp-forward.js";
 import { UdpForward, type UdpForwardCounters } from "./udp-forward.js";
 import type { CounterValues } from "../common/counters.js";
@@ -48,11 +49,18 @@ export class ForwardManager {
     this.resolver = new NeighborResolver(stack, opts.arpTimeoutMs);
   }
 
-  /** Why `guestAddr` cannot be forwarded to, or undefined when it can. */
-  checkGuest(guestAddr: string): string | undefined {
+  /**
+   * Why `guestAddr` (IPv4, or IPv6 inside the guest prefix) cannot be forwarded to, or
+   * undefined when it can; `fallback` is a spec's `guestAddrFallback`.
+   */
+  checkGuest(guestAddr: string, fallback?: string): string | undefined {
+    if (fallback !== undefined) {
+      const why = this.checkGuest(fallback);
+      if (why !== undefined) return why.replace(/^guestAddr/, "guestAddrFallback");
+    }
     const ip = parseIpv4Address(guestAddr);
     const cfg = this.stack.config;
-    if (ip === undefined) return `guestAddr: not an IPv4 address: ${JSON.stringify(guestAddr)}`;
+    if (ip === undefined) return checkGuest6(this.stack, guestAddr);
     if (!inSubnet(cfg, ip) || ip === cfg.network || ip === broadcastAddress(cfg) || this.stack.isLocalAddress(ip)) {
       return `guestAddr: ${guestAddr} is not a guest address of the network`;
     }
@@ -65,17 +73,18 @@ export class ForwardManager {
    */
   async add(specs: ForwardSpec[]): Promise<ForwardInfo[]> {
     for (const s of specs) {
-      const why = this.checkGuest(s.guestAddr);
+      const why = this.checkGuest(s.guestAddr, s.guestAddrFallback);
       if (why !== undefined) throw new Error(why);
     }
     const opened: Forward[] = [];
     try {
       for (const s of specs) {
-        const guestIp = parseIpv4Address(s.guestAddr)!;
+        const guest: GuestAddr = parseIpv4Address(s.guestAddr) ?? parseIpv6Address(s.guestAddr)!;
+        const fallback = s.guestAddrFallback === undefined ? undefined : parseIpv4Address(s.guestAddrFallback);
         if (s.proto === "tcp") {
-          opened.push({ kind: "tcp", f: await TcpForward.listen(this.tcp, this.resolver, s, guestIp, { connectTimeoutMs: this.opts.connectTimeoutMs, log: this.opts.log, onError: (e) => this.opts.onError?.(e, s) }) });
+          opened.push({ kind: "tcp", f: await TcpForward.listen(this.tcp, this.resolver, s, guest, { connectTimeoutMs: this.opts.connectTimeoutMs, log: this.opts.log, fallback, onError: (e) => this.opts.onError?.(e, s) }) });
         } else {
-          opened.push({ kind: "udp", f: await UdpForward.listen(this.stack, this.resolver, s, guestIp, { idleMs: this.opts.udpIdleMs, log: this.opts.log, onError: (e) => this.opts.onError?.(e, s) }) });
+          opened.push({ kind: "udp", f: await UdpForward.listen(this.stack, this.resolver, s, guest, { idleMs: this.opts.udpIdleMs, log: this.opts.log, onError: (e) => this.opts.onError?.(e, s) }) });
         }
       }
     } catch (e) {
@@ -114,4 +123,14 @@ export class ForwardManager {
     for (const e of this.forwards.values()) e.fwd.f.destroy();
     this.forwards.clear();
   }
+}
+
+/** `ForwardManager.checkGuest` for an address that is not IPv4. */
+function checkGuest6(stack: NetworkStack, guestAddr: string): string | undefined {
+  const a = guestAddr.includes("%") ? undefined : parseIpv6Address(guestAddr);
+  if (a === undefined) return `guestAddr: not an IPv4 or IPv6 address: ${JSON.stringify(guestAddr)}`;
+  const gw = stack.ipv6;
+  if (gw === undefined) return `guestAddr: ${guestAddr} is IPv6, and IPv6 is off on this network`;
+  if (!inPrefix64(gw.cfg, a) || gw.isReserved(a)) return `guestAddr: ${guestAddr} is not a guest address of the network (a guest's address in ${gw.cfg.prefix}/64)`;
+  return undefined;
 }

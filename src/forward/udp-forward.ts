@@ -10,6 +10,10 @@
  * for `idleMs` (default 60 s) are closed; past `maxClients` the least recently used goes: the
  * mappings are an `IdleTable` (the same bounded LRU table with idle expiry as socket
  * translation's flows) on the stack's one timer driver and clock.
+ *
+ * To an IPv6 guest address the same happens over IPv6: datagrams go from the gateway's ULA and
+ * a port of it bound on the IPv6 gateway (`Ipv6Gateway.bindUdp`), after a neighbour
+ * solicitation when the guest has not been heard from (RFC 4861 §7.2.2).
  */
 
 import { createSocket, type Socket } from "node:dgram";
@@ -20,7 +24,9 @@ import { sendUdp, type UdpDatagram } from "../stack/gateway-udp.js";
 import { IdleTable } from "../stack/idle-table.js";
 import type { TimerOwner, TimerTarget } from "../stack/timers.js";
 import type { ForwardSpec } from "./spec.js";
-import type { NeighborResolver } from "./neighbor.js";
+import type { GuestAddr, NeighborResolver } from "./neighbor.js";
+import { ipv6Equal, type Ipv6Address } from "../stack/config6.js";
+import type { Udp6Datagram } from "../stack/gateway-ipv6.js";
 import { listenError } from "./tcp-forward.js";
 import { Counters } from "../common/counters.js";
 
@@ -80,7 +86,7 @@ export class UdpForward {
     private readonly stack: NetworkStack,
     private readonly resolver: NeighborResolver,
     readonly spec: ForwardSpec,
-    private readonly guestIp: number,
+    private readonly guest: GuestAddr,
     opts: UdpForwardOptions,
   ) {
     this.log = opts.log;
@@ -92,8 +98,8 @@ export class UdpForward {
     });
   }
 
-  static async listen(stack: NetworkStack, resolver: NeighborResolver, spec: ForwardSpec, guestIp: number, opts: UdpForwardOptions = {}): Promise<UdpForward> {
-    const f = new UdpForward(stack, resolver, spec, guestIp, opts);
+  static async listen(stack: NetworkStack, resolver: NeighborResolver, spec: ForwardSpec, guest: GuestAddr, opts: UdpForwardOptions = {}): Promise<UdpForward> {
+    const f = new UdpForward(stack, resolver, spec, guest, opts);
     try {
       await new Promise<void>((resolve, reject) => {
         f.sock.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, spec)));
@@ -130,7 +136,8 @@ export class UdpForward {
       this.table.makeRoom();
       client = new Client(this.nextKey++, addr, port, gwPort);
       const cl = client;
-      this.stack.bindUdp(gwPort, (_s, d) => this.fromGuest(cl, d));
+      if (typeof this.guest === "number") this.stack.bindUdp(gwPort, (_s, d) => this.fromGuest(cl, d));
+      else this.stack.ipv6!.bindUdp(gwPort, (_g, d) => this.fromGuest6(cl, d));
       if (byPort === undefined) {
         byPort = new Map();
         this.clients.set(addr, byPort);
@@ -140,11 +147,10 @@ export class UdpForward {
       c.clientsOpened++;
       c.open++;
     } else this.table.touch(client, now);
-    const nb = this.stack.neighbors.lookup(this.guestIp);
-    if (nb !== undefined) return this.send(client, msg);
+    if (this.resolver.known(this.guest)) return this.send(client, msg);
     // The guest has not been heard from yet: ask for its MAC, then send.
     const cl = client;
-    void this.resolver.resolve(this.guestIp).then((ok) => {
+    void this.resolver.resolve(this.guest).then((ok) => {
       if (ok && !this.closed) this.send(cl, msg);
       else c.dropped++;
     });
@@ -152,22 +158,42 @@ export class UdpForward {
 
   private send(client: Client, msg: Uint8Array): void {
     const c = this.counters;
-    const nb = this.stack.neighbors.lookup(this.guestIp);
-    const cfg = this.stack.config;
-    if (nb !== undefined && sendUdp(this.stack, nb.port, nb.mac, cfg.gatewayIp, client.gwPort, this.guestIp, this.spec.guestPort, msg)) {
+    if (this.sendTo(client.gwPort, msg)) {
       c.datagramsToGuest++;
       c.bytesToGuest += msg.length;
     } else c.dropped++;
   }
 
+  /** One datagram to the guest from the gateway's `gwPort`, over its family; false when it cannot go. */
+  private sendTo(gwPort: number, msg: Uint8Array): boolean {
+    const g = this.guest;
+    if (typeof g === "number") {
+      const nb = this.stack.neighbors.lookup(g);
+      return nb !== undefined && sendUdp(this.stack, nb.port, nb.mac, this.stack.config.gatewayIp, gwPort, g, this.spec.guestPort, msg);
+    }
+    const gw = this.stack.ipv6;
+    const nb = gw?.neighbors.lookup(g);
+    return nb !== undefined && gw!.sendUdp(nb.port, nb.mac, gw!.cfg.gateway, gwPort, g, this.spec.guestPort, msg);
+  }
+
   private fromGuest(client: Client, d: UdpDatagram): void {
-    if (d.srcIp !== this.guestIp || d.srcPort !== this.spec.guestPort || d.dstIp !== this.stack.config.gatewayIp) return;
+    if (d.srcIp !== this.guest || d.srcPort !== this.spec.guestPort || d.dstIp !== this.stack.config.gatewayIp) return;
+    this.relayToHost(client, d.payload);
+  }
+
+  private fromGuest6(client: Client, d: Udp6Datagram): void {
+    const gw = this.stack.ipv6!;
+    if (!ipv6Equal(d.src, this.guest as Ipv6Address) || d.srcPort !== this.spec.guestPort || !ipv6Equal(d.dst, gw.cfg.gateway)) return;
+    this.relayToHost(client, d.payload);
+  }
+
+  private relayToHost(client: Client, payload: Uint8Array): void {
     const c = this.counters;
     if (this.table.has(client)) this.table.touch(client, this.stack.now());
     c.datagramsToHost++;
-    c.bytesToHost += d.payload.length;
+    c.bytesToHost += payload.length;
     // The payload is borrowed: dgram keeps what it is given until sent.
-    this.sock.send(Buffer.from(d.payload), client.port, client.addr);
+    this.sock.send(Buffer.from(payload), client.port, client.addr);
   }
 
   private freeGatewayPort(): number {
@@ -175,14 +201,15 @@ export class UdpForward {
     const start = Math.floor(Math.random() * span);
     for (let i = 0; i < span; i++) {
       const p = FIRST + ((start + i) % span);
-      if (this.stack.udpService(p) === undefined) return p;
+      if (typeof this.guest === "number" ? this.stack.udpService(p) === undefined : this.stack.ipv6?.udpService(p) === undefined) return p;
     }
     return -1;
   }
 
   /** Undo a mapping that left the table: unbind its gateway port, forget it. */
   private unmap(client: Client): void {
-    this.stack.unbindUdp(client.gwPort);
+    if (typeof this.guest === "number") this.stack.unbindUdp(client.gwPort);
+    else this.stack.ipv6?.unbindUdp(client.gwPort);
     const byPort = this.clients.get(client.addr);
     byPort?.delete(client.port);
     if (byPort?.size === 0) this.clients.delete(client.addr);

@@ -48,11 +48,15 @@ export interface IcmpSocketAddon {
   /**
    * A non-blocking IPv4 ICMP socket: `raw` false gives an unprivileged ping socket (SOCK_DGRAM;
    * needs `net.ipv4.ping_group_range` to include our group, else -EACCES), true a raw socket
-   * (SOCK_RAW; needs CAP_NET_RAW, else -EPERM). Returns the fd or -errno; never throws for I/O.
+   * (SOCK_RAW; needs CAP_NET_RAW, else -EPERM). With `ipv6` an ICMPv6 socket (the same rules; a
+   * raw one reads echo replies only, without the IPv6 header). Returns the fd or -errno; never
+   * throws for I/O.
    */
-  icmpSocket(raw: boolean): number;
+  icmpSocket(raw: boolean, ipv6?: boolean): number;
   /** sendto() one datagram to `ipv4` (uint32, port 0); bytes sent or -errno. Never throws for I/O. */
   sendTo(fd: number, bytes: Uint8Array, ipv4: number): number;
+  /** sendto() one datagram to the IPv6 address `ipv6` (16 bytes, port 0); bytes sent or -errno. */
+  sendTo6(fd: number, bytes: Uint8Array, ipv6: Uint8Array): number;
 }
 
 /**

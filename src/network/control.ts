@@ -20,6 +20,8 @@ export interface ControlOptions {
   apiSocket?: string;
   /** Where forwards go by default (the guest's address); without it the API requires guestAddr. */
   guestIp?: string;
+  /** The guest's IPv6 address, if known (see `NetworkOptions.defaultGuest6`). */
+  guestIp6?: string;
   /** The capture of the guest links, for `POST /capture`. */
   capture?: CaptureControl;
   /** The forwards to serve (kept open by `close()`); default a new set that `close()` closes. */
@@ -39,10 +41,10 @@ export interface Control {
 }
 
 /** Parse every `-p` first (nothing is opened on a parse error), then open them all or none. */
-export function parsePublishOptions(publish: string[], guestIp: string): ForwardSpec[] {
+export function parsePublishOptions(publish: string[], guestIp: string, guestIp6?: string): ForwardSpec[] {
   const specs: ForwardSpec[] = [];
   for (const p of publish) {
-    const r = parsePublish(p, guestIp);
+    const r = parsePublish(p, guestIp, guestIp6);
     if (typeof r === "string") throw new Error(r);
     specs.push(...r);
   }
@@ -66,7 +68,7 @@ export interface LeaseInfo {
 
 export async function startControl(net: NetworkServices, opts: ControlOptions): Promise<Control> {
   if ((opts.publish ?? []).length > 0 && opts.guestIp === undefined) throw new Error("-p needs a guest address");
-  const specs = parsePublishOptions(opts.publish ?? [], opts.guestIp ?? "");
+  const specs = parsePublishOptions(opts.publish ?? [], opts.guestIp ?? "", opts.guestIp6);
   const ownForwards = opts.forwards === undefined;
   const forwards = opts.forwards ?? new ForwardManager(net.stack, net.tcp, { log: opts.log });
   const opened: ForwardInfo[] = await forwards.add(specs);
@@ -81,6 +83,7 @@ export async function startControl(net: NetworkServices, opts: ControlOptions): 
       api = await ApiServer.listen(opts.apiSocket, {
         forwards,
         defaultGuest: opts.guestIp,
+        defaultGuest6: opts.guestIp6,
         log: opts.log,
         leases: () => formatLeases(net),
         dns: net.dns.records,

@@ -209,9 +209,11 @@ export class Network extends EventEmitter<NetworkEvents> {
   }
 
   /**
-   * Forward host ports into a guest, docker `-p` syntax: `[hostAddr:]hostPort:guestPort[/udp]`,
-   * ranges `8000-8003:80-83`; the guest is `options.defaultGuest` (default subnet + 3) unless
-   * `guest` is given. An array opens all or none. Rejects naming the port that failed.
+   * Forward host ports into a guest, docker `-p` syntax: `[hostAddr:]hostPort:[guestAddr:]guestPort[/udp]`
+   * (IPv6 addresses in brackets), ranges `8000-8003:80-83`; the guest is `options.defaultGuest`
+   * (default subnet + 3; `options.defaultGuest6` for TCP on an IPv6 host address, falling back
+   * to IPv4) unless `guest` or the text names one. An array opens all or none. Rejects naming
+   * the port that failed.
    */
   async forward(spec: string | string[] | ForwardSpec, guest?: string): Promise<Forward> {
     this.assertOpen();
@@ -223,7 +225,7 @@ export class Network extends EventEmitter<NetworkEvents> {
       }
       const to = guest ?? this.options.defaultGuest;
       if (to === undefined) throw new Error(`forward ${s}: no guest address (give one; this network has no defaultGuest)`);
-      const r = parsePublish(s, to);
+      const r = parsePublish(s, to, guest === undefined ? this.options.defaultGuest6 : undefined);
       if (typeof r === "string") throw new Error(`forward: ${r}`);
       specs.push(...r);
     }
@@ -281,6 +283,7 @@ export class Network extends EventEmitter<NetworkEvents> {
     const control = await startControl(this.services, {
       apiSocket: path,
       guestIp: this.options.defaultGuest,
+      guestIp6: this.options.defaultGuest6,
       capture: this.capture,
       forwards: this.forwardSet,
       stats: this.statsTree,

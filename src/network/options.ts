@@ -11,6 +11,7 @@ import { formatIpv4, parseIpv4Address, parseMac } from "../common/addr.js";
 import type { ApiLimits } from "../forward/api.js";
 import { parseCidr } from "../common/cidr.js";
 import { resolveConfig, DEFAULT_SUBNET, type StackConfig } from "../stack/config.js";
+import { formatIpv6, inPrefix64, parseIpv6Address } from "../stack/config6.js";
 import type { ShareSpec } from "../share/registry.js";
 
 export type { ApiLimits };
@@ -110,6 +111,13 @@ export interface NetworkOptions {
    * guest address (subnet + 3: the first DHCP lease). null: every forward must name its guest.
    */
   defaultGuest?: string | null;
+  /**
+   * The default guest's IPv6 address (in the guest prefix), when it is known (`skiff run` knows
+   * its guest's): TCP forwards on an IPv6 host address that name no guest connect to it over
+   * IPv6, falling back to `defaultGuest` when the guest refuses there (src/forward/spec.ts).
+   * Default none: such forwards go to `defaultGuest` over IPv4.
+   */
+  defaultGuest6?: string;
   /** Bounds of the control API. */
   apiLimits?: ApiLimits;
   /** A pino logger; default silent (events carry everything that goes wrong). */
@@ -146,12 +154,13 @@ export interface ResolvedNetworkOptions {
   limits: NetworkLimits;
   fdReserve?: number;
   defaultGuest: string | undefined;
+  defaultGuest6: string | undefined;
   apiLimits: ApiLimits;
   log: Logger;
 }
 
 const KNOWN = new Set([
-  "mtu", "subnet", "hostIp", "gatewayIp", "ipv6", "subnet6", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "apiLimits", "log",
+  "mtu", "subnet", "hostIp", "gatewayIp", "ipv6", "subnet6", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "defaultGuest6", "apiLimits", "log",
 ]);
 const LIMIT_KEYS = new Set([
   "tcpFlows", "tcpFlowsPerGuest", "tcpHalfOpen", "tcpHalfOpenPerGuest", "tcpDials", "tcpDialsPerGuest", "udpFlows", "udpFlowsPerGuest", "icmpFlows", "icmpFlowsPerGuest", "leasesPerGuest",
@@ -232,6 +241,13 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
   });
   const defaultGuest = opts.defaultGuest === null ? undefined : (opts.defaultGuest ?? formatIpv4(firstGuestAddress(config)));
   if (defaultGuest !== undefined && (typeof defaultGuest !== "string" || parseIpv4Address(defaultGuest) === undefined)) throw new NetworkOptionError("defaultGuest", `expected an IPv4 address, got ${JSON.stringify(opts.defaultGuest)}`);
+  const g6 = opts.defaultGuest6;
+  if (g6 !== undefined) {
+    const a = typeof g6 === "string" ? parseIpv6Address(g6) : undefined;
+    if (a === undefined) throw new NetworkOptionError("defaultGuest6", `expected an IPv6 address, got ${JSON.stringify(g6)}`);
+    if (config.ipv6 === null) throw new NetworkOptionError("defaultGuest6", "IPv6 is off (ipv6: false)");
+    if (!inPrefix64(config.ipv6, a)) throw new NetworkOptionError("defaultGuest6", `${g6} is not in the guest prefix ${formatIpv6(config.ipv6.prefix)}/64`);
+  }
   const log = opts.log ?? pino({ level: "silent" });
   if (typeof log?.child !== "function" || typeof log.info !== "function") throw new NetworkOptionError("log", "expected a pino Logger");
   return {
@@ -252,6 +268,7 @@ export function resolveNetworkOptions(opts: NetworkOptions = {}): ResolvedNetwor
     limits: positiveInts<NetworkLimits>("limits", opts.limits ?? {}, LIMIT_KEYS),
     fdReserve: opts.fdReserve === undefined ? undefined : int("fdReserve", opts.fdReserve, 0, 1 << 20),
     defaultGuest,
+    defaultGuest6: g6,
     apiLimits: positiveInts<ApiLimits>("apiLimits", opts.apiLimits ?? {}, API_LIMIT_KEYS),
     log,
   };

@@ -15,6 +15,7 @@ import { TcpTranslator } from "../socket-translate/tcp-translator.js";
 import { AddressPolicy } from "../socket-translate/policy.js";
 import { UdpTranslator } from "../socket-translate/udp-translator.js";
 import { Udp6Translator } from "../socket-translate/udp6-translator.js";
+import { Icmp6Translator } from "../socket-translate/icmp6-translator.js";
 import { IcmpTranslator } from "../socket-translate/icmp-translator.js";
 import { FdBudget, raiseFileLimit } from "../socket-translate/fd-budget.js";
 import { DhcpService } from "../stack/dhcp-service.js";
@@ -32,6 +33,8 @@ export class NetworkServices {
   /** UDP over IPv6 to host sockets (undefined with IPv6 off). */
   readonly udp6: Udp6Translator | undefined;
   readonly icmp: IcmpTranslator;
+  /** ICMPv6 echo to the host alias and beyond (undefined with IPv6 off). */
+  readonly icmp6: Icmp6Translator | undefined;
   readonly dns: DnsServer;
   /** Descriptor budget of translation's host sockets (counters for the control API's stats). */
   readonly fds: FdBudget;
@@ -90,6 +93,7 @@ export class NetworkServices {
     // Last: it opens a socket at once (raw mode), and nothing after it may throw, so a bad
     // option above leaves nothing open that would keep the process alive.
     this.icmp = new IcmpTranslator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
+    this.icmp6 = this.stack.ipv6 === undefined ? undefined : new Icmp6Translator(this.stack, policy, { log: opts.log, maxFlows: l.icmpFlows, maxFlowsPerGuest: l.icmpFlowsPerGuest, fds });
     this.registerStats();
   }
 
@@ -141,6 +145,7 @@ export class NetworkServices {
     this.udp.closeAll();
     this.udp6?.closeAll();
     this.icmp.closeAll();
+    this.icmp6?.closeAll();
     this.dhcpService.close();
     this.dns.close();
     this.shares.close();

@@ -41,6 +41,8 @@ export interface NetworkStats {
     neighbors: Array<{ ip: string; mac: string; port: number }>;
     neighborEvictions: number;
     udpTranslate: Record<string, unknown>;
+    /** ICMPv6 echo translation: its counters, mode ("dgram", "raw", "disabled") and live flows. */
+    icmpTranslate: Record<string, unknown>;
   };
 }
 
@@ -69,5 +71,6 @@ function ipv6Stats(net: NetworkServices): NetworkStats["ipv6"] {
     neighbors: gw.neighbors.list().map((n) => ({ ip: formatIpv6(n.addr), mac: formatMac(n.mac), port: n.port.id })),
     neighborEvictions: gw.neighbors.evictions,
     udpTranslate: { ...(net.udp6 ? net.udp6.counters.snapshot() : {}), flowsOpen: net.udp6?.size ?? 0 },
+    icmpTranslate: { ...(net.icmp6 ? net.icmp6.counters.snapshot() : {}), mode: net.icmp6?.mode ?? "disabled", flowsOpen: net.icmp6?.size ?? 0 },
   };
 }

@@ -11,71 +11,27 @@
  * (`AddressPolicy.resolve6`) get ICMPv6 "administratively prohibited" (RFC 4443 §3.1 code 1).
  */
 
-import { createSocket, type Socket } from "node:dgram";
-import type { Logger } from "pino";
-import type { NetworkStack, Port } from "../stack/stack.js";
+import type { NetworkStack } from "../stack/stack.js";
 import type { Ipv6Gateway, Udp6Datagram } from "../stack/gateway-ipv6.js";
-import { classifyDestination6, formatIpv6, hashIpv6, ipv6Equal, parseIpv6Address, type Ipv6Address } from "../stack/config6.js";
-import type { TimerOwner, TimerTarget } from "../stack/timers.js";
-import { IdleTable } from "../stack/idle-table.js";
-import { shareOption, type Guest } from "../stack/guests.js";
-import { admitFlow, countToGuest, flowForDatagram, releaseFlow } from "./udp-flows.js";
-import type { FdBudget } from "./fd-budget.js";
+import { classifyDestination6, formatIpv6, hashIpv6, ipv6Equal, parseIpv6Address } from "../stack/config6.js";
+import { countToGuest, UdpFlow, UdpFlowTranslator, type HostDatagram, type UdpTranslateOptions } from "./udp-flows.js";
 import type { AddressPolicy } from "./policy.js";
-import { UdpTranslateCounters, type UdpTranslateOptions } from "./udp-translator.js";
 
 /** ICMPv6 Destination Unreachable, administratively prohibited (RFC 4443 §3.1). */
 const ADMIN_PROHIBITED = 1;
 
-class Udp6Flow implements TimerTarget {
-  timerAt = Infinity;
-  timerSeq = 0;
-  timerQueuedAt = Infinity;
-  timerOwner: TimerOwner | undefined = undefined;
-  lastActive: number;
-  guest: Guest | undefined;
-  sock: Socket | undefined;
-  constructor(
-    readonly key: number,
-    public port: Port,
-    public guestMac: number,
-    readonly guest6: Ipv6Address,
-    readonly guestPort: number,
-    now: number,
-  ) {
-    this.lastActive = now;
-  }
-}
-
-export class Udp6Translator {
-  readonly counters = new UdpTranslateCounters();
-  private readonly flows: IdleTable<Udp6Flow>;
+export class Udp6Translator extends UdpFlowTranslator<Udp6Datagram> {
   private readonly gw: Ipv6Gateway;
-  private readonly log: Logger | undefined;
-  private readonly fds: FdBudget | undefined;
-  private readonly maxFlowsPerGuest: number;
 
   constructor(
-    private readonly stack: NetworkStack,
+    stack: NetworkStack,
     private readonly policy: AddressPolicy,
     opts: UdpTranslateOptions = {},
   ) {
+    super(stack, "udp6", opts);
     if (stack.ipv6 === undefined) throw new Error("Udp6Translator: the stack has IPv6 off");
     this.gw = stack.ipv6;
-    this.log = opts.log;
-    this.fds = opts.fds;
-    const maxFlows = opts.maxFlows ?? 4096;
-    this.maxFlowsPerGuest = shareOption(opts.maxFlowsPerGuest, maxFlows, "maxFlowsPerGuest");
-    this.flows = new IdleTable<Udp6Flow>(opts.timers ?? stack.timers, opts.idleMs ?? 60_000, maxFlows, (f, why) => {
-      if (why === "expired") this.counters.flowsExpired++;
-      else this.counters.flowsEvicted++;
-      this.release(f);
-    });
     this.gw.udpForwarder = (_gw, d) => this.fromGuest(d);
-  }
-
-  get size(): number {
-    return this.flows.size;
   }
 
   private fromGuest(d: Udp6Datagram): void {
@@ -88,49 +44,28 @@ export class Udp6Translator {
     }
     const key = (hashIpv6(d.src) ^ Math.imul(d.srcPort + 1, 0x9e3779b1)) >>> 0;
     let found = this.flows.get(key);
-    if (found !== undefined && (found.guestPort !== d.srcPort || !ipv6Equal(found.guest6, d.src))) {
+    if (found !== undefined && (found.guestPort !== d.srcPort || !ipv6Equal(found.guest6!, d.src))) {
       // A hash collision: the newer flow takes the slot.
       c.flowsEvicted++;
       this.close(found);
       found = undefined;
     }
-    const flow = flowForDatagram(this.flows, found, key, d, this.stack.now(), this.fds, c, this.opener);
+    const flow = this.flowFor(found, key, d);
     if (flow === undefined) return;
-    // dgram keeps the buffer until sent: a copy of the borrowed payload.
-    flow.sock!.send(Buffer.from(d.payload), d.dstPort, target.host, this.afterSend);
+    flow.sock.send(d.payload, target.host, 0, d.dstPort);
   }
 
-  private readonly afterSend = (err: Error | null): void => {
-    if (!err) return;
-    this.counters.sendErrors++;
-    this.log?.debug({ code: (err as NodeJS.ErrnoException).code }, "udp6: send failed");
-  };
-
-  private readonly opener = (key: number, d: Udp6Datagram, now: number): Udp6Flow => this.open(key, d, now);
-
-  private open(key: number, d: Udp6Datagram, now: number): Udp6Flow {
-    const guest = this.stack.rxGuest;
-    admitFlow(this.flows, guest, this.maxFlowsPerGuest, this.counters);
+  protected newFlow(key: number, d: Udp6Datagram, now: number): UdpFlow {
     // The guest's address came from the parse as an immutable object of its own: kept as is.
-    const flow = new Udp6Flow(key, d.port, d.srcMac, d.src, d.srcPort, now);
-    flow.guest = guest;
-    const sock = createSocket({ type: "udp6", ipv6Only: true });
-    sock.on("message", (msg, rinfo) => this.toGuest(flow, msg, rinfo.address, rinfo.port));
-    sock.on("error", (err) => {
-      this.log?.debug({ code: (err as NodeJS.ErrnoException).code }, "udp6: host socket error");
-      this.close(flow);
-    });
-    sock.bind(0);
-    sock.unref();
-    flow.sock = sock;
-    this.flows.add(flow, now);
-    this.counters.flowsOpened++;
-    return flow;
+    return new UdpFlow(key, d.port, d.srcMac, 0, d.src, d.srcPort, now);
   }
 
-  private toGuest(flow: Udp6Flow, msg: Uint8Array, address: string, port: number): void {
-    const c = this.counters;
-    if (!this.flows.has(flow)) return;
+  protected hostSocket(flow: UdpFlow): HostDatagram {
+    return this.dgramSocket(flow, "udp6", (msg, address, port) => this.toGuest(flow, msg, address, port));
+  }
+
+  private toGuest(flow: UdpFlow, msg: Uint8Array, address: string, port: number): void {
+    if (!this.live(flow)) return;
     let src = parseIpv6Address(address.replace(/%.*$/, ""));
     if (src === undefined) return;
     // Replies from the host's loopback appear to come from the host alias.
@@ -138,30 +73,11 @@ export class Udp6Translator {
       if (this.gw.cfg.hostAlias === null) return;
       src = this.gw.cfg.hostAlias;
     }
-    flow.lastActive = this.stack.now();
-    countToGuest(c, this.gw.sendUdp(flow.port, flow.guestMac, src, port, flow.guest6, flow.guestPort, msg), msg.length);
-  }
-
-  private close(flow: Udp6Flow): void {
-    if (this.flows.delete(flow)) this.release(flow);
-  }
-
-  private release(flow: Udp6Flow): void {
-    releaseFlow(flow, this.fds);
-    try {
-      flow.sock?.close();
-    } catch {
-      /* already closed */
-    }
-  }
-
-  closeAll(): void {
-    for (const f of [...this.flows.values()]) this.close(f);
-    this.flows.stop();
+    countToGuest(this.counters, this.gw.sendUdp(flow.port, flow.guestMac, src, port, flow.guest6!, flow.guestPort, msg), msg.length);
   }
 
   list(): Array<{ guest: string; idleMs: number }> {
     const now = this.stack.now();
-    return [...this.flows.values()].map((f) => ({ guest: `[${formatIpv6(f.guest6)}]:${f.guestPort}`, idleMs: now - f.lastActive }));
+    return [...this.flows.values()].map((f) => ({ guest: `[${formatIpv6(f.guest6!)}]:${f.guestPort}`, idleMs: now - f.lastActive }));
   }
 }

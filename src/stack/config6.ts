@@ -14,7 +14,7 @@
  * §2.5.1, RFC 2464 §4). `resolveIpv6Config` rejects bad values with an Error naming the field.
  */
 
-import { isLinkLocal6, isMulticast6, isUnspecified6, linkLocalFromMac, maskPrefix6, parseIpv6Prefix, parseIpv6Address, formatIpv6, hashIpv6, ipv6Equal, Ipv6Addr } from "../ipv6/addr.js";
+import { isLinkLocal6, isMulticast6, isUnspecified6, linkLocalFromMac, maskPrefix6, parseIpv6Prefix, parseIpv6Address, formatIpv6, hashIpv6, ipv6Bytes, ipv6Equal, Ipv6Addr } from "../ipv6/addr.js";
 
 export const DEFAULT_SUBNET6 = "fd73:6b69:6666::/64";
 
@@ -92,5 +92,5 @@ export function classifyDestination6(cfg: Ipv6Config, a: Ipv6Addr): Destination6
   return { kind: "host", host: formatIpv6(a) };
 }
 
-export { formatIpv6, parseIpv6Address, hashIpv6, ipv6Equal };
+export { formatIpv6, parseIpv6Address, hashIpv6, ipv6Equal, ipv6Bytes };
 export type { Ipv6Addr as Ipv6Address };

@@ -17,9 +17,12 @@
  *    ours: guests reach each other through the switch;
  *  - fragments are reassembled (fragments.ts; bounded), then dispatched as a whole packet;
  *  - guests' addresses are learned into the neighbour cache (neighbors6.ts).
- * ICMPv6 goes to ndp-service.ts (Neighbor Discovery, router advertisements) or is an echo to
- * the gateway or the alias (RFC 4443 §4.2; an echo to any other address gets "administratively
- * prohibited", §3.1: echo is not forwarded to hosts over IPv6); UDP to the gateway's services (DNS on 53, stateless DHCPv6 on 547,
+ * ICMPv6 goes to ndp-service.ts (Neighbor Discovery, router advertisements) or is an echo
+ * request (RFC 4443 §4.1): to the gateway it is answered here (§4.2); to the host alias or any
+ * other unicast address it goes to `echoForwarder` (ICMPv6 echo translation through host ping
+ * sockets, src/socket-translate/icmp6-translator.ts) when one is installed; without one the
+ * alias is answered here and any other address gets "administratively prohibited" (§3.1) at
+ * once. UDP to the gateway's services (DNS on 53, stateless DHCPv6 on 547,
  * dhcp6-service.ts) or to the forwarder.
  *
  * Transmit: `begin(port, dstMac, src, dst, nextHeader, l4Len, hopLimit)` writes Ethernet and
@@ -79,6 +82,13 @@ export interface Udp6Datagram {
 export type Udp6Handler = (gw: Ipv6Gateway, d: Udp6Datagram) => void;
 
 /**
+ * Handler of a guest's echo request beyond the gateway (checksum verified): `msg` is the ICMPv6
+ * message (type 128, identifier at 4, sequence at 6, data from 8) and `packet` the whole IPv6
+ * packet, both borrowed for the call.
+ */
+export type Echo6Forwarder = (port: Port, srcMac: number, src: Ipv6Addr, dst: Ipv6Addr, msg: Uint8Array, packet: Uint8Array) => void;
+
+/**
  * Handler of TCP segments over IPv6 (the TCP layer); `packet` and `chain` are borrowed;
  * `verified`: the link vouched for the checksum.
  */
@@ -98,6 +108,8 @@ export class Ipv6Gateway {
   udpForwarder: Udp6Handler | undefined;
   /** TCP to the gateway or beyond (the TCP layer). */
   tcpHandler: Tcp6Handler | undefined;
+  /** Echo requests to the host alias and beyond (ICMPv6 echo translation). */
+  echoForwarder: Echo6Forwarder | undefined;
   private readonly tx: Uint8Array;
   private txPort: Port | undefined;
   private txL4Off = 0;
@@ -125,6 +137,11 @@ export class Ipv6Gateway {
 
   unbindUdp(localPort: number): void {
     this.udpServices.delete(localPort);
+  }
+
+  /** The handler bound to UDP port `localPort` of the gateway, if any. */
+  udpService(localPort: number): Udp6Handler | undefined {
+    return this.udpServices.get(localPort);
   }
 
   /** The gateway's own unicast addresses (its ULA, its link-local, the host alias when on). */
@@ -224,6 +241,10 @@ export class Ipv6Gateway {
       return this.ndp.receive(port, srcMac, src, dst, packet[7], msg);
     }
     if (type !== Icmpv6Type.EchoRequest || msg[1] !== 0 || msg.length < 8 || isUnspecified6(src)) return c.drop("icmpv6-unhandled");
+    if (upperLayerChecksum6(msg, 0, msg.length, src, dst, NextHeader.ICMPv6) !== 0) return c.drop("icmpv6-malformed");
+    const fwd = this.echoForwarder;
+    const toAlias = this.cfg.hostAlias !== null && ipv6Equal(dst, this.cfg.hostAlias);
+    if (fwd !== undefined && dst.w0 >>> 24 !== 0xff && (toAlias || !this.isGatewayAddress(dst))) return fwd(port, srcMac, src, dst, msg, packet);
     if (!this.isGatewayAddress(dst)) {
       // Echo beyond the gateway is not forwarded over IPv6: say so at once (RFC 4443 §3.1 code 1)
       // rather than let the guest's ping time out. Never for a multicast destination (§2.4(e)).
@@ -231,15 +252,18 @@ export class Ipv6Gateway {
       if (dst.w0 >>> 24 !== 0xff) this.sendError(port, srcMac, src, Icmpv6Type.DestUnreachable, 1, packet);
       return;
     }
-    if (upperLayerChecksum6(msg, 0, msg.length, src, dst, NextHeader.ICMPv6) !== 0) return c.drop("icmpv6-malformed");
     // RFC 4443 §4.2: the reply carries the request's identifier, sequence and data.
-    const reply: Icmpv6Repr = { kind: "echo-reply", id: getU16(msg, 4), seq: getU16(msg, 6), data: msg.subarray(8) };
+    if (this.sendEchoReply(port, srcMac, dst, src, getU16(msg, 4), getU16(msg, 6), msg.subarray(8))) c.icmpv6EchoReplies++;
+  }
+
+  /** An ICMPv6 echo reply (RFC 4443 §4.2) from `src` to a guest; false when it could not go. */
+  sendEchoReply(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, id: number, seq: number, data: Uint8Array): boolean {
+    const reply: Icmpv6Repr = { kind: "echo-reply", id, seq, data };
     const len = icmpv6Len(reply);
-    const off = this.begin(port, srcMac, dst, src, NextHeader.ICMPv6, len, HOP_LIMIT);
-    if (off < 0) return;
-    emitIcmpv6(reply, this.tx, off, dst, src);
-    c.icmpv6EchoReplies++;
-    this.finish(len);
+    const off = this.begin(port, dstMac, src, dst, NextHeader.ICMPv6, len, HOP_LIMIT);
+    if (off < 0) return false;
+    emitIcmpv6(reply, this.tx, off, src, dst);
+    return this.finish(len);
   }
 
   private receiveUdp(port: Port, srcMac: number, src: Ipv6Addr, dst: Ipv6Addr, packet: Uint8Array, chain: ExtChain, verified: boolean): void {

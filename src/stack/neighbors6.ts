@@ -20,6 +20,8 @@ export interface Neighbor6<P> {
 
 export class NeighborCache6<P> {
   private readonly entries = new Map<number, Neighbor6<P>>();
+  /** Callbacks waiting for an address to be learned (`whenLearned`), by address hash. */
+  private readonly waiters = new Map<number, Set<{ addr: Ipv6Addr; cb: () => void }>>();
   evictions = 0;
 
   constructor(private readonly max: number) {}
@@ -46,6 +48,34 @@ export class NeighborCache6<P> {
       this.evictions++;
     }
     this.entries.set(k, { addr, mac, port });
+    const w = this.waiters.size > 0 ? this.waiters.get(k) : undefined;
+    if (w !== undefined) {
+      for (const x of [...w]) {
+        if (!ipv6Equal(x.addr, addr)) continue;
+        w.delete(x);
+        x.cb();
+      }
+      if (w.size === 0) this.waiters.delete(k);
+    }
+  }
+
+  /**
+   * Call `cb` once when `addr` is next learned (new or moved); returns a function that cancels
+   * the wait. No polling: the receive path that learns the address calls back.
+   */
+  whenLearned(addr: Ipv6Addr, cb: () => void): () => void {
+    const k = hashIpv6(addr);
+    let w = this.waiters.get(k);
+    if (w === undefined) {
+      w = new Set();
+      this.waiters.set(k, w);
+    }
+    const x = { addr, cb };
+    w.add(x);
+    return () => {
+      const ws = this.waiters.get(k);
+      if (ws?.delete(x) && ws.size === 0) this.waiters.delete(k);
+    };
   }
 
   /** Forget every entry behind `port` (the port was detached). */

@@ -35,10 +35,10 @@ import { shareOption, type Guest } from "./guests.js";
 import { ownTimers, type TimerHost, type TimerOwner, type TimerTarget, type Timers } from "./timers.js";
 import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
 import { Counters } from "../common/counters.js";
-import { hashIpv6, ipv6Equal, type Ipv6Addr } from "../ipv6/addr.js";
-import { IPV6_HEADER_LEN, NextHeader, upperLayerChecksum6, emitIpv6 } from "../ipv6/ipv6.js";
+import { formatIpv6, hashIpv6, ipv6Equal, type Ipv6Addr } from "../ipv6/addr.js";
+import { NextHeader, upperLayerChecksum6 } from "../ipv6/ipv6.js";
 import type { ExtChain } from "../ipv6/ext.js";
-import { emitTcp6, FlowTable6, unreachCode6 } from "./tcp6.js";
+import { FlowTable6, sendRaw6, sendSynUnreachable6 } from "./tcp6.js";
 
 /** Most payload of a TCP super-segment: a 64 KiB IPv4 packet with a 60-byte TCP header. */
 const MAX_SUPER_SEGMENT_PAYLOAD = 0xffff - 20 - 60;
@@ -70,6 +70,8 @@ export interface TcpLayerOptions {
 export interface TcpConnectOptions {
   /** Source address the guest sees (default: the host alias if enabled, else the gateway). */
   srcIp?: number;
+  /** The same for `connect6` (default: the IPv6 host alias if enabled, else the gateway's ULA). */
+  src6?: Ipv6Addr;
   /** The owner's handler, installed before the SYN goes out. */
   onEvents?: TcpFlowHandler;
   owner?: unknown;
@@ -272,20 +274,38 @@ export class TcpLayer {
    * retry), when the flow table is full, or when no source port is free.
    */
   connect(guestIp: number, guestPort: number, opts: TcpConnectOptions = {}): TcpFlow {
-    if (this.closed) throw new Error("the TCP layer is closed");
     const nb = this.stack.neighbors.lookup(guestIp);
     if (nb === undefined) throw new Error(`no neighbour entry for ${formatIpv4(guestIp)} (it has not answered ARP)`);
+    const cfg = this.stack.config;
+    return this.activeOpen(nb, guestIp, guestPort, opts.srcIp ?? cfg.hostAliasIp ?? cfg.gatewayIp, undefined, undefined, opts);
+  }
+
+  /**
+   * `connect` over IPv6 (tcp6.ts): from the IPv6 host alias (else the gateway's ULA) to
+   * `guest6`, whose MAC must be in the IPv6 neighbour cache (learned from its traffic or a
+   * neighbour solicitation); the MSS is the IPv6 one. Throws when IPv6 is off.
+   */
+  connect6(guest6: Ipv6Addr, guestPort: number, opts: TcpConnectOptions = {}): TcpFlow {
+    const gw = this.stack.ipv6;
+    if (gw === undefined) throw new Error("IPv6 is off on this network");
+    const nb = gw.neighbors.lookup(guest6);
+    if (nb === undefined) throw new Error(`no neighbour entry for ${formatIpv6(guest6)} (it has not answered neighbour solicitation)`);
+    return this.activeOpen(nb, 0, guestPort, 0, guest6, opts.src6 ?? gw.cfg.hostAlias ?? gw.cfg.gateway, opts);
+  }
+
+  private activeOpen(nb: { port: Port; mac: number }, guestIp: number, guestPort: number, src: number, guest6: Ipv6Addr | undefined, src6: Ipv6Addr | undefined, opts: TcpConnectOptions): TcpFlow {
+    if (this.closed) throw new Error("the TCP layer is closed");
     if (this.flowCount >= this.maxFlows) {
       this.counters.refusedTooMany++;
       throw new Error(`too many TCP flows (limit ${this.maxFlows})`);
     }
-    const cfg = this.stack.config;
-    const src = opts.srcIp ?? cfg.hostAliasIp ?? cfg.gatewayIp;
-    const srcPort = this.ephemeralPort(guestIp, guestPort, src);
+    const srcPort = this.ephemeralPort(guestIp, guestPort, src, guest6, src6);
     const now = this.stack.now();
-    const iss = this.isn.next(src, srcPort, guestIp, guestPort, now);
-    const conn = TcpConnection.connect(this.cfg, { localPort: srcPort, remotePort: guestPort }, iss, now, randomU32());
+    const iss = guest6 === undefined ? this.isn.next(src, srcPort, guestIp, guestPort, now) : this.isn.next(hashIpv6(src6!), srcPort, hashIpv6(guest6), guestPort, now);
+    const conn = TcpConnection.connect(guest6 === undefined ? this.cfg : this.cfg6, { localPort: srcPort, remotePort: guestPort }, iss, now, randomU32());
     const flow = new TcpFlow(this, conn, nb.port, nb.mac, guestIp, guestPort, src, srcPort);
+    flow.guest6 = guest6;
+    flow.remote6 = src6;
     flow.onEvents = opts.onEvents;
     flow.owner = opts.owner;
     this.add(flow);
@@ -296,12 +316,13 @@ export class TcpLayer {
   private nextEphemeral = EPHEMERAL_FIRST + Math.floor(Math.random() * (EPHEMERAL_LAST - EPHEMERAL_FIRST + 1));
 
   /** RFC 6056 §3.3.4-like: the next port of the range whose 4-tuple is unused. */
-  private ephemeralPort(guestIp: number, guestPort: number, src: number): number {
+  private ephemeralPort(guestIp: number, guestPort: number, src: number, guest6: Ipv6Addr | undefined, src6: Ipv6Addr | undefined): number {
     const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
     for (let i = 0; i < span; i++) {
       const p = this.nextEphemeral;
       this.nextEphemeral = p === EPHEMERAL_LAST ? EPHEMERAL_FIRST : p + 1;
-      if (this.lookup(guestIp, guestPort, src, p) === undefined) return p;
+      const used = guest6 === undefined ? this.lookup(guestIp, guestPort, src, p) : this.flows6.lookup(guest6, guestPort, src6!, p);
+      if (used === undefined) return p;
     }
     throw new Error("no free source port");
   }
@@ -506,27 +527,14 @@ export class TcpLayer {
 
   /** Emit one segment of `flow` toward its guest. */
   sendSegment(flow: TcpFlow, seg: TcpRepr): void {
-    if (flow.remote6 !== undefined) this.sendRaw6(flow.port, flow.guestMac, flow.remote6, flow.guest6!, seg, flow.conn.sendMss);
+    if (flow.remote6 !== undefined) sendRaw6(this.stack.ipv6!, this.counters, flow.port, flow.guestMac, flow.remote6, flow.guest6!, seg, flow.conn.sendMss);
     else this.sendRaw(flow.port, flow.guestMac, flow.remoteIp, flow.guestIp, seg, flow.conn.sendMss);
   }
 
   /** A segment that belongs to no flow (a RST) to a guest, over IPv4 or IPv6. */
   private sendAny(port: Port, dstMac: number, src: number, dst: number, src6: Ipv6Addr | undefined, dst6: Ipv6Addr | undefined, seg: TcpRepr): void {
-    if (src6 !== undefined) this.sendRaw6(port, dstMac, src6, dst6!, seg);
+    if (src6 !== undefined) sendRaw6(this.stack.ipv6!, this.counters, port, dstMac, src6, dst6!, seg);
     else this.sendRaw(port, dstMac, src, dst, seg);
-  }
-
-  /** `sendRaw` over IPv6 (tcp6.ts emits the segment with the IPv6 pseudo-header checksum). */
-  private sendRaw6(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, seg: TcpRepr, mss = 0): void {
-    const gw = this.stack.ipv6!;
-    const len = tcpLen(seg);
-    const superSegment = mss > 0 && seg.payload.length > mss && port.tcpSegmentation;
-    const off = gw.begin(port, dstMac, src, dst, NextHeader.TCP, len, this.stack.config.ttl, superSegment);
-    if (off < 0) return;
-    emitTcp6(seg, gw.txBuffer, off, src, dst, port.txChecksum);
-    this.counters.segmentsOut++;
-    if (seg.flags & TcpFlag.RST) this.counters.resetsSent++;
-    gw.finish(len, superSegment ? txGsoMeta(mss) : port.txChecksum ? TX_CSUM_PARTIAL : 0);
   }
 
   /**
@@ -547,7 +555,7 @@ export class TcpLayer {
 
   /** ICMP destination unreachable quoting the guest's SYN (RFC 792; RFC 1122 §3.2.2.1). */
   sendUnreachable(flow: TcpFlow, code: number): void {
-    if (flow.guest6 !== undefined) return this.sendUnreachable6(flow, code);
+    if (flow.guest6 !== undefined) return sendSynUnreachable6(this.stack.ipv6!, flow.port, flow.guestMac, flow.guest6, flow.remote6!, flow.guestPort, flow.remotePort, flow.conn.irs, code);
     // Quote a reconstruction of the guest's SYN: its IP header and the first 8 bytes of TCP
     // (ports and sequence number), which is what the guest needs to match the error.
     const quote = new Uint8Array(28);
@@ -565,16 +573,6 @@ export class TcpLayer {
     if (off < 0) return;
     emitIcmp(msg, this.stack.txBuffer, off);
     this.stack.finishIpv4(len);
-  }
-
-  /** ICMPv6 destination unreachable (RFC 4443 §3.1) quoting a reconstruction of the guest's SYN. */
-  private sendUnreachable6(flow: TcpFlow, code: number): void {
-    const quote = new Uint8Array(IPV6_HEADER_LEN + 8);
-    emitIpv6({ src: flow.guest6!, dst: flow.remote6!, nextHeader: NextHeader.TCP, hopLimit: 64, trafficClass: 0, flowLabel: 0, payloadLength: 20 }, quote, 0);
-    setU16(quote, IPV6_HEADER_LEN, flow.guestPort);
-    setU16(quote, IPV6_HEADER_LEN + 2, flow.remotePort);
-    setU32(quote, IPV6_HEADER_LEN + 4, flow.conn.irs);
-    this.stack.ipv6!.sendUnreachable({ port: flow.port, srcMac: flow.guestMac, src: flow.guest6!, packet: quote }, unreachCode6(code));
   }
 
   /**

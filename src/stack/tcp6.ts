@@ -16,8 +16,12 @@
 import { hashIpv6, ipv6Equal, type Ipv6Addr } from "../ipv6/addr.js";
 import { NextHeader, pseudoHeaderSum6 } from "../ipv6/ipv6.js";
 import { checksumFinish, foldSum, pseudoHeaderSum } from "../ipv4/checksum.js";
-import { getU16, setU16 } from "../common/bytes.js";
-import { emitTcp, type TcpRepr } from "../tcp/wire.js";
+import { getU16, setU16, setU32 } from "../common/bytes.js";
+import { emitTcp, tcpLen, TcpFlag, type TcpRepr } from "../tcp/wire.js";
+import { IPV6_HEADER_LEN, emitIpv6 } from "../ipv6/ipv6.js";
+import { TX_CSUM_PARTIAL, txGsoMeta } from "../common/frame-channel.js";
+import type { Ipv6Gateway } from "./gateway-ipv6.js";
+import type { Port } from "./port.js";
 
 /** The fields of a flow the IPv6 table keys on. */
 export interface Flow6Key {
@@ -105,4 +109,32 @@ export function unreachCode6(icmp4Code: number): number {
     default:
       return 3;
   }
+}
+
+/**
+ * Emit one segment toward a guest over IPv6 (the TCP layer's `sendRaw` for IPv6 flows): a
+ * segment carrying more than `mss` bytes goes as a super-segment the link cuts at `mss`.
+ */
+export function sendRaw6(gw: Ipv6Gateway, counters: { segmentsOut: number; resetsSent: number }, port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, seg: TcpRepr, mss = 0): void {
+  const len = tcpLen(seg);
+  const superSegment = mss > 0 && seg.payload.length > mss && port.tcpSegmentation;
+  const off = gw.begin(port, dstMac, src, dst, NextHeader.TCP, len, gw.stack.config.ttl, superSegment);
+  if (off < 0) return;
+  emitTcp6(seg, gw.txBuffer, off, src, dst, port.txChecksum);
+  counters.segmentsOut++;
+  if (seg.flags & TcpFlag.RST) counters.resetsSent++;
+  gw.finish(len, superSegment ? txGsoMeta(mss) : port.txChecksum ? TX_CSUM_PARTIAL : 0);
+}
+
+/**
+ * ICMPv6 destination unreachable (RFC 4443 §3.1) for a guest's SYN, quoting a reconstruction
+ * of it (IPv6 header, ports, sequence number `irs`); `icmp4Code` as for IPv4 (unreachCode6).
+ */
+export function sendSynUnreachable6(gw: Ipv6Gateway, port: Port, guestMac: number, guest6: Ipv6Addr, remote6: Ipv6Addr, guestPort: number, remotePort: number, irs: number, icmp4Code: number): void {
+  const quote = new Uint8Array(IPV6_HEADER_LEN + 8);
+  emitIpv6({ src: guest6, dst: remote6, nextHeader: NextHeader.TCP, hopLimit: 64, trafficClass: 0, flowLabel: 0, payloadLength: 20 }, quote, 0);
+  setU16(quote, IPV6_HEADER_LEN, guestPort);
+  setU16(quote, IPV6_HEADER_LEN + 2, remotePort);
+  setU32(quote, IPV6_HEADER_LEN + 4, irs);
+  gw.sendUnreachable({ port, srcMac: guestMac, src: guest6, packet: quote }, unreachCode6(icmp4Code));
 }

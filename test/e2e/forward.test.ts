@@ -13,7 +13,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireNetns } from "../support/netns.js";
-import { startGuest, type Guest } from "../support/guest.js";
+import { exchange } from "../support/ports.js";
+import { startGuest, startGuestServers, type Guest } from "../support/guest.js";
 import { ForwardManager } from "../../src/forward/manager.js";
 import type { ForwardSpec } from "../../src/forward/spec.js";
 
@@ -66,23 +67,6 @@ function tcp(port: number, spec: Partial<ForwardSpec> = {}): ForwardSpec {
   return { proto: "tcp", hostAddr: "127.0.0.1", hostPort: 0, guestAddr: GUEST, guestPort: port, ...spec };
 }
 
-/** Connect, send `data` (then half-close), collect everything until the server closes. */
-function exchange(port: number, data: Uint8Array, halfClose = true): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
-    const got: Buffer[] = [];
-    s.on("data", (d) => got.push(d));
-    s.on("error", reject);
-    s.on("end", () => {
-      s.end();
-      resolve(Buffer.concat(got));
-    });
-    s.on("connect", () => {
-      s.write(data);
-      if (halfClose) s.end();
-    });
-  });
-}
 
 /** Free TCP port on 127.0.0.1 (listen on 0, close). */
 async function freePort(): Promise<number> {
@@ -135,12 +119,7 @@ describe("e2e: port forwarding host → guest", function () {
     // With TAP offload: forwarded connections (skiff's active opens) send super-segments too.
     guest = await startGuest("skiff-e2e-fwd", { mtu: 1500, offload: true });
     fm = new ForwardManager(guest.stack, guest.tcp, { connectTimeoutMs: 3000 });
-    const p = spawn("ip", ["netns", "exec", guest.ns.name, "python3", "-c", GUEST_SERVERS, join(dir, "blob.bin")], { stdio: ["ignore", "pipe", "inherit"] });
-    servers = p;
-    await new Promise<void>((resolve, reject) => {
-      p.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
-      p.on("exit", (c) => reject(new Error(`guest servers exited with ${c}`)));
-    });
+    servers = await startGuestServers(guest, GUEST_SERVERS, [join(dir, "blob.bin")]);
   });
 
   after(async () => {
@@ -314,9 +293,15 @@ describe("e2e: skiff run -p and --api-socket (built CLI)", function () {
       expect(add.status, add.stderr).to.equal(0);
       expect(add.stdout).to.match(new RegExp(`127\\.0\\.0\\.1:${second}\\s+->\\s+192\\.168\\.65\\.3:8080`));
       expect(await fetchText(`http://127.0.0.1:${second}/index.html`)).to.equal("hello from inside\n");
+      // On [::1] the forward goes to the guest's IPv6 address (IPv4 if refused there).
+      const third = await freePort();
+      const add6 = spawnSyncSkiff(bin, ["forward", "add", `[::1]:${third}:8080`, "--api-socket", sock]);
+      expect(add6.status, add6.stderr).to.equal(0);
+      expect(add6.stdout).to.match(new RegExp(`\\[::1\\]:${third}\\s+->\\s+\\[fd73:6b69:6666:0:5054:ff:fe65:3\\]:8080 \\(or 192\\.168\\.65\\.3:8080\\)`));
+      expect(await fetchText(`http://[::1]:${third}/index.html`)).to.equal("hello from inside\n");
       const ls = spawnSyncSkiff(bin, ["forward", "ls", "--json", "--api-socket", sock]);
       const list = JSON.parse(ls.stdout) as Array<{ id: string; hostPort: number }>;
-      expect(list.map((f) => f.hostPort)).to.deep.equal([hostPort, second]);
+      expect(list.map((f) => f.hostPort)).to.deep.equal([hostPort, second, third]);
       const rm = spawnSyncSkiff(bin, ["forward", "rm", list[1].id, "--api-socket", sock]);
       expect(rm.status, rm.stderr).to.equal(0);
       const bad = spawnSyncSkiff(bin, ["forward", "add", "99999:1", "--api-socket", sock]);

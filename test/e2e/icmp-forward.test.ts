@@ -13,8 +13,8 @@
  * assertions are here, in mocha.
  */
 import { expect } from "chai";
-import { fileURLToPath } from "node:url";
-import { createNetns, requireNetns, run, type ExecResult, type Netns } from "../support/netns.js";
+import { createNetns, requireNetns, type ExecResult, type Netns } from "../support/netns.js";
+import { childMain, printResult, runChildInNetns } from "../support/netns-child.js";
 
 const CHILD_ENV = "SKIFF_ICMP_E2E_CHILD";
 const TARGET = "10.200.0.1";
@@ -65,15 +65,10 @@ if (process.env[CHILD_ENV] === undefined) {
         before(async () => {
           const set = await far.exec(["sysctl", "-qw", `net.ipv4.ping_group_range=${range}`]);
           expect(set.code, set.stderr).to.equal(0);
-          const self = fileURLToPath(import.meta.url);
-          const root = fileURLToPath(new URL("../../", import.meta.url)); // where `--import tsx` resolves
-          out = await run(
-            ["ip", "netns", "exec", far.name, "env", "-C", root, `${CHILD_ENV}=${mode}`, process.execPath, "--import", "tsx", self],
-            90_000,
-          );
-          const line = out.stdout.split("\n").find((l) => l.startsWith("RESULT "));
-          expect(line, `child exited ${out.code}\n${out.stdout}\n${out.stderr}`).to.be.a("string");
-          r = JSON.parse(line!.slice("RESULT ".length)) as ChildResult;
+          const c = await runChildInNetns<ChildResult>(far, import.meta.url, CHILD_ENV, mode);
+          out = c.out;
+          if (c.result === undefined) expect.fail(`child exited ${out.code}\n${out.stdout}\n${out.stderr}`);
+          r = c.result;
         });
 
         const why = () => `${JSON.stringify(r.counters)} stack drops ${JSON.stringify(r.stackDrops)} (${r.reason})`;
@@ -134,12 +129,7 @@ if (process.env[CHILD_ENV] === undefined) {
       });
     }
   });
-} else {
-  child(process.env[CHILD_ENV]!).catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+} else childMain(CHILD_ENV, child);
 
 /** The child: runs in the "far" namespace; the stack and its ICMP sockets live here. */
 async function child(expected: string): Promise<void> {
@@ -188,7 +178,7 @@ async function child(expected: string): Promise<void> {
       },
       stackDrops: { ...guest.stack.counters.drops } as Record<string, number>,
     };
-    console.log(`RESULT ${JSON.stringify(result)}`);
+    printResult(result);
   } finally {
     icmp.closeAll();
     await guest.close();

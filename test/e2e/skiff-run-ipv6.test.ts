@@ -40,11 +40,11 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
     }
   });
 
-  it("the guest has its SLAAC-form address and pings the gateway over IPv6", async () => {
-    const r = await skiff(["run", "--", "sh", "-c", "ip -6 addr show scope global && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::1"]);
+  it("the guest has its SLAAC-form address and pings the gateway and the host alias over IPv6", async () => {
+    const r = await skiff(["run", "--", "sh", "-c", "ip -6 addr show scope global && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::1 && ping -6 -c 2 -i 0.2 -W 2 fd73:6b69:6666::2"]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include("fd73:6b69:6666:0:5054:ff:fe65:3/64");
-    expect(r.stdout).to.match(/2 received/);
+    expect(r.stdout.match(/2 received/g)).to.have.length(2);
   });
 
   it("--subnet6 moves the prefix; --no-ipv6 leaves the namespace without IPv6 and IPv4 working", async () => {
@@ -64,12 +64,12 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
     }
   });
 
-  it("-p [::1]:PORT:9000 publishes a guest server on the host's IPv6 loopback", async () => {
+  /** `skiff run -p [::1]:PORT:9000 -- sh -c SCRIPT`; what a client of [::1]:PORT reads. */
+  async function publishAndRead(script: string): Promise<string> {
     const probe = createNetServer();
     await new Promise<void>((r) => probe.listen(0, "::1", () => r()));
     const port = (probe.address() as AddressInfo).port;
     await new Promise((r) => probe.close(r));
-    const script = `python3 -c 'import socket; s=socket.socket(); s.bind(("",9000)); s.listen(); c,a=s.accept(); c.send(b"hi over v6 host side"); c.close()'`;
     const p = spawn(process.execPath, [bin, "run", "-p", `[::1]:${port}:9000`, "--", "sh", "-c", script], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     p.stderr!.on("data", (d) => (stderr += d));
@@ -87,10 +87,20 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
         });
         if (got === "") await new Promise((r) => setTimeout(r, 100));
       }
-      expect(got, stderr).to.equal("hi over v6 host side");
       expect(await exited, stderr).to.equal(0);
+      return got;
     } finally {
       p.kill("SIGKILL");
     }
+  }
+
+  it("-p [::1]:PORT:9000 reaches a guest server on its IPv6 address: the guest sees the IPv6 host alias", async () => {
+    const script = `python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(("::",9000)); s.listen(); c,a=s.accept(); c.send(("peer " + a[0]).encode()); c.close()'`;
+    expect(await publishAndRead(script)).to.equal("peer fd73:6b69:6666::2");
+  });
+
+  it("-p [::1]:PORT:9000 still reaches a guest server listening on IPv4 only (falls back when refused over IPv6)", async () => {
+    const script = `python3 -c 'import socket; s=socket.socket(); s.bind(("",9000)); s.listen(); c,a=s.accept(); c.send(("hi over v6 host side, peer " + a[0]).encode()); c.close()'`;
+    expect(await publishAndRead(script)).to.equal("hi over v6 host side, peer 192.168.65.2");
   });
 });

@@ -43,6 +43,7 @@ describe("forward/api: the control API on a Unix socket", () => {
     api = await ApiServer.listen(sock, {
       forwards: fm,
       defaultGuest: "192.168.65.3",
+      defaultGuest6: "fd73:6b69:6666::3",
       leases: () => [{ mac: "52:54:00:65:00:03", ip: "192.168.65.3", static: true }],
       dns: records,
       stats: () => ({ stack: stack.counters.snapshot(), forwards: fm.stats() }),
@@ -85,6 +86,17 @@ describe("forward/api: the control API on a Unix socket", () => {
     expect((await call("DELETE", `/forwards/${f.id}`)).status).to.equal(404);
   });
 
+  it("IPv6: a forward to a guest's IPv6 address; on an IPv6 host address without guestAddr, the default guest's IPv6 address with IPv4 fallback", async () => {
+    const a = await call("POST", "/forwards", { hostAddr: "::1", hostPort: 0, guestAddr: "fd73:6b69:6666::9", guestPort: 80 });
+    expect(a.status, JSON.stringify(a.body)).to.equal(201);
+    expect(a.body).to.deep.include({ proto: "tcp", hostAddr: "::1", guestAddr: "fd73:6b69:6666::9", guestPort: 80 });
+    const b = await call("POST", "/forwards", { hostAddr: "::1", hostPort: 0, guestPort: 81 });
+    expect(b.body).to.deep.include({ guestAddr: "fd73:6b69:6666::3", guestAddrFallback: "192.168.65.3", guestPort: 81 });
+    const u = await call("POST", "/forwards", { proto: "udp", hostAddr: "::1", hostPort: 0, guestPort: 53 });
+    expect(u.body).to.deep.include({ proto: "udp", guestAddr: "192.168.65.3" });
+    expect((await call("GET", "/forwards")).body).to.deep.equal([a.body, b.body, u.body]);
+  });
+
   it("answers every bad forward request with 400 naming the problem, and changes nothing", async () => {
     const kept = (await call("POST", "/forwards", { hostPort: 0, guestPort: 22 })).body;
     const busy = createServer();
@@ -102,6 +114,11 @@ describe("forward/api: the control API on a Unix socket", () => {
         [{ hostPort: 0, guestPort: 2, guestAddr: "8.8.8.8" }, /guestAddr: 8\.8\.8\.8 is not a guest address/],
         [{ hostPort: 0, guestPort: 2, guestAddr: "192.168.65.1" }, /not a guest address/],
         [{ hostPort: busyPort, guestPort: 2 }, new RegExp(`port ${busyPort} is already in use`)],
+        [{ hostPort: 0, guestPort: 2, guestAddr: "2001:db8::1" }, /guestAddr: 2001:db8::1 is not a guest address of the network/],
+        [{ hostPort: 0, guestPort: 2, guestAddr: "fd73:6b69:6666::1" }, /guestAddr: fd73:6b69:6666::1 is not a guest address/],
+        [{ hostPort: 0, guestPort: 2, guestAddr: "fd73:6b69:6666::2" }, /is not a guest address/],
+        [{ hostPort: 0, guestPort: 2, guestAddr: "fe80::1%sk0" }, /guestAddr: not an IPv4 or IPv6 address/],
+        [{ hostPort: 0, guestPort: 2, guestAddr: "fd73:6b69:6666::9", guestAddrFallback: "8.8.8.8" }, /guestAddrFallback: 8\.8\.8\.8 is not a guest address/],
       ] as const) {
         const r = await call("POST", "/forwards", body);
         expect(r.status, JSON.stringify(body)).to.equal(400);

@@ -17,14 +17,13 @@ import {
   IcmpTranslator,
   type IcmpAddon,
   type IcmpDgramSocket,
-  type IcmpDgramWrapper,
   type IcmpTranslateOptions,
 } from "../../src/socket-translate/icmp-translator.js";
-import type { TimerHost } from "../../src/stack/timers.js";
 import { findAddon, loadAddon } from "../../src/native/addon.js";
 import { fileURLToPath } from "node:url";
 
 import { GUEST_MAC, GW_MAC, GUEST_IP, HOST_IP, RecordingChannel } from "../support/stack.js";
+import { FakeAddon, FakeSocket, ManualTimers, fakeWrapper } from "../support/icmp-fakes.js";
 
 const { EACCES, EPERM, EAGAIN, EBADF } = constants.errno;
 const GUEST2_IP = ip4("192.168.65.4")!;
@@ -34,92 +33,6 @@ const FAR2 = ip4("10.200.0.2")!;
 
 const Recorder = RecordingChannel;
 type Recorder = RecordingChannel;
-
-/** A clock and timers that move only when the test says so. */
-class ManualTimers implements TimerHost {
-  t = 1000;
-  private pending: Array<{ at: number; fn: () => void; live: boolean }> = [];
-  now = (): number => this.t;
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const h = { at: this.t + ms, fn, live: true };
-    this.pending.push(h);
-    return h;
-  };
-  clearTimeout = (h: unknown): void => {
-    (h as { live: boolean }).live = false;
-  };
-  advance(ms: number): void {
-    this.t += ms;
-    for (;;) {
-      const due = this.pending.filter((p) => p.live && p.at <= this.t).sort((a, b) => a.at - b.at)[0];
-      if (due === undefined) break;
-      due.live = false;
-      due.fn();
-    }
-    this.pending = this.pending.filter((p) => p.live);
-  }
-}
-
-/** The addon as the translator sees it: which ICMP sockets the "kernel" grants, and what was sent. */
-class FakeAddon implements IcmpAddon {
-  /** Result of icmpSocket(false) / icmpSocket(true): >= 0 grants a fresh fd, < 0 is -errno. */
-  dgram = 0;
-  raw = -EPERM;
-  nextFd = 100;
-  opened: Array<{ fd: number; raw: boolean }> = [];
-  closed: number[] = [];
-  sent: Array<{ fd: number; bytes: Uint8Array; ip: number }> = [];
-  sendResult: number | undefined;
-  reader: { fd: number; ring: ArrayBuffer; slot: number; lengths: Uint32Array; cb: (n: number) => void } | undefined;
-  icmpSocket(raw: boolean): number {
-    const r = raw ? this.raw : this.dgram;
-    if (r < 0) return r;
-    const fd = this.nextFd++;
-    this.opened.push({ fd, raw });
-    return fd;
-  }
-  sendTo(fd: number, bytes: Uint8Array, ip: number): number {
-    this.sent.push({ fd, bytes: Uint8Array.from(bytes), ip });
-    return this.sendResult ?? bytes.length;
-  }
-  startRead(fd: number, ring: ArrayBuffer, slot: number, lengths: Uint32Array, cb: (n: number) => void): void {
-    this.reader = { fd, ring, slot, lengths, cb };
-  }
-  stopRead(): void {}
-  close(fd: number): number {
-    this.closed.push(fd);
-    if (this.reader?.fd === fd) this.reader = undefined;
-    return 0;
-  }
-  /** The kernel hands the raw socket these IP packets in one batch. */
-  deliver(...packets: Uint8Array[]): void {
-    const r = this.reader!;
-    const ring = new Uint8Array(r.ring);
-    packets.forEach((p, i) => {
-      ring.set(p.subarray(0, r.slot), i * r.slot);
-      r.lengths[i] = p.length;
-    });
-    r.cb(packets.length);
-  }
-}
-
-class FakeSocket implements IcmpDgramSocket {
-  sent: Array<{ msg: Uint8Array; address: string }> = [];
-  closed = false;
-  sendError: Error | null = null;
-  constructor(
-    readonly fd: number,
-    readonly receive: (msg: Uint8Array, address: string) => void,
-    readonly fail: (err: Error) => void,
-  ) {}
-  send(msg: Uint8Array, address: string, done: (err: Error | null) => void): void {
-    this.sent.push({ msg: Uint8Array.from(msg), address });
-    done(this.sendError);
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
 
 interface Setup {
   stack: NetworkStack;
@@ -141,11 +54,7 @@ function setup(configure: (a: FakeAddon) => void = () => {}, opts: IcmpTranslate
   const addon = new FakeAddon();
   configure(addon);
   const sockets: FakeSocket[] = [];
-  const wrapDgram: IcmpDgramWrapper = (fd, onMessage, onError) => {
-    const s = new FakeSocket(fd, onMessage, onError);
-    sockets.push(s);
-    return s;
-  };
+  const wrapDgram = fakeWrapper(sockets);
   const warnings: string[] = [];
   const infos: string[] = [];
   const log = {

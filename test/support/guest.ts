@@ -2,9 +2,11 @@
  * A Linux network namespace guest served by an in-process skiff stack through a TAP device:
  * the harness of the end-to-end tests. The namespace gets 192.168.65.3/24 with the gateway
  * as default route (statically; DHCP has its own tests), IPv6 off so the link carries only
- * what the test does.
+ * what the test does — or, with `ipv6`, that static IPv6 address (no DAD) and the default route
+ * via the gateway's link-local address.
  */
 import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createNetns, type Netns } from "./netns.js";
 import { TapChannel } from "../../src/link/tap.js";
 import { NetworkStack, type StackOptions } from "../../src/stack/stack.js";
@@ -32,6 +34,8 @@ export interface GuestOptions {
   translate?: TcpTranslateOptions;
   policy?: Partial<PolicyOptions>;
   udp?: UdpTranslateOptions;
+  /** A static IPv6 address for the guest (in the /64 prefix); IPv6 stays off without one. */
+  ipv6?: string;
 }
 
 export async function startGuest(prefix: string, opts: GuestOptions = {}): Promise<Guest> {
@@ -44,11 +48,13 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
   const policy = new AddressPolicy({ hostAliasIp: stack.config.hostAliasIp, ...opts.policy });
   const translator = new TcpTranslator(tcp, policy, opts.translate);
   const udp = new UdpTranslator(stack, policy, opts.udp);
+  const v6 = opts.ipv6;
   for (const cmd of [
-    ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+    ...(v6 === undefined ? [["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]] : []),
     ["ip", "link", "set", "sk0", "address", "52:54:00:12:34:56", "mtu", String(mtu), "up"],
     ["ip", "addr", "add", "192.168.65.3/24", "dev", "sk0"],
     ["ip", "route", "add", "default", "via", "192.168.65.1"],
+    ...(v6 === undefined ? [] : [["ip", "-6", "addr", "add", `${v6}/64`, "dev", "sk0", "nodad"], ["ip", "-6", "route", "replace", "default", "via", "fe80::50:ff:fe00:1", "dev", "sk0"]]),
   ]) {
     const r = await ns.exec(cmd);
     expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).to.equal(0);
@@ -67,4 +73,13 @@ export async function startGuest(prefix: string, opts: GuestOptions = {}): Promi
       await ns.destroy();
     },
   };
+}
+
+/** Run a Python `script` (with `args`) in the guest's namespace; resolves once it prints "ready". */
+export function startGuestServers(guest: Guest, script: string, args: string[] = []): Promise<ChildProcess> {
+  const p = spawn("ip", ["netns", "exec", guest.ns.name, "python3", "-c", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise<ChildProcess>((resolve, reject) => {
+    p.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve(p));
+    p.on("exit", (c) => reject(new Error(`guest servers exited with ${c}`)));
+  });
 }
