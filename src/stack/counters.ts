@@ -68,6 +68,8 @@ export class StackCounters extends DropCounters<DropReason> {
   arpSendersNotLearned = 0;
   icmpEchoReplies = 0;
   icmpv6EchoReplies = 0;
+  /** Packets of the gateway's own over the MTU sent in fragments (fragment-tx.ts), both families. */
+  txFragmented = 0;
   /** Neighbor Discovery (ndp-service.ts). */
   ndpSolicitations = 0;
   ndpAdvertisementsSent = 0;

@@ -46,6 +46,7 @@ import { emitIcmpv6, icmpv6Len, Icmpv6Type, type Icmpv6Repr } from "../ipv6/icmp
 import { IPV6_HEADER_LEN, NextHeader, upperLayerChecksum6, type Ipv6Repr, emitIpv6, pseudoHeaderSum6 } from "../ipv6/ipv6.js";
 import { checksumFinish, onesSum } from "../ipv4/checksum.js";
 import { GSO_MAX_FRAME, maxFrameLen } from "../common/frame-channel.js";
+import { sendIpv6Fragments } from "./fragment-tx.js";
 import { inPrefix64, type Ipv6Config } from "./config6.js";
 import type { StackConfig } from "./config.js";
 import type { StackCounters } from "./counters.js";
@@ -113,11 +114,16 @@ export class Ipv6Gateway {
   private readonly tx: Uint8Array;
   private txPort: Port | undefined;
   private txL4Off = 0;
+  /** The packet begun by `begin` is over the MTU and goes in fragments (RFC 8200 §4.5). */
+  private txFragment = false;
+  private fragScratch: Uint8Array | undefined;
+  /** Identification of the gateway's fragmented packets; random start (RFC 7739). */
+  private fragId = (Math.random() * 0x100000000) >>> 0;
 
   constructor(readonly stack: Ipv6StackView) {
     this.cfg = stack.config.ipv6!;
     this.neighbors = new NeighborCache6<Port>(this.cfg.maxNeighbors);
-    this.tx = new Uint8Array(Math.max(maxFrameLen(stack.config.mtu), GSO_MAX_FRAME));
+    this.tx = new Uint8Array(Math.max(maxFrameLen(stack.config.mtu), GSO_MAX_FRAME + IPV6_HEADER_LEN));
     this.ndp = new NdpService(this);
   }
 
@@ -260,7 +266,7 @@ export class Ipv6Gateway {
   sendEchoReply(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, id: number, seq: number, data: Uint8Array): boolean {
     const reply: Icmpv6Repr = { kind: "echo-reply", id, seq, data };
     const len = icmpv6Len(reply);
-    const off = this.begin(port, dstMac, src, dst, NextHeader.ICMPv6, len, HOP_LIMIT);
+    const off = this.begin(port, dstMac, src, dst, NextHeader.ICMPv6, len, HOP_LIMIT, false, true);
     if (off < 0) return false;
     emitIcmpv6(reply, this.tx, off, src, dst);
     return this.finish(len);
@@ -306,8 +312,10 @@ export class Ipv6Gateway {
    * they go, or -1 (counted) when the packet would not fit the MTU (or 64 KiB for a TCP
    * super-segment).
    */
-  begin(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, nextHeader: number, l4Len: number, hopLimit: number, superSegment = false): number {
-    if (IPV6_HEADER_LEN + l4Len > (superSegment ? 0xffff + IPV6_HEADER_LEN : this.stack.config.mtu)) {
+  begin(port: Port, dstMac: number, src: Ipv6Addr, dst: Ipv6Addr, nextHeader: number, l4Len: number, hopLimit: number, superSegment = false, fragmentable = false): number {
+    // A fragmentable packet (the gateway's echo replies) over the MTU goes in fragments (finish).
+    this.txFragment = fragmentable && !superSegment && IPV6_HEADER_LEN + l4Len > this.stack.config.mtu;
+    if (l4Len > 0xffff || IPV6_HEADER_LEN + l4Len > (superSegment || this.txFragment ? 0xffff + IPV6_HEADER_LEN : this.stack.config.mtu)) {
       this.stack.counters.drop("tx-too-big");
       return -1;
     }
@@ -334,7 +342,16 @@ export class Ipv6Gateway {
     const port = this.txPort;
     if (port === undefined) return false;
     this.txPort = undefined;
-    return this.stack.transmitFrame(port, this.tx.subarray(0, this.txL4Off + l4Len), txMeta);
+    const frame = this.tx.subarray(0, this.txL4Off + l4Len);
+    if (this.txFragment) {
+      this.txFragment = false;
+      if (txMeta !== 0) return (this.stack.counters.drop("tx-too-big"), false);
+      this.stack.counters.txFragmented++;
+      const scratch = (this.fragScratch ??= new Uint8Array(maxFrameLen(this.stack.config.mtu)));
+      this.fragId = (this.fragId + 1) >>> 0;
+      return sendIpv6Fragments(frame, this.stack.config.mtu, this.fragId, scratch, (f) => this.stack.transmitFrame(port, f));
+    }
+    return this.stack.transmitFrame(port, frame, txMeta);
   }
 
   /** Send a UDP datagram to a guest (checksum computed; RFC 8200 §8.1 never zero). */

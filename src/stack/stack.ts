@@ -31,6 +31,7 @@ import { NeighborTable } from "./neighbors.js";
 import { handleIcmp } from "./gateway-icmp.js";
 import { handleUdp } from "./gateway-udp.js";
 import { Port } from "./port.js";
+import { sendIpv4Fragments } from "./fragment-tx.js";
 import type { IpHost, Ipv4Handler, UdpHandler, IcmpForwarder } from "./ip-host.js";
 
 export { Port };
@@ -68,6 +69,9 @@ export class NetworkStack implements IpHost {
   private readonly tx: Uint8Array;
   private txPort: Port | undefined;
   private txL4Off = 0;
+  /** The packet begun by `beginIpv4` is over the MTU and goes in fragments. */
+  private txFragment = false;
+  private fragScratch: Uint8Array | undefined;
   private ipId = 1;
   /**
    * True while the frame being received had its TCP/UDP checksum vouched for by the link
@@ -396,7 +400,9 @@ export class NetworkStack implements IpHost {
    * limit is the 64 KiB IPv4 packet instead.
    */
   beginIpv4(port: Port, dstMac: number, src: number, dst: number, protocol: number, l4Len: number, df = true, superSegment = false): number {
-    if (IPV4_MIN_HEADER_LEN + l4Len > (superSegment ? 0xffff : this.config.mtu)) {
+    // Without DF a packet over the MTU (up to 64 KiB) goes in fragments (finishIpv4, fragment-tx.ts).
+    this.txFragment = !df && !superSegment && IPV4_MIN_HEADER_LEN + l4Len > this.config.mtu;
+    if (IPV4_MIN_HEADER_LEN + l4Len > (superSegment || this.txFragment ? 0xffff : this.config.mtu)) {
       this.counters.drop("tx-too-big");
       return -1;
     }
@@ -431,6 +437,13 @@ export class NetworkStack implements IpHost {
     const port = this.txPort;
     if (port === undefined) return false;
     this.txPort = undefined;
+    if (this.txFragment) {
+      this.txFragment = false;
+      if (txMeta !== 0) return (this.counters.drop("tx-too-big"), false);
+      this.counters.txFragmented++;
+      const scratch = (this.fragScratch ??= new Uint8Array(maxFrameLen(this.config.mtu)));
+      return sendIpv4Fragments(this.tx.subarray(0, this.txL4Off + l4Len), this.config.mtu, scratch, (f) => this.transmitFrame(port, f));
+    }
     return this.transmit(port, this.txL4Off + l4Len, txMeta);
   }
 

@@ -47,6 +47,12 @@ describe("e2e: skiff run with IPv6 (built CLI)", function () {
     expect(r.stdout.match(/2 received/g)).to.have.length(2);
   });
 
+  it("a 3,000-byte ping to the gateway is answered in fragments, over IPv6 and IPv4 (the kernel reassembles them)", async () => {
+    const r = await skiff(["run", "--", "sh", "-c", "ping -6 -c 1 -W 3 -s 3000 fd73:6b69:6666::1 && ping -c 1 -W 3 -s 3000 192.168.65.1"]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout.match(/3008 bytes from/g)).to.have.length(2);
+  });
+
   it("--subnet6 moves the prefix; --no-ipv6 leaves the namespace without IPv6 and IPv4 working", async () => {
     const moved = await skiff(["run", "--subnet6", "fd00:5:6:7::/64", "--", "ping", "-6", "-c", "1", "-W", "2", "fd00:5:6:7::1"]);
     expect(moved.code, moved.stderr).to.equal(0);
