@@ -19,8 +19,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { createNetwork } from "../network/network.js";
+import { resolveNetworkOptions, type NetworkOptions } from "../network/options.js";
+import { guestAddress6 } from "./run-ipv6.js";
 import { parsePublishOptions } from "../network/control.js";
-import { formatIpv4 } from "../common/addr.js";
+import { formatIpv4, parseMac } from "../common/addr.js";
 import type { FrameChannel } from "../common/frame-channel.js";
 import { QemuStreamListener } from "../link/qemu-stream.js";
 import { openQemuDgram } from "../link/qemu-dgram.js";
@@ -138,13 +140,17 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
   if (opts.apiSocket !== undefined) checkSocketPath(opts.apiSocket, "--api-socket");
   const volumes = parseVolumes(opts.volumes ?? []);
   // One guest, straight on the gateway; its MAC has a static lease on the first guest address.
-  const net = await createNetwork({
+  // The image's kernel forms its IPv6 address by SLAAC from the MAC (EUI-64), so a TCP forward on
+  // [::1] or [::] goes to that address (IPv4 when the guest refuses there), as with `skiff run`.
+  const netOpts: NetworkOptions = {
     mtu: opts.mtu,
     log: opts.log,
     switch: false,
     staticLeases: [{ mac: GUEST_MAC, ip: "192.168.65.3" }],
     shares: [...(opts.shares ?? []), ...volumes.map((v) => v.share)],
-  });
+  };
+  const guestIp6 = guestAddress6(resolveNetworkOptions(netOpts).config, parseMac(GUEST_MAC)!);
+  const net = await createNetwork({ ...netOpts, defaultGuest6: guestIp6 });
   const guestIp = formatIpv4((net.config.network + 3) >>> 0);
   let dir: string | undefined;
   let link: GuestLink | undefined;
@@ -154,7 +160,7 @@ export async function vmRun(opts: VmRunOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
   try {
     // Bad -p values are usage errors: reported before anything is built or booted.
-    parsePublishOptions(opts.publish ?? [], guestIp);
+    parsePublishOptions(opts.publish ?? [], guestIp, guestIp6);
     const image = ensureImage(opts.cacheDir, (s) => process.stderr.write(`skiff vm: ${s}\n`));
     const { accel, reason } = chooseAccel(opts.accel, hostAccelFacts());
     opts.log.info({ accel, reason, net: kind, guest: guestIp }, "starting the guest");
@@ -247,7 +253,7 @@ export function vmCommand(program: Command, log: Logger, setStatus: (s: number) 
     .option("--mtu <n>", "MTU of the guest link", mtuArg, 1500)
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
     .addOption(new Option("--net <kind>", "how QEMU attaches to skiff: -netdev stream or -netdev dgram").choices(["stream", "dgram"]).default("stream"))
-    .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:guestPort[/udp] from the host to the guest (repeatable; ranges N-M)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("-p, --publish <spec>", "forward [hostAddr:]hostPort:[guestAddr:]guestPort[/udp] from the host to the guest (repeatable; ranges N-M; IPv6 in brackets)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--pcap <file>", "capture the guest's link to a pcap file")
     .option("-v, --volume <spec>", "share HOSTDIR with the guest, mounted on GUESTDIR before CMD: HOSTDIR:GUESTDIR[:ro] (repeatable; 9P over skiff's TCP)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--watch-dirs <n>", "file events of -v shares: directories the guest's agent pins per share (watches below them see host changes)", intArg(1, 1 << 20), DEFAULT_EVENT_PINS)

@@ -213,23 +213,23 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
     const GUEST_CTL = 9000;
     // `seq` output: the guest writes it, the host knows what to expect.
     const page = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join("");
-    let publish: Promise<{ status: number; body: Buffer; lines: string[]; readyAddr: string }>;
+    let publish: Promise<{ status: number; body: Buffer; body6: Buffer; lines: string[]; readyAddr: string }>;
     let pcap: Promise<{ status: number; file: string }>;
 
     before(() => {
       // -p: busybox httpd in the guest on 8080, reached from the host through the forward; the
       // guest then waits on 9000 (also forwarded) for the host to say it is done.
       publish = (async () => {
-        const [webPort, ctlPort] = [await freePort(), await freePort()];
+        const [webPort, ctlPort, web6Port] = [await freePort(), await freePort(), await freePort()];
         const lines: string[] = [];
         let readyAddr = "";
         let onReady!: () => void;
         const ready = new Promise<void>((r) => (onReady = r));
-        const cmd = `mkdir -p /srv && seq 1 20000 > /srv/index.html && httpd -p ${GUEST_HTTP} -h /srv && nc -l -p ${GUEST_CTL}`;
+        const cmd = `mkdir -p /srv && seq 1 20000 > /srv/index.html && httpd -p ${GUEST_HTTP} -h /srv && nc -l -p ${GUEST_CTL} && ip -6 addr show dev eth0 scope global`;
         const run = vmRun({
           cpus: 1, memoryMiB: 256, mtu: 1500, accel: "tcg", cacheDir, log,
           command: ["sh", "-c", cmd],
-          publish: [`${webPort}:${GUEST_HTTP}`, `127.0.0.1:${ctlPort}:${GUEST_CTL}`],
+          publish: [`${webPort}:${GUEST_HTTP}`, `127.0.0.1:${ctlPort}:${GUEST_CTL}`, `[::1]:${web6Port}:${GUEST_HTTP}`],
           consoleLog: join(dir, "publish.console.log"),
           output: (l) => lines.push(l),
           onReady: (a) => ((readyAddr = a), onReady()),
@@ -237,8 +237,9 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
         run.catch(() => {});
         await Promise.race([ready, run]);
         const body = await getWithRetry(`http://127.0.0.1:${webPort}/index.html`, Date.now() + 20_000);
+        const body6 = await getWithRetry(`http://[::1]:${web6Port}/index.html`, Date.now() + 20_000);
         await sendTo(ctlPort, "host-done\n");
-        return { status: await run, body, lines, readyAddr };
+        return { status: await run, body, body6, lines, readyAddr };
       })();
       // --pcap through the command line, over -netdev dgram.
       pcap = (async () => {
@@ -250,12 +251,15 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
       pcap.catch(() => {});
     });
 
-    it("-p HOST:GUEST: the host reaches busybox httpd in the guest (its static lease) through the forward, content equal", async () => {
+    it("-p HOST:GUEST and -p [::1]:HOST:GUEST: the host reaches busybox httpd in the guest (its static lease; its SLAAC address) through the forwards, content equal", async () => {
       const r = await publish;
       expect(r.readyAddr, "the guest has its static lease").to.equal("192.168.65.3/24");
       expect(r.body.length).to.equal(page.length);
       expect(r.body.toString("latin1") === page, "the page served by the guest arrives unchanged").to.equal(true);
       expect(r.lines, "the guest's nc got the host's line through the second forward").to.include("host-done");
+      // -p [::1]:P:GUEST goes to the guest's IPv6 address: the one its kernel formed by SLAAC from the MAC.
+      expect(r.body6.toString("latin1") === page, "the page arrives through the [::1] forward").to.equal(true);
+      expect(r.lines.join("\n")).to.include("inet6 fd73:6b69:6666:0:5054:ff:fe65:10/64");
       expect(r.status).to.equal(0);
     });
 
