@@ -14,6 +14,10 @@
  *   udpOpen() -> fd | -errno                      a non-blocking UDP socket bound to 0.0.0.0:0,
  *                                                read from the same set (closed with streamClose)
  *   udpSendTo(fd, bytes, ipv4, port) -> n | -errno  one datagram, sendto() without blocking
+ *   udpSendSegments(fd, bytes, ipv4, port, size) -> n | -errno  `bytes` as datagrams of `size`
+ *                                                bytes (the last may be shorter) in one
+ *                                                sendmsg() with UDP_SEGMENT (Linux 4.18+, UDP
+ *                                                GSO); -ENOPROTOOPT where the kernel lacks it
  *
  * Node's net.Socket costs a stream object, a write request and a JS callback (with its
  * microtask drain) per read and per write; for a network stack that relays small segments that
@@ -47,6 +51,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -412,6 +417,52 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return num(env, n < 0 ? -errno : (int32_t)n);
 }
 
+/* UDP GSO (UDP_SEGMENT, linux/udp.h): 1 supported, 0 not, -1 not probed yet. Probed once with
+ * setsockopt, because a kernel older than 4.18 ignores the SOL_UDP cmsg and would send the
+ * whole buffer as one datagram. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+static int udp_gso = -1;
+
+/* udpSendSegments(fd, bytes, ipv4, port, size): `bytes` as datagrams of `size` bytes (the last
+ * may be shorter) in one sendmsg(); bytes sent or -errno (-ENOPROTOOPT: no UDP GSO here). */
+static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  streams *s = get(env, info, 5, argv);
+  int32_t fd;
+  uint32_t ip, port, size;
+  void *data;
+  size_t len;
+  ssize_t n;
+  if (!s) return NULL;
+  if (!open_fd(s, env, info, 5, argv, &fd) || !(s->st[fd] & S_DGRAM)) return num(env, -EBADF);
+  if (napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &ip) != napi_ok || napi_get_value_uint32(env, argv[3], &port) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &size) != napi_ok || port > 65535 || size == 0 || size > 65535)
+    return napi_throw_type_error(env, NULL, "udpSendSegments(fd, Uint8Array, ipv4: uint32, port: 0..65535, size: 1..65535)"), NULL;
+  if (udp_gso < 0) {
+    int zero = 0;
+    udp_gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+  }
+  if (!udp_gso) return num(env, -ENOPROTOOPT);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(ip)};
+  struct iovec iov = {.iov_base = data, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t gso = (uint16_t)size;
+  memcpy(CMSG_DATA(c), &gso, sizeof gso);
+  do n = sendmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  return num(env, n < 0 ? -errno : (int32_t)n);
+}
+
 static void free_streams(uv_handle_t *h) {
   streams *s = h->data;
   free(s->st);
@@ -440,7 +491,7 @@ napi_status streams_register(napi_env env, napi_value exports) {
   static const skiff_export fns[] = {
       {"streamsInit", streams_init}, {"tcpConnect", tcp_connect}, {"streamSet", stream_set},
       {"streamWrite", stream_write}, {"streamShutdown", stream_shutdown}, {"streamClose", stream_close},
-      {"udpOpen", udp_open}, {"udpSendTo", udp_send_to}};
+      {"udpOpen", udp_open}, {"udpSendTo", udp_send_to}, {"udpSendSegments", udp_send_segments}};
   streams *s = calloc(1, sizeof *s);
   napi_status st;
   if (!s) return napi_generic_failure;

@@ -10,13 +10,17 @@ import { pino } from "pino";
 import { run } from "./run.js";
 import { serve } from "./serve.js";
 import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
-import { inspectCommand } from "./pcap-inspect.js";
-import { forwardCommand } from "./forward.js";
-import { vmCommand } from "./vm.js";
 import { DEFAULT_BUSY_POLL_US } from "../network/options.js";
-import { dockerCommand } from "./docker.js";
 import { skiffVersion } from "./version.js";
 import { slirp4netns } from "./slirp4netns.js";
+
+/**
+ * Subcommands registered for every command line. The others (forward, vm, docker, pcap: the
+ * control-API client, the QEMU launcher, the image builders, the desktop composition) are
+ * loaded only when one of them, help or an unknown name is asked for, which keeps them out of
+ * the memory of a long-running `skiff run` (issue 20: idle RSS).
+ */
+const CORE_COMMANDS: ReadonlySet<string> = new Set(["run", "vpnkit", "serve"]);
 
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
@@ -122,19 +126,27 @@ export async function main(argv: string[]): Promise<number> {
     .description("a drop-in slirp4netns (RootlessKit, Podman, rootless Docker): skiff slirp4netns [OPTION]... PID|PATH TAPNAME; see skiff slirp4netns --help")
     .helpOption(false);
 
-  forwardCommand(program, (s) => (status = s));
-  vmCommand(program, log, (s) => (status = s));
-  dockerCommand(program, log, (s) => (status = s));
+  if (!CORE_COMMANDS.has(argv[2] ?? "")) {
+    const [{ forwardCommand }, { vmCommand }, { dockerCommand }, { inspectCommand }] = await Promise.all([
+      import("./forward.js"),
+      import("./vm.js"),
+      import("./docker.js"),
+      import("./pcap-inspect.js"),
+    ]);
+    forwardCommand(program, (s) => (status = s));
+    vmCommand(program, log, (s) => (status = s));
+    dockerCommand(program, log, (s) => (status = s));
 
-  const pcap = program.command("pcap").description("work with packet captures");
-  pcap
-    .command("inspect")
-    .description("decode every frame of a classic pcap file, one line (or JSON object) per frame")
-    .argument("<file>", "pcap file (link type Ethernet)")
-    .option("--json", "one JSON object per line")
-    .action((file: string, o) => {
-      status = inspectCommand(file, { json: !!o.json });
-    });
+    const pcap = program.command("pcap").description("work with packet captures");
+    pcap
+      .command("inspect")
+      .description("decode every frame of a classic pcap file, one line (or JSON object) per frame")
+      .argument("<file>", "pcap file (link type Ethernet)")
+      .option("--json", "one JSON object per line")
+      .action((file: string, o) => {
+        status = inspectCommand(file, { json: !!o.json });
+      });
+  }
 
   try {
     await program.parseAsync(argv);

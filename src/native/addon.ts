@@ -131,6 +131,11 @@ export interface HostSocketAddon {
   udpOpen(): number;
   /** sendto() one datagram without blocking: bytes sent or -errno. */
   udpSendTo(fd: number, bytes: Uint8Array, ipv4: number, port: number): number;
+  /**
+   * `bytes` as datagrams of `size` bytes each (the last may be shorter) in one sendmsg() with
+   * UDP_SEGMENT (UDP GSO, Linux 4.18+): bytes sent or -errno (-ENOPROTOOPT: no UDP GSO).
+   */
+  udpSendSegments(fd: number, bytes: Uint8Array, ipv4: number, port: number, size: number): number;
 }
 
 /** The process's open-file limit (native/nofile.c; getrlimit/setrlimit RLIMIT_NOFILE). */

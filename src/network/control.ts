@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { formatIpv4, formatMac } from "../common/addr.js";
 import { ForwardManager, type ForwardInfo } from "../forward/manager.js";
-import { ApiServer, type ApiLimits } from "../forward/api.js";
+import type { ApiServer, ApiLimits } from "../forward/api.js";
 import { parsePublish, type ForwardSpec } from "../forward/spec.js";
 import type { NetworkServices } from "./services.js";
 import type { CaptureControl } from "./capture.js";
@@ -80,6 +80,9 @@ export async function startControl(net: NetworkServices, opts: ControlOptions): 
   cap?.setErrorHandler((err, path) => opts.log.error({ path, err: err.message }, "capture stopped: write error"));
   try {
     if (opts.apiSocket !== undefined) {
+      // Loaded on demand: the API server brings node:http, which a network without an API
+      // socket never needs (about 1 MB of resident memory; issue 20).
+      const { ApiServer } = await import("../forward/api.js");
       api = await ApiServer.listen(opts.apiSocket, {
         forwards,
         defaultGuest: opts.guestIp,

@@ -104,7 +104,7 @@ export class NetworkServices {
       .counters("stack", stack.counters)
       .counters("tcp", tcp.counters, () => ({ flowsOpen: tcp.size, halfOpen: tcp.halfOpenCount }))
       .counters("tcpTranslate", this.tcpTranslator.counters)
-      .counters("udpTranslate", udp.counters, () => ({ flowsOpen: udp.size }))
+      .counters("udpTranslate", udp.counters, () => ({ flowsOpen: udp.size, ...udp.sendBatches }))
       .counters("icmpTranslate", this.icmp.counters)
       .counters("fdBudget", fds.counters, () => ({ size: Number.isFinite(fds.size) ? fds.size : null }))
       .counters("shares", this.shares.counters, () => ({ connectionsOpen: this.shares.connections }))

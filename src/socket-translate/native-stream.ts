@@ -16,6 +16,7 @@
 import { constants } from "node:os";
 import { errnoName, loadAddon, type HostSocketAddon } from "../native/addon.js";
 import type { HostStream, HostStreamHandlers } from "./host-stream.js";
+import { UdpSendBatch, type BatchSocket } from "./udp-send-batch.js";
 
 const K_CONNECTED = 1;
 const K_DATA = 2;
@@ -39,8 +40,11 @@ export class NativeStreamGroup {
   /** Fds closed while a batch is dispatched: their later records in the batch are stale. */
   private readonly closedInBatch = new Set<number>();
   private dispatching = false;
+  /** Datagrams of the UDP sockets on their way out in UDP GSO batches (udp-send-batch.ts). */
+  readonly udpBatch: UdpSendBatch;
 
   constructor(readonly addon: HostSocketAddon) {
+    this.udpBatch = new UdpSendBatch(addon);
     addon.streamsInit(this.ring, this.records, (n) => this.dispatch(n));
   }
 
@@ -71,10 +75,13 @@ export class NativeStreamGroup {
    * A UDP socket bound to an ephemeral port; `onMessage` gets each datagram (borrowed: valid
    * during the call) with its source. The errno name ("EMFILE", ...) when the kernel refuses.
    */
-  openUdp(onMessage: (bytes: Uint8Array, srcIp: number, srcPort: number) => void): NativeDatagramSocket | string {
+  openUdp(
+    onMessage: (bytes: Uint8Array, srcIp: number, srcPort: number) => void,
+    onSendError?: (code: string, datagrams: number) => void,
+  ): NativeDatagramSocket | string {
     const fd = this.addon.udpOpen();
     if (fd < 0) return errnoName(-fd);
-    const u = new NativeDatagramSocket(this, fd, onMessage);
+    const u = new NativeDatagramSocket(this, fd, onMessage, onSendError);
     this.byFd[fd] = u;
     return u;
   }
@@ -286,7 +293,7 @@ export class NativeStream implements HostStream {
 }
 
 /** A UDP socket of the set (socket translation's per-flow host socket). */
-export class NativeDatagramSocket {
+export class NativeDatagramSocket implements BatchSocket {
   closed = false;
 
   constructor(
@@ -294,16 +301,34 @@ export class NativeDatagramSocket {
     readonly fd: number,
     /** @internal */
     readonly onMessage: (bytes: Uint8Array, srcIp: number, srcPort: number) => void,
+    private readonly onSendError?: (code: string, datagrams: number) => void,
   ) {}
 
   /** Send one datagram now (copied by the kernel); bytes sent or -errno. */
   send(bytes: Uint8Array, ipv4: number, port: number): number {
     if (this.closed) return -constants.errno.EBADF;
+    this.group.udpBatch.flushSocket(this);
     return this.group.addon.udpSendTo(this.fd, bytes, ipv4 >>> 0, port);
+  }
+
+  /**
+   * Send one datagram (`bytes` borrowed: copied) at the end of the current task, in one UDP
+   * GSO batch with the ones after it to the same place (udp-send-batch.ts); a failure goes to
+   * `onSendError`.
+   */
+  sendBatched(bytes: Uint8Array, ipv4: number, port: number): void {
+    if (this.closed) this.sendFailed("EBADF", 1);
+    else this.group.udpBatch.add(this, bytes, ipv4, port);
+  }
+
+  /** @internal from the batch: `datagrams` were not sent. */
+  sendFailed(code: string, datagrams: number): void {
+    this.onSendError?.(code, datagrams);
   }
 
   close(): void {
     if (this.closed) return;
+    this.group.udpBatch.flushSocket(this);
     this.closed = true;
     this.group.addon.streamClose(this.fd, false);
     this.group.forget(this.fd);

@@ -14,7 +14,8 @@
  * reassembled by the stack before they arrive.
  *
  * Host sockets come from the addon's epoll set (`NativeDatagramSocket`: datagrams of every ready
- * socket in one call per loop iteration, sends are one synchronous sendto()), or are Node
+ * socket in one call per loop iteration; a guest's datagrams leave at the end of the link's read
+ * batch, runs of one flow to one destination in one UDP GSO sendmsg(): udp-send-batch.ts), or are Node
  * `dgram` sockets when the addon is missing or `hostSockets: "node"`.
  */
 
@@ -24,7 +25,6 @@ import { sendUdp, sendUdpUnreachable, type UdpDatagram } from "../stack/gateway-
 import { IcmpUnreachCode } from "../stack/gateway-icmp.js";
 import { countToGuest, UdpFlow, UdpFlowTranslator, type HostDatagram, type UdpTranslateOptions } from "./udp-flows.js";
 import type { AddressPolicy } from "./policy.js";
-import { errnoName } from "../native/addon.js";
 import { nativeStreams, type NativeStreamGroup } from "./native-stream.js";
 
 export { UdpTranslateCounters, type UdpTranslateOptions } from "./udp-flows.js";
@@ -62,13 +62,11 @@ export class UdpTranslator extends UdpFlowTranslator<UdpDatagram> {
   }
 
   protected hostSocket(flow: UdpFlow): HostDatagram {
-    const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port));
+    const native = this.group?.openUdp((bytes, ip, port) => this.toGuest(flow, bytes, ip, port), this.batchFailed);
     if (native !== undefined && typeof native !== "string") {
       return {
-        send: (payload, _host, ip, port) => {
-          const n = native.send(payload, ip, port);
-          if (n < 0) this.sendFailed(errnoName(-n));
-        },
+        // In UDP GSO batches at the end of the link's read batch (udp-send-batch.ts).
+        send: (payload, _host, ip, port) => native.sendBatched(payload, ip, port),
         close: () => native.close(),
       };
     }
@@ -77,6 +75,18 @@ export class UdpTranslator extends UdpFlowTranslator<UdpDatagram> {
       const src = parseIpv4Address(address);
       if (src !== undefined) this.toGuest(flow, msg, src, port);
     });
+  }
+
+  /** Datagrams of a batch that were not sent (udp-send-batch.ts). */
+  private readonly batchFailed = (code: string, datagrams: number): void => {
+    this.counters.sendErrors += datagrams - 1;
+    this.sendFailed(code);
+  };
+
+  /** UDP GSO sends of the addon's sockets (udp-send-batch.ts; process-wide, as the socket set is). */
+  get sendBatches(): { gsoBatches: number; gsoDatagrams: number } {
+    const c = this.group?.udpBatch.counters;
+    return { gsoBatches: c?.batches ?? 0, gsoDatagrams: c?.batchedDatagrams ?? 0 };
   }
 
   private toGuest(flow: UdpFlow, msg: Uint8Array, srcIp: number, port: number): void {
