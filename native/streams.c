@@ -28,7 +28,12 @@
  * goes into `records`: [fd, kind, a, b, c, d] with
  *   K_CONNECTED  a = 0 or the connect error (SO_ERROR) as -errno
  *   K_DATA       a = offset in the ring, b = length
- *   K_EOF        the peer's FIN (reading stops)
+ *   K_EOF        the peer's FIN (reading stops); right after the K_DATA of the same wakeup when
+ *                epoll reported EPOLLRDHUP and the read took fewer bytes than it asked for (the
+ *                FIN was in before the read, so those were the last bytes): socket translation
+ *                then sends its FIN to the guest on the data segment, and a guest that closes on
+ *                reading the end of a reply (an HTTP client with `Connection: close`) closes
+ *                second, holding no TIME-WAIT (whose ports it would otherwise run out of)
  *   K_ERROR      a = -errno of a failed read (reading and writing stop)
  *   K_WRITABLE   room to write again (reported once per streamSet(fd, _, true))
  *   K_DGRAM      a UDP socket's datagram: a = offset, b = length, c = source IPv4 (as int32),
@@ -125,7 +130,7 @@ static int grow(streams *s, int fd) {
 /* Bring the epoll registration of fd in line with its state bits. */
 static int sync_fd(streams *s, int fd) {
   uint8_t st = s->st[fd];
-  uint32_t want = (st & S_CONNECTING) ? EPOLLOUT : ((st & S_READ) ? EPOLLIN : 0) | ((st & S_WRITE) ? EPOLLOUT : 0);
+  uint32_t want = (st & S_CONNECTING) ? EPOLLOUT : ((st & S_READ) ? EPOLLIN | EPOLLRDHUP : 0) | ((st & S_WRITE) ? EPOLLOUT : 0);
   if ((st & S_PARKED) && !(st & (S_READ | S_WRITE | S_CONNECTING))) {
     if (st & S_IN_SET) epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL), s->st[fd] &= ~S_IN_SET;
     return 0;
@@ -195,18 +200,22 @@ static void handle(streams *s, int fd, uint32_t ev, uint32_t *n, size_t *used, u
   if (st & S_READ) {
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
       if (s->ring_len - *used < MIN_ROOM) return; /* next wakeup (level-triggered) */
-      size_t room = s->ring_len - *used;
+      size_t room = s->ring_len - *used, want = room < PER_READ ? room : PER_READ;
       ssize_t got;
-      do got = read(fd, s->ring + *used, room < PER_READ ? room : PER_READ); while (got < 0 && errno == EINTR);
+      do got = read(fd, s->ring + *used, want); while (got < 0 && errno == EINTR);
       if (got > 0) {
         record(s, n, fd, K_DATA, (int32_t)*used, (int32_t)got);
         *used += (size_t)got;
-      } else if (got == 0) {
+      }
+      /* EPOLLRDHUP: the peer's FIN had arrived (in order: every byte before it was queued) when
+       * the set was drained, so a short read took the last bytes and the EOF goes in the same
+       * batch (and our FIN can ride on the data to the guest, see the file comment). */
+      if (got == 0 || (got > 0 && (ev & EPOLLRDHUP) && (size_t)got < want)) {
         s->st[fd] &= ~S_READ;
         if (ev & (EPOLLHUP | EPOLLERR)) s->st[fd] |= S_PARKED;
         sync_fd(s, fd);
         record(s, n, fd, K_EOF, 0, 0);
-      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      } else if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         int err = errno;
         s->st[fd] &= ~(S_READ | S_WRITE);
         s->st[fd] |= S_PARKED;
@@ -233,13 +242,13 @@ static void handle(streams *s, int fd, uint32_t ev, uint32_t *n, size_t *used, u
 static void on_ready(uv_poll_t *h, int status, int events) {
   streams *s = h->data;
   struct epoll_event evs[MAX_EVENTS];
-  /* an event gives at most two records (data or EOF, then writable) */
-  uint32_t max = s->max_records / 2 < MAX_EVENTS ? s->max_records / 2 : MAX_EVENTS, n = 0;
+  /* an event gives at most three records (data, EOF, then writable) */
+  uint32_t max = s->max_records / 3 < MAX_EVENTS ? s->max_records / 3 : MAX_EVENTS, n = 0;
   size_t used = 0;
   int got;
   do got = epoll_wait(s->epfd, evs, (int)max, 0); while (got < 0 && errno == EINTR);
-  /* Beyond two records per event, what is left may go to datagrams. */
-  for (int i = 0; i < got; i++) handle(s, evs[i].data.fd, evs[i].events, &n, &used, s->max_records - n - 2 * (uint32_t)(got - i - 1));
+  /* Beyond three records per event, what is left may go to datagrams. */
+  for (int i = 0; i < got; i++) handle(s, evs[i].data.fd, evs[i].events, &n, &used, s->max_records - n - 3 * (uint32_t)(got - i - 1));
   if (n == 0) return;
   napi_handle_scope scope;
   napi_value cb, recv, arg, exc;

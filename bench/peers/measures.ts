@@ -92,7 +92,12 @@ function wrkStep(metric: string, conns: number, close: boolean, v6 = false): Ste
       const w = parseWrk(r.stdout);
       if (w.requests === 0) throw new Error(`${name}: no request completed: ${r.stdout.trim().slice(-300)}`);
       const warnings = w.errors > 0 ? [`${name}: ${w.errors} errors in ${w.requests} requests`] : [];
-      return { values: { [metric]: w.requestsPerSecond }, extra: { [`${metric}_errors`]: w.errors }, warnings };
+      const extra: Record<string, number> = { [`${metric}_errors`]: w.errors, [`${metric}_requests`]: w.requests };
+      // With `Connection: close` the side that closes first keeps TIME-WAIT (60 s): in the
+      // namespace when the contender delivers the server's FIN after its reply (wrk closes on
+      // the reply), and wrk's connect() then searches the ephemeral ports (issue 20).
+      if (close) extra[`${metric}_ns_time_wait`] = (await run(inNs(s.nsPath, ["ss", "-Htan", "state", "time-wait"]))).stdout.split("\n").filter(Boolean).length;
+      return { values: { [metric]: w.requestsPerSecond }, extra, warnings };
     },
   };
 }

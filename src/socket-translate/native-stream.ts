@@ -29,7 +29,7 @@ const EAGAIN = constants.errno.EAGAIN;
 
 /** Bytes read per wakeup across all sockets (one read of at most 512 KiB per socket: PER_READ in streams.c). */
 const RING_BYTES = 1024 * 1024;
-/** Event records per wakeup (two per TCP socket at most; datagrams take the rest). */
+/** Event records per wakeup (three per TCP socket at most: data, EOF, writable; datagrams take the rest). */
 const MAX_RECORDS = 1024;
 
 export class NativeStreamGroup {
@@ -227,6 +227,7 @@ export class NativeStream implements HostStream {
 
   /** @internal */
   onEof(): void {
+    if (this.eof) return;
     this.eof = true;
     this.h?.end();
     this.maybeFinished();

@@ -239,7 +239,8 @@ export function bridgeSocket(flow: TcpFlow, sock: HostStream, c: BridgeCounters,
   // the receive queue without a copy: kept ones (readHead) for a Node socket, which holds them
   // until written; borrowed ones (peekHead, then consume) for a stream that copies.
   const pumpToGuest = (chunk: Uint8Array, owned: boolean) => {
-    const n = flow.write(chunk, owned);
+    // Sent at the end of the batch: an EOF read with these bytes puts the FIN on their segment.
+    const n = flow.write(chunk, owned, true);
     c.bytesToGuest += n;
     if (n < chunk.length) {
       b.pending = owned ? chunk.subarray(n) : Uint8Array.from(chunk.subarray(n));

@@ -149,10 +149,11 @@ export class TcpFlow implements TimerTarget {
     this.layer.service(this);
   }
 
-  /** Queue bytes toward the guest (see TcpConnection.write; `owned` hands the buffer over). */
-  write(data: Uint8Array, owned = false): number {
+  /** Queue bytes toward the guest (TcpConnection.write; `owned` hands the buffer over). `batched`: sent at the end
+   *  of the batch (`defer`) with what else it queues: a FIN read with the last bytes rides on their segment. */
+  write(data: Uint8Array, owned = false, batched = false): number {
     const n = this.conn.write(data, owned);
-    if (n > 0) this.layer.service(this);
+    if (n > 0) batched ? this.layer.defer(this) : this.layer.service(this);
     return n;
   }
 
@@ -472,9 +473,9 @@ export class TcpLayer {
   /**
    * Service `flow` once the current batch of received frames is processed (a microtask): the
    * segments of one read batch then produce one ACK and one delivery to the owner (one host
-   * socket write) instead of one per segment.
+   * socket write) instead of one per segment. @internal (also TcpFlow.write)
    */
-  private defer(flow: TcpFlow): void {
+  defer(flow: TcpFlow): void {
     if (flow.deferred) return;
     flow.deferred = true;
     this.deferredFlows.push(flow);

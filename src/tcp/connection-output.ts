@@ -92,7 +92,10 @@ export abstract class TcpOutput extends TcpAckProcessing {
     const seg = this.fillWith(this.iss, active ? 0 : this.rcvNxt, flags, EMPTY, o);
     // RFC 7323 §2.2: the window field of a SYN is never scaled.
     seg.window = Math.min(this.cfg.recvBufferSize, 0xffff);
-    if (!active) this.rcvAdvEdge = seqAdd(this.rcvNxt, seg.window);
+    if (!active) {
+      this.rcvAdvEdge = seqAdd(this.rcvNxt, seg.window);
+      this.synWindowOnly = true;
+    }
     if (seqLt(this.sndMax, seqAdd(this.iss, 1))) this.sndMax = seqAdd(this.iss, 1);
     this.sndNxt = seqAdd(this.iss, 1);
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtoTimeout();
@@ -297,6 +300,7 @@ export abstract class TcpOutput extends TcpAckProcessing {
       const wnd = this.windowToAdvertise();
       seg.window = wnd >>> this.rcvScale;
       this.rcvAdvEdge = seqMax(this.rcvAdvEdge, seqAdd(this.rcvNxt, wnd));
+      this.synWindowOnly = false;
       this.lastAckSent = ack;
       this.ackNow = false;
       this.delayedAckAt = Infinity;

@@ -77,6 +77,8 @@ export abstract class TcpControlBlock {
   rcvNxt = 0;
   /** Right edge of the window last advertised: never moved left (RFC 9293 §3.8.6.2.2). */
   protected rcvAdvEdge = 0;
+  /** The only window offered so far is our SYN-ACK's (unscaled, at most 65535: RFC 7323 §2.2). */
+  protected synWindowOnly = false;
   /** Our window scale shift (0 until negotiated). */
   protected rcvScale = 0;
   /** Shift we offer in our SYN. */

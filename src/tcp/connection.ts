@@ -301,6 +301,10 @@ export class TcpConnection extends TcpSegmentArrival {
   /** After the application reads: send a window update if the window grew enough. */
   private windowOpened(): void {
     const current = this.rcvWindow();
+    // Still within the SYN-ACK's small offer, and at least half of it left (the peer's sender
+    // SWS avoidance lets it send): our next segment, the reply or the ACK of more data, carries
+    // the whole window; an update of its own would cost every short connection a frame.
+    if (this.synWindowOnly && current >= Math.min(this.cfg.recvBufferSize, 0xffff) / 2) return;
     const free = Math.max(0, this.cfg.recvBufferSize - this.recvQ.length);
     if (free - current >= Math.min(this.cfg.recvBufferSize / 2, this.cfg.mss) || (current === 0 && free > 0 && free >= this.cfg.mss)) {
       this.ackNow = true;

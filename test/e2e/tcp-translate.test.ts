@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -250,6 +251,60 @@ for (const [mtu, offload, hostSockets] of [[1500, false, "native"], [65520, fals
         expect(r.code, r.stderr).to.equal(0);
         expect(r.stdout.trim()).to.equal(String(total));
         fast.close();
+      });
+    }
+
+    if (hostSockets === "native") {
+      it("a host server's reply and FIN reach the guest together: a client that closes on the reply holds no TIME-WAIT", async () => {
+        // The host server (another process) corks its socket so the reply and its FIN leave in
+        // one segment: both are in skiff's host socket before skiff reads it. skiff's FIN must
+        // then ride on the reply's segment, so the guest sees the end of the stream with the
+        // reply (a client like wrk with `Connection: close` then closes second, in LAST-ACK,
+        // and keeps no TIME-WAIT: ports it would run out of at thousands of connections/s).
+        const server = [
+          "import socket, sys",
+          "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(128)",
+          "print(l.getsockname()[1], flush=True)",
+          "while True:",
+          "    c, _ = l.accept()",
+          "    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)",
+          "    c.sendall(b'x' * 1000)",
+          "    c.shutdown(socket.SHUT_WR)",
+          "    c.close()",
+        ].join("\n");
+        const srv = spawn("python3", ["-c", server], { stdio: ["ignore", "pipe", "inherit"] });
+        try {
+          const port = await new Promise<number>((resolve, reject) => {
+            srv.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+            srv.once("exit", (code) => reject(new Error(`server exited (${code})`)));
+          });
+          const n = 100;
+          // At the end of the stream the client counts the segments it received (tcpi_segs_in,
+          // at offset 140 of struct tcp_info): the SYN-ACK and the reply carrying the FIN make 2;
+          // a FIN of its own (sent after the reply) makes 3.
+          const client = [
+            "import socket, struct",
+            "together = 0",
+            `for i in range(${n}):`,
+            `    s = socket.create_connection(('192.168.65.2', ${port}), timeout=5)`,
+            "    got = b''",
+            "    while True:",
+            "        d = s.recv(2000)",
+            "        if not d: break",
+            "        got += d",
+            "    segs_in = struct.unpack_from('I', s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256), 140)[0]",
+            "    together += len(got) == 1000 and segs_in == 2",
+            "    s.close()",
+            "print(together)",
+          ].join("\n");
+          const r = await guest.ns.exec(["python3", "-c", client], 60_000);
+          expect(r.code, r.stderr).to.equal(0);
+          expect(Number(r.stdout.trim()), "connections whose FIN came on the reply's segment").to.equal(n);
+          const tw = await guest.ns.exec(["ss", "-Htan", "state", "time-wait", `( dport = :${port} )`]);
+          expect(tw.stdout.trim().split("\n").filter(Boolean).length, "guest sockets in TIME-WAIT").to.equal(0);
+        } finally {
+          srv.kill();
+        }
       });
     }
 

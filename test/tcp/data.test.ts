@@ -247,6 +247,27 @@ describe("tcp/data: zero window and window updates (RFC 9293 §3.8.6)", () => {
     recv(c, 4, [ourAck(2000, 65535)]); // 2001 bytes: update (capped at 65535, no scaling)
   });
 
+  it("after the SYN-ACK's unscaled 65535: reading a small request sends no update (the reply carries the window); reading past half of it does", () => {
+    const cfg = { recvBufferSize: 1 << 20, windowScaling: true, delayedAckMs: 40 };
+    const syn = { mss: 1460, windowScale: 7 };
+    // A request of 100 bytes, read at once: 65435 of the SYN-ACK's 65535 are left; nothing is
+    // sent until the reply, which offers the whole buffer (1 MiB >> 5).
+    const c = established(cfg, syn);
+    send(c, 1, peerData(0, pattern(100)));
+    c.read();
+    recvNothing(c, 1);
+    c.write(pattern(50, 3));
+    const reply = drain(c, 2);
+    expect(reply.map((x) => [x.payload.length, x.ack, x.window])).to.deep.equal([[50, peerSeq(100), (1 << 20) >> 5]]);
+    // 40000 bytes in one segment leave 25535 (< 65535 / 2): the peer may be waiting; update now.
+    const d = established(cfg, syn);
+    send(d, 1, peerData(0, pattern(40_000)));
+    recvNothing(d, 1); // one segment: its ACK is delayed
+    d.read();
+    const update = drain(d, 1);
+    expect(update.map((x) => [x.payload.length, x.ack, x.window])).to.deep.equal([[0, peerSeq(40_000), (1 << 20) >> 5]]);
+  });
+
   it("§3.8.6.2.2: the right edge of the offered window never moves left", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 2000 })), { maxLength: 60 }), (steps) => {
