@@ -1,6 +1,10 @@
 // The VM path side by side (issue 20): one QEMU TCG guest (skiff's guest image, same kernel and busybox), its network either skiff (`skiff serve --qemu-stream`, QEMU `-netdev stream`) or QEMU's own user networking (`-netdev user`, libslirp); bulk both ways and CPU per GB.
 //
-// Run as root or not (no namespaces): `npx tsx bench/vm-path.ts [--mb N] [--rounds N] [--mtu N]`.
+// Run as root or not (no namespaces): `npx tsx bench/vm-path.ts [--mb N] [--rounds N] [--mtu N]
+// [--skiff NAME=DIR]... [--skiff-args NAME=ARGS]... [--no-user] [--up-only|--down-only]`. Each `--skiff` adds a skiff build
+// (DIR holds bin/skiff.js and its dist/, e.g. a copy of main's) as a column of its own, to
+// compare builds in the same run (two names may share a DIR with different `--skiff-args`, e.g.
+// "--busy-poll 0"); without it, the build of this checkout is the one column.
 // The guest downloads N MB from a host HTTP server with busybox wget (timed on the host from the
 // request to a marker connection the guest makes once wget is done) and uploads N MB of zeros
 // with busybox nc (timed from accept to the last byte); for each transfer the
@@ -28,6 +32,24 @@ const MB = flag("--mb", 100);
 const ROUNDS = flag("--rounds", 3);
 const MTU = flag("--mtu", 1500);
 const BYTES = MB * 1_000_000;
+/** skiff builds to compare: name → directory with bin/skiff.js. */
+const builds = new Map<string, string>();
+for (let i = 0; i < args.length; i++) {
+  if (args[i] !== "--skiff") continue;
+  const [name, dir] = args[i + 1].split("=");
+  builds.set(name, dir);
+}
+/** Extra `skiff serve` arguments per build: `--skiff-args NAME="--busy-poll 0"`. */
+const extraArgs = new Map<string, string[]>();
+for (let i = 0; i < args.length; i++) {
+  if (args[i] !== "--skiff-args") continue;
+  const at = args[i + 1].indexOf("=");
+  extraArgs.set(args[i + 1].slice(0, at), args[i + 1].slice(at + 1).split(" ").filter(Boolean));
+}
+if (builds.size === 0) builds.set("skiff", repo);
+const WITH_USER = !args.includes("--no-user");
+const DOWN = !args.includes("--up-only");
+const UP = !args.includes("--down-only");
 const HZ = 100; // USER_HZ on Linux
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -139,25 +161,28 @@ async function waitFor(what: string, ms: number, ok: () => boolean): Promise<voi
 }
 
 /** One boot: the guest downloads then uploads BYTES, `reps` times each; returns the transfers. */
-async function boot(kind: "skiff" | "user", reps: number, tmp: string): Promise<{ transfers: Transfer[]; console: string }> {
+async function boot(kind: string, reps: number, tmp: string): Promise<{ transfers: Transfer[]; console: string }> {
   const image = findImage();
   if (!image) throw new Error("no guest image: run `skiff vm image build` (or any `skiff vm run`) first");
   const probe: Probe = {};
   const transfers: Transfer[] = [];
   const srv = await servers(probe, transfers);
-  const host = kind === "skiff" ? "192.168.65.2" : "10.0.2.2";
+  const skiffDir = builds.get(kind);
+  const host = skiffDir !== undefined ? "192.168.65.2" : "10.0.2.2";
   const count = Math.ceil(BYTES / 65536);
   const steps: string[] = [];
   for (let i = 0; i < reps; i++) {
-    steps.push(`wget -q -O /dev/null http://${host}:${srv.httpPort}/${BYTES} || echo DOWN-FAILED`);
-    steps.push(`echo done | nc ${host} ${srv.sinkPort} >/dev/null`);
-    steps.push(`dd if=/dev/zero bs=65536 count=${count} 2>/dev/null | nc ${host} ${srv.sinkPort} >/dev/null || echo UP-FAILED`);
+    if (DOWN) {
+      steps.push(`wget -q -O /dev/null http://${host}:${srv.httpPort}/${BYTES} || echo DOWN-FAILED`);
+      steps.push(`echo done | nc ${host} ${srv.sinkPort} >/dev/null`);
+    }
+    if (UP) steps.push(`dd if=/dev/zero bs=65536 count=${count} 2>/dev/null | nc ${host} ${srv.sinkPort} >/dev/null || echo UP-FAILED`);
   }
   let skiffProc: ChildProcess | undefined;
   const sock = join(tmp, `${kind}.sock`);
   try {
-    if (kind === "skiff") {
-      skiffProc = spawn(process.execPath, [join(repo, "bin", "skiff.js"), "serve", "--qemu-stream", `unix:${sock}`, "--mtu", String(MTU)], { stdio: ["ignore", "inherit", "inherit"] });
+    if (skiffDir !== undefined) {
+      skiffProc = spawn(process.execPath, [join(skiffDir, "bin", "skiff.js"), "serve", "--qemu-stream", `unix:${sock}`, "--mtu", String(MTU), ...(extraArgs.get(kind) ?? [])], { stdio: ["ignore", "inherit", "inherit"] });
       probe.skiff = skiffProc.pid;
       await waitFor("skiff's stream socket", 20_000, () => {
         try {
@@ -175,9 +200,9 @@ async function boot(kind: "skiff" | "user", reps: number, tmp: string): Promise<
       memoryMiB: 256,
       command: steps.join("\n"),
       tcgCacheMiB: 128,
-      net: kind === "skiff" ? { kind: "stream", path: sock, mac: "52:54:00:12:34:56" } : undefined,
+      net: skiffDir !== undefined ? { kind: "stream", path: sock, mac: "52:54:00:12:34:56" } : undefined,
     });
-    if (kind === "user") {
+    if (skiffDir === undefined) {
       const i = qa.indexOf("-nic");
       qa.splice(i, 2, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=");
     }
@@ -207,14 +232,15 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "skiff-vmpath-"));
-  const rows: Record<string, Record<string, number[]>> = { skiff: {}, user: {} };
+  const kinds = [...builds.keys(), ...(WITH_USER ? ["user"] : [])];
+  const rows: Record<string, Record<string, number[]>> = Object.fromEntries(kinds.map((k) => [k, {}]));
   const add = (k: string, m: string, v: number) => ((rows[k][m] ??= []).push(v));
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      for (const kind of (r % 2 === 0 ? ["skiff", "user"] : ["user", "skiff"]) as Array<"skiff" | "user">) {
+      for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
         const t0 = Date.now();
         const { transfers, console: text } = await boot(kind, 1, tmp);
-        if (/FAILED/.test(text) || transfers.length < 2) log(`[${kind}] console: ${text.slice(-600)}`);
+        if (/FAILED/.test(text) || transfers.length < Number(DOWN) + Number(UP)) log(`[${kind}] console: ${text.slice(-600)}`);
         for (const x of transfers) {
           const s = (x.b.t - x.a.t) / 1000;
           const gb = x.bytes / 1e9;
@@ -231,9 +257,10 @@ async function main(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const metrics = Object.keys(rows.skiff).length ? Object.keys(rows.skiff) : Object.keys(rows.user);
-  const out = [`VM path, TCG guest, MTU ${MTU}, ${MB} MB each way per round, medians of ${ROUNDS} round(s)`, "", "| metric | skiff (-netdev stream) | QEMU -netdev user (libslirp) |", "|---|---:|---:|"];
-  for (const m of metrics) out.push(`| ${m} | ${median(rows.skiff[m] ?? []).toFixed(2)} | ${median(rows.user[m] ?? []).toFixed(2)} |`);
+  const metrics = [...new Set(kinds.flatMap((k) => Object.keys(rows[k])))];
+  const title = (k: string) => (k === "user" ? "QEMU -netdev user (libslirp)" : `${k} (-netdev stream)`);
+  const out = [`VM path, TCG guest, MTU ${MTU}, ${MB} MB each way per round, medians of ${ROUNDS} round(s)`, "", `| metric | ${kinds.map(title).join(" | ")} |`, `|---|${kinds.map(() => "---:").join("|")}|`];
+  for (const m of metrics) out.push(`| ${m} | ${kinds.map((k) => median(rows[k][m] ?? []).toFixed(2)).join(" | ")} |`);
   console.log(out.join("\n"));
 }
 

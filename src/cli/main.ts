@@ -98,11 +98,13 @@ export async function main(argv: string[]): Promise<number> {
     .option("--dns-record <name=ip>", "answer NAME with IP from skiff's DNS (repeatable)", repeat, [])
     .option("--share <name=dir[:ro]>", "serve host directory DIR to guests as 9P share NAME on the gateway's TCP port 564 (repeatable)", repeat, [])
     .option("--api-socket <path>", "serve the control API (HTTP+JSON) on this Unix socket")
+    .option("--busy-poll <us>", "keep polling for this many µs after traffic instead of sleeping (lower latency, some CPU; 0 = off)", intArg(0, 100_000), DEFAULT_BUSY_POLL_US)
     .option("--log-level <level>", LOG_LEVEL_HELP, logLevelArg, DEFAULT_LOG_LEVEL)
     .action(async (o) => {
       log.level = o.logLevel;
       const hostIp = o.hostLoopback === false ? "0.0.0.0" : o.hostIp;
       status = await serve({
+        busyPollUs: o.busyPoll,
         qemuStream: o.qemuStream,
         qemuDgram: o.qemuDgram,
         vmnet: o.vmnet,

@@ -32,6 +32,8 @@ export interface ServeOptions {
   shares?: string[];
   pcap?: string;
   apiSocket?: string;
+  /** Busy-poll window after traffic, µs (0: off); default DEFAULT_BUSY_POLL_US. */
+  busyPollUs?: number;
   log: Logger;
   /** Resolves when the command should stop (tests); SIGINT/SIGTERM always stop it. */
   stop?: Promise<unknown>;
@@ -43,7 +45,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const attachments = opts.qemuStream.length + opts.qemuDgram.length + opts.vmnet.length + opts.vfkit.length;
   if (attachments === 0) throw new Error("nothing to serve: give at least one of --qemu-stream, --qemu-dgram, --vmnet, --vfkit");
   const shares = (opts.shares ?? []).map(parseShareArg);
-  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, defaultGuest: null, log };
+  const options: NetworkOptions = { mtu: opts.mtu, subnet: opts.subnet, subnet6: opts.subnet6, ipv6: opts.ipv6, hostIp: opts.hostIp, deny: opts.deny, dnsRecords: opts.dnsRecords, shares, defaultGuest: null, busyPollUs: opts.busyPollUs, log };
   // Checked before anything is opened.
   cliOptions(options);
   if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");

@@ -9,9 +9,16 @@
  * or above the channel's largest frame means the framing is lost: the channel closes with an
  * error (there is no way to resynchronise a length-prefixed stream) and counts an rxDrop.
  *
- * Send: the prefix and a copy of the frame go out in one `write` (the socket keeps the buffer
- * until it is flushed, so the caller's bytes are never retained). `send` returns false above
- * `highWaterBytes` of unflushed data; above `limitBytes` frames are dropped and counted.
+ * Send: frames are batched per event-loop turn (issue 20: one `write` per frame was the
+ * channel's main cost on the VM path). Each frame's prefix and bytes are copied into a staging
+ * buffer (the caller's bytes are never retained); the batch goes out in one socket `write` from
+ * a microtask queued by the batch's first frame — after the receive batch or timer that
+ * produced it, so a lone ACK is not delayed past the current turn — or at once when the next
+ * frame would not fit. A large batch hands the staging buffer itself to the socket (no second
+ * copy) and a new one is allocated; a small batch (a few ACKs) is copied out and the staging
+ * buffer is kept. `send` returns false above `highWaterBytes` of data the socket has not
+ * flushed; above `limitBytes` frames are dropped and counted (the batch itself is bounded by
+ * `batchBytes`, and always written by the end of the turn).
  */
 
 import type { Socket } from "node:net";
@@ -26,8 +33,15 @@ export interface LengthPrefix {
 export const QEMU_PREFIX: LengthPrefix = { size: 4, littleEndian: false };
 export const VMNET_PREFIX: LengthPrefix = { size: 2, littleEndian: true };
 
+/** Bytes of frames (with prefixes) batched before a write; a batch also ends with the loop turn. */
+export const STREAM_BATCH_BYTES = 256 * 1024;
+/** A batch up to this size is copied out (the staging buffer stays); a larger one takes it. */
+const SMALL_BATCH_BYTES = 8 * 1024;
+
 export interface StreamChannelOptions {
   mtu?: number;
+  /** Bytes batched per write (default STREAM_BATCH_BYTES; at least one largest frame). */
+  batchBytes?: number;
   highWaterBytes?: number;
   limitBytes?: number;
 }
@@ -40,6 +54,11 @@ export class StreamFrameChannel extends BaseFrameChannel {
   private partial: Uint8Array;
   private partialLen = 0;
   private needDrain = false;
+  /** The batch being filled: `out[0, outLen)`, prefixes and frames. */
+  private out: Buffer;
+  private outLen = 0;
+  private readonly batchBytes: number;
+  private readonly flushBatch = (): void => this.flush();
 
   constructor(
     name: string,
@@ -52,6 +71,8 @@ export class StreamFrameChannel extends BaseFrameChannel {
     this.highWater = opts.highWaterBytes ?? 1 << 20;
     this.limit = opts.limitBytes ?? 8 << 20;
     this.partial = new Uint8Array(this.maxFrame + prefix.size);
+    this.batchBytes = Math.max(opts.batchBytes ?? STREAM_BATCH_BYTES, this.maxFrame + prefix.size);
+    this.out = Buffer.allocUnsafeSlow(this.batchBytes);
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => {
@@ -73,11 +94,11 @@ export class StreamFrameChannel extends BaseFrameChannel {
     return this.prefix.littleEndian ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1];
   }
 
-  private writeLength(b: Uint8Array, len: number): void {
+  private writeLength(b: Uint8Array, o: number, len: number): void {
     const n = this.prefix.size;
     for (let i = 0; i < n; i++) {
       const shift = this.prefix.littleEndian ? 8 * i : 8 * (n - 1 - i);
-      b[i] = (len >>> shift) & 0xff;
+      b[o + i] = (len >>> shift) & 0xff;
     }
   }
 
@@ -133,20 +154,42 @@ export class StreamFrameChannel extends BaseFrameChannel {
       this.needDrain = true;
       return false;
     }
-    const out = Buffer.allocUnsafe(this.prefix.size + frame.length);
-    this.writeLength(out, frame.length);
-    out.set(frame, this.prefix.size);
+    const need = this.prefix.size + frame.length;
+    if (this.outLen + need > this.out.length) this.flush();
+    if (this.outLen === 0) queueMicrotask(this.flushBatch);
+    const o = this.outLen;
+    this.writeLength(this.out, o, frame.length);
+    this.out.set(frame, o + this.prefix.size);
+    this.outLen = o + need;
     this.stats.txFrames++;
     this.stats.txBytes += frame.length;
-    const ok = s.write(out);
-    if (!ok || s.writableLength > this.highWater) {
+    if (s.writableLength > this.highWater) {
       this.needDrain = true;
       return false;
     }
     return true;
   }
 
+  /** Write the batch: one socket write (`drain` comes from the socket's, see `send`). */
+  private flush(): void {
+    const len = this.outLen;
+    if (len === 0) return;
+    this.outLen = 0;
+    const s = this.socket;
+    if (s.destroyed) return;
+    let chunk: Buffer;
+    if (len <= SMALL_BATCH_BYTES) {
+      chunk = Buffer.allocUnsafe(len);
+      this.out.copy(chunk, 0, 0, len);
+    } else {
+      chunk = this.out.subarray(0, len);
+      this.out = Buffer.allocUnsafeSlow(this.batchBytes);
+    }
+    s.write(chunk);
+  }
+
   protected shutdown(): void {
+    this.flush();
     this.socket.end();
     this.socket.destroySoon?.();
   }

@@ -18,6 +18,17 @@ async function socketPair(): Promise<{ a: Socket; b: Socket; server: Server }> {
   return { a, b: await accepted, server };
 }
 
+/** Lengths of the chunks written to `sock`, in order (the socket's write, wrapped). */
+function spyWrites(sock: Socket): number[] {
+  const writes: number[] = [];
+  const write = sock.write.bind(sock) as (chunk: Uint8Array) => boolean;
+  (sock as unknown as { write: (chunk: Uint8Array) => boolean }).write = (chunk) => {
+    writes.push(chunk.length);
+    return write(chunk);
+  };
+  return writes;
+}
+
 function frame(n: number, fill: number): Uint8Array {
   const f = new Uint8Array(n);
   for (let i = 0; i < n; i++) f[i] = (fill + i) & 0xff;
@@ -113,6 +124,50 @@ describe("link/stream-channel (length-prefixed frames)", () => {
     expect(ca.stats.txFrames).to.equal(0);
     ca.close();
     b.destroy();
+    server.close();
+  });
+
+  it("writes the frames sent in one turn with one socket write, by the end of that turn", async () => {
+    const { a, b, server } = await socketPair();
+    const writes = spyWrites(a);
+    const ca = new StreamFrameChannel("a", a, QEMU_PREFIX);
+    const cb = new StreamFrameChannel("b", b, QEMU_PREFIX);
+    const got = collect(cb);
+    const sent: Uint8Array[] = [];
+    for (let i = 0; i < 50; i++) sent.push(frame(i % 2 ? 1514 : 66, i));
+    for (const f of sent) ca.send(f);
+    expect(writes).to.deep.equal([]);
+    // A later turn must not be needed: the batch goes out from a microtask of this one.
+    await Promise.resolve();
+    expect(writes).to.deep.equal([25 * (4 + 1514) + 25 * (4 + 66)]);
+    // Frames are copied: changing the caller's buffers afterwards changes nothing on the wire.
+    for (const f of sent) f.fill(0xee);
+    await until(() => got.length === 50);
+    for (let i = 0; i < 50; i++) expect(got[i]).to.deep.equal(frame(i % 2 ? 1514 : 66, i));
+    // A lone frame in a later turn is its own write (a small batch).
+    ca.send(frame(60, 1));
+    await Promise.resolve();
+    expect(writes.length).to.equal(2);
+    expect(writes[1]).to.equal(64);
+    await until(() => got.length === 51);
+    ca.close();
+    await until(() => cb.closed);
+    server.close();
+  });
+
+  it("starts a new write when a batch reaches batchBytes, in order", async () => {
+    const { a, b, server } = await socketPair();
+    const writes = spyWrites(a);
+    const ca = new StreamFrameChannel("a", a, QEMU_PREFIX, { batchBytes: 10 * 1518 });
+    const cb = new StreamFrameChannel("b", b, QEMU_PREFIX);
+    const got = collect(cb);
+    for (let i = 0; i < 25; i++) ca.send(frame(1514, i));
+    await Promise.resolve();
+    expect(writes).to.deep.equal([10 * 1518, 10 * 1518, 5 * 1518]);
+    await until(() => got.length === 25);
+    for (let i = 0; i < 25; i++) expect(got[i]).to.deep.equal(frame(1514, i));
+    ca.close();
+    await until(() => cb.closed);
     server.close();
   });
 
