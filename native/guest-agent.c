@@ -147,8 +147,19 @@ static char **scan;
 static int scan_head, scan_tail;
 static DIR *scan_dir;
 static char *scan_base;
+static const char *share_name;
+static struct timespec pass_started;
+static int pass_running;
 
 static void end_pass(void) {
+  if (pass_running) { /* the pass ran to its end (not restarted): say how far it got */
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long ms = (t.tv_sec - pass_started.tv_sec) * 1000 + (t.tv_nsec - pass_started.tv_nsec) / 1000000;
+    printf("skiff-agent: share %s: %d directories pinned in the background in %ld ms\n", share_name, npins, ms);
+    fflush(stdout);
+    pass_running = 0;
+  }
   if (scan_dir) closedir(scan_dir);
   scan_dir = NULL;
   free(scan_base);
@@ -158,7 +169,10 @@ static void end_pass(void) {
 }
 
 static void start_pass(void) {
+  pass_running = 0;
   end_pass();
+  clock_gettime(CLOCK_MONOTONIC, &pass_started);
+  pass_running = 1;
   if (pin("", 0)) scan[scan_tail++] = strdup("");
 }
 
@@ -274,6 +288,7 @@ static int connect_to(const char *host, int port) {
 static int events_main(int argc, char **argv) {
   if (argc < 6) return fprintf(stderr, "usage: skiff-agent events GATEWAY PORT NAME DIR [MAXPINS]\n"), 2;
   mount_dir = argv[5];
+  share_name = argv[4];
   struct stat root;
   if (stat(mount_dir, &root) != 0) return fprintf(stderr, "skiff-agent: %s: %s\n", mount_dir, strerror(errno)), 1;
   mount_dev = root.st_dev;
