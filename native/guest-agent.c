@@ -24,9 +24,10 @@
  *       the guest's lookup in progress, src/share/inject.ts pinWalked), each directory it or a
  *       guest creates, and, in the background while nothing else is asked, the share breadth
  *       first until MAXPINS are held. Past MAXPINS the least recently used pin goes (never the
- *       root; a pinned directory keeps its ancestors' dentries anyway). It runs SCHED_FIFO so
- *       that a watcher woken by its mkdir cannot look the new directory up before it is pinned.
- *       Prints one line once subscribed, then continues in the background.
+ *       root; a pinned directory keeps its ancestors' dentries anyway). It serves the server's
+ *       requests SCHED_FIFO so that a watcher woken by its mkdir cannot look the new directory
+ *       up before it is pinned (the background pass runs at nice 19). Prints one line once
+ *       subscribed, then continues in the background, and one line when the pass ends.
  *   skiff-agent watch DIR...
  *       A small recursive inotify watcher for tests (inotifywait -m -r style): one line per event,
  *       "EV <names> <path>", after "WATCHING <n>"; "WATCH <path>" once a new directory is watched.
@@ -46,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -203,6 +205,18 @@ static int pin_step(void) {
   }
 }
 
+/* SCHED_FIFO while serving the server's requests (see the top); the background pass runs at
+ * nice 19 instead, so that it takes CPU time only the guest's own work leaves (under TCG the
+ * guest has one emulated CPU, and dockerd starts meanwhile). */
+static void serving(int yes) {
+  static int now = -1;
+  struct sched_param fifo = {.sched_priority = 1}, other = {.sched_priority = 0};
+  if (now == yes) return;
+  now = yes;
+  if (yes) sched_setscheduler(0, SCHED_FIFO, &fifo);
+  else sched_setscheduler(0, SCHED_OTHER, &other), setpriority(PRIO_PROCESS, 0, 19);
+}
+
 /* Operations through the mount as the injector: fsuid INJECTOR_UID (the 9p client attaches per
  * fsuid), with the capabilities setfsuid clears put back so guest permission checks pass. */
 static void become_injector(void) {
@@ -295,8 +309,7 @@ static int events_main(int argc, char **argv) {
   if (argc > 6) maxpins = atoi(argv[6]) > 0 ? atoi(argv[6]) : maxpins;
   pins = calloc((size_t)maxpins, sizeof *pins);
   scan = calloc((size_t)maxpins, sizeof *scan);
-  struct sched_param sp = {.sched_priority = 1};
-  sched_setscheduler(0, SCHED_FIFO, &sp);
+  serving(1);
   become_injector();
   int s = connect_to(argv[2], atoi(argv[3]));
   if (s < 0 || !pins || !scan) return fprintf(stderr, "skiff-agent: cannot reach %s:%s\n", argv[2], argv[3]), 1;
@@ -308,10 +321,12 @@ static int events_main(int argc, char **argv) {
     if (passing) { /* the background pass goes on while the server asks nothing */
       struct pollfd pf = {.fd = s, .events = POLLIN};
       if (poll(&pf, 1, 0) == 0) {
+        serving(0);
         passing = pin_step();
         continue;
       }
     }
+    serving(1);
     ssize_t n = read(s, buf + have, sizeof buf - have);
     if (n <= 0) break;
     have += (size_t)n;
