@@ -11,17 +11,23 @@
  *       mtime alone (IN_MODIFY), attrib → utimensat of both times (IN_ATTRIB), delete → unlink or
  *       rmdir, rename → rename(2), rescan → utimensat of DIR itself and a new pinning pass, pin (a
  *       directory the guest is making) → hold it as soon as it exists, unpin (one the guest
- *       removed) → let it go. The
+ *       removed) → let it go, pin-walk (a guest user is looking a directory up) → acknowledge,
+ *       then hold it. The
  *       server answers these as no-ops (src/share/inject.ts). Each event is acknowledged with one
  *       byte, 0 done or 1 failed (the server then stops expecting it).
  *       Pinning: with the 9p client's default cache=none the kernel makes a new inode at each
  *       lookup of a name that no dentry holds, so a watch on a subdirectory would sit on an inode
- *       no later operation reaches. The agent holds an O_PATH descriptor on every directory of the
- *       share (breadth first, at most MAXPINS, default 1024) before the command starts, and on
- *       each directory it creates, so every lookup, the watchers' and its own, finds the same
- *       dentry and inode. It runs SCHED_FIFO so that a watcher woken by its mkdir cannot look the
- *       new directory up before it is pinned. Prints one line once subscribed and pinned, then
- *       continues in the background.
+ *       no later operation reaches. The agent holds O_PATH descriptors on directories of the
+ *       share, at most MAXPINS (default 1024), so every lookup, the watchers' and its own, finds
+ *       the same dentry and inode: each directory a guest user walks to (the server asks, and
+ *       holds the walk's answer until the agent has acknowledged: the agent's open then joins
+ *       the guest's lookup in progress, src/share/inject.ts pinWalked), each directory it or a
+ *       guest creates, and, in the background while nothing else is asked, the share breadth
+ *       first until MAXPINS are held. Past MAXPINS the least recently used pin goes (never the
+ *       root; a pinned directory keeps its ancestors' dentries anyway). It serves the server's
+ *       requests SCHED_FIFO so that a watcher woken by its mkdir cannot look the new directory
+ *       up before it is pinned (the background pass runs at nice 19). Prints one line once
+ *       subscribed, then continues in the background, and one line when the pass ends.
  *   skiff-agent watch DIR...
  *       A small recursive inotify watcher for tests (inotifywait -m -r style): one line per event,
  *       "EV <names> <path>", after "WATCHING <n>"; "WATCH <path>" once a new directory is watched.
@@ -34,12 +40,14 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -50,40 +58,64 @@
 #define INJECTOR_UID 0x7ffffff0 /* src/share/inject.ts */
 #define PATH_BYTES 4096
 
-enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN, K_UNPIN };
+enum { K_CREATE = 1, K_MODIFY, K_ATTRIB, K_DELETE, K_RENAME, K_RESCAN, K_READY, K_PIN, K_UNPIN, K_PIN_WALK };
 
 static const char *mount_dir;
 static dev_t mount_dev; /* the share's mount: another share mounted inside it is not ours */
-static struct pin { char *rel; int fd; } *pins;
+static struct pin { char *rel; int fd; unsigned long used; } *pins;
 static int npins, maxpins = 1024;
+static unsigned long tick; /* pins[i].used: when it was last pinned or asked for (LRU) */
 
 static int full_path(char *out, const char *rel) {
   int n = snprintf(out, PATH_BYTES, rel[0] ? "%s/%s" : "%s", mount_dir, rel);
   return n > 0 && n < PATH_BYTES;
 }
 
-static int pinned(const char *rel) {
-  for (int i = 0; i < npins; i++) if (strcmp(pins[i].rel, rel) == 0) return 1;
-  return 0;
+static int pin_index(const char *rel) {
+  for (int i = 0; i < npins; i++) if (strcmp(pins[i].rel, rel) == 0) return i;
+  return -1;
 }
 
-static void pin(const char *rel) {
+static int pinned(const char *rel) { return pin_index(rel) >= 0; }
+
+static void drop_pin(int i) {
+  close(pins[i].fd);
+  free(pins[i].rel);
+  pins[i] = pins[--npins];
+}
+
+/* Drop the least recently used pin (never the root's); 0 when there is none to drop. */
+static int evict_lru(void) {
+  int victim = -1;
+  for (int i = 0; i < npins; i++)
+    if (pins[i].rel[0] && (victim < 0 || pins[i].used < pins[victim].used)) victim = i;
+  if (victim < 0) return 0;
+  drop_pin(victim);
+  return 1;
+}
+
+/* Hold directory rel (or mark it used when held): 1 when it is held. When MAXPINS are held, the
+ * least recently used goes if `evict`, else nothing is pinned. */
+static int pin(const char *rel, int evict) {
   char p[PATH_BYTES];
-  if (npins >= maxpins || pinned(rel) || !full_path(p, rel)) return;
+  int i = pin_index(rel);
+  if (i >= 0) return pins[i].used = ++tick, 1;
+  if ((npins >= maxpins && !evict) || !full_path(p, rel)) return 0;
   int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
-  if (fd < 0) return;
+  if (fd < 0) return 0;
   /* A share mounted inside this one (e.g. a -v directory inside the default /tmp share) has its
-   * own agent: pin nothing of it, and do not descend into it. */
-  if (fstatat(fd, "", &st, AT_EMPTY_PATH) != 0 || st.st_dev != mount_dev) {
+   * own agent: pin nothing of it, and do not descend into it. This stat also refreshes the
+   * attributes every guest user shares from now on through the injector's view (every user
+   * treated as the owner: src/share/ops-meta.ts getattr), not its creator's. */
+  if (fstatat(fd, "", &st, AT_EMPTY_PATH) != 0 || st.st_dev != mount_dev || (npins >= maxpins && !evict_lru())) {
     close(fd);
-    return;
+    return 0;
   }
-  /* Every guest user shares this inode from now on: refresh its attributes through the injector's
-   * view (every user treated as the owner: src/share/ops-meta.ts getattr), not the creator's. */
-  fstatat(fd, "", &st, AT_EMPTY_PATH);
   pins[npins].rel = strdup(rel);
+  pins[npins].used = ++tick;
   pins[npins++].fd = fd;
+  return 1;
 }
 
 /* Is rel `prefix` itself or below it? */
@@ -94,10 +126,8 @@ static int under(const char *rel, const char *prefix) {
 
 static void unpin_tree(const char *prefix) {
   for (int i = 0; i < npins;) {
-    if (!under(pins[i].rel, prefix)) { i++; continue; }
-    close(pins[i].fd);
-    free(pins[i].rel);
-    pins[i] = pins[--npins];
+    if (under(pins[i].rel, prefix)) drop_pin(i);
+    else i++;
   }
 }
 
@@ -112,24 +142,79 @@ static void rename_pins(const char *from, const char *to) {
   }
 }
 
-/* Pin every directory of the share, breadth first, up to maxpins (already pinned ones kept). */
-static void pin_all(void) {
-  pin("");
-  for (int i = 0; i < npins && npins < maxpins; i++) {
-    char p[PATH_BYTES];
-    if (!full_path(p, pins[i].rel)) continue;
-    DIR *d = opendir(p);
-    if (!d) continue;
-    struct dirent *e;
-    char *base = strdup(pins[i].rel);
-    while ((e = readdir(d)) && npins < maxpins) {
-      if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char r[PATH_BYTES];
-      if (snprintf(r, sizeof r, base[0] ? "%s/%s" : "%s%s", base, e->d_name) < (int)sizeof r) pin(r);
-    }
-    free(base);
-    closedir(d);
+/* The background pass: pin the share's directories breadth first while fewer than maxpins are
+ * held, one directory per step, between the server's requests. `scan` holds the directories
+ * whose entries are still to be read (at most maxpins of them per pass). */
+static char **scan;
+static int scan_head, scan_tail;
+static DIR *scan_dir;
+static char *scan_base;
+static const char *share_name;
+static struct timespec pass_started;
+static int pass_running;
+
+static void end_pass(void) {
+  if (pass_running) { /* the pass ran to its end (not restarted): say how far it got */
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long ms = (t.tv_sec - pass_started.tv_sec) * 1000 + (t.tv_nsec - pass_started.tv_nsec) / 1000000;
+    printf("skiff-agent: share %s: %d directories pinned in the background in %ld ms\n", share_name, npins, ms);
+    fflush(stdout);
+    pass_running = 0;
   }
+  if (scan_dir) closedir(scan_dir);
+  scan_dir = NULL;
+  free(scan_base);
+  scan_base = NULL;
+  while (scan_head < scan_tail) free(scan[scan_head++]);
+  scan_head = scan_tail = 0;
+}
+
+static void start_pass(void) {
+  pass_running = 0;
+  end_pass();
+  clock_gettime(CLOCK_MONOTONIC, &pass_started);
+  pass_running = 1;
+  if (pin("", 0)) scan[scan_tail++] = strdup("");
+}
+
+/* One step: pin one more directory; 0 once the pass is over. */
+static int pin_step(void) {
+  for (;;) {
+    char p[PATH_BYTES], r[PATH_BYTES];
+    if (npins >= maxpins) return end_pass(), 0;
+    if (!scan_dir) {
+      if (scan_head == scan_tail) return end_pass(), 0;
+      free(scan_base);
+      scan_base = scan[scan_head++];
+      if (full_path(p, scan_base)) scan_dir = opendir(p);
+      continue;
+    }
+    struct dirent *e = readdir(scan_dir);
+    if (!e) {
+      closedir(scan_dir);
+      scan_dir = NULL;
+      continue;
+    }
+    if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (snprintf(r, sizeof r, scan_base[0] ? "%s/%s" : "%s%s", scan_base, e->d_name) >= (int)sizeof r) continue;
+    int was = pinned(r);
+    if (!pin(r, 0)) continue;
+    if (scan_tail < maxpins) scan[scan_tail++] = strdup(r);
+    if (!was) return 1;
+  }
+}
+
+/* SCHED_FIFO while serving the server's requests (see the top); the background pass runs at
+ * nice 19 instead, so that it takes CPU time only the guest's own work leaves (under TCG the
+ * guest has one emulated CPU, and dockerd starts meanwhile). */
+static void serving(int yes) {
+  static int now = -1;
+  struct sched_param fifo = {.sched_priority = 1}, other = {.sched_priority = 0};
+  if (now == yes) return;
+  now = yes;
+  if (yes) sched_setscheduler(0, SCHED_FIFO, &fifo);
+  else sched_setscheduler(0, SCHED_OTHER, &other), setpriority(PRIO_PROCESS, 0, 19);
 }
 
 /* Operations through the mount as the injector: fsuid INJECTOR_UID (the 9p client attaches per
@@ -169,7 +254,7 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
   switch (kind) {
   case K_CREATE:
     if (!isdir) return mknod(p, S_IFREG | 0644, 0);
-    if ((r = mkdir(p, 0755)) == 0) pin(rel);
+    if ((r = mkdir(p, 0755)) == 0) pin(rel, 1);
     return r;
   case K_MODIFY: return utimensat(AT_FDCWD, p, mtime_only, AT_SYMLINK_NOFOLLOW);
   case K_ATTRIB: return utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW);
@@ -183,17 +268,18 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
     return r;
   case K_RESCAN:
     r = utimensat(AT_FDCWD, mount_dir, NULL, 0);
-    pin_all();
+    start_pass();
     return r;
   case K_PIN:
     /* Sent before the guest's mkdir returns: until it does, the name's dentry is negative. Poll
      * finely (SCHED_FIFO: a sleep, never a spin, or the mkdir could not finish). */
-    for (int i = 0; i < 1000 && !pinned(rel) && npins < maxpins; i++) {
+    for (int i = 0; i < 1000 && !pin(rel, 1); i++) {
       struct timespec t = {0, 100000};
-      pin(rel);
-      if (!pinned(rel)) nanosleep(&t, NULL);
+      nanosleep(&t, NULL);
     }
     return pinned(rel) ? 0 : -1;
+  case K_PIN_WALK:
+    return pin(rel, 1) ? 0 : -1;
   case K_UNPIN:
     unpin_tree(rel);
     return 0;
@@ -216,21 +302,31 @@ static int connect_to(const char *host, int port) {
 static int events_main(int argc, char **argv) {
   if (argc < 6) return fprintf(stderr, "usage: skiff-agent events GATEWAY PORT NAME DIR [MAXPINS]\n"), 2;
   mount_dir = argv[5];
+  share_name = argv[4];
   struct stat root;
   if (stat(mount_dir, &root) != 0) return fprintf(stderr, "skiff-agent: %s: %s\n", mount_dir, strerror(errno)), 1;
   mount_dev = root.st_dev;
   if (argc > 6) maxpins = atoi(argv[6]) > 0 ? atoi(argv[6]) : maxpins;
   pins = calloc((size_t)maxpins, sizeof *pins);
-  struct sched_param sp = {.sched_priority = 1};
-  sched_setscheduler(0, SCHED_FIFO, &sp);
+  scan = calloc((size_t)maxpins, sizeof *scan);
+  serving(1);
   become_injector();
   int s = connect_to(argv[2], atoi(argv[3]));
-  if (s < 0 || !pins) return fprintf(stderr, "skiff-agent: cannot reach %s:%s\n", argv[2], argv[3]), 1;
+  if (s < 0 || !pins || !scan) return fprintf(stderr, "skiff-agent: cannot reach %s:%s\n", argv[2], argv[3]), 1;
   dprintf(s, "%s\n", argv[4]);
   static uint8_t buf[2 * PATH_BYTES + 64], acks[sizeof buf / 10 + 1];
   size_t have = 0;
-  int ready = 0;
+  int ready = 0, passing = 0;
   for (;;) {
+    if (passing) { /* the background pass goes on while the server asks nothing */
+      struct pollfd pf = {.fd = s, .events = POLLIN};
+      if (poll(&pf, 1, 0) == 0) {
+        serving(0);
+        passing = pin_step();
+        continue;
+      }
+    }
+    serving(1);
     ssize_t n = read(s, buf + have, sizeof buf - have);
     if (n <= 0) break;
     have += (size_t)n;
@@ -247,14 +343,25 @@ static int events_main(int argc, char **argv) {
       o += 4 + len;
       if (kind == K_READY && !ready) {
         ready = 1;
-        pin_all();
-        printf("skiff-agent: events of share %s on %s (%d directories pinned)\n", argv[4], mount_dir, npins);
+        start_pass();
+        passing = 1;
+        printf("skiff-agent: events of share %s on %s (pinning up to %d directories in the background)\n", argv[4], mount_dir, maxpins);
         fflush(stdout);
         pid_t child = fork();
         if (child > 0) _exit(0);
         setsid();
         continue;
       }
+      if (kind == K_PIN_WALK) {
+        /* Acknowledge first: the guest's lookup of this directory is waiting for the server's
+         * answer, which waits for this byte; the open below then joins that lookup. */
+        acks[nacks++] = 0;
+        if (write(s, acks, nacks) < 0) return 1;
+        nacks = 0;
+        apply(kind, isdir, rel, to);
+        continue;
+      }
+      if (kind == K_RESCAN) passing = 1;
       acks[nacks++] = apply(kind, isdir, rel, to) == 0 ? 0 : 1;
     }
     if (nacks > 0 && write(s, acks, nacks) < 0) break;

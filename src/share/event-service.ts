@@ -12,7 +12,8 @@
  *                   4 delete, 5 rename (path → to), 6 rescan ("something changed": the agent
  *                   looks again), 7 ready (the share is being watched: the agent may start),
  *                   8 pin (a guest made this directory: hold it, events.ts), 9 unpin (a
- *                   guest removed it: let it go).
+ *                   guest removed it: let it go), 10 pin-walk (a guest is looking this
+ *                   directory up: acknowledge, then hold it; inject.ts pinWalked).
  *                   Paths are relative to the share's root, '/'-separated, no leading '/'.
  * An unknown share closes the connection. The host tree is watched while at least one agent is
  * subscribed to the share (one inotify instance per share). Bounded: `maxSubscribers`
@@ -174,10 +175,10 @@ export class EventService {
   /** The agent replayed its oldest unacknowledged event (or failed to). */
   private ack(s: Subscriber, failed: boolean): void {
     const e = s.sent.shift();
-    if (e !== undefined && failed) {
-      this.counters.failedInjections++;
-      s.share?.events.giveUp(e);
-    }
+    if (e === undefined) return;
+    if (!failed) return e.settled?.();
+    this.counters.failedInjections++;
+    s.share?.events.giveUp(e);
   }
 
   private subscribe(s: Subscriber, name: string): void {

@@ -30,9 +30,12 @@ import { Counters } from "../common/counters.js";
  * What happened (the five kinds, and "look again" after an overflow), or PIN: a guest just made
  * this directory — the agent holds it at once, so the guest's watchers and later injections meet
  * the same inode (native/guest-agent.c explains why); UNPIN: a guest removed this directory —
- * the agent lets it go (else the removed directory would stay held, on both sides).
+ * the agent lets it go (else the removed directory would stay held, on both sides); PIN_WALK: a
+ * guest user is looking this directory up right now (its walk's answer waits for the agent's
+ * acknowledgement, which the agent sends before it opens the directory, so its lookup joins the
+ * guest's lookup still in progress and both get the same inode: inject.ts `pinWalked`).
  */
-export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6, Pin: 8, Unpin: 9 } as const;
+export const EventKind = { Create: 1, Modify: 2, Attrib: 3, Delete: 4, Rename: 5, Rescan: 6, Pin: 8, Unpin: 9, PinWalk: 10 } as const;
 export type EventKindValue = (typeof EventKind)[keyof typeof EventKind];
 
 export interface ShareEvent {
@@ -44,6 +47,8 @@ export interface ShareEvent {
   toPath?: Uint8Array;
   /** The injections it is expected to cause (given up when the agent reports failure, or the event is dropped). */
   expects?: [string, RoleValue][];
+  /** Called once per agent it was queued for, when that agent acknowledges it or it is given up (PIN_WALK). */
+  settled?: () => void;
 }
 
 /** The key of the share's root itself (a rescan's attribute change). */
@@ -65,6 +70,8 @@ export interface ShareEventOptions {
   echoWindowMs?: number;
   /** Entries marked by guest operations at once (default 16384). */
   maxEchoEntries?: number;
+  /** How long a guest's walk to a directory waits for the agents to acknowledge its pin request (ms, default 500). */
+  pinWaitMs?: number;
 }
 
 /** What the injector's lookup of an entry should see: as on the host, there (even if gone), or absent. */
@@ -99,6 +106,10 @@ export class ShareEventCounters extends Counters {
   coalesced = 0;
   /** Expected injections given up (the agent reported failure, or the event was dropped). */
   abandoned = 0;
+  /** Pin requests for directories guest users walked to (PIN_WALK). */
+  pinRequests = 0;
+  /** Walks answered before every agent acknowledged their pin request (pinWaitMs passed). */
+  pinWaitTimeouts = 0;
 }
 
 /** One subscriber's bounded queue. */
@@ -147,6 +158,7 @@ export class ShareEvents {
   private readonly ttl: number;
   readonly echoWindowMs: number;
   private readonly maxEcho: number;
+  readonly pinWaitMs: number;
   /** Called when a subscriber has something to send. */
   onQueued: ((q: EventQueue) => void) | undefined;
 
@@ -156,6 +168,7 @@ export class ShareEvents {
     this.ttl = opts.pendingTtlMs ?? 10_000;
     this.echoWindowMs = opts.echoWindowMs ?? 1000;
     this.maxEcho = Math.max(1, opts.maxEchoEntries ?? 16384);
+    this.pinWaitMs = Math.max(0, opts.pinWaitMs ?? 500);
   }
 
   get active(): boolean {
@@ -239,6 +252,21 @@ export class ShareEvents {
     this.broadcast({ kind, isDir: true, path });
   }
 
+  /**
+   * A guest user (not the injector) walked to the directory `dirKey`: ask every agent to pin it
+   * (PIN_WALK). `settled` is called once each agent has acknowledged the request or it was given
+   * up. False when nothing was asked (no agent, or a directory the host watcher does not know:
+   * no events would come below it anyway).
+   */
+  pinWalked(dirKey: string, settled: () => void): boolean {
+    const path = this.active ? this.pathOf?.(dirKey) : undefined;
+    if (path === undefined) return false;
+    this.counters.pinRequests++;
+    let left = this.subscribers.size;
+    this.broadcast({ kind: EventKind.PinWalk, isDir: true, path, settled: () => void (--left === 0 && settled()) });
+    return true;
+  }
+
   /** Tell every subscriber to look again (the host watcher lost events); the agents touch the share's root. */
   rescan(now: number): void {
     if (!this.active) return;
@@ -257,6 +285,7 @@ export class ShareEvents {
   /** Forget the injections an event was expected to cause (one agent will not perform them). */
   giveUp(event: ShareEvent): void {
     for (const [key, role] of event.expects ?? []) this.abandon(key, role);
+    event.settled?.();
   }
 
   private tailRole(key: string): number | undefined {

@@ -71,6 +71,38 @@ export function unpinHint(share: Share, dirFd: number, name: Uint8Array): void {
   if (share.events.active) share.events.pin(dirKeyOf(dirFd), name, EventKind.Unpin);
 }
 
+/**
+ * A guest user (not the injector) walked to a directory, held by `fd`: ask the agents to pin it,
+ * and hold the walk's answer until they have acknowledged (at most `pinWaitMs`); undefined when
+ * there is nothing to wait for.
+ *
+ * Why the wait: with cache=none the guest kernel frees a directory's dentry and makes a new inode
+ * at its next lookup unless something holds it, and an inotify watch stays on the inode it was
+ * added to. A watcher's `inotify_add_watch` is often the first lookup of its directory: if the
+ * agent opened the directory only after that lookup ended, it would get a new inode, and the
+ * replays would never reach the watch. The agent acknowledges first and then opens; the guest's
+ * lookup cannot finish before the answer to this walk arrives, so the agent's lookup of the
+ * same name finds the one in progress and waits for it (the dcache allows one lookup of a name
+ * at a time), and both end with the same dentry and inode, which the agent then holds.
+ */
+export function pinWalked(share: Share, fd: number): Promise<void> | undefined {
+  const events = share.events;
+  if (!events.active) return undefined;
+  let done!: () => void;
+  const answered = new Promise<void>((resolve) => (done = resolve));
+  const timer = setTimeout(() => {
+    events.counters.pinWaitTimeouts++;
+    done();
+  }, events.pinWaitMs);
+  const asked = events.pinWalked(dirKeyOf(fd), () => {
+    clearTimeout(timer);
+    done();
+  });
+  if (asked) return answered;
+  clearTimeout(timer);
+  return undefined;
+}
+
 /** The same for the entry a fid was reached by. */
 export function markOwnFid(f: Fid): void {
   if (!f.share.events.active) return;

@@ -4,12 +4,14 @@
  *
  * Each takes the session's context and a parsed T-message and returns the R-message, or throws
  * FsError (→ Rlerror). All are synchronous: one or a few metadata syscalls on descriptors the
- * fid table holds (native/fs.c explains why that is safe and short). Names are checked as single
+ * fid table holds (native/fs.c explains why that is safe and short); only a guest user's walk to
+ * a directory of a share with file events may answer later, once the agents have taken the
+ * directory (inject.ts pinWalked). Names are checked as single
  * components; every change on a read-only share answers EROFS. Ownership follows ownership.ts:
  * the host owner never changes.
  */
 
-import { NONUNAME, P9, text, type P9Message, type Qid } from "./wire.js";
+import { NONUNAME, P9, QidType, text, type P9Message, type Qid } from "./wire.js";
 import {
   Errno, FsError, S_IFDIR, S_IFMT, S_IFREG, UTIME_NOW, UTIME_OMIT, check, checkName, fsAddon, qidOf, statFd, type Stat,
 } from "./host-fs.js";
@@ -17,7 +19,7 @@ import { PathNode, type Fid, type FidTable } from "./fids.js";
 import type { Share, ShareRegistry } from "./registry.js";
 import { S_IFBLK, S_IFCHR, makedev, rememberMode, rememberedMode, reportedMode } from "./remembered-mode.js";
 import {
-  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint, unpinHint,
+  injectCreate, injectDelete, keyIn, injectRename, injectSetattr, injectorLookup, isInjector, keyOfFid, markOwn, markOwnFid, phantomAttrs, phantomQid, pinHint, pinWalked, unpinHint,
   refuseInjector,
 } from "./inject.js";
 
@@ -101,9 +103,10 @@ export function attach(ctx: OpsContext, m: P9Message): P9Message {
  * walk(5): from `fid` through each name; newfid is made only when every name was walked. A
  * failure at the first name is an Rlerror; later, the qids walked so far. ".." never leaves the
  * share (fsParent climbs to check); the server never follows a symlink (the walk opens the link
- * itself, and walking through it fails with ENOTDIR).
+ * itself, and walking through it fails with ENOTDIR). A guest user's walk that ends at a directory
+ * asks the event agents to pin it first (inject.ts pinWalked).
  */
-export function walk(ctx: OpsContext, m: P9Message): P9Message {
+export function walk(ctx: OpsContext, m: P9Message): P9Message | Promise<P9Message> {
   const from = ctx.fids.getAny(num(m.fid));
   const newfid = num(m.newfid);
   if (newfid !== num(m.fid)) ctx.fids.checkFree(newfid);
@@ -168,7 +171,9 @@ export function walk(ctx: OpsContext, m: P9Message): P9Message {
   } else {
     ctx.fids.add(newfid, from.share, node, qid, parent, name, from.uid).phantom = phantom;
   }
-  return { type: P9.Rwalk, tag: m.tag, wqids: qids };
+  const reply: P9Message = { type: P9.Rwalk, tag: m.tag, wqids: qids };
+  const pinned = !injector && name !== undefined && qids.length > 0 && (qid.type & QidType.DIR) !== 0 ? pinWalked(from.share, node.fd) : undefined;
+  return pinned === undefined ? reply : pinned.then(() => reply);
 }
 
 export function getattr(ctx: OpsContext, m: P9Message): P9Message {

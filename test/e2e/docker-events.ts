@@ -4,7 +4,10 @@
  * agent (native/guest-agent.c, in the docker image and started for each share by stage 2) replays
  * host changes through the 9P mount, so a recursive inotify watcher in a container with a bind
  * mount of a shared directory (`skiff-agent watch`, copied into an image by `docker build`) sees
- * a host-side create, modify, rename and delete at depth 2 and more in the `start -v` share; the
+ * a host-side create, modify, rename and delete at depth 2 and more in the `start -v` share, and
+ * in the default /tmp share in a directory made after more directories than the agent's pin
+ * budget (the suite starts with --watch-dirs 64; pinned on demand when the container's bind
+ * mount walks to it); the
  * latency from the host's change to the watcher's line (through
  * `docker run`'s output stream) is printed. A host watcher sees a container's writes. The agent
  * pins directories of the shares only (its descriptors, read in the guest through a privileged
@@ -107,6 +110,21 @@ export function dockerEventChecks(h: DockerHarness & { watchImage: string }): vo
     const dir = join(h.shared(), `ev-${Date.now().toString(36)}`);
     mkdirSync(dir);
     await hostToContainer(dir, "-v share");
+  });
+
+  it("host → container in the default /tmp share (no `start -v`), in a directory made after 100 others (past the agents' --watch-dirs 64: pinned on demand)", async () => {
+    const top = mkdtempSync(join(tmpdir(), "skiff-docker-deep-"));
+    try {
+      for (let i = 0; i < 100; i++) mkdirSync(join(top, `f${i}`));
+      // The agent replays the creations first (each pins its directory, recycling the least
+      // recently used pins); a walk waits at most 500 ms for its pin behind such a burst.
+      await sleep(15_000);
+      const dir = join(top, "late");
+      mkdirSync(dir);
+      await hostToContainer(dir, "default /tmp share, beyond the pin budget");
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
   });
 
   it("container → host: a container's writes at depth 2 reach an inotify watcher on the host", async () => {

@@ -47,6 +47,9 @@ function processesNaming(dir: string): number[] {
   return out;
 }
 
+/** The agents' pin budget per share: small, so that the default /tmp share holds more directories (docker-events.ts). */
+const WATCH_DIRS = 64;
+
 describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   this.timeout(900_000);
   let state: string;
@@ -58,7 +61,7 @@ describe("e2e: skiff docker (TCG, Debian's docker CLI)", function () {
   let shared: string;
   /** `start`'s stderr, with the daemon's log when it failed (the state directory is gone after the suite). */
   const why = (r: Ran) => (r.code === 0 ? r.stderr : `${r.stderr}\n--- daemon.log:\n${(() => { try { return readFileSync(join(state, "daemon.log"), "utf8").slice(-3000); } catch { return "(none)"; } })()}`);
-  const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "-v", shared, "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
+  const startArgs = () => ["start", "--accel", "tcg", "--memory", "1024", "--disk-size", "2048", "--watch-dirs", String(WATCH_DIRS), "-v", shared, "--cache", process.env.SKIFF_DOCKER_CACHE ?? defaultDockerCacheDir()];
 
   before(async function () {
     const missing = [DOCKER, "/usr/bin/qemu-system-x86_64", "/usr/sbin/mkfs.ext4"].filter((p) => !existsSync(p));

@@ -13,60 +13,21 @@
  */
 import { expect } from "chai";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { guestImageOrSkip, pinnedImageCache } from "../support/qemu.js";
+import { Lines, afterWatching, guestSuite, sleep } from "../support/guest-events.js";
 import { vmRun } from "../../src/cli/vm.js";
 import { agentSourcePath } from "../../src/vm/agent.js";
 
 const log = pino({ level: "silent" });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Lines seen so far, with the time each arrived, and a way to wait for one. */
-class Lines {
-  readonly seen: { line: string; at: number }[] = [];
-  private waiters: { re: RegExp; after: number; resolve: (at: number) => void }[] = [];
-  push(line: string): void {
-    const at = performance.now();
-    this.seen.push({ line, at });
-    this.waiters = this.waiters.filter((w) => {
-      if (w.re.test(line) && at >= w.after) return void w.resolve(at);
-      return true;
-    });
-  }
-  /** The time a line matching `re` arrived at or after `after` (waits up to `ms`). */
-  wait(re: RegExp, after: number, ms: number): Promise<number> {
-    const hit = this.seen.find((l) => l.at >= after && re.test(l.line));
-    if (hit) return Promise.resolve(hit.at);
-    return new Promise((resolve, reject) => {
-      const w = { re, after, resolve: (at: number) => (clearTimeout(t), resolve(at)) };
-      const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms; lines:\n${this.seen.map((l) => l.line).join("\n")}`)), ms);
-      this.waiters.push(w);
-    });
-  }
-  count(re: RegExp): number {
-    return this.seen.filter((l) => re.test(l.line)).length;
-  }
-}
 
 describe("e2e: file events on shares — host changes reach guest watchers, guest changes reach host watchers", function () {
   this.timeout(600_000);
-  let cacheDir: string;
-  let dir: string;
-
-  before(function () {
-    cacheDir = pinnedImageCache(guestImageOrSkip(this));
-    dir = mkdtempSync(join(tmpdir(), "skiff-events-e2e-"));
-  });
-  after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
-  });
+  const suite = guestSuite("skiff-events-e2e-");
 
   it("host → guest: create, modify, attrib, rename, delete at depth ≥ 3 (and in a directory the host creates) reach an inotify watcher in the guest", async () => {
-    const share = join(dir, "h2g");
+    const share = join(suite.dir, "h2g");
     const deep = join(share, "a", "b", "c");
     mkdirSync(join(deep, "e", "f"), { recursive: true });
     writeFileSync(join(deep, "f.txt"), "one\n");
@@ -88,30 +49,21 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
       ["rmdir", () => rmSync(join(deep, "e", "d2"), { recursive: true }), [/^EV DELETE,ISDIR \/w\/a\/b\/c\/e\/d2$/]],
     ];
     const latencies: string[] = [];
-    let failure: unknown;
-    const run = (async () => {
-      await lines.wait(/^WATCHING/, 0, 300_000);
-      await sleep(500);
-      try {
-        for (const [name, act, expected] of steps) {
-          const t0 = performance.now();
-          act();
-          let worst = 0;
-          for (const re of expected) worst = Math.max(worst, (await lines.wait(re, t0, 20_000)) - t0);
-          latencies.push(`${name} ${worst.toFixed(0)} ms`);
-          await sleep(300);
-        }
-      } catch (e) {
-        failure = e;
-      } finally {
-        writeFileSync(join(share, "done"), "");
+    const run = afterWatching(lines, join(share, "done"), async () => {
+      for (const [name, act, expected] of steps) {
+        const t0 = performance.now();
+        act();
+        let worst = 0;
+        for (const re of expected) worst = Math.max(worst, (await lines.wait(re, t0, 20_000)) - t0);
+        latencies.push(`${name} ${worst.toFixed(0)} ms`);
+        await sleep(300);
       }
-    })();
-    const status = await vmRun({
-      cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
-      volumes: [`${share}:/w`], consoleLog: join(dir, "h2g.console.log"), output: (l) => lines.push(l), log,
     });
-    await run;
+    const status = await vmRun({
+      cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir: suite.cacheDir, command: ["sh", "-c", script],
+      volumes: [`${share}:/w`], consoleLog: join(suite.dir, "h2g.console.log"), output: (l) => lines.push(l), log,
+    });
+    const failure = await run;
     if (failure) throw failure;
     expect(status, lines.seen.map((l) => l.line).join("\n")).to.equal(0);
     expect(lines.seen.some((l) => /skiff-agent: events of share .* on \/w/.test(l.line)), "the agent started before the command").to.equal(true);
@@ -119,11 +71,11 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
   });
 
   it("guest → host: the guest's create, modify, attrib, rename, delete at depth 3 reach an inotify watcher on the host; the guest's own watcher sees each once (no echo)", async () => {
-    const share = join(dir, "g2h");
+    const share = join(suite.dir, "g2h");
     mkdirSync(join(share, "a", "b", "c"), { recursive: true });
     const src = agentSourcePath();
     expect(src, "native/guest-agent.c").to.be.a("string");
-    const watcherBin = join(dir, "host-watch");
+    const watcherBin = join(suite.dir, "host-watch");
     execFileSync("cc", ["-O2", "-o", watcherBin, src!]);
     const host = new Lines();
     const watcher: ChildProcess = spawn(watcherBin, ["watch", share], { stdio: ["ignore", "pipe", "inherit"] });
@@ -162,8 +114,8 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
         }
       }, 20);
       const status = await vmRun({
-        cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
-        volumes: [`${share}:/w`], consoleLog: join(dir, "g2h.console.log"), output: (l) => guest.push(l), log,
+        cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir: suite.cacheDir, command: ["sh", "-c", script],
+        volumes: [`${share}:/w`], consoleLog: join(suite.dir, "g2h.console.log"), output: (l) => guest.push(l), log,
       }).finally(() => clearInterval(made));
       expect(status, guest.seen.map((l) => l.line).join("\n")).to.equal(0);
       const H = `${share}/a/b/c`;
@@ -190,27 +142,21 @@ describe("e2e: file events on shares — host changes reach guest watchers, gues
   });
 
   it("a read-only volume gets host events too (the agent replays them on its own mount; the guest's view stays read-only)", async () => {
-    const share = join(dir, "ro");
+    const share = join(suite.dir, "ro");
     mkdirSync(join(share, "a", "b", "c"), { recursive: true });
     const script = "skiff-agent watch /r & while [ ! -e /r/done ]; do sleep 0.2; done; sleep 0.5; kill %1; if touch /r/a/x 2>/dev/null; then echo RO=no; else echo RO=yes; fi; grep ' /r ' /proc/mounts";
     const lines = new Lines();
-    const run = (async () => {
-      await lines.wait(/^WATCHING/, 0, 300_000);
-      await sleep(500);
-      try {
-        const t0 = performance.now();
-        writeFileSync(join(share, "a", "b", "c", "host.txt"), "");
-        await lines.wait(/^EV CREATE \/r\/a\/b\/c\/host\.txt$/, t0, 20_000);
-        const t1 = performance.now();
-        rmSync(join(share, "a", "b", "c", "host.txt"));
-        await lines.wait(/^EV DELETE \/r\/a\/b\/c\/host\.txt$/, t1, 20_000);
-      } finally {
-        writeFileSync(join(share, "done"), "");
-      }
-    })();
+    const run = afterWatching(lines, join(share, "done"), async () => {
+      const t0 = performance.now();
+      writeFileSync(join(share, "a", "b", "c", "host.txt"), "");
+      await lines.wait(/^EV CREATE \/r\/a\/b\/c\/host\.txt$/, t0, 20_000);
+      const t1 = performance.now();
+      rmSync(join(share, "a", "b", "c", "host.txt"));
+      await lines.wait(/^EV DELETE \/r\/a\/b\/c\/host\.txt$/, t1, 20_000);
+    });
     const status = await vmRun({
-      cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir, command: ["sh", "-c", script],
-      volumes: [`${share}:/r:ro`], consoleLog: join(dir, "ro.console.log"), output: (l) => lines.push(l), log,
+      cpus: 1, memoryMiB: 256, mtu: 65520, accel: "tcg", cacheDir: suite.cacheDir, command: ["sh", "-c", script],
+      volumes: [`${share}:/r:ro`], consoleLog: join(suite.dir, "ro.console.log"), output: (l) => lines.push(l), log,
     });
     await run;
     const out = lines.seen.map((l) => l.line).join("\n");

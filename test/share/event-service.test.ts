@@ -1,7 +1,9 @@
 /**
  * share/event-service.ts, the gateway's file-event service, over a stand-in TCP flow: the
  * subscription (the share's name), the READY frame and event frames (encode/decode round trip),
- * the agent's acknowledgements (a failure gives the injection up), hostile input (an unknown
+ * the agent's acknowledgements (a failure gives the injection up), pinning on demand (a guest
+ * user's walk to a directory asks the agent to pin it and is answered once the agent has
+ * acknowledged, or after pinWaitMs), hostile input (an unknown
  * share, an endless name), the bound on connections, and the host watcher's lifetime (one per
  * watched share, closed with its last subscriber).
  */
@@ -11,7 +13,10 @@ import { join } from "node:path";
 import { EventService, FRAME_READY, decodeFrames, encodeFrames, type EventFlow } from "../../src/share/event-service.js";
 import { EventKind, Seen } from "../../src/share/events.js";
 import { TcpEvent } from "../../src/stack/tcp.js";
-import { registryWith, tempDir } from "./client.js";
+import { ShareRegistry } from "../../src/share/registry.js";
+import { INJECTOR_UID } from "../../src/share/inject.js";
+import { P9, type Qid } from "../../src/share/wire.js";
+import { TestClient, registryWith, tempDir } from "./client.js";
 
 class FakeFlow implements EventFlow {
   onEvents: EventFlow["onEvents"];
@@ -146,5 +151,43 @@ describe("share/event-service: the file-event channel to guest agents", () => {
     expect(svc.watcherOf(share)).to.equal(undefined);
     expect(share.events.pendingSize).to.equal(0);
     expect(share.events.seen("anything", 0).seen).to.equal(Seen.Host);
+  });
+
+  it("pinning on demand: a guest user's walk to a directory asks the agent (PIN_WALK) and is answered only once the agent acknowledges; files, the injector and a silent agent (pinWaitMs) do not hold it", async () => {
+    const r = new ShareRegistry({ pinWaitMs: 1000 });
+    r.add({ name: "s", path: root, readOnly: false });
+    writeFileSync(join(root, "a", "f"), "");
+    const s2 = new EventService(r);
+    const c = new TestClient(r);
+    try {
+      const agent = new FakeFlow();
+      s2.serve(agent);
+      agent.send("s\n");
+      await c.version();
+      await c.attach("s", 0, 1000);
+      await c.attach("s", 100, INJECTOR_UID);
+      let answered = false;
+      const walk = c.walk(0, 1, "a", "b").then((m) => ((answered = true), m));
+      await until(() => agent.frames().length >= 2);
+      expect(agent.frames()[1]).to.deep.equal({ kind: EventKind.PinWalk, isDir: true, path: "a/b", toPath: "" });
+      await new Promise((res) => setTimeout(res, 50));
+      expect(answered, "the walk waits for the agent").to.equal(false);
+      agent.send(Uint8Array.of(0)); // READY needs no acknowledgement: this one is the PIN_WALK's
+      expect(((await walk).wqids as Qid[]).length).to.equal(2);
+      const t0 = performance.now();
+      expect((await c.walk(0, 2, "a", "f")).type, "a file").to.equal(P9.Rwalk);
+      expect((await c.walk(100, 101, "a")).type, "the injector").to.equal(P9.Rwalk);
+      expect(performance.now() - t0, "neither waited").to.be.lessThan(800);
+      expect(agent.frames().length, "nor asked").to.equal(2);
+      const t1 = performance.now();
+      expect((await c.walk(0, 3, "a")).type).to.equal(P9.Rwalk);
+      expect(performance.now() - t1, "a silent agent holds the walk for pinWaitMs only").to.be.greaterThanOrEqual(900);
+      const events = r.lookup("s")!.events.counters;
+      expect([events.pinRequests, events.pinWaitTimeouts]).to.deep.equal([2, 1]);
+    } finally {
+      c.conn.close();
+      s2.close();
+      r.close();
+    }
   });
 });

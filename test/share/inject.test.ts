@@ -106,7 +106,7 @@ describe("share/events on the server: host watcher, echo suppression, the inject
     expect((await c.call({ type: P9.Tunlinkat, dirfid: 1, name: s("gd"), flags: 0x200 })).type).to.equal(P9.Runlinkat);
     writeFileSync(join(root, "a", "b", "c", "host-after"), "");
     const got = await collect(q, ["Create a/b/c/host-after"]);
-    expect(got, "only the pin and unpin requests of the guest's directory, then the host's change").to.deep.equal(["Pin a/b/c/gd dir", "Unpin a/b/c/gd dir", "Create a/b/c/host-after"]);
+    expect(got, "only the pin requests of the guest's walk and directory, its unpin, then the host's change").to.deep.equal(["PinWalk a/b/c dir", "Pin a/b/c/gd dir", "Unpin a/b/c/gd dir", "Create a/b/c/host-after"]);
     expect(share.events.counters.suppressed).to.be.greaterThanOrEqual(7);
   });
 
