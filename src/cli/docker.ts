@@ -20,6 +20,7 @@ import { defaultStateDir, ensureStateDir, statePaths } from "../desktop/state.js
 import { checkContextName, ensureContext, removeContexts } from "../desktop/context.js";
 import { defaultSharesText, dockerShares } from "../desktop/shares.js";
 import { DEFAULT_EVENT_PINS, parseVolumes, sharesAppend, type Volume } from "./vm.js";
+import { DEFAULT_HOST_WATCH_DIRS } from "../share/host-watch.js";
 
 const say = (s: string) => process.stderr.write(`skiff docker: ${s}\n`);
 
@@ -37,7 +38,8 @@ function vmOptions(c: Command): Command {
     .addOption(new Option("--accel <kind>", "accelerator (auto: KVM only when usable and not nested, else TCG)").choices(["auto", "kvm", "tcg", "hvf"]).default("auto"))
     .option("--shares <dirs>", "host directories shared at the same path in the VM, comma-separated, or none (default: your home and /tmp)", defaultSharesText())
     .option("-v, --volume <dir>", "share HOSTDIR[:ro] too, at the same path (9P over skiff's TCP), so `docker run -v HOSTDIR:…` works (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option("--watch-dirs <n>", "file events of the shares: directories the guest's agent pins per share (watches in containers below them see host changes)", intArg(1, 1 << 20), DEFAULT_EVENT_PINS);
+    .option("--watch-dirs <n>", "file events of the shares: directories the guest's agent pins per share (watches in containers below them see host changes)", intArg(1, 1 << 20), DEFAULT_EVENT_PINS)
+    .option("--host-watch-dirs <n>", "file events of the shares: directories skiff watches with inotify on the host, per share", intArg(1, 1 << 24), DEFAULT_HOST_WATCH_DIRS);
 }
 
 /** The kernel command-line words for the shares: their mount list and the agent's pin bound (src/vm/init.ts MOUNT_SHARES). */
@@ -71,7 +73,7 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const r = await startDocker({
         stateDir: o.stateDir,
         daemonCommand: [process.execPath, ...process.execArgv, process.argv[1]],
-        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, "--shares", o.shares, "--watch-dirs", String(o.watchDirs), ...o.volume.flatMap((v: string) => ["-v", v])],
+        daemonArgs: ["--cache", o.cache, ...(o.cpus === undefined ? [] : ["--cpus", String(o.cpus)]), "--memory", String(o.memory), "--disk-size", String(o.diskSize), "--mtu", String(o.mtu), "--accel", o.accel, "--log-level", o.logLevel, "--shares", o.shares, "--watch-dirs", String(o.watchDirs), "--host-watch-dirs", String(o.hostWatchDirs), ...o.volume.flatMap((v: string) => ["-v", v])],
         timeoutMs: o.timeout * 1000,
         progress: say,
       });
@@ -175,6 +177,6 @@ export function dockerCommand(program: Command, log: Logger, setStatus: (s: numb
       const { accel, reason } = chooseAccel(o.accel, hostAccelFacts());
       log.info({ accel, reason }, "accelerator");
       const volumes = dockerVolumes(o.shares, o.volume, (s) => log.info(s));
-      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: dockerAppend(volumes, o.watchDirs), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, log }));
+      setStatus(await runDaemon({ paths: ensureStateDir(o.stateDir), image, accel, shares: volumes.map((v) => v.share), extraAppend: dockerAppend(volumes, o.watchDirs), cpus: o.cpus ?? (accel === "tcg" ? 1 : 2), memoryMiB: o.memory, diskMiB: o.diskSize, mtu: o.mtu, hostWatchDirs: o.hostWatchDirs, log }));
     });
 }

@@ -47,6 +47,8 @@ export interface DaemonOptions {
   shares?: ShareSpec[];
   /** Extra kernel command-line words (the shares' mount list: src/vm/init.ts MOUNT_SHARES). */
   extraAppend?: string[];
+  /** Directories each share's host watcher watches (default DEFAULT_HOST_WATCH_DIRS). */
+  hostWatchDirs?: number;
   /** How long the guest gets to power off cleanly before QEMU is killed (default 30 s). */
   powerOffMs?: number;
   log: Logger;
@@ -96,7 +98,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.info({ path: paths.dataDisk, MiB: opts.diskMiB }, "creating the persistent disk");
       makeDataDisk(paths.dataDisk, opts.diskMiB);
     }
-    net = new Network({ mtu: opts.mtu, log, shares: opts.shares });
+    net = new Network({ mtu: opts.mtu, log, shares: opts.shares, limits: { shareWatchDirs: opts.hostWatchDirs } });
     const guestIpNum = (net.stack.config.network + 3) >>> 0;
     const guestIp = formatIpv4(guestIpNum);
     net.setStaticLeases([{ mac: parseMac(DOCKER_GUEST_MAC)!, ip: guestIpNum }]);

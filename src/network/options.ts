@@ -48,6 +48,8 @@ export interface NetworkLimits {
   icmpFlows?: number;
   icmpFlowsPerGuest?: number;
   leasesPerGuest?: number;
+  /** Directories each share's host watcher watches for file events (default 65 536; src/share/host-watch.ts). */
+  shareWatchDirs?: number;
 }
 
 /** A DHCP static lease: this MAC always gets this address. Numbers are uint48 / uint32. */
@@ -163,7 +165,7 @@ const KNOWN = new Set([
   "mtu", "subnet", "hostIp", "gatewayIp", "ipv6", "subnet6", "deny", "shares", "dnsRecords", "staticLeases", "switch", "busyPollUs", "validateSources", "limits", "fdReserve", "defaultGuest", "defaultGuest6", "apiLimits", "log",
 ]);
 const LIMIT_KEYS = new Set([
-  "tcpFlows", "tcpFlowsPerGuest", "tcpHalfOpen", "tcpHalfOpenPerGuest", "tcpDials", "tcpDialsPerGuest", "udpFlows", "udpFlowsPerGuest", "icmpFlows", "icmpFlowsPerGuest", "leasesPerGuest",
+  "tcpFlows", "tcpFlowsPerGuest", "tcpHalfOpen", "tcpHalfOpenPerGuest", "tcpDials", "tcpDialsPerGuest", "udpFlows", "udpFlowsPerGuest", "icmpFlows", "icmpFlowsPerGuest", "leasesPerGuest", "shareWatchDirs",
 ]);
 const API_LIMIT_KEYS = new Set(["maxConnections", "headersTimeoutMs", "idleTimeoutMs"]);
 

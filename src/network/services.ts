@@ -55,7 +55,7 @@ export class NetworkServices {
     this.options = opts;
     // First: a bad share (not a directory) throws before any socket or timer exists.
     try {
-      this.shares = new ShareService({ shares: opts.shares });
+      this.shares = new ShareService({ shares: opts.shares, events: { maxWatches: opts.limits.shareWatchDirs } });
     } catch (e) {
       throw new NetworkOptionError("shares", (e as Error).message);
     }

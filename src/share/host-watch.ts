@@ -17,7 +17,7 @@
  * creations. A move out of the share (no IN_MOVED_TO in the same read) is a delete; a move in, a
  * create.
  *
- * Bounded: at most `maxWatches` directories (default 8192; past it a counted refusal and one
+ * Bounded: at most `maxWatches` directories (default 65 536; past it a counted refusal and one
  * RESCAN event), the kernel's own queue (its overflow → RESCAN), one read buffer.
  */
 
@@ -29,6 +29,13 @@ import { EventKind, entryKey, type ShareEvents } from "./events.js";
 import type { Share } from "./registry.js";
 
 /** inotify(7) mask bits. */
+/**
+ * Directories one share's host watcher watches by default: a developer's home holds tens of
+ * thousands (this machine's /root: 18,562). Each watch costs the kernel about 1 KiB while it
+ * exists; the kernel's own per-user bound (fs.inotify.max_user_watches) applies on top.
+ */
+export const DEFAULT_HOST_WATCH_DIRS = 65536;
+
 export const IN = {
   MODIFY: 0x2, ATTRIB: 0x4, MOVED_FROM: 0x40, MOVED_TO: 0x80, CREATE: 0x100, DELETE: 0x200, DELETE_SELF: 0x400,
   MOVE_SELF: 0x800, Q_OVERFLOW: 0x4000, IGNORED: 0x8000, EXCL_UNLINK: 0x4000000, ISDIR: 0x40000000,
@@ -37,7 +44,7 @@ const WATCH_MASK = IN.MODIFY | IN.ATTRIB | IN.MOVED_FROM | IN.MOVED_TO | IN.CREA
 const READ_BUF = 65536;
 
 export interface HostWatchOptions {
-  /** Directories watched at most (default 8192). */
+  /** Directories watched at most (default DEFAULT_HOST_WATCH_DIRS); the kernel's fs.inotify.max_user_watches also bounds it. */
   maxWatches?: number;
   /** The clock (ms); tests pass their own. */
   now?: () => number;
@@ -107,7 +114,7 @@ export class HostWatcher {
     opts: HostWatchOptions = {},
   ) {
     this.addon = loadAddon("file events of shares");
-    this.maxWatches = Math.max(1, opts.maxWatches ?? 8192);
+    this.maxWatches = Math.max(1, opts.maxWatches ?? DEFAULT_HOST_WATCH_DIRS);
     this.now = opts.now ?? (() => performance.now());
     const fd = this.addon.watchInit();
     if (fd < 0) throw new Error(`inotify_init1 failed (errno ${-fd})`);

@@ -29,6 +29,7 @@ describe("network: createNetwork, the front door", () => {
     ["staticLeases[0].mac", { staticLeases: [{ mac: "zz", ip: "192.168.65.9" }] }],
     ["limits.udpFlows", { limits: { udpFlows: 0 } }],
     ["limits.tcpFlowz", { limits: { tcpFlowz: 1 } }],
+    ["limits.shareWatchDirs", { limits: { shareWatchDirs: 0 } }],
     ["apiLimits.maxConnections", { apiLimits: { maxConnections: -1 } }],
     ["busyPollUs", { busyPollUs: 1.5 }],
     ["switch", { switch: "yes" }],
