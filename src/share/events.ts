@@ -255,11 +255,14 @@ export class ShareEvents {
   /**
    * A guest user (not the injector) walked to the directory `dirKey`: ask every agent to pin it
    * (PIN_WALK). `settled` is called once each agent has acknowledged the request or it was given
-   * up. False when nothing was asked (no agent, or a directory the host watcher does not know:
-   * no events would come below it anyway).
+   * up. False when nothing was asked (no agent, or a directory neither the host watcher nor
+   * `fallbackPath` can name).
    */
-  pinWalked(dirKey: string, settled: () => void): boolean {
-    const path = this.active ? this.pathOf?.(dirKey) : undefined;
+  pinWalked(dirKey: string, settled: () => void, fallbackPath?: () => Uint8Array | undefined): boolean {
+    if (!this.active) return false;
+    // A directory the guest made a moment ago may not be in the host watcher's tree yet (its
+    // IN_CREATE is still on the way): then the caller's own path of it serves.
+    const path = this.pathOf?.(dirKey) ?? (this.pathOf !== undefined ? fallbackPath?.() : undefined);
     if (path === undefined) return false;
     this.counters.pinRequests++;
     let left = this.subscribers.size;

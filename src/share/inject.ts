@@ -15,6 +15,7 @@
  * normal client could.
  */
 
+import { readlinkSync } from "node:fs";
 import { Errno, FsError, qidOf, statFd } from "./host-fs.js";
 import { EventKind, ROOT_KEY, Role, Seen, entryKey } from "./events.js";
 import type { Fid } from "./fids.js";
@@ -94,13 +95,35 @@ export function pinWalked(share: Share, fd: number): Promise<void> | undefined {
     events.counters.pinWaitTimeouts++;
     done();
   }, events.pinWaitMs);
-  const asked = events.pinWalked(dirKeyOf(fd), () => {
-    clearTimeout(timer);
-    done();
-  });
+  const asked = events.pinWalked(
+    dirKeyOf(fd),
+    () => {
+      clearTimeout(timer);
+      done();
+    },
+    () => pathInShare(share, fd),
+  );
   if (asked) return answered;
   clearTimeout(timer);
   return undefined;
+}
+
+/**
+ * The path from the share's root of the directory held by `fd`, from the kernel's name of the
+ * descriptor (/proc/self/fd); undefined when it is not below the root (moved out, or deleted).
+ */
+export function pathInShare(share: Share, fd: number): Uint8Array | undefined {
+  let at: string;
+  let root: string;
+  try {
+    at = readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" }).toString("latin1");
+    root = readlinkSync(`/proc/self/fd/${share.rootFd}`, { encoding: "buffer" }).toString("latin1");
+  } catch {
+    return undefined;
+  }
+  const prefix = root.endsWith("/") ? root : root + "/";
+  if (at.endsWith(" (deleted)") || !at.startsWith(prefix) || at.length === prefix.length) return undefined;
+  return Uint8Array.from(Buffer.from(at.slice(prefix.length), "latin1"));
 }
 
 /** The same for the entry a fid was reached by. */

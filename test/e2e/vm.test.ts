@@ -225,7 +225,9 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
         let readyAddr = "";
         let onReady!: () => void;
         const ready = new Promise<void>((r) => (onReady = r));
-        const cmd = `mkdir -p /srv && seq 1 20000 > /srv/index.html && httpd -p ${GUEST_HTTP} -h /srv && nc -l -p ${GUEST_CTL} && ip -6 addr show dev eth0 scope global`;
+        // The SLAAC address is printed once it has passed DAD (up to 20 s under TCG).
+        const v6 = "ip -6 addr show dev eth0 scope global";
+        const cmd = `mkdir -p /srv && seq 1 20000 > /srv/index.html && httpd -p ${GUEST_HTTP} -h /srv && { nc -l -p ${GUEST_CTL} & } && for i in $(seq 100); do ${v6} | grep -q inet6 && ! ${v6} | grep -q tentative && break; sleep 0.2; done; ${v6}; wait`;
         const run = vmRun({
           cpus: 1, memoryMiB: 256, mtu: 1500, accel: "tcg", cacheDir, log,
           command: ["sh", "-c", cmd],

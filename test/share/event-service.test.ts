@@ -14,7 +14,8 @@ import { EventService, FRAME_READY, decodeFrames, encodeFrames, type EventFlow }
 import { EventKind, Seen } from "../../src/share/events.js";
 import { TcpEvent } from "../../src/stack/tcp.js";
 import { ShareRegistry } from "../../src/share/registry.js";
-import { INJECTOR_UID } from "../../src/share/inject.js";
+import { INJECTOR_UID, pathInShare } from "../../src/share/inject.js";
+import { openSync, closeSync, constants as fsc } from "node:fs";
 import { P9, type Qid } from "../../src/share/wire.js";
 import { TestClient, registryWith, tempDir } from "./client.js";
 
@@ -186,6 +187,41 @@ describe("share/event-service: the file-event channel to guest agents", () => {
       expect([events.pinRequests, events.pinWaitTimeouts]).to.deep.equal([2, 1]);
     } finally {
       c.conn.close();
+      s2.close();
+      r.close();
+    }
+  });
+
+  it("a walk to a directory the host watcher has not seen yet (made a moment ago) still asks the agent, naming it by the descriptor's path", async () => {
+    const r = new ShareRegistry({ pinWaitMs: 1000 });
+    const share = r.add({ name: "s", path: root, readOnly: false });
+    const s2 = new EventService(r);
+    try {
+      const agent = new FakeFlow();
+      s2.serve(agent);
+      agent.send("s\n");
+      await until(() => agent.frames().length >= 1);
+      // Made now, read by nobody yet: the watcher's IN_CREATE is still queued (no turn has passed).
+      mkdirSync(join(root, "a", "fresh", "deep"), { recursive: true });
+      const fd = openSync(join(root, "a", "fresh", "deep"), fsc.O_RDONLY | fsc.O_DIRECTORY);
+      try {
+        expect(Buffer.from(pathInShare(share, fd)!).toString()).to.equal("a/fresh/deep");
+        let settled = false;
+        expect(share.events.pinWalked("no-such-key", () => (settled = true), () => pathInShare(share, fd))).to.equal(true);
+        await until(() => agent.frames().length >= 2);
+        expect(agent.frames()[1]).to.deep.equal({ kind: EventKind.PinWalk, isDir: true, path: "a/fresh/deep", toPath: "" });
+        agent.send(Uint8Array.of(0));
+        await until(() => settled);
+      } finally {
+        closeSync(fd);
+      }
+      const rootFd = openSync(root, fsc.O_RDONLY | fsc.O_DIRECTORY);
+      expect(pathInShare(share, rootFd), "the root is not below itself").to.equal(undefined);
+      closeSync(rootFd);
+      const outside = openSync("/tmp", fsc.O_RDONLY | fsc.O_DIRECTORY);
+      expect(pathInShare(share, outside)).to.equal(undefined);
+      closeSync(outside);
+    } finally {
       s2.close();
       r.close();
     }
