@@ -20,6 +20,7 @@ import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, copyFil
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../support/ports.js";
 import { cleanupUserDir, ensureUser, openTun, rootlessUnavailable, runAs, userEnv, type TestUser } from "../support/rootless.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -107,7 +108,8 @@ for (const impl of ["skiff", "slirp4netns"] as const) {
 
     for (const handler of ["rootlesskit", "slirp4netns"]) {
       it(`-p publishes a container's port (port_handler=${handler})`, async () => {
-        const hostPort = 20000 + Math.floor(Math.random() * 20000);
+        // A port the kernel just gave out as free (a random one collided with a port in use once).
+        const hostPort = await freePort();
         const name = `web-${handler}`;
         const r = await podman(["run", "-d", "--name", name, "--network", `slirp4netns:port_handler=${handler}`, "-p", `127.0.0.1:${hostPort}:8080`, "localhost/skiff-bb", "httpd", "-f", "-p", "8080", "-h", "/www"]);
         expect(r.code, r.stderr).to.equal(0);

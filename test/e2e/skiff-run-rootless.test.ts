@@ -9,6 +9,7 @@
  * forbidden (user.max_user_namespaces = 0, set inside a user namespace the test makes, so the
  * host's setting is untouched), the user gets an error that names the setting to change.
  */
+import { freePort } from "../support/ports.js";
 import { expect } from "chai";
 import { createServer, request, type Server } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
@@ -79,7 +80,8 @@ for (const subids of [true, false]) {
       mkdirSync(join(d, "www"));
       writeFileSync(join(d, "www", "inside.txt"), "served from inside\n");
       for (const p of [join(d, "www"), join(d, "www", "inside.txt")]) chownSync(p, user.uid, user.gid);
-      const hostPort = 20000 + Math.floor(Math.random() * 20000);
+      // A port the kernel just gave out as free (random ones can collide with ports in use).
+      const hostPort = await freePort();
       const api = join(d, "api.sock");
       const pcap = join(d, "cap.pcap");
       const script = [

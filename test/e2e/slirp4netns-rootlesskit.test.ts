@@ -12,6 +12,7 @@
  *   - with `--disable-host-loopback`, a connection to 10.0.2.2 fails and the host server sees
  *     no request, while DNS through 10.0.2.3 (routed via 10.0.2.2) still answers.
  */
+import { freePort } from "../support/ports.js";
 import { expect } from "chai";
 import { createServer, type Server } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
@@ -52,10 +53,6 @@ async function fetchText(url: string): Promise<string> {
   return r.text();
 }
 
-function freePort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
-}
-
 for (const impl of ["skiff", "slirp4netns"] as const) {
   describe(`e2e: rootless RootlessKit --net=slirp4netns with ${impl === "skiff" ? "skiff slirp4netns" : "the real slirp4netns (checks the test)"}`, function () {
     this.timeout(120_000);
@@ -94,7 +91,8 @@ for (const impl of ["skiff", "slirp4netns"] as const) {
       mkdirSync(join(d, "www"));
       writeFileSync(join(d, "www", "inside.txt"), "served from inside the namespace\n");
       for (const p of [join(d, "www"), join(d, "www", "inside.txt")]) chownSync(p, user.uid, user.gid);
-      const hostPort = freePort();
+      // A port the kernel just gave out as free (random ones can collide with ports in use).
+      const hostPort = await freePort();
       const script = [
         "set -e",
         `curl -sS -m 30 -o ${d}/blob http://10.0.2.2:${http.port}/blob`,
