@@ -287,6 +287,24 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
   return -1;
 }
 
+/* Replay one event as apply() does, again while a guest process's lookup of the same name is in
+ * the way: with cache=none a name's dentry lives only while a lookup holds it, so a guest stat of
+ * a name the host has just created holds a positive dentry for the length of its stat, and a
+ * create meeting it fails with EEXIST before the server is asked (a delete, rename or time
+ * change meeting a negative one: ENOENT). That lookup ends within a round trip; the retries
+ * sleep (SCHED_FIFO: never spin) at most RETRY_MS ms in all, then the event is reported failed. */
+#define RETRY_MS 250
+static int replay(int kind, int isdir, const char *rel, const char *to) {
+  for (int tries = 0;; tries++) {
+    if (apply(kind, isdir, rel, to) == 0) return 0;
+    int in_the_way = kind == K_CREATE ? errno == EEXIST
+                   : (kind == K_DELETE || kind == K_RENAME || kind == K_MODIFY || kind == K_ATTRIB) && errno == ENOENT;
+    if (!in_the_way || tries >= RETRY_MS) return -1;
+    struct timespec t = {0, 1000000};
+    nanosleep(&t, NULL);
+  }
+}
+
 static int connect_to(const char *host, int port) {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -362,7 +380,7 @@ static int events_main(int argc, char **argv) {
         continue;
       }
       if (kind == K_RESCAN) passing = 1;
-      acks[nacks++] = apply(kind, isdir, rel, to) == 0 ? 0 : 1;
+      acks[nacks++] = replay(kind, isdir, rel, to) == 0 ? 0 : 1;
     }
     if (nacks > 0 && write(s, acks, nacks) < 0) break;
     memmove(buf, buf + o, have - o);
