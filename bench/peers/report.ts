@@ -164,10 +164,15 @@ interface TargetDef {
   metric: string;
   /** Compare against another contender's median times factor, or against a fixed value. */
   against: { contender: string; factor: number } | { value: number };
-  op: ">=" | "<=";
+  /** ">" and "<": strictly ahead (issue 20's "ahead of", "below"). */
+  op: ">=" | "<=" | ">" | "<";
 }
 
-/** The targets of issue 8. */
+function holds(a: number, op: TargetDef["op"], b: number): boolean {
+  return op === ">=" ? a >= b : op === "<=" ? a <= b : op === ">" ? a > b : a < b;
+}
+
+/** The targets of issues 8, 19 and 20. */
 export const TARGETS: TargetDef[] = [
   { label: "bulk ns→host at MTU 65520 ≥ 1.5× slirp4netns", metric: "tcp_up_65520", against: { contender: "slirp4netns", factor: 1.5 }, op: ">=" },
   { label: "ns→host at MTU 1500 ≥ 2 Gbit/s", metric: "tcp_up_1500", against: { value: 2 }, op: ">=" },
@@ -183,6 +188,15 @@ export const TARGETS: TargetDef[] = [
     { label: `20 MB host→ns at ${pct}% loss ≤ 3× kernel veth`, metric: `loss${pct}_down`, against: { contender: "veth", factor: 3 }, op: "<=" },
     { label: `20 MB ns→host at ${pct}% loss ≤ 3× kernel veth`, metric: `loss${pct}_up`, against: { contender: "veth", factor: 3 }, op: "<=" },
   ]),
+  // Issue 20: where skiff was only level with its peers.
+  { label: "new conns/s ≥ 2× slirp4netns (issue 20)", metric: "conn_rate", against: { contender: "slirp4netns", factor: 2 }, op: ">=" },
+  { label: "HTTP req/s, 50 conns ≥ 1.5× slirp4netns (issue 20)", metric: "http_c50", against: { contender: "slirp4netns", factor: 1.5 }, op: ">=" },
+  { label: "HTTP req/s, 1 conn ahead of slirp4netns (issue 20)", metric: "http_c1", against: { contender: "slirp4netns", factor: 1 }, op: ">" },
+  { label: "ping-pong latency below slirp4netns (issue 20)", metric: "latency", against: { contender: "slirp4netns", factor: 1 }, op: "<" },
+  { label: "UDP loss at 1 Gbit/s offered ≤ 1% (issue 20)", metric: "udp_loss", against: { value: 1 }, op: "<=" },
+  { label: "UDP loss below slirp4netns (issue 20)", metric: "udp_loss", against: { contender: "slirp4netns", factor: 1 }, op: "<" },
+  { label: "RSS idle ≤ 45 MB (issue 20)", metric: "rss_idle", against: { value: 45 }, op: "<=" },
+  { label: "RSS with 10,000 idle conns under 225 MB (issue 20)", metric: "rss_10k", against: { value: 225 }, op: "<" },
 ];
 
 export function evaluateTargets(s: Summary, subject = "skiff", targets: TargetDef[] = TARGETS, metrics: MetricDef[] = METRICS): TargetResult[] {
@@ -192,13 +206,14 @@ export function evaluateTargets(s: Summary, subject = "skiff", targets: TargetDe
     const fmt = (v: number | undefined) => `${formatValue(v, unit)} ${unit}`;
     if ("value" in t.against) {
       const bound = t.against.value;
-      const pass = mine === undefined ? undefined : t.op === ">=" ? mine >= bound : mine <= bound;
+      const pass = mine === undefined ? undefined : holds(mine, t.op, bound);
       return { label: t.label, pass, detail: `${subject} ${fmt(mine)}` };
     }
     const { contender, factor } = t.against;
     const theirs = med(s, contender, t.metric);
     const r = ratio(mine, theirs);
-    const pass = r === undefined ? undefined : t.op === ">=" ? r >= factor : r <= factor;
+    // A peer's 0 (no loss) has no ratio: the values themselves are compared.
+    const pass = r !== undefined ? holds(r, t.op, factor) : mine !== undefined && theirs !== undefined ? holds(mine, t.op, theirs * factor) : undefined;
     return { label: t.label, pass, detail: `${formatRatio(r)} (${subject} ${fmt(mine)}, ${contender} ${fmt(theirs)})` };
   });
 }

@@ -118,6 +118,29 @@ describe("bench/peers report", () => {
       expect(text).to.include("- FAIL bulk ns→host");
       expect(text).to.include("- N/A  host→ns at MTU 1500");
     });
+
+    it("has issue 20's goals: strictly ahead of slirp4netns where the goal says ahead, and loss compared by value when slirp4netns lost nothing", () => {
+      const s: Summary = {
+        skiff: { conn_rate: one(7000), http_c50: one(60000), http_c1: one(12000), latency: one(20), udp_loss: one(0.5), rss_idle: one(60), rss_10k: one(225) },
+        slirp4netns: { conn_rate: one(3600), http_c50: one(41000), http_c1: one(12000), latency: one(20), udp_loss: one(0) },
+      };
+      const r = evaluateTargets(s).filter((t) => t.label.endsWith("(issue 20)"));
+      expect(r.map((t) => [t.label, t.pass])).to.deep.equal([
+        ["new conns/s ≥ 2× slirp4netns (issue 20)", false], // 1.94×
+        ["HTTP req/s, 50 conns ≥ 1.5× slirp4netns (issue 20)", false], // 1.46×
+        ["HTTP req/s, 1 conn ahead of slirp4netns (issue 20)", false], // level is not ahead
+        ["ping-pong latency below slirp4netns (issue 20)", false],
+        ["UDP loss at 1 Gbit/s offered ≤ 1% (issue 20)", true],
+        ["UDP loss below slirp4netns (issue 20)", false], // 0.5% against 0%
+        ["RSS idle ≤ 45 MB (issue 20)", false],
+        ["RSS with 10,000 idle conns under 225 MB (issue 20)", false],
+      ]);
+      const loss = r.find((t) => t.label === "UDP loss below slirp4netns (issue 20)")!;
+      expect(loss.detail).to.equal("— (skiff 0.5 %, slirp4netns 0.0 %)");
+      s.skiff.udp_loss = one(0);
+      s.slirp4netns.udp_loss = one(0.2);
+      expect(evaluateTargets(s).find((t) => t.label === "UDP loss below slirp4netns (issue 20)")!.pass).to.equal(true);
+    });
   });
 
   describe("SVG chart", () => {
