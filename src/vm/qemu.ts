@@ -7,6 +7,15 @@
  * `SKIFF-EXIT <status>` line. `stop()` asks QEMU to quit (SIGTERM) and kills it after a grace
  * period.
  *
+ * A QEMU does not outlive the Node process that started it: if that process exits with the VM
+ * still running (process.exit — mocha's `--exit`, a library user's exit — or an uncaught
+ * exception), QEMU is killed (SIGKILL) from the process's synchronous 'exit' event; nothing
+ * asynchronous can run there, and QEMU would otherwise keep running with its console's pipes
+ * closed. (The QEMU of Debian 12, 7.2, has no `-run-with exit-with-parent=on`; a process killed
+ * by a signal runs no 'exit' event: `skiff docker`'s stale-state cleanup kills the QEMU its
+ * daemon left, src/desktop/state.ts.) The daemon of `skiff docker start` is the detached process;
+ * its QEMU is its child and stops when it does.
+ *
  * The console is always piped through skiff (markers parsed, copied to the log file), and can
  * be written to (`write`). With `terminal: true` it is also the user's terminal: output copied
  * to stdout, stdin (in raw mode when it is a TTY) copied to the guest, so Ctrl-C reaches the
@@ -135,6 +144,29 @@ export interface VmStartOptions {
   binary?: string;
 }
 
+/** QEMUs started by this process and not yet exited: killed if the process exits first. */
+const running = new Set<ChildProcess>();
+
+function killRunning(): void {
+  for (const child of running) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone: nothing to do.
+    }
+  }
+}
+
+function track(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  if (running.size === 0) process.on("exit", killRunning);
+  running.add(child);
+  child.once("exit", () => {
+    running.delete(child);
+    if (running.size === 0) process.off("exit", killRunning);
+  });
+}
+
 interface Waiter {
   re: RegExp;
   from: number;
@@ -209,6 +241,7 @@ export class Vm {
 
   static start(cfg: VmConfig, opts: VmStartOptions = {}): Vm {
     const child = spawn(opts.binary ?? QEMU_BINARY, qemuArgs(cfg), { stdio: ["pipe", "pipe", "pipe"] });
+    track(child);
     const log = opts.logFile ? createWriteStream(opts.logFile) : undefined;
     return new Vm(child, log, opts);
   }

@@ -113,19 +113,25 @@ describe("e2e: skiff run (built CLI)", function () {
   });
 
   it("kills a command that ignores SIGTERM after the grace period, and still cleans up", async () => {
-    const p = spawn(process.execPath, [bin, "run", "--", "sh", "-c", "trap '' TERM; sleep 31.5; true"], { stdio: "ignore" });
-    const t0 = Date.now();
-    while (skiffNamespaces(p.pid).length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300)); // let sh install its trap
-    const sent = Date.now();
-    p.kill("SIGTERM");
-    const code = await new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
-    expect(code).to.equal(137); // 128 + SIGKILL
-    expect(Date.now() - sent).to.be.within(4000, 9000);
-    expect(skiffNamespaces(p.pid)).to.deep.equal([]);
-    // No process is left behind in the namespace (sh's child `sleep` included).
-    const left = spawnSync("pgrep", ["-f", "sleep 31.5"], { encoding: "utf8" }).stdout.trim();
-    expect(left).to.equal("");
+    const dir = mkdtempSync(join(tmpdir(), "skiff-trap-"));
+    const trapped = join(dir, "trapped");
+    const p = spawn(process.execPath, [bin, "run", "--", "sh", "-c", `trap '' TERM; touch ${trapped}; sleep 31.5; true`], { stdio: "ignore" });
+    const exited = new Promise<number | null>((r) => p.on("exit", (c) => r(c)));
+    try {
+      // SIGTERM only once sh has installed its trap (a fixed wait was sometimes too short: sh died of it, 143).
+      await until(() => existsSync(trapped) || p.exitCode !== null, 15_000, "the command's trap installed");
+      const sent = Date.now();
+      p.kill("SIGTERM");
+      expect(await exited).to.equal(137); // 128 + SIGKILL
+      expect(Date.now() - sent).to.be.within(4000, 9000);
+      expect(skiffNamespaces(p.pid)).to.deep.equal([]);
+      // No process is left behind in the namespace (sh's child `sleep` included).
+      const left = spawnSync("pgrep", ["-f", "sleep 31.5"], { encoding: "utf8" }).stdout.trim();
+      expect(left).to.equal("");
+    } finally {
+      p.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("CMD's exit ends skiff at once although guest flows are open; every host socket closes", async () => {

@@ -18,7 +18,8 @@ import { freePort } from "../support/ports.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { qemuMissing } from "../support/qemu.js";
+import { exitWithVmRunning, processRunning, qemuMissing } from "../support/qemu.js";
+import { until } from "../support/wait.js";
 import { NetworkServices as Network } from "../../src/network/services.js";
 import { QemuStreamListener } from "../../src/link/qemu-stream.js";
 import { openQemuDgram } from "../../src/link/qemu-dgram.js";
@@ -183,6 +184,19 @@ describe("e2e: skiff vm — a QEMU (TCG) guest whose network is skiff", function
   it("skiff vm run propagates the command's exit status (exit 7)", async () => {
     const status = await vmRun({ cpus: 1, memoryMiB: 256, mtu: 1500, accel: "tcg", cacheDir, command: ["sh", "-c", "exit 7"], consoleLog: join(dir, "run.console.log"), log });
     expect(status).to.equal(7);
+  });
+
+  it("a process that exits (process.exit) while its skiff vm run guest runs takes its QEMU with it", async () => {
+    const { children, code, output } = await exitWithVmRunning({ VM_EXIT_CHILD_CACHE: cacheDir }, 100_000);
+    try {
+      expect(code, output).to.equal(0);
+      // (comm is cut to 15 characters)
+      const qemu = children.filter((c) => c.name === "qemu-system-x86");
+      expect(qemu, output).to.have.lengthOf(1);
+      await until(() => !processRunning(qemu[0].pid), 5000, `QEMU (pid ${qemu[0].pid}) gone`);
+    } finally {
+      for (const { pid } of children) if (processRunning(pid)) process.kill(pid, "SIGKILL");
+    }
   });
 
   it("skiff vm run --mtu 9000: the guest's eth0 takes 9000 from DHCP option 26; a 1 MiB download at that MTU is intact", async () => {

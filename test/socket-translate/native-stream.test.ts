@@ -170,15 +170,16 @@ async function connected(srv: TestServer, i = 0) {
 }
 
 /**
- * The loop idles: this process uses little CPU over 300 ms of waiting (a socket reported to
- * the poll handle again and again would take a whole core).
+ * The loop idles: this process uses little CPU over 1 s of waiting (a socket reported to the
+ * poll handle again and again would take a whole core). A second, not 300 ms: a garbage
+ * collection of the whole suite's heap in the window is not mistaken for a busy loop.
  */
 async function expectIdleLoop(): Promise<void> {
   await sleep(20);
   const t0 = process.cpuUsage();
-  await sleep(300);
+  await sleep(1000);
   const d = process.cpuUsage(t0);
-  expect((d.user + d.system) / 1000, "CPU ms used over 300 ms of waiting").to.be.lessThan(100);
+  expect((d.user + d.system) / 1000, "CPU ms used over 1 s of waiting").to.be.lessThan(250);
 }
 
 /** Write `chunkSize` random chunks until `write` returns false; returns what was written (originals). */
@@ -544,13 +545,13 @@ describe("socket-translate/native-stream: host TCP sockets of the addon's epoll 
         sent.push(b);
         peer.sock.write(b);
       }, 5);
-      await sleep(200);
+      // Some 40 messages (a count, not a time: a loaded machine runs fewer timers in 200 ms).
+      await until(() => i >= 40, 10_000, "40 messages sent");
       clearInterval(timer);
       const big = randomBytes(300_000);
       sent.push(big);
       peer.sock.write(big);
       await sleep(30);
-      expect(i).to.be.greaterThan(10);
       expect(rec.events, "delivered while paused").to.deep.equal([]);
       expect(s.paused).to.equal(true);
 

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuMissingError, Vm, kernelAppend, netdevArg, qemuArgs, shellJoin, type VmConfig } from "../../src/vm/qemu.js";
 import { chooseAccel, type AccelFacts } from "../../src/vm/accel.js";
+import { exitWithVmRunning, processRunning } from "../support/qemu.js";
+import { until } from "../support/wait.js";
 
 const base: VmConfig = { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", accel: "tcg", cpus: 2, memoryMiB: 384 };
 const after = (args: string[], flag: string) => {
@@ -119,6 +121,28 @@ describe("vm/qemu launcher console plumbing (a stand-in for QEMU that echoes its
     err = undefined;
     await vm.waitFor(/never/).catch((e) => (err = e));
     expect((err as Error).message).to.match(/QEMU exited/);
+  });
+});
+
+describe("vm/qemu launcher: QEMU does not outlive the process that started it", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), "skiff-vm-exit-"))));
+  globalThis.after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("process.exit with the VM running: the stand-in QEMU is gone within 5 s", async () => {
+    // A stand-in that, like QEMU, keeps running when its stdin closes and nobody reads its output.
+    const fake = join(dir, "fake-qemu");
+    writeFileSync(fake, "#!/bin/sh\necho started\nexec sleep 300\n");
+    chmodSync(fake, 0o755);
+    const { children, code, output } = await exitWithVmRunning({ VM_EXIT_CHILD_BINARY: fake }, 30_000);
+    try {
+      expect(code, output).to.equal(0);
+      expect(children.map((c) => c.name), output).to.deep.equal(["sleep"]);
+      await until(() => !processRunning(children[0].pid), 5000, `the stand-in QEMU (pid ${children[0].pid}) gone`);
+    } finally {
+      for (const { pid } of children) if (processRunning(pid)) process.kill(pid, "SIGKILL");
+    }
   });
 });
 
