@@ -41,7 +41,7 @@ describe("e2e: file events below directories beyond the agent's pin budget (pinn
       "cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }; s=$(cs); n=$(find /w -type d | wc -l); echo FIND dirs=$n ms=$(( ($(cs) - s) * 10 ))",
       `echo PINS=$(${pins})`,
       // Root holds d030/a as its working directory (as a bind mount holds its source), looked up as root.
-      "(cd /w/d030/a && exec sleep 600) & sleep 2",
+      "(cd /w/d030/a && touch /tmp/held && exec sleep 600) & until [ -e /tmp/held ]; do sleep 0.1; done",
       "echo 'u:x:1234:1234::/:/bin/sh' >> /etc/passwd; echo 'u:x:1234:' >> /etc/group",
       "if su u -c 'echo hi > /w/d030/a/by-user'; then echo USER-CREATE=ok; else echo USER-CREATE=fail; fi",
       `skiff-agent watch ${targets.map((t) => `/w/${t}`).join(" ")} &`,
