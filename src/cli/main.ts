@@ -13,6 +13,7 @@ import { vpnkit, IGNORED_VPNKIT_FLAGS } from "./vpnkit.js";
 import { DEFAULT_BUSY_POLL_US } from "../network/options.js";
 import { skiffVersion } from "./version.js";
 import { slirp4netns } from "./slirp4netns.js";
+import { MemoryReducer } from "../common/memory-reducer.js";
 
 /**
  * Subcommands registered for every command line. The others (forward, vm, docker, pcap: the
@@ -22,9 +23,13 @@ import { slirp4netns } from "./slirp4netns.js";
  */
 const CORE_COMMANDS: ReadonlySet<string> = new Set(["run", "vpnkit", "serve"]);
 
+/** The commands that keep a network running: they give memory back after bursts (common/memory-reducer.ts; SKIFF_MEMORY_REDUCER=0 turns it off). */
+const SERVING_COMMANDS: ReadonlySet<string> = new Set(["run", "vpnkit", "serve", "slirp4netns", "vm", "docker"]);
+
 export async function main(argv: string[]): Promise<number> {
   const log = pino({ level: process.env.SKIFF_LOG ?? DEFAULT_LOG_LEVEL, base: undefined }, pino.destination(2));
   let status = 0;
+  if (SERVING_COMMANDS.has(argv[2] ?? "") && process.env.SKIFF_MEMORY_REDUCER !== "0") new MemoryReducer();
   // slirp4netns's own command line (getopt-style), not commander's: see ./slirp4netns-args.ts.
   // Named after the program that was run: bin/skiff-slirp4netns.js (or a symlink to it) says "slirp4netns".
   if (argv[2] === "slirp4netns") return slirp4netns(argv.slice(3), basename(argv[1] ?? "") === "skiff.js" ? "skiff slirp4netns" : "slirp4netns", log);
