@@ -1,7 +1,7 @@
 // The VM path side by side (issue 20): one QEMU TCG guest (skiff's guest image, same kernel and busybox), its network either skiff (`skiff serve --qemu-stream`, QEMU `-netdev stream`) or QEMU's own user networking (`-netdev user`, libslirp); bulk both ways and CPU per GB.
 //
 // Run as root or not (no namespaces): `npx tsx bench/vm-path.ts [--mb N] [--rounds N] [--mtu N]
-// [--skiff NAME=DIR]... [--skiff-args NAME=ARGS]... [--no-user] [--up-only|--down-only]`. Each `--skiff` adds a skiff build
+// [--skiff NAME=DIR]... [--skiff-args NAME=ARGS]... [--no-user] [--up-only|--down-only] [--top]`. Each `--skiff` adds a skiff build
 // (DIR holds bin/skiff.js and its dist/, e.g. a copy of main's) as a column of its own, to
 // compare builds in the same run (two names may share a DIR with different `--skiff-args`, e.g.
 // "--busy-poll 0"); without it, the build of this checkout is the one column.
@@ -11,6 +11,13 @@
 // CPU (utime+stime) of skiff's process and of QEMU's threads is read from /proc: QEMU's main
 // loop thread (where the netdev backend and libslirp run, and the virtio-net device's I/O) apart
 // from its TCG vCPU thread (the guest itself). Rounds alternate the two networks; medians.
+// Also per transfer: for skiff's main thread, QEMU's main loop and the vCPU, the share of the
+// transfer each spent on a CPU and runnable but waiting for one (/proc/…/schedstat); the CPU
+// of the whole chain (this process's servers + skiff + QEMU) per GB and in cores; how busy the
+// machine was. On a shared machine the scheduler gives one session's processes (autogroup) about
+// a fair share of the CPUs: when the chain's cores stay level across networks, throughput is
+// that share over the chain's CPU per GB (issue 20). `--top` logs the ten busiest threads of the
+// machine during each transfer.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
@@ -80,6 +87,67 @@ interface Sample {
   qemuMain: number;
   qemuVcpu: number;
   qemuOther: number;
+  /** Whole machine (/proc/stat, s summed over CPUs): busy and idle. */
+  machine: { busy: number; idle: number };
+  /** This process (the host end of the transfers: HTTP server, sink). */
+  bench: number;
+  /** With --top: CPU (s) of every thread on the machine, by "pid/tid comm". */
+  threads?: Map<string, number>;
+  /** Scheduler time (s) of the threads that carry the data: on a CPU, and runnable but waiting for one. */
+  sched: Record<Thread, { run: number; wait: number }>;
+}
+
+/** The threads the data crosses: skiff's main (JS) thread, QEMU's main loop, QEMU's vCPU. */
+type Thread = "skiff" | "qemu_main" | "qemu_vcpu";
+const THREADS: Thread[] = ["skiff", "qemu_main", "qemu_vcpu"];
+
+/** /proc/PID/task/TID/schedstat: ns on a CPU, ns runnable on a run queue (0s if gone). */
+function schedOf(pid: number | undefined, tid: number | undefined): { run: number; wait: number } {
+  if (pid === undefined || tid === undefined) return { run: 0, wait: 0 };
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ").map(Number);
+    return { run: run / 1e9, wait: wait / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
+}
+
+function machineCpu(): { busy: number; idle: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + f[4];
+  return { busy: (f.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / HZ, idle: idle / HZ };
+}
+
+const TOP = args.includes("--top");
+function allThreads(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
+        const comm = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+        m.set(`${p}/${t} ${comm}`, (Number(f[11]) + Number(f[12])) / HZ);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  return m;
+}
+
+function vcpuTid(pid: number): number | undefined {
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    if (/^CPU \d+\//.test(readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8"))) return Number(t);
+  }
+  return undefined;
 }
 
 interface Probe {
@@ -89,7 +157,12 @@ interface Probe {
 
 function sample(p: Probe): Sample {
   const q = p.qemu !== undefined ? qemuCpu(p.qemu) : { main: 0, vcpu: 0, other: 0 };
-  return { t: performance.now(), skiff: p.skiff !== undefined ? cpuOf(p.skiff) : 0, qemuMain: q.main, qemuVcpu: q.vcpu, qemuOther: q.other };
+  const sched = {
+    skiff: schedOf(p.skiff, p.skiff),
+    qemu_main: schedOf(p.qemu, p.qemu),
+    qemu_vcpu: schedOf(p.qemu, p.qemu !== undefined ? vcpuTid(p.qemu) : undefined),
+  };
+  return { t: performance.now(), skiff: p.skiff !== undefined ? cpuOf(p.skiff) : 0, qemuMain: q.main, qemuVcpu: q.vcpu, qemuOther: q.other, sched, machine: machineCpu(), bench: cpuOf(process.pid), threads: TOP ? allThreads() : undefined };
 }
 
 interface Transfer {
@@ -249,6 +322,28 @@ async function main(): Promise<void> {
           add(kind, `${x.dir}_qemu_main_cpu_s_per_gb`, (x.b.qemuMain - x.a.qemuMain) / gb);
           add(kind, `${x.dir}_qemu_vcpu_cpu_s_per_gb`, (x.b.qemuVcpu - x.a.qemuVcpu) / gb);
           add(kind, `${x.dir}_qemu_other_cpu_s_per_gb`, (x.b.qemuOther - x.a.qemuOther) / gb);
+          const busy: string[] = [];
+          for (const th of THREADS) {
+            const run = (x.b.sched[th].run - x.a.sched[th].run) / s;
+            const wait = (x.b.sched[th].wait - x.a.sched[th].wait) / s;
+            if (run === 0 && wait === 0) continue;
+            add(kind, `${x.dir}_${th}_run_pct`, run * 100);
+            add(kind, `${x.dir}_${th}_runqueue_wait_pct`, wait * 100);
+            busy.push(`${th} ${(run * 100).toFixed(0)}% run ${(wait * 100).toFixed(0)}% wait`);
+          }
+          const mb = x.b.machine.busy - x.a.machine.busy;
+          const mi = x.b.machine.idle - x.a.machine.idle;
+          add(kind, `${x.dir}_machine_busy_pct`, (mb / (mb + mi)) * 100);
+          const group = x.b.skiff - x.a.skiff + (x.b.qemuMain - x.a.qemuMain) + (x.b.qemuVcpu - x.a.qemuVcpu) + (x.b.qemuOther - x.a.qemuOther) + (x.b.bench - x.a.bench);
+          add(kind, `${x.dir}_bench_cpu_s_per_gb`, (x.b.bench - x.a.bench) / gb);
+          add(kind, `${x.dir}_all_cpu_s_per_gb`, group / gb);
+          add(kind, `${x.dir}_all_cores`, group / s);
+          log(`round ${r + 1} ${kind} ${x.dir}: bench+skiff+QEMU ${(group / gb).toFixed(2)} s/GB, ${(group / s).toFixed(2)} cores; machine ${((mb / (mb + mi)) * 100).toFixed(0)}% busy; ${busy.join(", ")}`);
+          if (x.a.threads && x.b.threads) {
+            const d = [...x.b.threads].map(([k, v]) => [k, v - (x.a.threads!.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+            d.sort((p, q) => q[1] - p[1]);
+            log(`  top threads (% of one CPU): ${d.slice(0, 10).map(([k, v]) => `${k} ${((v / s) * 100).toFixed(0)}`).join("; ")}`);
+          }
           log(`round ${r + 1} ${kind} ${x.dir}: ${x.bytes} bytes in ${s.toFixed(2)} s = ${((x.bytes * 8) / s / 1e6).toFixed(0)} Mbit/s; CPU s/GB skiff ${((x.b.skiff - x.a.skiff) / gb).toFixed(2)}, QEMU main ${((x.b.qemuMain - x.a.qemuMain) / gb).toFixed(2)}, vCPU ${((x.b.qemuVcpu - x.a.qemuVcpu) / gb).toFixed(2)}, other ${((x.b.qemuOther - x.a.qemuOther) / gb).toFixed(2)}`);
         }
         log(`round ${r + 1} ${kind}: boot + transfers ${((Date.now() - t0) / 1000).toFixed(0)} s`);

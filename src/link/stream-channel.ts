@@ -15,8 +15,10 @@
  * a microtask queued by the batch's first frame — after the receive batch or timer that
  * produced it, so a lone ACK is not delayed past the current turn — or at once when the next
  * frame would not fit. A large batch hands the staging buffer itself to the socket (no second
- * copy) and a new one is allocated; a small batch (a few ACKs) is copied out and the staging
- * buffer is kept. `send` returns false above `highWaterBytes` of data the socket has not
+ * copy); the socket's write callback (writes complete in order) returns it to a small pool of
+ * free staging buffers, so a steady download allocates none (a new one per batch made V8 run a
+ * mark-compact every few MB, issue 20). A small batch (a few ACKs) is copied out and the
+ * staging buffer is kept. `send` returns false above `highWaterBytes` of data the socket has not
  * flushed; above `limitBytes` frames are dropped and counted (the batch itself is bounded by
  * `batchBytes`, and always written by the end of the turn).
  */
@@ -37,6 +39,8 @@ export const VMNET_PREFIX: LengthPrefix = { size: 2, littleEndian: true };
 export const STREAM_BATCH_BYTES = 256 * 1024;
 /** A batch up to this size is copied out (the staging buffer stays); a larger one takes it. */
 const SMALL_BATCH_BYTES = 8 * 1024;
+/** Free staging buffers kept for reuse (more in flight than this are left to the GC). */
+const FREE_STAGING = 2;
 
 export interface StreamChannelOptions {
   mtu?: number;
@@ -58,7 +62,14 @@ export class StreamFrameChannel extends BaseFrameChannel {
   private out: Buffer;
   private outLen = 0;
   private readonly batchBytes: number;
+  /** Staging buffers handed to the socket, oldest first; free ones ready for reuse. */
+  private readonly inFlight: Buffer[] = [];
+  private readonly free: Buffer[] = [];
   private readonly flushBatch = (): void => this.flush();
+  private readonly written = (): void => {
+    const b = this.inFlight.shift();
+    if (b !== undefined && this.free.length < FREE_STAGING) this.free.push(b);
+  };
 
   constructor(
     name: string,
@@ -177,15 +188,16 @@ export class StreamFrameChannel extends BaseFrameChannel {
     this.outLen = 0;
     const s = this.socket;
     if (s.destroyed) return;
-    let chunk: Buffer;
     if (len <= SMALL_BATCH_BYTES) {
-      chunk = Buffer.allocUnsafe(len);
-      this.out.copy(chunk, 0, 0, len);
-    } else {
-      chunk = this.out.subarray(0, len);
-      this.out = Buffer.allocUnsafeSlow(this.batchBytes);
+      const copy = Buffer.allocUnsafe(len);
+      this.out.copy(copy, 0, 0, len);
+      s.write(copy);
+      return;
     }
-    s.write(chunk);
+    const batch = this.out;
+    this.inFlight.push(batch);
+    this.out = this.free.pop() ?? Buffer.allocUnsafeSlow(this.batchBytes);
+    s.write(batch.subarray(0, len), this.written);
   }
 
   protected shutdown(): void {

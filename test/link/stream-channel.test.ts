@@ -171,6 +171,31 @@ describe("link/stream-channel (length-prefixed frames)", () => {
     server.close();
   });
 
+  it("reuses its staging buffers once the socket has written them (no allocation per batch)", async () => {
+    // Issue 20: a new staging buffer per large batch (~64 KB of frames in a 256 KiB buffer) made
+    // V8 run a mark-compact every few MB of a download (external memory growth).
+    const { a, b, server } = await socketPair();
+    const backing = new Set<ArrayBufferLike>();
+    const write = a.write.bind(a) as (chunk: Uint8Array, cb?: (err?: Error | null) => void) => boolean;
+    (a as unknown as { write: typeof write }).write = (chunk, cb) => {
+      backing.add(chunk.buffer);
+      return write(chunk, cb);
+    };
+    const ca = new StreamFrameChannel("a", a, QEMU_PREFIX);
+    const cb = new StreamFrameChannel("b", b, QEMU_PREFIX);
+    let got = 0;
+    cb.setReceiver(() => got++);
+    for (let turn = 0; turn < 100; turn++) {
+      for (let i = 0; i < 40; i++) ca.send(frame(1514, turn + i));
+      // Let the batch go out and the peer read it, as a guest's ring would.
+      await until(() => got === (turn + 1) * 40);
+    }
+    expect(backing.size).to.be.at.most(3);
+    ca.close();
+    await until(() => cb.closed);
+    server.close();
+  });
+
   it("signals backpressure and drains when the peer does not read", async () => {
     const { a, b, server } = await socketPair();
     b.pause();
