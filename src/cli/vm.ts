@@ -29,6 +29,7 @@ import { openQemuDgram } from "../link/qemu-dgram.js";
 import { buildImage, defaultCacheDir, findImage, VmSetupError, type GuestImage } from "../vm/image.js";
 import { chooseAccel, hostAccelFacts, type AccelRequest } from "../vm/accel.js";
 import { QemuMissingError, Vm, shellJoin, type VmNet } from "../vm/qemu.js";
+import type { ShareSpec } from "../share/registry.js";
 
 /**
  * `skiff vm run`'s link MTU. The stream and dgram channels carry plain frames (no offloads), so
@@ -36,7 +37,6 @@ import { QemuMissingError, Vm, shellJoin, type VmNet } from "../vm/qemu.js";
  * per GB through skiff than through QEMU's libslirp (fixed at 1500), at 65520 less (issue 20).
  */
 export const VM_DEFAULT_MTU = 65520;
-import type { ShareSpec } from "../share/registry.js";
 
 /** A `-v HOSTDIR:GUESTDIR[:ro]` volume: its share (named v0, v1, … in order) and mount point. */
 export interface Volume {
