@@ -292,14 +292,19 @@ static int apply(int kind, int isdir, const char *rel, const char *to) {
  * a name the host has just created holds a positive dentry for the length of its stat, and a
  * create meeting it fails with EEXIST before the server is asked (a delete, rename or time
  * change meeting a negative one: ENOENT). That lookup ends within a round trip; the retries
- * sleep (SCHED_FIFO: never spin) at most RETRY_MS ms in all, then the event is reported failed. */
+ * sleep (SCHED_FIFO: never spin) at most RETRY_MS ms in all, then the event is reported failed.
+ * Once an event has used all its retries, the next ones get none until one goes through: a
+ * failure that lasts (events below a directory the guest does not have) must not hold a burst
+ * of events RETRY_MS each. */
 #define RETRY_MS 250
+static int retries_spent;
 static int replay(int kind, int isdir, const char *rel, const char *to) {
   for (int tries = 0;; tries++) {
-    if (apply(kind, isdir, rel, to) == 0) return 0;
+    if (apply(kind, isdir, rel, to) == 0) return retries_spent = 0, 0;
     int in_the_way = kind == K_CREATE ? errno == EEXIST
                    : (kind == K_DELETE || kind == K_RENAME || kind == K_MODIFY || kind == K_ATTRIB) && errno == ENOENT;
-    if (!in_the_way || tries >= RETRY_MS) return -1;
+    if (!in_the_way || retries_spent) return -1;
+    if (tries >= RETRY_MS) return retries_spent = 1, -1;
     struct timespec t = {0, 1000000};
     nanosleep(&t, NULL);
   }
