@@ -61,10 +61,20 @@ const HZ = 100; // USER_HZ on Linux
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** utime+stime (s) of a process, or of one of its threads. */
-function cpuOf(pid: number, tid?: number): number {
+/** A process's or thread's name and CPU (utime+stime, s) from its stat file. */
+function statOf(pid: number, tid?: number): { comm: string; cpu: number } {
   const s = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / HZ;
+  return { comm: s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")), cpu: (Number(f[11]) + Number(f[12])) / HZ };
+}
+
+function cpuOf(pid: number, tid?: number): number {
+  return statOf(pid, tid).cpu;
+}
+
+/** A QEMU vCPU thread ("CPU 0/TCG"). */
+function isVcpu(pid: number, tid: number): boolean {
+  return /^CPU \d+\//.test(readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8"));
 }
 
 /** QEMU's threads: the main loop (tid = pid) and the vCPU threads ("CPU 0/TCG"). */
@@ -74,8 +84,7 @@ function qemuCpu(pid: number): { main: number; vcpu: number; other: number } {
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     const tid = Number(t);
     if (tid === pid) continue;
-    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
-    if (/^CPU \d+\//.test(name)) vcpu += cpuOf(pid, tid);
+    if (isVcpu(pid, tid)) vcpu += cpuOf(pid, tid);
     else other += cpuOf(pid, tid);
   }
   return { main: cpuOf(pid, pid), vcpu, other };
@@ -131,10 +140,8 @@ function allThreads(): Map<string, number> {
     }
     for (const t of tasks) {
       try {
-        const s = readFileSync(`/proc/${p}/task/${t}/stat`, "utf8");
-        const comm = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-        m.set(`${p}/${t} ${comm}`, (Number(f[11]) + Number(f[12])) / HZ);
+        const { comm, cpu } = statOf(Number(p), Number(t));
+        m.set(`${p}/${t} ${comm}`, cpu);
       } catch {
         /* gone */
       }
@@ -144,9 +151,7 @@ function allThreads(): Map<string, number> {
 }
 
 function vcpuTid(pid: number): number | undefined {
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    if (/^CPU \d+\//.test(readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8"))) return Number(t);
-  }
+  for (const t of readdirSync(`/proc/${pid}/task`)) if (isVcpu(pid, Number(t))) return Number(t);
   return undefined;
 }
 
