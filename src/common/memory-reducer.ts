@@ -30,14 +30,9 @@ export interface MemoryReducerOptions {
   growthFactor?: number;
 }
 
-export interface ReducerState {
-  /** Heap in use after the last collection asked for (or at start). */
-  baseline: number;
-}
-
-/** Whether to collect now: the loop was idle and the heap grew past both thresholds. */
-export function shouldCollect(elu: number, heapUsed: number, st: ReducerState, o: Required<MemoryReducerOptions>): boolean {
-  return elu < o.idleElu && heapUsed - st.baseline >= o.minGrowthBytes && heapUsed >= st.baseline * o.growthFactor;
+/** Whether to collect now: the loop was idle and the heap grew past both thresholds over `baseline` (the heap in use after the last collection). */
+export function shouldCollect(elu: number, heapUsed: number, baseline: number, o: Required<MemoryReducerOptions>): boolean {
+  return elu < o.idleElu && heapUsed - baseline >= o.minGrowthBytes && heapUsed >= baseline * o.growthFactor;
 }
 
 /** V8's full collection, or undefined when it cannot be had (the flag refused). */
@@ -55,13 +50,14 @@ export class MemoryReducer {
   /** Collections asked for so far. */
   collections = 0;
   private readonly o: Required<MemoryReducerOptions>;
-  private readonly st: ReducerState;
+  /** Heap in use after the last collection asked for (or at start, or after V8's own). */
+  private baseline: number;
   private readonly timer: NodeJS.Timeout | undefined;
   private last: EventLoopUtilization;
 
   constructor(opts: MemoryReducerOptions = {}, private readonly gc = fullCollection()) {
     this.o = { intervalMs: opts.intervalMs ?? 500, idleElu: opts.idleElu ?? 0.05, minGrowthBytes: opts.minGrowthBytes ?? 32 << 20, growthFactor: opts.growthFactor ?? 1.5 };
-    this.st = { baseline: getHeapStatistics().used_heap_size };
+    this.baseline = getHeapStatistics().used_heap_size;
     this.last = performance.eventLoopUtilization();
     if (this.gc === undefined) return;
     this.timer = setInterval(() => this.check(), this.o.intervalMs);
@@ -74,14 +70,14 @@ export class MemoryReducer {
     const elu = performance.eventLoopUtilization(now, this.last).utilization;
     this.last = now;
     const used = getHeapStatistics().used_heap_size;
-    if (this.gc === undefined || !shouldCollect(elu, used, this.st, this.o)) {
+    if (this.gc === undefined || !shouldCollect(elu, used, this.baseline, this.o)) {
       // The heap shrank on its own (V8's own collection): that is the new starting point.
-      if (used < this.st.baseline) this.st.baseline = used;
+      if (used < this.baseline) this.baseline = used;
       return;
     }
     this.gc();
     this.collections++;
-    this.st.baseline = getHeapStatistics().used_heap_size;
+    this.baseline = getHeapStatistics().used_heap_size;
   }
 
   stop(): void {

@@ -10,11 +10,11 @@ const MB = 1 << 20;
 
 describe("common/memory-reducer", () => {
   it("collects only when idle and grown by both the bytes and the factor", () => {
-    expect(shouldCollect(0.01, 200 * MB, { baseline: 60 * MB }, O)).to.equal(true);
-    expect(shouldCollect(0.2, 200 * MB, { baseline: 60 * MB }, O), "busy").to.equal(false);
-    expect(shouldCollect(0.01, 80 * MB, { baseline: 60 * MB }, O), "grown 20 MB only").to.equal(false);
-    expect(shouldCollect(0.01, 340 * MB, { baseline: 300 * MB }, O), "grown 40 MB but 1.13×").to.equal(false);
-    expect(shouldCollect(0.01, 92 * MB, { baseline: 60 * MB }, O), "exactly 32 MB and 1.53×").to.equal(true);
+    expect(shouldCollect(0.01, 200 * MB, 60 * MB, O)).to.equal(true);
+    expect(shouldCollect(0.2, 200 * MB, 60 * MB, O), "busy").to.equal(false);
+    expect(shouldCollect(0.01, 80 * MB, 60 * MB, O), "grown 20 MB only").to.equal(false);
+    expect(shouldCollect(0.01, 340 * MB, 300 * MB, O), "grown 40 MB but 1.13×").to.equal(false);
+    expect(shouldCollect(0.01, 92 * MB, 60 * MB, O), "exactly 32 MB and 1.53×").to.equal(true);
   });
 
   it("asks the collector when the heap grew while the loop idled, once, and not again until it grows again", async () => {
